@@ -1,0 +1,120 @@
+"""Routing a step's stdout, stderr and logging to its attempt's log file, per thread."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+_local = threading.local()
+_installed = False
+_install_lock = threading.Lock()
+
+
+class _Sink:
+    """An attempt's log file, opened on the first write so silent steps cost no file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._file.write(text)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class _Router(io.TextIOBase):
+    """Stands in for sys.stdout/sys.stderr: a thread inside an attempt writes to its log."""
+
+    def __init__(self, original: TextIO) -> None:
+        self.original = original
+
+    def write(self, text: str) -> int:
+        sink = getattr(_local, "sink", None)
+        if sink is not None:
+            sink.write(text)
+        else:
+            self.original.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if getattr(_local, "sink", None) is None:
+            self.original.flush()
+
+    def isatty(self) -> bool:
+        return getattr(_local, "sink", None) is None and self.original.isatty()
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.original, "encoding", "utf-8")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+class _Handler(logging.Handler):
+    """Sends records made inside an attempt to its log; others at WARNING and up to stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sink = getattr(_local, "sink", None)
+        if sink is not None:
+            sink.write(self.format(record) + "\n")
+
+
+def install() -> None:
+    """Put the routers in place once per process."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        if not isinstance(sys.stdout, _Router):
+            sys.stdout = _Router(sys.stdout)  # type: ignore[assignment]
+        if not isinstance(sys.stderr, _Router):
+            sys.stderr = _Router(sys.stderr)  # type: ignore[assignment]
+        root = logging.getLogger()
+        root.addHandler(_Handler())
+        if root.level == logging.WARNING and len(root.handlers) == 1:
+            root.setLevel(logging.INFO)
+            # Without handlers of its own, the root logger used to print warnings to stderr.
+            fallback = logging.StreamHandler(sys.stderr)
+            fallback.setLevel(logging.WARNING)
+            fallback.addFilter(lambda record: getattr(_local, "sink", None) is None)
+            root.addHandler(fallback)
+        _installed = True
+
+
+@contextlib.contextmanager
+def attempt_log(path: Path) -> Iterator[None]:
+    """Within this block, this thread's output goes to `path`."""
+    install()
+    sink = _Sink(path)
+    previous = getattr(_local, "sink", None)
+    _local.sink = sink
+    try:
+        yield
+    finally:
+        _local.sink = previous
+        sink.close()

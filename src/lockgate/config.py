@@ -1,0 +1,152 @@
+"""Settings from one place: `lockgate.toml` (or $LOCKGATE_CONFIG), overridden by environment.
+
+Every key `k` of table `t` is overridden by `LOCKGATE_T__K` (`LOCKGATE_SMTP__HOST`); top-level
+keys by `LOCKGATE_K` (`LOCKGATE_HOME`, `LOCKGATE_DATABASE_URL`). Environment values are
+converted to the type of the default (int, float, bool); tables without defaults keep strings.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from lockgate.core.errors import UsageError
+
+DEFAULTS: dict[str, Any] = {
+    "home": ".lockgate",
+    "database_url": "",
+    "engine": {
+        "executor": "threads",
+        "max_workers": 8,
+        "result_max_bytes": 262144,
+        "sqlite_synchronous": "NORMAL",
+        "heartbeat_seconds": 5.0,
+        "stale_after_seconds": 30.0,
+    },
+    "smtp": {
+        "host": "localhost",
+        "port": 25,
+        "starttls": False,
+        "ssl": False,
+        "username": "",
+        "password": "",
+        "sender": "lockgate@localhost",
+    },
+}
+
+_SECRET_KEY = re.compile(r"password|secret|token|api_key|apikey|credential", re.I)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
+
+EXECUTORS = ("inline", "threads", "processes")
+
+
+class Settings:
+    """The effective settings: defaults, then the file, then the environment."""
+
+    def __init__(self, data: dict[str, Any], source: Path | None) -> None:
+        self.data = data
+        self.source = source
+
+    def table(self, name: str) -> dict[str, Any]:
+        value = self.data.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+    def get(self, table: str, key: str, default: Any = None) -> Any:
+        return self.table(table).get(key, default)
+
+    @property
+    def home(self) -> Path:
+        return Path(self.data["home"])
+
+    @property
+    def database_url(self) -> str:
+        from lockgate.store.sql import sqlite_url
+
+        return self.data["database_url"] or sqlite_url(self.home)
+
+    def masked(self) -> dict[str, Any]:
+        """A copy fit to print: secrets replaced by '***'."""
+        out = mask(self.data)
+        out["database_url"] = mask_url(self.database_url)
+        out["config_file"] = str(self.source) if self.source else None
+        return out
+
+
+def mask(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: mask(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v, key) for v in value]
+    if isinstance(value, str):
+        if value and _SECRET_KEY.search(key):
+            return "***"
+        return mask_url(value)
+    return value
+
+
+def mask_url(text: str) -> str:
+    """Hide the password of any URL in `text` (`postgresql://u:***@host/db`)."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}:***@", text)
+
+
+def load(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Read the settings; raises UsageError naming the file and its fault."""
+    env = dict(os.environ) if environ is None else environ
+    data = copy.deepcopy(DEFAULTS)
+    named = env.get("LOCKGATE_CONFIG")
+    path = Path(named) if named else (cwd or Path.cwd()) / "lockgate.toml"
+    source = None
+    if named and not path.is_file():
+        raise UsageError(f"LOCKGATE_CONFIG names {path}, which is not a file")
+    if path.is_file():
+        source = path
+        try:
+            loaded = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+        _merge(data, loaded)
+    for name, raw in env.items():
+        if not name.startswith("LOCKGATE_") or name == "LOCKGATE_CONFIG":
+            continue
+        key = name.removeprefix("LOCKGATE_").lower()
+        if "__" in key:
+            table, _, field = key.partition("__")
+            section = data.setdefault(table, {})
+            if not isinstance(section, dict):
+                continue
+            section[field] = _typed(raw, DEFAULTS.get(table, {}).get(field), name)
+        elif key in DEFAULTS:
+            data[key] = _typed(raw, DEFAULTS[key], name)
+    executor = data["engine"]["executor"]
+    if executor not in EXECUTORS:
+        raise UsageError(f"{source or 'settings'}: engine.executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    return Settings(data, source)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _typed(raw: str, default: Any, name: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise UsageError(f"environment variable {name}={raw!r} is not a valid {type(default).__name__}") from None
+    return raw

@@ -1,0 +1,138 @@
+"""The events of a run's append-only history; current state is derived from them.
+
+Times are seconds since the epoch (floats) as the runner's clock gave them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+STEP_STATUSES = ("PENDING", "RUNNING", "RETRYING", "SUCCEEDED", "FAILED", "SKIPPED", "ABORTED")
+TERMINAL_RUN = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of history events; `at` is when it happened."""
+
+    at: float
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def body(self) -> dict[str, Any]:
+        """The event's fields but `at`, as JSON-ready values."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "at"}
+
+
+def event_from(kind: str, at: float, body: dict[str, Any]) -> Event:
+    """Rebuild an event read from the store."""
+    try:
+        cls = _TYPES[kind]
+    except KeyError:
+        raise ValueError(f"unknown event type {kind!r} in history") from None
+    return cls(at=at, **body)
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    run_id: str
+    pipeline: str
+    params: dict[str, Any]
+    workflow: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResumed(Event):
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunRedriven(Event):
+    """`lockgate retry`: failed, skipped and aborted steps start again."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted(Event):
+    step: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepSucceeded(Event):
+    step: str
+    attempt: int
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
+class StepFailed(Event):
+    """An attempt failed; `final` when no retry follows."""
+
+    step: str
+    attempt: int
+    error: dict[str, Any]
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled(Event):
+    step: str
+    retrier: int
+    retry: int
+    wait: float
+    due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepInterrupted(Event):
+    """The process running an attempt died; the attempt does not count against retries."""
+
+    step: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepSkipped(Event):
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepMapped(Event):
+    step: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSucceeded(Event):
+    output: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailed(Event):
+    error: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunTimedOut(Event):
+    error: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunAborted(Event):
+    cause: str
+
+
+_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        RunStarted, RunResumed, RunRedriven, StepStarted, StepSucceeded, StepFailed, RetryScheduled,
+        StepInterrupted, StepSkipped, StepMapped, RunSucceeded, RunFailed, RunTimedOut, RunAborted,
+    )
+}  # fmt: skip

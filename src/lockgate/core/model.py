@@ -1,0 +1,130 @@
+"""What a pipeline is, once compiled: a Workflow of Steps, whatever front end wrote it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.core.errors import UsageError
+from lockgate.core.retry import RetryPolicy
+
+TRIGGER_RULES = ("all_success", "all_done", "one_failed", "one_success", "none_failed")
+
+# Markers inside argument templates. A template is JSON in which {REF: "step"} stands for that
+# step's result and {ITEM: i} for the i-th mapped iterable's current element.
+REF = "__lockgate_ref__"
+ITEM = "__lockgate_item__"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One node of a workflow: a task called with templated arguments."""
+
+    name: str
+    task: str
+    args: Any = field(default_factory=lambda: {"args": [], "kwargs": {}})
+    upstream: tuple[str, ...] = ()
+    trigger_rule: str = "all_success"
+    retry: tuple[RetryPolicy, ...] = ()
+    timeout: float | None = None
+    map_over: tuple[Any, ...] | None = None
+    map_concurrency: int | None = None
+    location: str = ""
+
+    def __post_init__(self) -> None:
+        if self.trigger_rule not in TRIGGER_RULES:
+            raise UsageError(
+                f"{self.location or self.name}: trigger rule {self.trigger_rule!r} is not one of {', '.join(TRIGGER_RULES)}"
+            )
+        if self.timeout is not None and self.timeout <= 0:
+            raise UsageError(f"{self.location or self.name}: timeout {self.timeout} must be above 0")
+        if self.map_concurrency is not None and self.map_concurrency < 1:
+            raise UsageError(f"{self.location or self.name}: map concurrency {self.map_concurrency} must be at least 1")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": self.task,
+            "args": self.args,
+            "upstream": list(self.upstream),
+            "trigger_rule": self.trigger_rule,
+            "retry": [policy.to_json() for policy in self.retry],
+            "timeout": self.timeout,
+            "map_over": None if self.map_over is None else list(self.map_over),
+            "map_concurrency": self.map_concurrency,
+            "location": self.location,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Step:
+        return cls(
+            name=data["name"],
+            task=data["task"],
+            args=data["args"],
+            upstream=tuple(data["upstream"]),
+            trigger_rule=data["trigger_rule"],
+            retry=tuple(RetryPolicy.from_json(p) for p in data["retry"]),
+            timeout=data["timeout"],
+            map_over=None if data["map_over"] is None else tuple(data["map_over"]),
+            map_concurrency=data["map_concurrency"],
+            location=data.get("location", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """A compiled pipeline: steps in dependency order, the output template, limits."""
+
+    name: str
+    steps: Mapping[str, Step]
+    output: Any = None
+    timeout: float | None = None
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "steps": [step.to_json() for step in self.steps.values()],
+            "output": self.output,
+            "timeout": self.timeout,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Workflow:
+        steps = {s["name"]: Step.from_json(s) for s in data["steps"]}
+        return cls(name=data["name"], steps=steps, output=data["output"], timeout=data["timeout"], source=data["source"])
+
+
+def refs_in(template: Any) -> list[str]:
+    """Names of the steps a template refers to, in order of first appearance."""
+    found: dict[str, None] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if REF in node and len(node) == 1:
+                found[node[REF]] = None
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(template)
+    return list(found)
+
+
+def resolve(template: Any, result_of: Callable[[str], Any], items: tuple[Any, ...] = ()) -> Any:
+    """Replace step references in a template by their results and item markers by `items`."""
+    if isinstance(template, dict):
+        if len(template) == 1:
+            if REF in template:
+                return result_of(template[REF])
+            if ITEM in template:
+                return items[template[ITEM]]
+        return {key: resolve(value, result_of, items) for key, value in template.items()}
+    if isinstance(template, list):
+        return [resolve(value, result_of, items) for value in template]
+    return template

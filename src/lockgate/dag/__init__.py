@@ -1,0 +1,1 @@
+"""The Python front end: @task, @pipeline, and the graph their calls build."""

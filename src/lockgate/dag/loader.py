@@ -1,0 +1,115 @@
+"""Finding user code: `path/to/file.py:name` or `package.module:name`, and tasks by key."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from lockgate.core.errors import UsageError
+from lockgate.dag.task import REGISTRY, Task
+
+_FILE_MODULES: dict[str, ModuleType] = {}
+
+
+def load_file(path: str | os.PathLike[str]) -> ModuleType:
+    """Import a Python file as a module named after it, its folder first on sys.path."""
+    file = Path(path).resolve()
+    if str(file) in _FILE_MODULES:
+        return _FILE_MODULES[str(file)]
+    if not file.is_file():
+        raise UsageError(f"{path}: no such file")
+    folder = str(file.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = file.stem
+    existing = sys.modules.get(name)
+    if existing is not None and getattr(existing, "__file__", None) and Path(existing.__file__).resolve() == file:  # type: ignore[arg-type]
+        module = existing
+    else:
+        spec = importlib.util.spec_from_file_location(name, file)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{path}: cannot be imported as Python")
+        module = importlib.util.module_from_spec(spec)
+        module.__lockgate_file__ = True  # type: ignore[attr-defined]
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            sys.modules.pop(name, None)
+            raise UsageError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from None
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            raise UsageError(f"{path}: importing it failed: {_where(exc, file)}{type(exc).__name__}: {exc}") from exc
+    _FILE_MODULES[str(file)] = module
+    return module
+
+
+def _where(exc: BaseException, file: Path) -> str:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == file:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"line {line}: " if line else ""
+
+
+def load_module(name: str) -> ModuleType:
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"cannot import module {name!r}: {exc}") from None
+
+
+def load_source(source: str) -> ModuleType:
+    """Import what a Workflow's `source` names (`file:PATH` or `module:NAME`)."""
+    kind, _, where = source.partition(":")
+    if kind == "file":
+        return load_file(where)
+    if kind == "module":
+        return load_module(where)
+    raise UsageError(f"unknown pipeline source {source!r}")
+
+
+def load_target(target: str) -> Any:
+    """The object `target` names: `path/to/file.py:name` or `package.module:name`."""
+    where, sep, name = target.rpartition(":")
+    if not sep or not where or not name:
+        raise UsageError(f"{target!r}: expected path/to/file.py:name or package.module:name")
+    module = load_file(where) if where.endswith(".py") or os.sep in where else load_module(where)
+    obj: Any = module
+    for part in name.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UsageError(f"{where} has no {name!r}") from None
+    return obj
+
+
+def find_task(key: str, source: str) -> Task[Any, Any]:
+    """The task a step runs, importing the pipeline's code if this process has not yet."""
+    task = REGISTRY.get(key)
+    if task is not None:
+        return task
+    module_name, _, qualname = key.partition(":")
+    home = load_source(source) if source else None
+    task = REGISTRY.get(key)
+    if task is not None:
+        return task
+    if module_name == "__main__" and home is not None:
+        module: ModuleType = home
+    else:
+        module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    if not isinstance(obj, Task):
+        raise UsageError(f"task {key} is not defined in {source or module_name} any more")
+    return obj

@@ -1,0 +1,472 @@
+"""Running pipelines durably: the loop that carries out the engine's decisions.
+
+The engine (lockgate.core.engine) decides; this module persists each batch of events in one
+transaction, then hands the attempts it started to an executor, and feeds outcomes and the
+clock back in. A batch is committed before any of its attempts starts, so a crash can lose
+an attempt's outcome but never its start: `resume` then records it as interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lockgate import _json
+from lockgate.config import Settings
+from lockgate.config import load as load_settings
+from lockgate.core import engine
+from lockgate.core import history as h
+from lockgate.core.errors import UsageError, describe
+from lockgate.core.model import Workflow
+from lockgate.executors.base import Executor, Job, Outcome
+from lockgate.store.base import NewRun, RunRecord, RunStore, RunUpdate
+
+log = logging.getLogger(__name__)
+
+SPILLED = "__lockgate_result__"
+Observer = Callable[[engine.RunState, list[h.Event]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    """A step as `lockgate show` and `Run.steps` present it."""
+
+    name: str
+    status: str
+    attempts: int
+    started_at: float | None
+    ended_at: float | None
+    error: dict[str, str] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "attempts": self.attempts,
+            "started_at": _json.iso(self.started_at),
+            "ended_at": _json.iso(self.ended_at),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run's outcome as Python callers get it from `lockgate.run`."""
+
+    run_id: str
+    pipeline: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    started_at: float | None
+    ended_at: float | None
+    steps: list[StepView] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    def step(self, name: str) -> StepView:
+        for view in self.steps:
+            if view.name == name:
+                return view
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "status": self.status,
+            "params": self.params,
+            "output": self.output,
+            "error": self.error,
+            "cause": self.cause,
+            "started_at": _json.iso(self.started_at),
+            "ended_at": _json.iso(self.ended_at),
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+def new_run_id(now: float) -> str:
+    """A 20-character id that sorts by creation time."""
+    stamp = int(now * 1000)
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    head = ""
+    for _ in range(9):
+        head = alphabet[stamp % 32] + head
+        stamp //= 32
+    return head + uuid.uuid4().hex[:11]
+
+
+def step_views(state: engine.RunState) -> list[StepView]:
+    views = []
+    for name in state.workflow.steps:
+        step = state.steps[name]
+        views.append(_view(step))
+        for child in step.children or ():
+            views.append(_view(child))
+    return views
+
+
+def _view(step: engine.StepState) -> StepView:
+    error = None
+    if step.error is not None and step.status in ("FAILED", "RETRYING", "ABORTED"):
+        error = {"name": step.error.name, "cause": step.error.cause}
+    return StepView(step.name, step.status, step.attempt, step.started_at, step.ended_at, error)
+
+
+class Runtime:
+    """A home folder, a store and an executor kind: everything needed to run pipelines."""
+
+    def __init__(self, settings: Settings | None = None, store: RunStore | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.home = self.settings.home.absolute()
+        if store is None:
+            from lockgate.store.sql import SqlStore
+
+            store = SqlStore(self.settings.database_url, sqlite_synchronous=self.settings.get("engine", "sqlite_synchronous"))
+        self.store: RunStore = store
+        self.observers: list[Observer] = []
+        engine_cfg = self.settings.table("engine")
+        self.executor_kind: str = engine_cfg["executor"]
+        self.max_workers = int(engine_cfg["max_workers"])
+        self.result_max_bytes = int(engine_cfg["result_max_bytes"])
+        self.heartbeat_seconds = float(engine_cfg["heartbeat_seconds"])
+        self.stale_after = float(engine_cfg["stale_after_seconds"])
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.clock: Callable[[], float] = time.time
+        self.draw: Callable[[], float] = random.random
+
+    # -- starting and continuing runs ----------------------------------------------------
+
+    def start(
+        self,
+        workflow: Workflow,
+        params: dict[str, Any],
+        *,
+        kind: str = "python",
+        idempotency_key: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[engine.RunState, list[h.Event]] | None:
+        """Create a run and its first batch of events; None if the idempotency key is taken."""
+        now = self.clock()
+        run_id = run_id or new_run_id(now)
+        first = engine.start(run_id, workflow, params, now)
+        state = engine.replay([first], self._load)
+        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))]
+        record = NewRun(run_id, workflow.name, kind, params, now, owner=self.owner, idempotency_key=idempotency_key)
+        if not self.store.create_run(record, batch):
+            return None
+        if state.status != "RUNNING":  # a run with nothing to do ends in its first batch
+            self._finish(state, batch[-1], now)
+        return state, batch
+
+    def execute(
+        self,
+        workflow: Workflow,
+        params: dict[str, Any],
+        *,
+        executor: str | None = None,
+        observer: Observer | None = None,
+        idempotency_key: str | None = None,
+    ) -> Run:
+        """Start a run and drive it to its end in this process."""
+        started = self.start(workflow, params, idempotency_key=idempotency_key)
+        if started is None:
+            assert idempotency_key is not None
+            record = self.store.find_by_key(idempotency_key)
+            assert record is not None
+            return self.view(record.run_id)
+        state, batch = started
+        return self._drive(state, batch, executor, observer)
+
+    def resume(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
+        """Continue a run whose process died; a finished run is just shown."""
+        record = self._record(run_id)
+        if record.status != "RUNNING":
+            return self.view(record.run_id)
+        if not self.store.claim(record.run_id, self.owner, self._is_stale, self.clock()):
+            raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
+        state = engine.replay(self.store.history(record.run_id), self._load)
+        now = self.clock()
+        batch = engine.decide(state, engine.Resume(self.owner), now, self.draw, self._slots(state))
+        return self._drive(state, batch, executor, observer, first_commit=True)
+
+    def retry(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
+        """Run a failed run again from its failed steps, reusing what succeeded."""
+        record = self._record(run_id)
+        if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
+            raise UsageError(f"run {record.run_id} is {record.status}; only a failed, timed-out or aborted run can be retried")
+        now = self.clock()
+        if not self.store.reopen(record.run_id, self.owner, h.RunRedriven(at=now), now):
+            raise UsageError(f"run {record.run_id} changed while it was being retried; try again")
+        state = engine.replay(self.store.history(record.run_id), self._load)
+        batch = engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))
+        return self._drive(state, batch, executor, observer, first_commit=True)
+
+    def cancel(self, run_id: str, cause: str = "cancelled by user") -> Run:
+        record = self._record(run_id)
+        if not self.store.abort(record.run_id, h.RunAborted(at=self.clock(), cause=cause)):
+            raise UsageError(f"run {record.run_id} has already finished ({record.status})")
+        return self.view(record.run_id)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _record(self, run_id: str) -> RunRecord:
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise UsageError(f"no run {run_id!r}")
+        return record
+
+    def state(self, run_id: str) -> tuple[RunRecord, engine.RunState, list[h.Event]]:
+        record = self._record(run_id)
+        events = self.store.history(record.run_id)
+        return record, engine.replay(events, self._load), events
+
+    def view(self, run_id: str) -> Run:
+        record, state, _ = self.state(run_id)
+        return self._run_of(record, state)
+
+    def _run_of(self, record: RunRecord, state: engine.RunState) -> Run:
+        output = self._load_deep(record.output if record.output is not None else state.output)
+        return Run(
+            run_id=record.run_id,
+            pipeline=record.pipeline,
+            status=record.status,
+            output=output,
+            error=record.error,
+            cause=record.cause,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            steps=step_views(state),
+            params=record.params,
+        )
+
+    def log_dir(self, run_id: str) -> Path:
+        return self.home / "logs" / run_id
+
+    def log_path(self, run_id: str, step: str, attempt: int) -> Path:
+        return self.log_dir(run_id) / step / f"attempt-{attempt}.log"
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _drive(
+        self,
+        state: engine.RunState,
+        batch: list[h.Event],
+        executor_kind: str | None,
+        observer: Observer | None,
+        first_commit: bool = False,
+    ) -> Run:
+        from lockgate.executors.local import make_executor
+
+        observers = [*self.observers, *([observer] if observer else [])]
+        executor: Executor = make_executor(executor_kind or self.executor_kind, self.max_workers)
+        try:
+            self._loop(state, batch, executor, observers, first_commit)
+        finally:
+            executor.shutdown()
+        return self.view(state.run_id)
+
+    def _loop(
+        self,
+        state: engine.RunState,
+        batch: list[h.Event],
+        executor: Executor,
+        observers: list[Observer],
+        first_commit: bool,
+    ) -> None:
+        self._slots_of = executor.capacity
+        if first_commit and not self._commit(state, batch):
+            return
+        self._notify(observers, state, batch)
+        carried = self._submit(state, batch, executor)
+        last_beat = self.clock()
+        while state.status == "RUNNING":
+            now = self.clock()
+            wake = state.next_wakeup()
+            timeout = max(0.0, min(self.heartbeat_seconds - (now - last_beat), (wake - now) if wake else 1e9))
+            outcomes = carried + executor.wait(0 if carried else timeout)
+            now = self.clock()
+            batch = []
+            for outcome in outcomes:
+                batch += engine.decide(state, self._signal(state, outcome), now, self.draw, self._slots(state))
+            if not outcomes or (wake is not None and wake <= now):
+                batch += engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))
+            if not batch and now - last_beat < self.heartbeat_seconds:
+                continue
+            if not self._commit(state, batch):
+                return
+            last_beat = now
+            self._notify(observers, state, batch)
+            carried = self._submit(state, batch, executor)
+
+    def _slots(self, state: engine.RunState) -> int:
+        return getattr(self, "_slots_of", self.max_workers) - len(state.running)
+
+    def _commit(self, state: engine.RunState, batch: list[h.Event]) -> bool:
+        """Persist a batch in one transaction; False when the run was taken from this process."""
+        now = self.clock()
+        update = None
+        if batch and state.status != "RUNNING":
+            update = _final_update(state, batch[-1])
+        if self.store.append(state.run_id, batch, update, self.owner, now):
+            return True
+        record = self.store.get_run(state.run_id)
+        log.warning(
+            "run %s was %s elsewhere; this process stops driving it",
+            state.run_id,
+            record.status if record else "deleted",
+            extra={"run_id": state.run_id},
+        )
+        if record is not None and record.status == "ABORTED":
+            engine.apply(state, h.RunAborted(at=now, cause=record.cause or "aborted"))
+        return False
+
+    def _finish(self, state: engine.RunState, last: h.Event, now: float) -> None:
+        self.store.append(state.run_id, [], _final_update(state, last), self.owner, now)
+
+    def _notify(self, observers: list[Observer], state: engine.RunState, batch: list[h.Event]) -> None:
+        for observer in observers:
+            try:
+                observer(state, batch)
+            except Exception:
+                log.exception("observer %r failed", observer, extra={"run_id": state.run_id})
+
+    def _submit(self, state: engine.RunState, batch: list[h.Event], executor: Executor) -> list[Outcome]:
+        """Hand the batch's started attempts to the executor; returns those that failed to start."""
+        source = state.workflow.source
+        failed = []
+        for event in batch:
+            if isinstance(event, h.StepStarted):
+                step = state.steps[event.step]
+                try:
+                    args, kwargs = state.step_input(event.step)
+                except (OSError, ValueError) as exc:  # a spilled result that cannot be read back
+                    failed.append(Outcome(event.step, event.attempt, error=describe(exc)))
+                    continue
+                job = Job(
+                    run_id=state.run_id,
+                    pipeline=state.pipeline,
+                    step=event.step,
+                    attempt=event.attempt,
+                    task=step.spec.task,
+                    source=source,
+                    args=args,
+                    kwargs=kwargs,
+                    log_path=str(self.log_path(state.run_id, event.step, event.attempt)),
+                    home=str(self.home),
+                )
+                executor.submit(job)
+        return failed
+
+    def _signal(self, state: engine.RunState, outcome: Outcome) -> engine.Signal:
+        if outcome.error is not None:
+            return engine.AttemptFailed(outcome.step, outcome.attempt, outcome.error)
+        text = outcome.result_json or "null"
+        if len(text) > self.result_max_bytes:
+            result: Any = {SPILLED: self._spill(state.run_id, outcome, text)}
+        else:
+            result = _json.loads(text)
+        return engine.AttemptSucceeded(outcome.step, outcome.attempt, result)
+
+    def _spill(self, run_id: str, outcome: Outcome, text: str) -> str:
+        folder = self.home / "results" / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{outcome.step}.{outcome.attempt}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        return path.as_uri()
+
+    def _load(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1 and SPILLED in value:
+            from urllib.parse import unquote, urlparse
+
+            return _json.loads(Path(unquote(urlparse(value[SPILLED]).path)).read_text())
+        return value
+
+    def _load_deep(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if len(value) == 1 and SPILLED in value:
+                return self._load(value)
+            return {k: self._load_deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._load_deep(v) for v in value]
+        return value
+
+    def _is_stale(self, owner: str | None, heartbeat_at: float | None) -> bool:
+        if owner is None:
+            return True
+        host, _, rest = owner.partition(":")
+        pid_text = rest.partition(":")[0]
+        if host == socket.gethostname() and pid_text.isdigit():
+            pid = int(pid_text)
+            if pid == os.getpid():
+                return owner != self.owner
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+        return heartbeat_at is None or heartbeat_at < self.clock() - self.stale_after
+
+
+def _final_update(state: engine.RunState, last: h.Event) -> RunUpdate:
+    return RunUpdate(
+        status=state.status,
+        output=state.output,
+        has_output=state.status == "SUCCEEDED",
+        error=state.error,
+        cause=state.cause,
+        ended_at=state.ended_at or last.at,
+    )
+
+
+# -- the module-level API ---------------------------------------------------------------
+
+_runtimes: dict[tuple[str, str], Runtime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def default_runtime() -> Runtime:
+    """The runtime for the current settings, made once per (home, database)."""
+    settings = load_settings()
+    key = (str(settings.home.absolute()), settings.database_url)
+    with _runtimes_lock:
+        runtime = _runtimes.get(key)
+        if runtime is None:
+            runtime = _runtimes[key] = Runtime(settings)
+        return runtime
+
+
+def run(pipeline: Any, *args: Any, executor: str | None = None, **params: Any) -> Run:
+    """Run a pipeline durably in this process and return its Run (never raises for a failed run)."""
+    from lockgate.dag.pipeline import Pipeline
+
+    if not isinstance(pipeline, Pipeline):
+        raise UsageError(f"lockgate.run takes a @pipeline, not {pipeline!r}")
+    if args:
+        names = [n for n, p in pipeline.signature.parameters.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(args) > len(names):
+            raise UsageError(f"pipeline {pipeline.name} takes {len(names)} positional parameters, not {len(args)}")
+        for name, value in zip(names, args):
+            if name in params:
+                raise UsageError(f"pipeline {pipeline.name}: parameter {name!r} given twice")
+            params[name] = value
+    bound = pipeline.bind(params)
+    workflow = pipeline.compile(bound)
+    return default_runtime().execute(workflow, _json.loads(_json.dumps(bound)), executor=executor)

@@ -1,0 +1,94 @@
+"""What the engine needs from a metadata store, and the run record it reads back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lockgate.core.history import Event
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run's row: its cached status and summary, derived from its history."""
+
+    run_id: str
+    pipeline: str
+    kind: str
+    status: str
+    params: dict[str, Any]
+    output: Any
+    error: str | None
+    cause: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    owner: str | None
+    heartbeat_at: float | None
+    idempotency_key: str | None = None
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """Summary columns to change together with appended events."""
+
+    status: str | None = None
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    ended_at: float | None = None
+    has_output: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    run_id: str
+    pipeline: str
+    kind: str
+    params: dict[str, Any]
+    created_at: float
+    status: str = "RUNNING"
+    owner: str | None = None
+    idempotency_key: str | None = None
+    parent_run_id: str | None = None
+
+
+class RunStore(Protocol):
+    """Runs and their histories. Every write is one transaction."""
+
+    def create_run(self, run: NewRun, events: Sequence[Event]) -> bool:
+        """Insert a run with its first events; False if its idempotency key already has a run."""
+        ...
+
+    def append(self, run_id: str, events: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:
+        """Append events and refresh the run's heartbeat, only while `owner` holds the running run.
+
+        Returns False, writing nothing, when the run was taken over, aborted or finished elsewhere.
+        """
+        ...
+
+    def history(self, run_id: str) -> list[Event]: ...
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """A run by id, or by a unique id prefix."""
+        ...
+
+    def find_by_key(self, idempotency_key: str) -> RunRecord | None: ...
+
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+        """Newest first."""
+        ...
+
+    def claim(self, run_id: str, owner: str, is_stale: Any, now: float) -> bool:
+        """Take ownership of a run whose owner `is_stale(owner, heartbeat_at)` says is gone."""
+        ...
+
+    def abort(self, run_id: str, event: Event) -> bool:
+        """Append a RunAborted event to a run that has not finished; False if it had."""
+        ...
+
+    def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
+        """Set a failed, timed-out or aborted run running again under `owner`, appending `event`."""
+        ...

@@ -1,0 +1,238 @@
+"""The RunStore on SQLAlchemy Core: a SQLite file (WAL) by default, PostgreSQL at scale."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from lockgate import _json
+from lockgate.core.history import TERMINAL_RUN, Event, event_from
+from lockgate.store.base import NewRun, RunRecord, RunUpdate
+from lockgate.store.schema import events, runs
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def head_revision() -> str:
+    """The newest migration, read from the versions folder without importing Alembic."""
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text()
+        rev = re.search(r'^revision\s*=\s*"([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision\s*=\s*(?:"([^"]+)"|None)', text, re.M)
+        if rev:
+            revisions[rev.group(1)] = down.group(1) if down else None
+    parents = set(revisions.values())
+    heads = [rev for rev in revisions if rev not in parents]
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations must have one head, found {heads}")
+    return heads[0]
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
+    """An Engine with lockgate's connection settings (WAL and BEGIN IMMEDIATE on SQLite)."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, poolclass=sa.pool.QueuePool if ":memory:" not in url else sa.pool.StaticPool)
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi: Any, _record: Any) -> None:
+            dbapi.isolation_level = None  # lockgate opens every transaction itself, below
+            cursor = dbapi.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            # Take the write lock up front, so two writers never deadlock upgrading a read lock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration; cheap when it is already there."""
+    head = head_revision()
+    with engine.connect() as conn:
+        try:
+            current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        except sa.exc.DBAPIError:
+            conn.rollback()
+            current = None
+        if current == head:
+            return
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    log.info("database schema upgraded from %s to %s", current, head)
+
+
+class SqlStore:
+    """RunStore over any SQLAlchemy URL; see RunStore for what each method promises."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL") -> None:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
+        migrate(self.engine)
+        self._insert_events = events.insert()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @staticmethod
+    def _event_rows(run_id: str, batch: Sequence[Event]) -> list[dict[str, Any]]:
+        return [{"run_id": run_id, "type": e.type, "at": e.at, "body": _json.dumps(e.body())} for e in batch]
+
+    def create_run(self, run: NewRun, batch: Sequence[Event]) -> bool:
+        row = {
+            "run_id": run.run_id,
+            "pipeline": run.pipeline,
+            "kind": run.kind,
+            "status": run.status,
+            "params": _json.dumps(run.params),
+            "created_at": run.created_at,
+            "started_at": run.created_at if run.status == "RUNNING" else None,
+            "owner": run.owner,
+            "heartbeat_at": run.created_at if run.owner else None,
+            "idempotency_key": run.idempotency_key,
+            "parent_run_id": run.parent_run_id,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(runs.insert(), row)
+                if batch:
+                    conn.execute(self._insert_events, self._event_rows(run.run_id, batch))
+        except sa.exc.IntegrityError:
+            if run.idempotency_key is not None and self.find_by_key(run.idempotency_key) is not None:
+                return False
+            raise
+        return True
+
+    def append(self, run_id: str, batch: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:
+        values: dict[str, Any] = {"heartbeat_at": now}
+        if update is not None:
+            if update.status is not None:
+                values["status"] = update.status
+            if update.has_output:
+                values["output"] = _json.dumps(update.output)
+            if update.error is not None:
+                values["error"] = update.error
+                values["cause"] = update.cause
+            if update.ended_at is not None:
+                values["ended_at"] = update.ended_at
+        fence = sa.update(runs).where(runs.c.run_id == run_id, runs.c.owner == owner, runs.c.status == "RUNNING")
+        with self.engine.begin() as conn:
+            if conn.execute(fence.values(**values)).rowcount != 1:
+                conn.rollback()
+                return False
+            if batch:
+                conn.execute(self._insert_events, self._event_rows(run_id, batch))
+        return True
+
+    def history(self, run_id: str) -> list[Event]:
+        query = sa.select(events.c.type, events.c.at, events.c.body).where(events.c.run_id == run_id).order_by(events.c.id)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+        return [event_from(kind, at, _json.loads(body)) for kind, at, body in rows]
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+            if row is None and run_id and len(run_id) >= 4:
+                found = conn.execute(sa.select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True)).limit(2)).all()
+                row = found[0] if len(found) == 1 else None
+        return _record(row) if row is not None else None
+
+    def find_by_key(self, idempotency_key: str) -> RunRecord | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.idempotency_key == idempotency_key)).first()
+        return _record(row) if row is not None else None
+
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+        query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
+        if pipeline is not None:
+            query = query.where(runs.c.pipeline == pipeline)
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        with self.engine.begin() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def claim(self, run_id: str, owner: str, is_stale: Callable[[str | None, float | None], bool], now: float) -> bool:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(runs.c.owner, runs.c.heartbeat_at, runs.c.status).where(runs.c.run_id == run_id).with_for_update()
+            ).first()
+            if row is None or row.status != "RUNNING" or not is_stale(row.owner, row.heartbeat_at):
+                return False
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.owner.is_(None) if row.owner is None else runs.c.owner == row.owner)
+                .values(owner=owner, heartbeat_at=now)
+            )
+        return True
+
+    def abort(self, run_id: str, event: Event) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.status.not_in(sorted(TERMINAL_RUN)))
+                .values(status="ABORTED", ended_at=event.at, error="lockgate.Aborted", cause=event.body().get("cause"))
+            ).rowcount
+            if done != 1:
+                return False
+            conn.execute(self._insert_events, self._event_rows(run_id, [event]))
+        return True
+
+    def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
+        """Set a finished run running again under `owner` (for `lockgate retry`)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.status.in_(["FAILED", "TIMED_OUT", "ABORTED"]))
+                .values(status="RUNNING", ended_at=None, error=None, cause=None, owner=owner, heartbeat_at=now)
+            ).rowcount
+            if done != 1:
+                return False
+            conn.execute(self._insert_events, self._event_rows(run_id, [event]))
+        return True
+
+
+def _record(row: Any) -> RunRecord:
+    return RunRecord(
+        run_id=row.run_id,
+        pipeline=row.pipeline,
+        kind=row.kind,
+        status=row.status,
+        params=_json.loads(row.params),
+        output=_json.loads(row.output),
+        error=row.error,
+        cause=row.cause,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        owner=row.owner,
+        heartbeat_at=row.heartbeat_at,
+        idempotency_key=row.idempotency_key,
+        parent_run_id=row.parent_run_id,
+    )
+
+
+def sqlite_url(home: str | os.PathLike[str]) -> str:
+    return f"sqlite:///{Path(home).absolute() / 'lockgate.db'}"
