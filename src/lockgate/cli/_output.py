@@ -1,0 +1,62 @@
+"""How commands print: JSON for scripts, rich tables for people, exit codes by convention."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from lockgate import _json
+from lockgate.config import mask_url
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class Exit(Exception):
+    """Leave the command with this exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(_json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def error_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def fail(exc: BaseException) -> int:
+    """Print an exception the way its kind deserves and return the exit code."""
+    from lockgate.core.errors import LockgateError, UsageError
+
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, click.ClickException):
+        exc.show(file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, click.exceptions.Abort):
+        print("aborted", file=sys.stderr)
+        return 130
+    if isinstance(exc, (UsageError, LockgateError)):
+        print(f"error: {mask_url(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    traceback.print_exception(exc, file=sys.stderr)
+    return EXIT_FAILED
+
+
+def status_code(status: str) -> int:
+    return EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED

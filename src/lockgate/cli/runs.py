@@ -1,0 +1,299 @@
+"""Commands about runs: run, runs, show, logs, resume, retry, cancel, config."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+
+from lockgate import _json
+from lockgate.cli import _output, app
+from lockgate.cli._output import Exit, emit_json
+from lockgate.core.errors import UsageError
+from lockgate.core.history import RUN_STATUSES
+
+JSON = typer.Option(False, "--json", help="Print one JSON document instead of tables.")
+EXECUTOR = typer.Option(None, "--executor", help="inline, threads or processes (default from settings).")
+
+_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "TIMED_OUT": "red",
+    "ABORTED": "magenta",
+    "RUNNING": "cyan",
+    "RETRYING": "yellow",
+    "SKIPPED": "dim",
+    "PENDING": "dim",
+    "QUEUED": "dim",
+}
+
+
+def _runtime() -> Any:
+    from lockgate.runtime import default_runtime
+
+    return default_runtime()
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {pair!r}: expected NAME=VALUE")
+        params[key] = value
+    return params
+
+
+@app.command()
+def run(
+    target: str = typer.Argument(..., help="path/to/file.py:pipeline or package.module:pipeline"),
+    param: list[str] = typer.Option([], "--param", "-p", help="A parameter, NAME=VALUE; repeat for more."),
+    as_json: bool = JSON,
+    executor: str | None = EXECUTOR,
+    idempotency_key: str | None = typer.Option(None, "--idempotency-key", help="At most one run per key, ever."),
+) -> None:
+    """Run a pipeline to its end in this process; exit 0 if it succeeded, 1 if not."""
+    from lockgate.dag.loader import load_target
+    from lockgate.dag.pipeline import Pipeline
+
+    obj = load_target(target)
+    if not isinstance(obj, Pipeline):
+        raise UsageError(f"{target} is a {type(obj).__name__}, not a @pipeline")
+    bound = obj.bind(_params(param), from_text=True)
+    workflow = obj.compile(bound)
+    runtime = _runtime()
+    params = _json.loads(_json.dumps(bound))
+    if as_json:
+        result = runtime.execute(workflow, params, executor=executor, idempotency_key=idempotency_key)
+    else:
+        with _LiveView() as view:
+            result = runtime.execute(workflow, params, executor=executor, observer=view.update, idempotency_key=idempotency_key)
+    _report(result, as_json)
+
+
+def _report(result: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        _print_run(result)
+    raise Exit(_output.status_code(result.status))
+
+
+def _print_run(result: Any) -> None:
+    from rich.table import Table
+
+    out = _output.console()
+    table = Table(title=f"run {result.run_id} · {result.pipeline}", title_justify="left")
+    for column in ("step", "status", "attempts", "started", "ended", "error"):
+        table.add_column(column)
+    shown = result.steps if len(result.steps) <= 60 else _summarize(result.steps)
+    for step in shown:
+        error = f"{step.error['name']}: {step.error['cause']}" if step.error else ""
+        table.add_row(
+            step.name,
+            f"[{_STYLE.get(step.status, '')}]{step.status}[/]",
+            str(step.attempts),
+            _json.iso(step.started_at) or "",
+            _json.iso(step.ended_at) or "",
+            error[:120],
+        )
+    out.print(table)
+    style = _STYLE.get(result.status, "")
+    line = f"[{style}]{result.status}[/]"
+    if result.status == "SUCCEEDED":
+        output = _json.dumps(result.output)
+        line += f"  output: {output[:500]}{'...' if len(output) > 500 else ''}"
+    else:
+        line += f"  {result.error}: {result.cause}"
+    out.print(line)
+
+
+def _summarize(steps: list[Any]) -> list[Any]:
+    """The steps worth a line when there are too many: all but succeeded, then the first few."""
+    interesting = [s for s in steps if s.status != "SUCCEEDED"][:40]
+    return interesting or steps[:20]
+
+
+class _LiveView:
+    """The steps of the run as they change, redrawn at most ten times a second."""
+
+    def __init__(self) -> None:
+        from rich.live import Live
+
+        self._live = Live(console=_output.console(), auto_refresh=False, transient=True)
+        self._last = 0.0
+
+    def __enter__(self) -> _LiveView:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.__exit__(None, None, None)
+
+    def update(self, state: Any, batch: list[Any]) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and state.status == "RUNNING":
+            return
+        self._last = now
+        from rich.table import Table
+
+        counts: dict[str, int] = {}
+        table = Table(title=f"run {state.run_id} · {state.pipeline} · {state.status}", title_justify="left")
+        table.add_column("step")
+        table.add_column("status")
+        table.add_column("attempt")
+        rows = 0
+        for step in state.steps.values():
+            counts[step.status] = counts.get(step.status, 0) + 1
+            if rows < 30 and (step.status in ("RUNNING", "RETRYING", "FAILED") or len(state.steps) <= 30):
+                table.add_row(step.name, f"[{_STYLE.get(step.status, '')}]{step.status}[/]", str(step.attempt))
+                rows += 1
+        table.caption = "  ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items()))
+        self._live.update(table, refresh=True)
+
+
+@app.command("runs")
+def list_runs(
+    pipeline: str | None = typer.Option(None, "--pipeline", help="Only this pipeline's runs."),
+    status: str | None = typer.Option(None, "--status", help="Only runs with this status."),
+    limit: int = typer.Option(100, "--limit", min=1, help="At most this many runs."),
+    as_json: bool = JSON,
+) -> None:
+    """List runs, newest first."""
+    if status is not None and status.upper() not in RUN_STATUSES:
+        raise UsageError(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+    records = _runtime().store.list_runs(pipeline=pipeline, status=status.upper() if status else None, limit=limit)
+    rows = [
+        {
+            "run_id": r.run_id,
+            "pipeline": r.pipeline,
+            "status": r.status,
+            "started_at": _json.iso(r.started_at),
+            "ended_at": _json.iso(r.ended_at),
+        }
+        for r in records
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("run_id", "pipeline", "status", "started_at", "ended_at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"[{_STYLE.get(v, '')}]{v}[/]" if k == "status" else (v or "") for k, v in row.items()))
+    _output.console().print(table)
+
+
+@app.command()
+def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."), as_json: bool = JSON) -> None:
+    """A run's steps and its event history."""
+    runtime = _runtime()
+    record, _state, events = runtime.state(run_id)
+    result = runtime.view(record.run_id)
+    history = [
+        {"id": i, "type": e.type, "timestamp": _json.iso(e.at), **_public(e.body())} for i, e in enumerate(events, 1)
+    ]
+    if as_json:
+        emit_json({**result.to_json(), "history": history})
+        return
+    _print_run(result)
+    from rich.table import Table
+
+    table = Table(title="history", title_justify="left")
+    for column in ("id", "time", "event", "details"):
+        table.add_column(column)
+    for item in history:
+        details = {k: v for k, v in item.items() if k not in ("id", "type", "timestamp", "workflow")}
+        table.add_row(str(item["id"]), item["timestamp"] or "", item["type"], _json.dumps(details)[:140])
+    _output.console().print(table)
+
+
+def _public(body: dict[str, Any]) -> dict[str, Any]:
+    """An event's body for display: errors without their retry flag noise."""
+    if "error" in body and isinstance(body["error"], dict):
+        body = {**body, "error": {k: v for k, v in body["error"].items() if k in ("name", "cause", "traceback")}}
+    return body
+
+
+@app.command()
+def logs(
+    run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."),
+    step: str | None = typer.Argument(None, help="Only this step's attempts."),
+    as_json: bool = JSON,
+) -> None:
+    """Print the log files of a run's attempts (stdout, stderr and logging of each step)."""
+    runtime = _runtime()
+    record, state, _ = runtime.state(run_id)
+    if step is not None and step not in state.steps:
+        raise UsageError(f"run {record.run_id} has no step {step!r}")
+    entries = []
+    for name, s in state.steps.items():
+        if step is not None and name != step:
+            continue
+        for attempt in range(1, s.attempt + 1):
+            path = runtime.log_path(record.run_id, name, attempt)
+            text = path.read_text(errors="replace") if path.exists() else ""
+            entries.append({"step": name, "attempt": attempt, "path": str(path), "text": text})
+    if as_json:
+        emit_json(entries)
+        return
+    for entry in entries:
+        typer.echo(f"==> {entry['step']} attempt {entry['attempt']} ({entry['path']}) <==")
+        typer.echo(entry["text"].rstrip("\n") or "(no output)")
+
+
+@app.command()
+def resume(run_id: str = typer.Argument(...), as_json: bool = JSON, executor: str | None = EXECUTOR) -> None:
+    """Continue a run whose process died, to its end."""
+    runtime = _runtime()
+    if as_json:
+        result = runtime.resume(run_id, executor=executor)
+    else:
+        with _LiveView() as view:
+            result = runtime.resume(run_id, executor=executor, observer=view.update)
+    _report(result, as_json)
+
+
+@app.command()
+def retry(run_id: str = typer.Argument(...), as_json: bool = JSON, executor: str | None = EXECUTOR) -> None:
+    """Run a failed run again from its failed steps, reusing the results of those that succeeded."""
+    runtime = _runtime()
+    if as_json:
+        result = runtime.retry(run_id, executor=executor)
+    else:
+        with _LiveView() as view:
+            result = runtime.retry(run_id, executor=executor, observer=view.update)
+    _report(result, as_json)
+
+
+@app.command()
+def cancel(run_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
+    """Abort a run; the process running it stops at its next step boundary."""
+    result = _runtime().cancel(run_id)
+    if as_json:
+        emit_json({"run_id": result.run_id, "pipeline": result.pipeline, "status": result.status})
+    else:
+        _output.console().print(f"run {result.run_id} [magenta]{result.status}[/]")
+
+
+@app.command()
+def config(as_json: bool = JSON) -> None:
+    """Print the effective settings, secrets masked."""
+    from lockgate.config import load
+
+    settings = load().masked()
+    if as_json:
+        emit_json(settings)
+        return
+    import tomllib  # noqa: F401 - only to fail early on very old Pythons
+
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            typer.echo(f"[{key}]")
+            for k, v in value.items():
+                typer.echo(f"{k} = {_json.dumps(v)}")
+        else:
+            typer.echo(f"{key} = {_json.dumps(value)}")

@@ -1,0 +1,27 @@
+"""The FastAPI application; each area contributes a router module listed in ROUTERS."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# "module:attribute" of each APIRouter factory: a function (runtime) -> fastapi.APIRouter.
+ROUTERS: list[str] = [
+    "lockgate.server.runs_api:router",
+]
+
+
+def create_app(runtime: Any = None) -> Any:
+    """The app serving `runtime` (the default runtime when None)."""
+    from fastapi import FastAPI
+
+    from lockgate import __version__
+    from lockgate.runtime import default_runtime
+
+    runtime = runtime or default_runtime()
+    app = FastAPI(title="lockgate", version=__version__)
+    app.state.runtime = runtime
+    for target in ROUTERS:
+        module, _, name = target.partition(":")
+        app.include_router(getattr(importlib.import_module(module), name)(runtime))
+    return app
