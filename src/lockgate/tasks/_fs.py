@@ -2,8 +2,8 @@
 
 S3 settings are the standard AWS ones as boto3 reads them (AWS_ENDPOINT_URL_S3 or
 AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_PROFILE), or a
-named connection in lockgate.toml: `[connections.NAME]` with `endpoint_url`, `key`, `secret`,
-`region`, used as `s3://bucket/key?connection=NAME` is not supported; pass `connection=NAME`.
+named connection in lockgate.toml, `[connections.NAME]` with `endpoint_url`, `key`, `secret`
+and `region`, chosen by a task's `connection=NAME` argument.
 """
 
 from __future__ import annotations
