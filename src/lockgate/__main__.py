@@ -1,0 +1,5 @@
+"""`python -m lockgate` is the `lockgate` command."""
+
+from lockgate.cli import run_main
+
+run_main()
