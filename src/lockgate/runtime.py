@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 SPILLED = "__lockgate_result__"
 Observer = Callable[[engine.RunState, list[h.Event]], None]
 
+# "module:function" of each plugin; a plugin is called with every new Runtime and may add
+# observers (called after each committed batch) and closers (called by Runtime.close()).
+PLUGINS: list[str] = []
+
 
 @dataclass(frozen=True, slots=True)
 class StepView:
@@ -147,6 +151,72 @@ class Runtime:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.clock: Callable[[], float] = time.time
         self.draw: Callable[[], float] = random.random
+        self.closers: list[Callable[[], None]] = []
+        for target in PLUGINS:
+            import importlib
+
+            module, _, name = target.partition(":")
+            getattr(importlib.import_module(module), name)(self)
+
+    def close(self) -> None:
+        """Let plugins finish (deliver pending notifications, flush metrics); then release the store."""
+        closers, self.closers = self.closers, []
+        for closer in closers:
+            try:
+                closer()
+            except Exception:
+                log.exception("closing %r failed", closer)
+
+    # -- the run queue ----------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        pipeline: str,
+        params: dict[str, Any],
+        *,
+        kind: str = "python",
+        idempotency_key: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> str | None:
+        """Queue a run to be started by whoever claims it; None if the idempotency key has a run."""
+        now = self.clock()
+        run_id = new_run_id(now)
+        record = NewRun(
+            run_id,
+            pipeline,
+            kind,
+            params,
+            now,
+            status="QUEUED",
+            idempotency_key=idempotency_key,
+            parent_run_id=parent_run_id,
+        )
+        return run_id if self.store.create_run(record, []) else None
+
+    def claim_queued(self, limit: int, pipelines: list[str] | None = None) -> list[RunRecord]:
+        """Take queued runs to start in this process (they become RUNNING, owned here)."""
+        return self.store.claim_queued(self.owner, self.clock(), limit, pipelines)
+
+    def execute_claimed(
+        self,
+        record: RunRecord,
+        workflow: Workflow,
+        *,
+        executor: str | None = None,
+        observer: Observer | None = None,
+    ) -> Run:
+        """Start a claimed run with its compiled workflow and drive it to its end here."""
+        now = self.clock()
+        first = engine.start(record.run_id, workflow, record.params, now)
+        state = engine.replay([first], self._load)
+        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))]
+        return self._drive(state, batch, executor, observer, first_commit=True)
+
+    def fail_claimed(self, record: RunRecord, error: str, cause: str) -> None:
+        """End a claimed run that could not start (its pipeline cannot be loaded or compiled)."""
+        now = self.clock()
+        update = RunUpdate(status="FAILED", error=error, cause=cause, ended_at=now)
+        self.store.append(record.run_id, [h.RunFailed(at=now, error=error, cause=cause)], update, self.owner, now)
 
     # -- starting and continuing runs ----------------------------------------------------
 
@@ -232,7 +302,12 @@ class Runtime:
     def state(self, run_id: str) -> tuple[RunRecord, engine.RunState, list[h.Event]]:
         record = self._record(run_id)
         events = self.store.history(record.run_id)
-        return record, engine.replay(events, self._load), events
+        if events and isinstance(events[0], h.RunStarted):
+            return record, engine.replay(events, self._load), events
+        # queued, or ended before it could start: no steps to show
+        state = engine.RunState(record.run_id, record.pipeline, Workflow(record.pipeline, {}), record.params, record.created_at)
+        state.status = record.status
+        return record, state, events
 
     def view(self, run_id: str) -> Run:
         record, state, _ = self.state(run_id)
@@ -440,6 +515,14 @@ def _final_update(state: engine.RunState, last: h.Event) -> RunUpdate:
 
 _runtimes: dict[tuple[str, str], Runtime] = {}
 _runtimes_lock = threading.Lock()
+
+
+def close_default() -> None:
+    """Close every runtime this process made (the CLI calls it before exiting)."""
+    with _runtimes_lock:
+        runtimes = list(_runtimes.values())
+    for runtime in runtimes:
+        runtime.close()
 
 
 def default_runtime() -> Runtime:

@@ -152,7 +152,7 @@ class Builder:
             return os.fspath(value)
         raise UsageError(f"{where}: a {type(value).__name__} cannot be passed between steps (arguments travel as JSON)")
 
-    def workflow(self, output: Any, timeout: float | None, source: str) -> Workflow:
+    def workflow(self, output: Any, timeout: float | None, source: str, meta: dict[str, Any] | None = None) -> Workflow:
         """The steps in dependency order; raises CycleError naming the loop."""
         upstream = {
             name: list(dict.fromkeys([*spec["upstream"], *self.orders[name]])) for name, spec in self.specs.items()
@@ -165,7 +165,9 @@ class Builder:
             spec["retry"] = tuple(spec["retry"])
             steps[name] = Step(**spec)
         output_template = self.template(output, {}, f"pipeline {self.pipeline}: return value")
-        return Workflow(name=self.pipeline, steps=steps, output=output_template, timeout=timeout, source=source)
+        return Workflow(
+            name=self.pipeline, steps=steps, output=output_template, timeout=timeout, source=source, meta=meta or {}
+        )
 
 
 def _topological(upstream: dict[str, list[str]]) -> list[str]:

@@ -200,6 +200,32 @@ class SqlStore:
             conn.execute(self._insert_events, self._event_rows(run_id, [event]))
         return True
 
+    def claim_queued(self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None) -> list[RunRecord]:
+        query = (
+            sa.select(runs.c.run_id)
+            .where(runs.c.status == "QUEUED")
+            .order_by(runs.c.created_at, runs.c.run_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if pipelines is not None:
+            query = query.where(runs.c.pipeline.in_(list(pipelines)))
+        with self.engine.begin() as conn:
+            ids = [row.run_id for row in conn.execute(query)]
+            if not ids:
+                return []
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id.in_(ids), runs.c.status == "QUEUED")
+                .values(status="RUNNING", owner=owner, heartbeat_at=now, started_at=now)
+            )
+            rows = conn.execute(sa.select(runs).where(runs.c.run_id.in_(ids)).order_by(runs.c.created_at)).all()
+        return [_record(row) for row in rows]
+
+    def count_runs(self, status: str) -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(runs).where(runs.c.status == status)).scalar() or 0)
+
     def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
         """Set a finished run running again under `owner` (for `lockgate retry`)."""
         with self.engine.begin() as conn:
