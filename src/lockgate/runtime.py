@@ -209,8 +209,9 @@ class Runtime:
         now = self.clock()
         first = engine.start(record.run_id, workflow, record.params, now)
         state = engine.replay([first], self._load)
-        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))]
-        return self._drive(state, batch, executor, observer, first_commit=True)
+        kind = executor or self.executor_kind
+        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, self._capacity(kind))]
+        return self._drive(state, batch, kind, observer, first_commit=True)
 
     def fail_claimed(self, record: RunRecord, error: str, cause: str) -> None:
         """End a claimed run that could not start (its pipeline cannot be loaded or compiled)."""
@@ -228,13 +229,14 @@ class Runtime:
         kind: str = "python",
         idempotency_key: str | None = None,
         run_id: str | None = None,
+        capacity: int | None = None,
     ) -> tuple[engine.RunState, list[h.Event]] | None:
         """Create a run and its first batch of events; None if the idempotency key is taken."""
         now = self.clock()
         run_id = run_id or new_run_id(now)
         first = engine.start(run_id, workflow, params, now)
         state = engine.replay([first], self._load)
-        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))]
+        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, capacity or self.max_workers)]
         record = NewRun(run_id, workflow.name, kind, params, now, owner=self.owner, idempotency_key=idempotency_key)
         if not self.store.create_run(record, batch):
             return None
@@ -252,14 +254,15 @@ class Runtime:
         idempotency_key: str | None = None,
     ) -> Run:
         """Start a run and drive it to its end in this process."""
-        started = self.start(workflow, params, idempotency_key=idempotency_key)
+        kind = executor or self.executor_kind
+        started = self.start(workflow, params, idempotency_key=idempotency_key, capacity=self._capacity(kind))
         if started is None:
             assert idempotency_key is not None
             record = self.store.find_by_key(idempotency_key)
             assert record is not None
             return self.view(record.run_id)
         state, batch = started
-        return self._drive(state, batch, executor, observer)
+        return self._drive(state, batch, kind, observer)
 
     def resume(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Continue a run whose process died; a finished run is just shown."""
@@ -270,8 +273,9 @@ class Runtime:
             raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
         state = engine.replay(self.store.history(record.run_id), self._load)
         now = self.clock()
-        batch = engine.decide(state, engine.Resume(self.owner), now, self.draw, self._slots(state))
-        return self._drive(state, batch, executor, observer, first_commit=True)
+        kind = executor or self.executor_kind
+        batch = engine.decide(state, engine.Resume(self.owner), now, self.draw, self._capacity(kind))
+        return self._drive(state, batch, kind, observer, first_commit=True)
 
     def retry(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Run a failed run again from its failed steps, reusing what succeeded."""
@@ -282,8 +286,9 @@ class Runtime:
         if not self.store.reopen(record.run_id, self.owner, h.RunRedriven(at=now), now):
             raise UsageError(f"run {record.run_id} changed while it was being retried; try again")
         state = engine.replay(self.store.history(record.run_id), self._load)
-        batch = engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))
-        return self._drive(state, batch, executor, observer, first_commit=True)
+        kind = executor or self.executor_kind
+        batch = engine.decide(state, engine.Tick(), now, self.draw, self._capacity(kind))
+        return self._drive(state, batch, kind, observer, first_commit=True)
 
     def cancel(self, run_id: str, cause: str = "cancelled by user") -> Run:
         record = self._record(run_id)
@@ -340,14 +345,14 @@ class Runtime:
         self,
         state: engine.RunState,
         batch: list[h.Event],
-        executor_kind: str | None,
+        executor_kind: str,
         observer: Observer | None,
         first_commit: bool = False,
     ) -> Run:
         from lockgate.executors.local import make_executor
 
         observers = [*self.observers, *([observer] if observer else [])]
-        executor: Executor = make_executor(executor_kind or self.executor_kind, self.max_workers)
+        executor: Executor = make_executor(executor_kind, self._capacity(executor_kind))
         try:
             self._loop(state, batch, executor, observers, first_commit)
         finally:
@@ -362,7 +367,6 @@ class Runtime:
         observers: list[Observer],
         first_commit: bool,
     ) -> None:
-        self._slots_of = executor.capacity
         if first_commit and not self._commit(state, batch):
             return
         self._notify(observers, state, batch)
@@ -376,9 +380,9 @@ class Runtime:
             now = self.clock()
             batch = []
             for outcome in outcomes:
-                batch += engine.decide(state, self._signal(state, outcome), now, self.draw, self._slots(state))
+                batch += engine.decide(state, self._signal(state, outcome), now, self.draw, executor.capacity)
             if not outcomes or (wake is not None and wake <= now):
-                batch += engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))
+                batch += engine.decide(state, engine.Tick(), now, self.draw, executor.capacity)
             if not batch and now - last_beat < self.heartbeat_seconds:
                 continue
             if not self._commit(state, batch):
@@ -387,8 +391,9 @@ class Runtime:
             self._notify(observers, state, batch)
             carried = self._submit(state, batch, executor)
 
-    def _slots(self, state: engine.RunState) -> int:
-        return getattr(self, "_slots_of", self.max_workers) - len(state.running)
+    def _capacity(self, executor_kind: str) -> int:
+        """How many attempts of one run may run at once with this kind of executor."""
+        return 1 if executor_kind == "inline" else self.max_workers
 
     def _commit(self, state: engine.RunState, batch: list[h.Event]) -> bool:
         """Persist a batch in one transaction; False when the run was taken from this process."""

@@ -460,12 +460,12 @@ def decide(
     signal: Signal,
     now: float,
     draw: Callable[[], float],
-    slots: int,
+    capacity: int,
 ) -> list[h.Event]:
     """The events that follow from `signal`, already applied to `state`.
 
-    `draw` gives uniform samples in [0, 1) for FULL jitter; `slots` is how many more
-    attempts the executor can take now. Signals for a finished run yield nothing.
+    `draw` gives uniform samples in [0, 1) for FULL jitter; `capacity` is how many attempts
+    of this run may be running at once. Signals for a finished run yield nothing.
     """
     events: list[h.Event] = []
 
@@ -516,7 +516,7 @@ def decide(
         name = state.newly_skipped.pop(0)
         emit(h.StepSkipped(at=now, step=name, reason="trigger rule not met"))
 
-    _start_ready(state, now, slots, emit, draw)
+    _start_ready(state, now, capacity - len(state.running), emit, draw)
 
     if state.unresolved == 0 and not state.running and state.status == "RUNNING":
         if state.failed:

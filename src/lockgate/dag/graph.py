@@ -72,6 +72,7 @@ class Builder:
         self.pipeline = pipeline
         self.specs: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[str, str]] = {}  # step -> {upstream: location}
+        self._calls: dict[str, int] = {}  # task name -> how many steps it has made
 
     def __enter__(self) -> Builder:
         self._token = _BUILDER.set(self)
@@ -89,12 +90,12 @@ class Builder:
         max_concurrency: int | None = None,
     ) -> StepRef:
         location = _caller_location()
-        name = task.name
-        if name in self.specs:
-            n = 2
-            while f"{name}__{n}" in self.specs:
-                n += 1
-            name = f"{name}__{n}"
+        count = self._calls.get(task.name, 0) + 1
+        name = task.name if count == 1 else f"{task.name}__{count}"
+        while name in self.specs:  # a task explicitly named like a generated name
+            count += 1
+            name = f"{task.name}__{count}"
+        self._calls[task.name] = count
         upstream: dict[str, None] = {}
         where = f"{location}: step {name}"
         arg_template = {
@@ -203,11 +204,13 @@ def _find_cycle(upstream: dict[str, list[str]]) -> list[str]:
     return [*loop, loop[0]]
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def _caller_location(depth: int = 1) -> str:
     """`file.py:line` of the first frame outside lockgate, relative to the current folder."""
     frame = sys._getframe(depth)
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return "<unknown>"
