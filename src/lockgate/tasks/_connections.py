@@ -50,5 +50,5 @@ def database_url(name: str) -> str:
     """The SQLAlchemy URL of a named database connection."""
     url = connection(name).get("url")
     if not isinstance(url, str) or not url:
-        raise UsageError(f"connection {name!r} has no url (set url = \"dialect+driver://...\" in [connections.{name}])")
+        raise UsageError(f'connection {name!r} has no url (set url = "dialect+driver://..." in [connections.{name}])')
     return url

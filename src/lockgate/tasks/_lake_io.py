@@ -37,7 +37,8 @@ def read_batches(uri: str, *, watermark: str | None, after: Any, batch_size: int
     if watermark is not None:
         if watermark not in dataset.schema.names:
             raise TaskError(
-                f"{uri}: watermark column {watermark!r} is not in the data (columns: {', '.join(dataset.schema.names)})",
+                f"{uri}: watermark column {watermark!r} is not in the data"
+                f" (columns: {', '.join(dataset.schema.names)})",
                 retryable=False,
             )
         if after is not None:

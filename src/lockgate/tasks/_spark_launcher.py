@@ -1,8 +1,9 @@
 """Runs one spark-submit detached from the step that started it, and records how it ended.
 
 Started as a script (`python _spark_launcher.py FOLDER`, standard library only) in its own
-session. It writes its pid to FOLDER/launcher.pid, reads FOLDER/command.json, runs the command with its output in FOLDER/driver.log,
-and on exit writes FOLDER/status.json atomically: {"exit_code", "ended_at", "stopped"}.
+session. It writes its pid to FOLDER/launcher.pid, reads FOLDER/command.json, runs the
+command with its output in FOLDER/driver.log, and on exit writes FOLDER/status.json
+atomically: {"exit_code", "ended_at", "stopped"}.
 The status file is how a later process, even after a restart, learns the outcome.
 """
 
@@ -26,8 +27,12 @@ def main(folder: str) -> int:
     stopped = False
     with open(os.path.join(folder, "driver.log"), "ab") as log:
         child = subprocess.Popen(
-            command["argv"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **command["env"]}, cwd=command.get("cwd") or None,
+            command["argv"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **command["env"]},
+            cwd=command.get("cwd") or None,
         )
 
         def stop(signum: int, _frame: object) -> None:

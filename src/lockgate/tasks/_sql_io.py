@@ -75,7 +75,8 @@ def read_batches(
                 types = [None if pa.types.is_null(f.type) else f.type for f in inferred]
             yield batch
         if inferred is None:  # no rows: still say which columns there are
-            yield pa.RecordBatch.from_pylist([], schema=pa.schema([(n, t or pa.null()) for n, t in zip(names, types)]))
+            empty = pa.schema([(n, t or pa.null()) for n, t in zip(names, types, strict=True)])
+            yield pa.RecordBatch.from_pylist([], schema=empty)
 
 
 def load(

@@ -104,7 +104,7 @@ def _converter(kind: pa.DataType | None) -> Callable[[Any], Any] | None:
     if pa.types.is_floating(kind):
         return lambda v: None if v is None else float(v)
     if pa.types.is_timestamp(kind) and kind.tz is not None:
-        return lambda v: v.replace(tzinfo=dt.timezone.utc) if isinstance(v, dt.datetime) and v.tzinfo is None else v
+        return lambda v: v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v
     return None
 
 
@@ -130,5 +130,5 @@ def python_rows(batch: pa.RecordBatch, mysql: bool) -> list[dict[str, Any]]:
         for row in rows:
             for key, value in row.items():
                 if isinstance(value, dt.datetime) and value.tzinfo is not None:
-                    row[key] = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+                    row[key] = value.astimezone(dt.UTC).replace(tzinfo=None)
     return rows

@@ -38,7 +38,10 @@ def encode(value: Any) -> str:
             return _json.dumps({"type": kind, "value": value if kind in ("int", "float", "str") else str(value)})
     if isinstance(value, dt.datetime):
         return _json.dumps({"type": "datetime", "value": value.isoformat()})
-    raise TypeError(f"a watermark column of {type(value).__name__} values is not supported (use a number, a string or a time)")
+    raise TypeError(
+        f"a watermark column of {type(value).__name__} values is not supported"
+        " (use a number, a string, a date or a time)"
+    )
 
 
 def decode(text: str) -> Any:

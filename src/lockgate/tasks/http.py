@@ -82,22 +82,31 @@ def http(
         with httpx.Client(timeout=timeout, follow_redirects=True) as client:
             response = client.request(verb, full, json=json, data=data, headers=merged, params=params)
     except httpx.TimeoutException as exc:
-        raise TaskError(f"http: {verb} {shown} timed out after {timeout} s ({type(exc).__name__})",
-                        error="lockgate.HTTPTimeout", retryable=True) from None
+        raise TaskError(
+            f"http: {verb} {shown} timed out after {timeout} s ({type(exc).__name__})",
+            error="lockgate.HTTPTimeout",
+            retryable=True,
+        ) from None
     except httpx.TransportError as exc:
-        raise TaskError(f"http: {verb} {shown} failed: {mask_url(str(exc)) or type(exc).__name__}",
-                        error="lockgate.HTTPConnectionError", retryable=True) from None
+        raise TaskError(
+            f"http: {verb} {shown} failed: {mask_url(str(exc)) or type(exc).__name__}",
+            error="lockgate.HTTPConnectionError",
+            retryable=True,
+        ) from None
     status = response.status_code
     log.info("%s %s -> %d", verb, shown, status)
     ok = status in expected if expected is not None else 200 <= status < 400
     if not ok:
         snippet = response.text[:500]
-        raise HTTPStatusError(f"http: {verb} {shown} answered {status} {response.reason_phrase}: {snippet}", status=status)
+        raise HTTPStatusError(
+            f"http: {verb} {shown} answered {status} {response.reason_phrase}: {snippet}", status=status
+        )
     if len(response.content) > _BODY_LIMIT:
         raise TaskError(
             f"http: {verb} {shown} answered {len(response.content)} bytes, more than a step result may hold"
             f" ({_BODY_LIMIT}); download large bodies to a file in your own task",
-            error="lockgate.HTTPBodyTooLarge", retryable=False,
+            error="lockgate.HTTPBodyTooLarge",
+            retryable=False,
         )
     out: dict[str, Any] = {"status": status, "headers": dict(response.headers)}
     if "json" in response.headers.get("content-type", "") and response.content:

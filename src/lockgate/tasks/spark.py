@@ -125,7 +125,9 @@ def _command(application: str, args: list[Any], master: str, conf: dict[str, Any
     return argv + [str(a) for a in args]
 
 
-def _start(application: str, args: list[Any], master: str, conf: dict[str, Any], name: str | None) -> tuple[Submission, int]:
+def _start(
+    application: str, args: list[Any], master: str, conf: dict[str, Any], name: str | None
+) -> tuple[Submission, int]:
     argv = _command(application, args, master, conf, name)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     submission_id = f"{stamp}-{uuid.uuid4().hex[:12]}"

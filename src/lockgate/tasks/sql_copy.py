@@ -173,13 +173,14 @@ def sql_copy(
 
     urls = [e.address for e in (src, dst) if e.kind == "database"]
     engines = []
+    batches: Any = None
     try:
         if src.kind == "database":
             from lockgate.tasks import _sql_io
 
             src_engine = _engine(src.address, src.shown)
             engines.append(src_engine)
-            batches: Iterable[Any] = _sql_io.read_batches(
+            batches = _sql_io.read_batches(
                 src_engine, table=table, query=query, watermark=watermark, after=after, batch_size=batch_size
             )
         else:
@@ -207,6 +208,8 @@ def sql_copy(
             raise
         raise TaskError(f"sql_copy {src.shown} -> {dst.shown}: {_scrub(str(exc), *urls)}", retryable=False) from None
     finally:
+        if batches is not None and hasattr(batches, "close"):
+            batches.close()  # a source left unread releases its cursor and connection now
         for engine in engines:
             engine.dispose()
 

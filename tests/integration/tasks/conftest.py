@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from tests.conftest import need
 
 MARIADB_URL = os.environ.get("LOCKGATE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests.conftest import free_port
 
 import lockgate
 from lockgate import HTTPStatusError, Retry, TaskError, UsageError, pipeline
 from lockgate.tasks import http
-from tests.conftest import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -51,7 +51,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/plain":
             self._answer(200, "hello", "text/plain")
         else:
-            self._answer(200, {"path": self.path, "auth": self.headers.get("Authorization"), "team": self.headers.get("X-Team")})
+            self._answer(
+                200, {"path": self.path, "auth": self.headers.get("Authorization"), "team": self.headers.get("X-Team")}
+            )
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))

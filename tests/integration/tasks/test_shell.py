@@ -32,7 +32,7 @@ def test_a_nonzero_exit_is_a_hard_failure_holding_the_last_lines() -> None:
 
 def test_a_timeout_stops_the_command_and_its_children(tmp_path: Path) -> None:
     marker = tmp_path / "late"
-    with pytest.raises(StepTimeout, match="timeout of 0.5 s"):
+    with pytest.raises(StepTimeout, match=r"timeout of 0\.5 s"):
         shell(f"echo started; sleep 30; touch {marker}", timeout=0.5)
     assert not marker.exists()
 

@@ -18,7 +18,7 @@ from lockgate.tasks import spark_status, spark_submit, spark_submit_start
 
 pytestmark = pytest.mark.slow
 
-WORD_COUNT = '''
+WORD_COUNT = """
 import sys
 from pyspark.sql import SparkSession, functions as F
 
@@ -30,15 +30,15 @@ counts = words.groupBy("word").count()
 counts.write.mode("overwrite").parquet(target)
 print(f"counted {counts.count()} distinct words")
 spark.stop()
-'''
+"""
 
-FAILING = '''
+FAILING = """
 from pyspark.sql import SparkSession
 
 spark = SparkSession.builder.getOrCreate()
 rows = spark.range(3).collect()
 raise RuntimeError(f"refusing {len(rows)} rows: the quota is exhausted")
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +76,9 @@ def test_a_failing_application_fails_its_step_hard_with_the_python_exception(tmp
 
     @pipeline
     def doomed() -> dict:
-        return spark_submit.options(retry=Retry(max_attempts=2, interval=0.01))(str(tmp_path / "bad.py"), master="local[1]")
+        return spark_submit.options(retry=Retry(max_attempts=2, interval=0.01))(
+            str(tmp_path / "bad.py"), master="local[1]"
+        )
 
     run = lockgate.run(doomed)
     step = run.step("spark_submit")
@@ -94,10 +96,7 @@ def test_start_then_status_from_another_process(tmp_path: Path) -> None:
     started = spark_submit_start(str(tmp_path / "bad.py"), master="local[1]")
     assert Path(started["log"]).parent.parent == Path(os.environ["LOCKGATE_HOME"]).absolute() / "spark"
     assert spark_status(started["submission_id"])["state"] == "RUNNING"
-    probe = (
-        "import json, sys; from lockgate.tasks import spark_status; "
-        "print(json.dumps(spark_status(sys.argv[1])))"
-    )
+    probe = "import json, sys\nfrom lockgate.tasks import spark_status\nprint(json.dumps(spark_status(sys.argv[1])))"
     deadline = time.monotonic() + 120
     while True:  # a fresh process each time: the status lives on disk, not in the caller
         done = subprocess.run(

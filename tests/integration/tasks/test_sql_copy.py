@@ -17,7 +17,7 @@ import lockgate
 from lockgate import Retry, TaskError, UsageError, pipeline
 from lockgate.tasks import sql_copy
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_a_load_that_fails_midway_leaves_the_table_as_it_was(
     dropped.append((url, name)) if database != "sqlite" else None
     execute(url, f"CREATE TABLE {name} (id integer primary key, label varchar(20))")
     execute(url, f"INSERT INTO {name} VALUES (:id, :label)", params=[{"id": 1, "label": "kept"}])
-    ids = list(range(100, 400)) + [150]  # the duplicate 150 is in the last batch
+    ids = [*range(100, 400), 150]  # the duplicate 150 is in the last batch
     pq.write_table(pa.table({"id": ids, "label": [f"x{i}" for i in ids]}), tmp_path / "new.parquet")
 
     with pytest.raises(TaskError) as caught:
@@ -122,7 +122,9 @@ def test_a_load_that_fails_midway_leaves_the_table_as_it_was(
     assert rows_of(url, f"SELECT id, label FROM {name}") == [(1, "kept")]
 
 
-def test_replace_swaps_the_rows_of_a_table_in_one_go(postgres_url: str, name: str, tmp_path: Path, dropped: list) -> None:
+def test_replace_swaps_the_rows_of_a_table_in_one_go(
+    postgres_url: str, name: str, tmp_path: Path, dropped: list
+) -> None:
     dropped.append((postgres_url, name))
     pq.write_table(pa.table({"k": [1, 2, 3]}), tmp_path / "a.parquet")
     pq.write_table(pa.table({"k": [7, 8]}), tmp_path / "b.parquet")
@@ -173,7 +175,7 @@ def test_a_named_connection_keeps_its_password_out_of_results_logs_and_errors(
 ) -> None:
     dropped.append((postgres_url, name))
     secret_url = postgres_url.replace("postgres@", "postgres:s3cr3t-pw@")  # trust auth ignores it
-    dead_url = f"postgresql+psycopg://postgres:s3cr3t-pw@127.0.0.1:1/test"
+    dead_url = "postgresql+psycopg://postgres:s3cr3t-pw@127.0.0.1:1/test"
     Path("lockgate.toml").write_text(
         f'[connections.warehouse]\nurl = "{secret_url}"\n\n[connections.gone]\nurl = "{dead_url}"\n'
     )
@@ -222,3 +224,34 @@ def test_bad_arguments_are_refused_by_name(tmp_path: Path) -> None:
         sql_copy("in.parquet", db)
     with pytest.raises(TaskError, match="does not exist"):
         sql_copy(db, "out", table="missing")
+
+
+def test_mariadb_query_into_postgres_in_batches(postgres_url: str, mariadb_url: str, name: str, dropped: list) -> None:
+    dropped += [(postgres_url, name), (mariadb_url, name)]
+    execute(mariadb_url, f"CREATE TABLE {name} (id int primary key, city varchar(30), temp double, day date)")
+    rows = [
+        {"id": i, "city": ["Oslo", "Lima"][i % 2], "temp": i / 3, "day": dt.date(2024, 1, 1 + i % 28)}
+        for i in range(90)
+    ]
+    execute(mariadb_url, f"INSERT INTO {name} VALUES (:id, :city, :temp, :day)", params=rows)
+    out = sql_copy(
+        mariadb_url,
+        postgres_url,
+        query=f"SELECT id, city, temp, day FROM {name} WHERE id >= 10",
+        dest_table=name,
+        batch_size=25,
+    )
+    assert out["rows"] == 80
+    got = rows_of(postgres_url, f"SELECT COUNT(*), MIN(day), MAX(temp) FROM {name}")
+    assert got == [(80, dt.date(2024, 1, 1), 89 / 3)]
+
+
+def test_incremental_load_from_a_folder_takes_only_the_new_rows(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'wh.db'}"
+    (tmp_path / "zone").mkdir()
+    pq.write_table(pa.table({"seq": [1, 2, 3], "v": ["a", "b", "c"]}), tmp_path / "zone" / "one.parquet")
+    assert sql_copy(str(tmp_path / "zone"), db, table="facts", watermark="seq")["rows"] == 3
+    pq.write_table(pa.table({"seq": [4, 5], "v": ["d", "e"]}), tmp_path / "zone" / "two.parquet")
+    out = sql_copy(str(tmp_path / "zone"), db, table="facts", watermark="seq")
+    assert out == {"rows": 2, "dest": db, "watermark": 5}
+    assert rows_of(db, "SELECT COUNT(*), SUM(seq) FROM facts") == [(5, 15)]
