@@ -74,14 +74,16 @@ def write(uri: str, batches: Iterable[pa.RecordBatch], *, mode: str, part: str) 
     iterator = iter(batches)
     try:
         with fs.open(temp, "wb") as handle:
-            for batch in iterator:
-                if writer is None:
-                    writer = pq.ParquetWriter(handle, batch.schema, compression="zstd")
-                if batch.num_rows:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-            if writer is not None:
-                writer.close()
+            try:
+                for batch in iterator:
+                    if writer is None:
+                        writer = pq.ParquetWriter(handle, batch.schema, compression="zstd")
+                    if batch.num_rows:
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+            finally:
+                if writer is not None:
+                    writer.close()  # also on failure: the temporary file is removed below
         if writer is None:
             raise TaskError(f"{uri}: the source gave no schema to write", retryable=False)
         if rows == 0 and not single:

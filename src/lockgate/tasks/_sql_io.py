@@ -73,6 +73,12 @@ def read_batches(
                 inferred = batch.schema
                 # Later batches of a query keep the first batch's types (a Parquet file has one schema).
                 types = [None if pa.types.is_null(f.type) else f.type for f in inferred]
+            elif batch.schema != inferred:
+                changed = [f.name for f, g in zip(batch.schema, inferred, strict=True) if f.type != g.type]
+                raise ValueError(
+                    f"column {', '.join(map(repr, changed))} of the query was NULL in all of the first"
+                    f" {batch_size} rows and holds values later; copy the table (table=...) or raise batch_size"
+                )
             yield batch
         if inferred is None:  # no rows: still say which columns there are
             empty = pa.schema([(n, t or pa.null()) for n, t in zip(names, types, strict=True)])

@@ -255,3 +255,15 @@ def test_incremental_load_from_a_folder_takes_only_the_new_rows(tmp_path: Path) 
     out = sql_copy(str(tmp_path / "zone"), db, table="facts", watermark="seq")
     assert out == {"rows": 2, "dest": db, "watermark": 5}
     assert rows_of(db, "SELECT COUNT(*), SUM(seq) FROM facts") == [(5, 15)]
+
+
+def test_a_query_column_null_in_the_whole_first_batch_is_named(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'app.db'}"
+    execute(db, "CREATE TABLE notes (n integer, later integer)")
+    execute(
+        db, "INSERT INTO notes VALUES (:n, :later)", params=[{"n": i, "later": i if i > 5 else None} for i in range(9)]
+    )
+    with pytest.raises(TaskError, match="column 'later' of the query was NULL"):
+        sql_copy(db, "notes.parquet", query="SELECT n, later FROM notes ORDER BY n", batch_size=4)
+    assert not Path("notes.parquet").exists()
+    assert sql_copy(db, "notes.parquet", table="notes", batch_size=4)["rows"] == 9
