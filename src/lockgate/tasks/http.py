@@ -51,7 +51,7 @@ def http(
     url: str,
     *,
     json: Any = None,
-    data: str | Mapping[str, Any] | None = None,
+    data: str | bytes | Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     params: Mapping[str, Any] | None = None,
     timeout: float = 30,
@@ -80,7 +80,10 @@ def http(
     log.info("%s %s", verb, shown)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-            response = client.request(verb, full, json=json, data=data, headers=merged, params=params)
+            if isinstance(data, str | bytes):  # a raw body; a mapping is sent as a form
+                response = client.request(verb, full, content=data, headers=merged, params=params)
+            else:
+                response = client.request(verb, full, json=json, data=data, headers=merged, params=params)
     except httpx.TimeoutException as exc:
         raise TaskError(
             f"http: {verb} {shown} timed out after {timeout} s ({type(exc).__name__})",

@@ -46,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/missing":
             self._answer(404, {"error": "no such thing"})
         elif path == "/slow":
-            time.sleep(1.0)
+            time.sleep(0.6)
             self._answer(200, {})
         elif path == "/plain":
             self._answer(200, "hello", "text/plain")
@@ -56,15 +56,18 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self._answer(201, {"got": json.loads(body)})
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        if self.headers.get("Content-Type") == "application/json":
+            self._answer(201, {"got": json.loads(body)})
+        else:
+            self._answer(201, {"raw": body})
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
     _Handler.hits = {}
     httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -78,6 +81,8 @@ def test_json_and_text_answers(server: str) -> None:
     assert http("GET", f"{server}/plain")["text"] == "hello"
     posted = http("post", f"{server}/things", json={"a": [1, 2]}, expect=201)
     assert posted["json"] == {"got": {"a": [1, 2]}}
+    assert http("POST", f"{server}/form", data={"k": "v w"}, expect=201)["json"] == {"raw": "k=v+w"}
+    assert http("POST", f"{server}/raw", data="line 1\n", expect=[201])["json"] == {"raw": "line 1\n"}
 
 
 def test_5xx_is_retried_and_4xx_is_not(server: str) -> None:
