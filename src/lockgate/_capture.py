@@ -85,15 +85,16 @@ class _Handler(logging.Handler):
 
 
 def install() -> None:
-    """Put the routers in place once per process."""
+    """Put the routers in place: the logging handler once per process, the stream routers
+    whenever sys.stdout/sys.stderr were swapped since (test runners swap them per test)."""
     global _installed
     with _install_lock:
-        if _installed:
-            return
         if not isinstance(sys.stdout, _Router):
             sys.stdout = _Router(sys.stdout)  # type: ignore[assignment]
         if not isinstance(sys.stderr, _Router):
             sys.stderr = _Router(sys.stderr)  # type: ignore[assignment]
+        if _installed:
+            return
         root = logging.getLogger()
         root.addHandler(_Handler())
         if root.level == logging.WARNING and len(root.handlers) == 1:
