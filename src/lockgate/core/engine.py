@@ -567,9 +567,27 @@ def _start_ready(
     emit: Callable[[h.Event], None],
     draw: Callable[[], float],
 ) -> None:
-    for name in list(state.ready):
-        if slots <= 0 or state.status != "RUNNING":
+    seen: set[str] = set()
+    while True:
+        fresh = [name for name in state.ready if name not in seen]
+        if not fresh:
             return
+        seen.update(fresh)
+        slots = _start_some(state, fresh, now, slots, emit, draw)
+
+
+def _start_some(
+    state: RunState,
+    names: list[str],
+    now: float,
+    slots: int,
+    emit: Callable[[h.Event], None],
+    draw: Callable[[], float],
+) -> int:
+    """Start what `names` allow; returns the slots left. Steps made ready meanwhile wait a pass."""
+    for name in names:
+        if slots <= 0 or state.status != "RUNNING":
+            return 0
         if name not in state.ready:
             continue
         step = state.steps[name]
@@ -589,6 +607,7 @@ def _start_ready(
         else:
             emit(h.StepStarted(at=now, step=name, attempt=step.attempt + 1))
             slots -= 1
+    return slots
 
 
 def _map_width(

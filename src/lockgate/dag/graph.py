@@ -201,6 +201,9 @@ def _find_cycle(upstream: dict[str, list[str]]) -> list[str]:
         node = next(up for up in upstream[node] if up in upstream)
     loop = path[seen[node] :]
     loop.reverse()  # walked against the arrows; show them in flow order
+    order = {name: i for i, name in enumerate(upstream)}
+    first = min(range(len(loop)), key=lambda i: order[loop[i]])  # start at the earliest-defined step
+    loop = loop[first:] + loop[:first]
     return [*loop, loop[0]]
 
 
