@@ -68,7 +68,9 @@ def run(
         result = runtime.execute(workflow, params, executor=executor, idempotency_key=idempotency_key)
     else:
         with _LiveView() as view:
-            result = runtime.execute(workflow, params, executor=executor, observer=view.update, idempotency_key=idempotency_key)
+            result = runtime.execute(
+                workflow, params, executor=executor, observer=view.update, idempotency_key=idempotency_key
+            )
     _report(result, as_json)
 
 
@@ -192,7 +194,9 @@ def list_runs(
     for column in ("run_id", "pipeline", "status", "started (UTC)", "ended (UTC)"):
         table.add_column(column, no_wrap=column != "pipeline")
     for r in records:
-        table.add_row(r.run_id, r.pipeline, f"[{_STYLE.get(r.status, '')}]{r.status}[/]", _short(r.started_at), _short(r.ended_at))
+        table.add_row(
+            r.run_id, r.pipeline, f"[{_STYLE.get(r.status, '')}]{r.status}[/]", _short(r.started_at), _short(r.ended_at)
+        )
     _output.console().print(table)
 
 

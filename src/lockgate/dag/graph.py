@@ -26,7 +26,7 @@ def current_builder() -> Builder | None:
 class StepRef:
     """What a task call returns inside a pipeline: the future result of one step."""
 
-    __slots__ = ("name", "_builder")
+    __slots__ = ("_builder", "name")
 
     def __init__(self, name: str, builder: Builder) -> None:
         self.name = name
@@ -59,7 +59,9 @@ class StepRef:
         )
 
     def __iter__(self) -> Any:
-        raise UsageError(f"step {self.name}'s result cannot be iterated while the pipeline is built; use {self.name}.map")
+        raise UsageError(
+            f"step {self.name}'s result cannot be iterated while the pipeline is built; use {self.name}.map"
+        )
 
     def __repr__(self) -> str:
         return f"<step {self.name}>"

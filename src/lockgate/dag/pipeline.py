@@ -90,7 +90,9 @@ class Pipeline:
             except UsageError:
                 raise
             except Exception as exc:
-                raise UsageError(f"{_where(exc)}building pipeline {self.name} failed: {type(exc).__name__}: {exc}") from exc
+                raise UsageError(
+                    f"{_where(exc)}building pipeline {self.name} failed: {type(exc).__name__}: {exc}"
+                ) from exc
         meta = {
             key: value
             for key, value in (
@@ -108,7 +110,9 @@ class Pipeline:
 
         result = run(self, *args, **kwargs)
         if result.status != "SUCCEEDED":
-            raise RunFailed(f"run {result.run_id} of {self.name} {result.status}: {result.error}: {result.cause}", result)
+            raise RunFailed(
+                f"run {result.run_id} of {self.name} {result.status}: {result.error}: {result.cause}", result
+            )
         return result.output
 
     def __repr__(self) -> str:
