@@ -85,6 +85,9 @@ class FolderWatch:
         self._observer: Any = None
         self._watched: set[str] = set()
         self._lock = threading.Lock()
+        # Set when a folder appears: files written into it before its watch began send no
+        # close event, so a settling scan must look for them.
+        self.folder_created = threading.Event()
 
     def watch(self, folder: str) -> bool:
         """Start watching `folder`; False when it cannot be watched (missing, or no inotify here)."""
@@ -98,22 +101,29 @@ class FolderWatch:
                 from watchdog.observers.inotify import InotifyObserver
             except ImportError:
                 return False
-            paths, wake = self._paths, self._on_event
+            paths, wake, created = self._paths, self._on_event, self.folder_created
 
             class _Handler(FileSystemEventHandler):
+                def on_created(self, event: Any) -> None:
+                    if event.is_directory:
+                        created.set()
+                        wake()
+
                 def on_closed(self, event: Any) -> None:
                     if not event.is_directory:
                         paths.put(os.fsdecode(event.src_path))
                         wake()
 
                 def on_moved(self, event: Any) -> None:
-                    if not event.is_directory:
+                    if event.is_directory:
+                        created.set()
+                    else:
                         paths.put(os.fsdecode(event.dest_path))
-                        wake()
+                    wake()
 
             try:
                 if self._observer is None:
-                    self._observer = InotifyObserver()
+                    self._observer = InotifyObserver(generate_full_events=True)  # a move in from outside is a move, not a create
                     self._observer.daemon = True
                     self._observer.start()
                 self._observer.schedule(_Handler(), folder, recursive=True)

@@ -265,7 +265,9 @@ class Scheduler:
             paths = self.watch.drain()
             for path in dict.fromkeys(paths):
                 pairs += self._closed(path)
-            if len(paths) >= 1000:  # a burst may have overflowed the kernel's queue: rescan soon
+            burst = len(paths) >= 1000  # the kernel's event queue may have overflowed
+            if burst or self.watch.folder_created.is_set():
+                self.watch.folder_created.clear()
                 for root in self._local.values():
                     root.next_scan = min(root.next_scan, now + root.settle)
         for root in self._local.values():
