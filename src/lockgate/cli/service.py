@@ -65,6 +65,26 @@ def _asl_note(folder: Path | None) -> None:
         )
 
 
+def _leave(scheduler: Any, grace: float = 5.0) -> None:
+    """Give runs in flight a few seconds to end; then exit without waiting for their steps.
+
+    Their state is in the store: the next start resumes them (a step in flight is retried
+    under its retry policy). Step threads are not daemons, so only a hard exit leaves them.
+    """
+    if scheduler.dispatcher.wait_idle(grace):
+        return
+    log = logging.getLogger("lockgate.triggers")
+    log.warning("%d runs still in flight; they resume at the next start", scheduler.dispatcher.in_flight)
+    from lockgate.runtime import close_default
+
+    close_default()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import os
+
+    os._exit(_output.EXIT_OK)
+
+
 @app.command()
 def serve(
     pipelines: Path | None = PIPELINES,
@@ -106,7 +126,7 @@ def serve(
     stop.set()
     scheduler.wake()
     worker.join(timeout=30)
-    scheduler.dispatcher.wait_idle(5.0)
+    _leave(scheduler)
 
 
 @app.command()
@@ -122,7 +142,7 @@ def scheduler(pipelines: Path | None = PIPELINES) -> None:
     _on_signals(stop, service.wake)
     logging.getLogger("lockgate.triggers").info("scheduling %d pipelines", len(loaded))
     service.run(stop)
-    service.dispatcher.wait_idle(5.0)
+    _leave(service)
 
 
 @app.command("pipelines")
