@@ -276,8 +276,11 @@ class Scheduler:
                 pairs += self._scan_folder(root, now)
         for root in self._s3.values():
             if now >= root.next_scan:
-                root.next_scan = now + root.interval
                 pairs += self._poll_bucket(root)
+                # The next listing starts early by this one's duration, so an object put just
+                # after a listing is found about poll_interval later, not interval + listing time.
+                took = max(0.0, self.clock() - now)
+                root.next_scan = now + max(root.interval - took, root.interval / 2)
         return len(self.ledger.fire_objects(pairs))
 
     def _matches(self, root: _Root, obj: ObjectSeen) -> list[tuple[Any, FileArrival, ObjectSeen]]:
