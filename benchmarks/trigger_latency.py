@@ -68,7 +68,7 @@ def _define_pipelines(folder: Path, bucket: str):
 def _percentiles(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
     p50 = statistics.median(ordered)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return p50, p99
 
 
@@ -120,7 +120,7 @@ def bench_pushed(client, bucket: str, api: str, count: int) -> list[float]:
             returned = time.time()
             record = {
                 "eventName": "ObjectCreated:Put",
-                "eventTime": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "eventTime": dt.datetime.now(dt.UTC).isoformat(),
                 "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 12, "eTag": put["ETag"].strip('"')}},
             }
             http.post(f"{api}/api/events/s3", json={"Records": [record]}).raise_for_status()
@@ -161,9 +161,14 @@ def bench_ticks(runtime, schedules: int, ticks: int) -> tuple[float, list[float]
             exprs.append(f"{rng.randrange(60)} * * * *")
         else:
             exprs.append(f"*/{rng.choice([5, 10, 15, 30])} * * * *")
-    pipelines = [Pipeline(scheduled, name=f"bench_cron_{i}", triggers=[Cron(e, timezone="Europe/Paris")]) for i, e in enumerate(exprs)]
-    now = [dt.datetime(2026, 11, 24, 12, 0, 0, tzinfo=dt.timezone.utc).timestamp()]
-    scheduler = Scheduler(runtime, pipelines, clock=lambda: now[0], options=Options(max_concurrent_runs=8, inotify=False))
+    pipelines = [
+        Pipeline(scheduled, name=f"bench_cron_{i}", triggers=[Cron(e, timezone="Europe/Paris")])
+        for i, e in enumerate(exprs)
+    ]
+    now = [dt.datetime(2026, 11, 24, 12, 0, 0, tzinfo=dt.UTC).timestamp()]
+    scheduler = Scheduler(
+        runtime, pipelines, clock=lambda: now[0], options=Options(max_concurrent_runs=8, inotify=False)
+    )
     began = time.perf_counter()
     scheduler.start()
     start_cost = time.perf_counter() - began
@@ -222,13 +227,19 @@ def main() -> None:
         loop = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
         loop.start()
         api_port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=api_port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(runtime), host="127.0.0.1", port=api_port, log_level="warning")
+        )
         threading.Thread(target=server.run, daemon=True).start()
         _wait_port(api_port)
 
         print(f"lockgate trigger latency (SQLite store, threads executor, {os.cpu_count()} cores)", flush=True)
         _line("folder (inotify)", bench_folder(folder, args.files), 0.250)
-        _line("S3 with event notifications", bench_pushed(client, bucket, f"http://127.0.0.1:{api_port}", args.objects), 0.250)
+        _line(
+            "S3 with event notifications",
+            bench_pushed(client, bucket, f"http://127.0.0.1:{api_port}", args.objects),
+            0.250,
+        )
         _line("S3 by polling (poll_interval 1 s)", bench_polled(client, bucket, args.objects, pace=0.05), 1.100)
         stop.set()
         scheduler.wake()
@@ -236,7 +247,10 @@ def main() -> None:
         server.should_exit = True
 
         start_cost, costs = bench_ticks(Runtime(), args.schedules, args.ticks)
-        print(f"scheduler start with {args.schedules} cron schedules: {start_cost * 1000:.0f} ms (registering and first slots)")
+        print(
+            f"scheduler start with {args.schedules} cron schedules: {start_cost * 1000:.0f} ms"
+            " (registering and first slots)"
+        )
         _line(f"tick, {args.schedules} cron schedules", costs, 0.050)
     finally:
         moto.terminate()

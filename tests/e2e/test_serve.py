@@ -1,7 +1,6 @@
 """`lockgate serve` as its users start it: a subprocess, a folder, signals."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PIPELINES = '''
+PIPELINES = """
 import os
 from pathlib import Path
 from lockgate import Retry, pipeline, task
@@ -38,7 +37,7 @@ def wait_for_go(event: dict) -> str:
 @pipeline(triggers=[FileArrival(str(LANDING), pattern="*.slow")])
 def slow(event: dict):
     return wait_for_go(event)
-'''
+"""
 
 
 def free_port() -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-FLOWS = '''
+FLOWS = """
 from lockgate import pipeline, task
 from lockgate.triggers import Cron, FileArrival, PipelineSucceeded
 
@@ -26,7 +26,7 @@ def report(event: dict):
 @pipeline
 def adhoc(count: int, label: str = "x"):
     return show({"count": count, "label": label})
-'''
+"""
 
 
 def lockgate(*args: str) -> subprocess.CompletedProcess:
@@ -72,7 +72,10 @@ def test_trigger_queues_once_per_key_and_wait_runs_it(project: Path) -> None:
     [
         (["trigger", "nope"], "no pipeline 'nope' in pipelines"),
         (["trigger", "adhoc", "--param", "count=many"], "parameter 'count': 'many' is not a valid int"),
-        (["backfill", "adhoc", "--start", "2026-11-01", "--end", "2026-11-02"], "adhoc has no Cron or Interval trigger"),
+        (
+            ["backfill", "adhoc", "--start", "2026-11-01", "--end", "2026-11-02"],
+            "adhoc has no Cron or Interval trigger",
+        ),
         (["backfill", "daily", "--start", "2026-11-05", "--end", "2026-11-01"], "--end 2026-11-01 is before --start"),
         (["backfill", "daily", "--start", "Nov 1", "--end", "2026-11-01"], "--start 'Nov 1': expected a date"),
         (["pipelines", "--pipelines", "missing"], "--pipelines missing: no such folder"),

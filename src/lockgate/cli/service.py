@@ -17,7 +17,9 @@ from lockgate.cli import _output, app
 from lockgate.cli._output import Exit, emit_json
 from lockgate.core.errors import UsageError
 
-PIPELINES = typer.Option(None, "--pipelines", help="Folder of pipeline files (default: pipelines/ if it exists, else .).")
+PIPELINES = typer.Option(
+    None, "--pipelines", help="Folder of pipeline files (default: pipelines/ if it exists, else .)."
+)
 JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -116,9 +118,7 @@ def serve(
     worker = threading.Thread(target=scheduler.run, args=(stop,), name="lockgate-scheduler", daemon=True)
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning"))
     _on_signals(stop, scheduler.wake)
-    logging.getLogger("lockgate.triggers").info(
-        "serving %d pipelines on http://%s:%d", len(loaded), host, port
-    )
+    logging.getLogger("lockgate.triggers").info("serving %d pipelines on http://%s:%d", len(loaded), host, port)
     worker.start()
     watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
     watcher.start()
@@ -271,7 +271,9 @@ def backfill(
     mine: dict[str, str] = {}
     skipped = 0
     for at, schedule in sorted(slots.items()):
-        run_id = runtime.enqueue(name, params_for(pipeline, slot_params(schedule, at)), idempotency_key=slot_key(name, at))
+        run_id = runtime.enqueue(
+            name, params_for(pipeline, slot_params(schedule, at)), idempotency_key=slot_key(name, at)
+        )
         if run_id is None:
             skipped += 1
         else:
@@ -316,7 +318,13 @@ def _execute(runtime: Any, pipeline: Any, mine: dict[str, str], max_active: int,
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        progress = Progress(TextColumn(f"backfill {pipeline.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=_output.console())
+        progress = Progress(
+            TextColumn(f"backfill {pipeline.name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_output.console(),
+        )
         progress.start()
         bar = progress.add_task("runs", total=len(ids))
     try:

@@ -38,5 +38,7 @@ def list_objects(root: str) -> list[ObjectSeen]:
         key = full.split("/", 1)[1] if "/" in full else ""
         modified = info.get("LastModified")
         etag = clean_etag(info.get("ETag")) or str(info.get("VersionId") or "")
-        out.append(ObjectSeen(f"s3://{full}", key, int(info.get("size") or 0), etag, modified.timestamp() if modified else 0.0))
+        out.append(
+            ObjectSeen(f"s3://{full}", key, int(info.get("size") or 0), etag, modified.timestamp() if modified else 0.0)
+        )
     return out

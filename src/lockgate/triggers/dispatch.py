@@ -54,7 +54,10 @@ class Dispatcher:
             return 0
         engine = self.runtime.store.engine
         with engine.begin() as conn:
-            waiting = {row.pipeline for row in conn.execute(sa.select(runs.c.pipeline).where(runs.c.status == "QUEUED").distinct())}
+            waiting = {
+                row.pipeline
+                for row in conn.execute(sa.select(runs.c.pipeline).where(runs.c.status == "QUEUED").distinct())
+            }
         names = [n for n in waiting if n in self.pipelines and n not in paused]
         if not names:
             return 0
@@ -112,7 +115,11 @@ class Dispatcher:
             except LockgateError as exc:
                 log.warning("run %s could not go on here: %s", record.run_id, exc, extra={"run_id": record.run_id})
             except Exception:
-                log.exception("run %s broke its worker; it is resumed at the next start", record.run_id, extra={"run_id": record.run_id})
+                log.exception(
+                    "run %s broke its worker; it is resumed at the next start",
+                    record.run_id,
+                    extra={"run_id": record.run_id},
+                )
             finally:
                 with self._lock:
                     self._in_flight.discard(record.run_id)

@@ -29,7 +29,7 @@ class ObjectSeen:
     time: float
 
     def event(self) -> dict[str, Any]:
-        stamp = dt.datetime.fromtimestamp(self.time, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = dt.datetime.fromtimestamp(self.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return {"uri": self.uri, "key": self.key, "size": self.size, "etag": self.etag, "time": stamp}
 
 

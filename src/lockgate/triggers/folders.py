@@ -123,7 +123,9 @@ class FolderWatch:
 
             try:
                 if self._observer is None:
-                    self._observer = InotifyObserver(generate_full_events=True)  # a move in from outside is a move, not a create
+                    self._observer = InotifyObserver(
+                        generate_full_events=True
+                    )  # a move in from outside is a move, not a create
                     self._observer.daemon = True
                     self._observer.start()
                 self._observer.schedule(_Handler(), folder, recursive=True)

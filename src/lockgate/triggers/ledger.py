@@ -36,7 +36,7 @@ def run_key(kind: str, pipeline: str, cause: str) -> str:
 
 
 def slot_key(pipeline: str, slot: float) -> str:
-    stamp = dt.datetime.fromtimestamp(slot, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = dt.datetime.fromtimestamp(slot, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return run_key("slot", pipeline, stamp)
 
 
@@ -91,7 +91,14 @@ class Ledger:
             if run_id is not None:
                 queued.append(run_id)
             rows.append(
-                {"pipeline": pipeline.name, "uri": obj.uri, "etag": obj.etag, "size": obj.size, "seen_at": obj.time, "run_id": run_id}
+                {
+                    "pipeline": pipeline.name,
+                    "uri": obj.uri,
+                    "etag": obj.etag,
+                    "size": obj.size,
+                    "seen_at": obj.time,
+                    "run_id": run_id,
+                }
             )
         self._insert_ignoring_duplicates(trigger_objects, rows)
         return queued
@@ -140,7 +147,8 @@ class Ledger:
 
     def register_schedules(self, rows: Sequence[tuple[str, str, float]]) -> None:
         self._insert_ignoring_duplicates(
-            trigger_schedules, [{"pipeline": p, "trigger": t, "registered_at": at, "last_slot": None} for p, t, at in rows]
+            trigger_schedules,
+            [{"pipeline": p, "trigger": t, "registered_at": at, "last_slot": None} for p, t, at in rows],
         )
 
     def set_last_slots(self, updates: Sequence[tuple[str, str, float]]) -> None:
@@ -186,4 +194,6 @@ class Ledger:
     def unpause(self, pipeline: str) -> bool:
         """Unpause a pipeline; False if it was not paused."""
         with self.engine.begin() as conn:
-            return bool(conn.execute(sa.delete(paused_pipelines).where(paused_pipelines.c.pipeline == pipeline)).rowcount)
+            return bool(
+                conn.execute(sa.delete(paused_pipelines).where(paused_pipelines.c.pipeline == pipeline)).rowcount
+            )

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lockgate.core.errors import UsageError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Schedule(Protocol):
@@ -70,7 +70,9 @@ class Cron:
 
         fields = self.expr.split()
         if len(fields) != 5:
-            raise UsageError(f"Cron({self.expr!r}): expected 5 fields (minute hour day month weekday), got {len(fields)}")
+            raise UsageError(
+                f"Cron({self.expr!r}): expected 5 fields (minute hour day month weekday), got {len(fields)}"
+            )
         try:
             CronSim(self.expr, dt.datetime(2026, 1, 1, tzinfo=UTC))
         except CronSimError as exc:

@@ -16,17 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
-from lockgate.store.schema import runs
 from lockgate.triggers import buckets
 from lockgate.triggers.dispatch import Dispatcher
 from lockgate.triggers.files import FileArrival, ObjectSeen, local_path
 from lockgate.triggers.folders import FolderWatch, Settler, seen_file, walk_files
-from lockgate.triggers.ledger import Ledger, params_for, run_key, slot_key
+from lockgate.triggers.ledger import Ledger, params_for, slot_key
 from lockgate.triggers.schedule import Cron, Interval, slot_params
-from lockgate.triggers.schema import dataset_events
-from lockgate.triggers.upstream import DatasetUpdated, PipelineSucceeded
+from lockgate.triggers.upstream_scan import UpstreamScan
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +93,14 @@ def attached(runtime: Any) -> Scheduler | None:
 class Scheduler:
     """Evaluates the triggers of `pipelines` and runs what they queue."""
 
-    def __init__(self, runtime: Any, pipelines: Iterable[Any], *, options: Options | None = None, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Any,
+        pipelines: Iterable[Any],
+        *,
+        options: Options | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.options = options or Options.from_settings(runtime.settings)
         self.clock = clock or runtime.clock
@@ -111,20 +114,15 @@ class Scheduler:
         self._heap: list[tuple[float, int, _Slotted]] = []
         self._local: dict[str, _Root] = {}
         self._s3: dict[str, _Root] = {}
-        self._after: dict[str, list[Any]] = {}  # upstream pipeline -> pipelines waiting for it
-        self._datasets: list[tuple[Any, DatasetUpdated]] = []
-        self._handled: dict[str, float] = {}  # keys of upstream causes already queued -> when
-        self._next_upstream = 0.0
+        self.upstream = UpstreamScan(
+            self.ledger, list(self.pipelines.values()), self.options.lookback_seconds, self.options.tick_seconds
+        )
         self._started = False
         for pipeline in self.pipelines.values():
             for trigger in pipeline.triggers:
                 if isinstance(trigger, FileArrival):
                     roots = self._s3 if trigger.is_s3 else self._local
                     roots.setdefault(trigger.root, _Root(trigger.root)).triggers.append((pipeline, trigger))
-                elif isinstance(trigger, PipelineSucceeded):
-                    self._after.setdefault(trigger.name, []).append(pipeline)
-                elif isinstance(trigger, DatasetUpdated):
-                    self._datasets.append((pipeline, trigger))
 
     def wake(self) -> None:
         self._wake.set()
@@ -208,7 +206,7 @@ class Scheduler:
         self.paused = paused
         slots = self._queue_slots(now)
         objects = self._queue_objects(now)
-        upstream = self._queue_upstream(now)
+        upstream = self.upstream.queue(now, self.dispatcher.finished, self.paused)
         started = self.dispatcher.dispatch(self.paused)
         return TickReport(slots, objects, upstream, started)
 
@@ -286,7 +284,11 @@ class Scheduler:
     def _matches(self, root: _Root, obj: ObjectSeen) -> list[tuple[Any, FileArrival, ObjectSeen]]:
         out = []
         for pipeline, trigger in root.triggers:
-            if pipeline.name not in self.paused and trigger.matches(obj.uri) and not self.ledger.is_seen(pipeline.name, obj.uri, obj.etag):
+            if (
+                pipeline.name not in self.paused
+                and trigger.matches(obj.uri)
+                and not self.ledger.is_seen(pipeline.name, obj.uri, obj.etag)
+            ):
                 out.append((pipeline, trigger, obj))
         return out
 
@@ -343,61 +345,3 @@ class Scheduler:
         if queued:
             self.wake()
         return queued
-
-    # -- upstream pipelines and datasets ------------------------------------------------------------
-
-    def _queue_upstream(self, now: float) -> int:
-        if not (self._after or self._datasets):
-            return 0
-        finished = self.dispatcher.finished
-        if now < self._next_upstream and finished == getattr(self, "_finished_seen", 0):
-            return 0
-        self._finished_seen = finished
-        self._next_upstream = now + self.options.tick_seconds
-        queued = 0
-        engine = self.ledger.engine
-        lookback = self.options.lookback_seconds
-        if self._after:
-            since = self._cursor("upstream", now)
-            query = sa.select(runs.c.run_id, runs.c.pipeline, runs.c.output, runs.c.ended_at).where(
-                runs.c.status == "SUCCEEDED", runs.c.pipeline.in_(sorted(self._after)), runs.c.ended_at >= since - lookback
-            )
-            with engine.begin() as conn:
-                rows = conn.execute(query).all()
-            from lockgate import _json
-
-            for row in rows:
-                event = {"pipeline": row.pipeline, "run_id": row.run_id, "output": _json.loads(row.output), "time": _json.iso(row.ended_at)}
-                for pipeline in self._after[row.pipeline]:
-                    queued += self._queue_once(pipeline, {"event": event}, run_key("succeeded", pipeline.name, row.run_id), row.ended_at)
-            self.ledger.set_cursor("upstream", max([since, *(r.ended_at for r in rows)]))
-        if self._datasets:
-            since = self._cursor("datasets", now)
-            query = sa.select(dataset_events).where(dataset_events.c.at >= since - lookback)
-            with engine.begin() as conn:
-                rows = conn.execute(query).all()
-            from lockgate import _json
-
-            for row in rows:
-                event = {"uri": row.uri, "run_id": row.run_id, "pipeline": row.pipeline, "step": row.step, "time": _json.iso(row.at)}
-                for pipeline, trigger in self._datasets:
-                    if trigger.matches(row.uri):
-                        queued += self._queue_once(pipeline, {"event": event}, run_key("dataset", pipeline.name, str(row.id)), row.at)
-            self.ledger.set_cursor("datasets", max([since, *(r.at for r in rows)]))
-        horizon = now - 2 * lookback
-        self._handled = {k: at for k, at in self._handled.items() if at >= horizon}
-        return queued
-
-    def _cursor(self, name: str, now: float) -> float:
-        value = self.ledger.cursor(name)
-        if value is None:  # first start: what happened before the scheduler existed does not count
-            self.ledger.set_cursor(name, now)
-            return now
-        return value
-
-    def _queue_once(self, pipeline: Any, values: dict[str, Any], key: str, at: float) -> int:
-        if key in self._handled or pipeline.name in self.paused:
-            return 0
-        run_id = self.ledger.request(pipeline.name, params_for(pipeline, values), key)
-        self._handled[key] = at
-        return 1 if run_id else 0

@@ -36,7 +36,11 @@ def keys(runtime, name):
 
 def test_polling_finds_new_objects_once_per_version_across_restarts(runtime, unique, bucket, clock_at) -> None:
     client, name = bucket
-    pipeline = Pipeline(on_object, name=f"s3poll_{unique}", triggers=[FileArrival(f"s3://{name}/raw/", pattern="*.csv", poll_interval=10)])
+    pipeline = Pipeline(
+        on_object,
+        name=f"s3poll_{unique}",
+        triggers=[FileArrival(f"s3://{name}/raw/", pattern="*.csv", poll_interval=10)],
+    )
     clock = clock_at(1_795_000_000.0)
     scheduler = Scheduler(runtime, [pipeline], clock=clock)
     assert scheduler.tick().objects == 0
@@ -90,7 +94,9 @@ def served(runtime):
 
 def test_pushed_notifications_queue_one_run_per_object_version(runtime, unique, bucket, served, clock_at) -> None:
     client, name = bucket
-    pipeline = Pipeline(on_object, name=f"s3push_{unique}", triggers=[FileArrival(f"s3://{name}/raw/", pattern="*.csv")])
+    pipeline = Pipeline(
+        on_object, name=f"s3push_{unique}", triggers=[FileArrival(f"s3://{name}/raw/", pattern="*.csv")]
+    )
     clock = clock_at(1_795_000_000.0)
     scheduler = Scheduler(runtime, [pipeline], clock=clock)
     scheduler.tick()
@@ -98,7 +104,10 @@ def test_pushed_notifications_queue_one_run_per_object_version(runtime, unique, 
     record = {
         "eventName": "ObjectCreated:Put",
         "eventTime": "2026-11-24T06:00:00.000Z",
-        "s3": {"bucket": {"name": name}, "object": {"key": "raw/new+file.csv", "size": 2, "eTag": put["ETag"].strip('"')}},
+        "s3": {
+            "bucket": {"name": name},
+            "object": {"key": "raw/new+file.csv", "size": 2, "eTag": put["ETag"].strip('"')},
+        },
     }
     first = httpx.post(f"{served}/api/events/s3", json={"Records": [record]})
     assert first.status_code == 200 and len(first.json()["queued"]) == 1
@@ -110,7 +119,10 @@ def test_pushed_notifications_queue_one_run_per_object_version(runtime, unique, 
         "detail": {"bucket": {"name": name}, "object": {"key": "raw/other.csv", "size": 1, "etag": "feed"}},
     }
     assert len(httpx.post(f"{served}/api/events/s3", json=bridge).json()["queued"]) == 1
-    ignored = {**bridge, "detail": {"bucket": {"name": name}, "object": {"key": "elsewhere/x.csv", "size": 1, "etag": "e"}}}
+    ignored = {
+        **bridge,
+        "detail": {"bucket": {"name": name}, "object": {"key": "elsewhere/x.csv", "size": 1, "etag": "e"}},
+    }
     assert httpx.post(f"{served}/api/events/s3", json=ignored).json()["queued"] == []
     bad = httpx.post(f"{served}/api/events/s3", json={"Records": [{"eventName": "ObjectCreated:Put"}]})
     assert bad.status_code == 400 and "Records[0].s3: missing" in bad.json()["detail"]
@@ -156,11 +168,15 @@ def test_pipelines_api_lists_triggers_queues_runs_and_pauses(runtime, unique, se
 
 def test_a_manifest_run_fails_before_any_step_naming_every_missing_file(runtime, unique, bucket, clock_at) -> None:
     client, name = bucket
-    pipeline = Pipeline(on_object, name=f"manifest_{unique}", triggers=[Manifest(f"s3://{name}/landing/", poll_interval=1)])
+    pipeline = Pipeline(
+        on_object, name=f"manifest_{unique}", triggers=[Manifest(f"s3://{name}/landing/", poll_interval=1)]
+    )
     client.put_object(Bucket=name, Key="landing/part-1.csv", Body=b"1")
     client.put_object(Bucket=name, Key="landing/sub/part-2.csv", Body=b"2")
     client.put_object(Bucket=name, Key="landing/manifest-ok.json", Body=b'{"files": ["part-1.csv", "sub/part-2.csv"]}')
-    client.put_object(Bucket=name, Key="landing/manifest-bad.json", Body=b'["part-1.csv", "gone-a.csv", "/landing/gone-b.csv"]')
+    client.put_object(
+        Bucket=name, Key="landing/manifest-bad.json", Body=b'["part-1.csv", "gone-a.csv", "/landing/gone-b.csv"]'
+    )
     clock = clock_at(1_795_000_000.0)
     scheduler = Scheduler(runtime, [pipeline], clock=clock)
     assert scheduler.tick().objects == 2  # the manifests only, not the data files

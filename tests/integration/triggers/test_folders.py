@@ -9,8 +9,8 @@ from lockgate import task
 from lockgate.dag.pipeline import Pipeline
 from lockgate.store.schema import runs
 from lockgate.triggers import FileArrival
-from lockgate.triggers.schema import trigger_objects
 from lockgate.triggers.scheduler import Options, Scheduler
+from lockgate.triggers.schema import trigger_objects
 
 
 @task
@@ -47,7 +47,9 @@ def write(path: Path, text: str = "a,b\n1,2\n") -> None:
 def test_inotify_queues_a_run_when_a_file_is_closed_not_while_it_is_written(runtime, unique, tmp_path) -> None:
     landing = tmp_path / "landing"
     (landing / "sub").mkdir(parents=True)
-    pipeline = Pipeline(on_file, name=f"in_{unique}", triggers=[FileArrival(str(landing), pattern="*.csv", settle_seconds=1)])
+    pipeline = Pipeline(
+        on_file, name=f"in_{unique}", triggers=[FileArrival(str(landing), pattern="*.csv", settle_seconds=1)]
+    )
     scheduler = Scheduler(runtime, [pipeline], options=Options(rescan_seconds=3600))
     scheduler.tick()
     assert scheduler.options.inotify and all(r.watched for r in scheduler._local.values())
@@ -79,7 +81,9 @@ def test_polling_fallback_waits_until_size_and_mtime_settle(runtime, unique, tmp
     landing = tmp_path / "landing"
     write(landing / "a.csv")
     clock = clock_at(time.time())
-    pipeline = Pipeline(on_file, name=f"poll_{unique}", triggers=[FileArrival(str(landing), settle_seconds=5, poll_interval=10)])
+    pipeline = Pipeline(
+        on_file, name=f"poll_{unique}", triggers=[FileArrival(str(landing), settle_seconds=5, poll_interval=10)]
+    )
     scheduler = Scheduler(runtime, [pipeline], clock=clock, options=Options(inotify=False))
     assert scheduler.tick().objects == 0  # just written: not settled yet
     clock.advance(9.5)
@@ -138,13 +142,17 @@ def test_a_storm_of_10000_files_queues_10000_runs_under_the_limit_losing_none(ru
         nonlocal peak
         peak = max(peak, scheduler.dispatcher.in_flight)
         with runtime.store.engine.begin() as conn:
-            count = conn.execute(sa.select(sa.func.count()).select_from(runs).where(runs.c.pipeline == pipeline.name)).scalar()
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(runs).where(runs.c.pipeline == pipeline.name)
+            ).scalar()
         return count == 10_000
 
     assert tick_until(scheduler, all_queued, timeout=240)
     scheduler.dispatcher.stop()
     with runtime.store.engine.begin() as conn:
-        rows = conn.execute(sa.select(runs.c.idempotency_key, runs.c.status).where(runs.c.pipeline == pipeline.name)).all()
+        rows = conn.execute(
+            sa.select(runs.c.idempotency_key, runs.c.status).where(runs.c.pipeline == pipeline.name)
+        ).all()
     assert len({r.idempotency_key for r in rows}) == 10_000
     assert sum(1 for r in rows if r.status == "RUNNING") <= 4 and peak <= 4
     assert sorted(keys(runtime, pipeline.name)) == [f"f{i:05d}.csv" for i in range(10_000)]

@@ -44,7 +44,9 @@ def paris(*args):
     return dt.datetime(*args, tzinfo=PARIS)
 
 
-def test_without_catchup_the_first_run_is_the_next_slot_and_downtime_runs_only_the_latest(runtime, unique, clock_at) -> None:
+def test_without_catchup_the_first_run_is_the_next_slot_and_downtime_runs_only_the_latest(
+    runtime, unique, clock_at
+) -> None:
     name = f"daily_{unique}"
     pipeline = make(name, Cron("0 6 * * *", timezone="Europe/Paris"))
     clock = clock_at(paris(2026, 11, 24, 5, 0).timestamp())
@@ -69,7 +71,9 @@ def test_without_catchup_the_first_run_is_the_next_slot_and_downtime_runs_only_t
 
 def test_with_catchup_every_missed_slot_since_start_date_runs_once_across_restarts(runtime, unique, clock_at) -> None:
     name = f"catchup_{unique}"
-    pipeline = make(name, Cron("0 6 * * *", timezone="Europe/Paris", catchup=True, start_date="2026-11-20T00:00:00+01:00"))
+    pipeline = make(
+        name, Cron("0 6 * * *", timezone="Europe/Paris", catchup=True, start_date="2026-11-20T00:00:00+01:00")
+    )
     clock = clock_at(paris(2026, 11, 24, 7, 0).timestamp())
     first = Scheduler(runtime, [pipeline], clock=clock, options=Options(max_concurrent_runs=2))
     assert first.tick().slots == 5
@@ -87,7 +91,7 @@ def test_with_catchup_every_missed_slot_since_start_date_runs_once_across_restar
 def test_two_schedulers_on_one_store_queue_each_slot_once(runtime, unique, clock_at) -> None:
     name = f"twice_{unique}"
     pipeline = make(name, Cron("*/10 * * * *"))
-    clock = clock_at(dt.datetime(2026, 11, 24, 12, 1, tzinfo=dt.timezone.utc).timestamp())
+    clock = clock_at(dt.datetime(2026, 11, 24, 12, 1, tzinfo=dt.UTC).timestamp())
     other = Runtime()
     try:
         a = Scheduler(runtime, [pipeline], clock=clock, options=Options(max_concurrent_runs=1))
@@ -154,7 +158,7 @@ def test_max_active_runs_and_the_global_limit_hold(runtime, unique, clock_at) ->
 
 def test_ticks_with_many_schedules_touch_only_those_due(runtime, unique, clock_at) -> None:
     pipelines = [make(f"many_{unique}_{i}", Cron(f"{i % 60} {i % 24} * * *")) for i in range(500)]
-    clock = clock_at(dt.datetime(2026, 11, 24, 0, 0, 30, tzinfo=dt.timezone.utc).timestamp())
+    clock = clock_at(dt.datetime(2026, 11, 24, 0, 0, 30, tzinfo=dt.UTC).timestamp())
     scheduler = Scheduler(runtime, pipelines, clock=clock, options=Options(max_concurrent_runs=1))
     scheduler.tick()
     clock.advance(24 * 3600)

@@ -5,8 +5,8 @@ import pytest
 from lockgate.core.errors import UsageError
 from lockgate.dag.pipeline import Pipeline
 from lockgate.triggers import FileArrival
-from lockgate.triggers.ledger import KEY_MAX, object_key, params_for, run_key
 from lockgate.triggers.files import ObjectSeen
+from lockgate.triggers.ledger import KEY_MAX, object_key, params_for, run_key
 
 
 def test_s3_triggers_match_by_prefix_and_name_pattern() -> None:

@@ -16,12 +16,21 @@ def s3_record(key: str, etag: str = "abc", name: str = "ObjectCreated:Put") -> d
 
 def test_s3_records_become_objects_with_decoded_keys() -> None:
     (obj,) = parse_notification({"Records": [s3_record("raw/my+file%281%29.csv")]}, now=0)
-    assert (obj.uri, obj.key, obj.size, obj.etag) == ("s3://feedback/raw/my file(1).csv", "raw/my file(1).csv", 12, "abc")
+    assert (obj.uri, obj.key, obj.size, obj.etag) == (
+        "s3://feedback/raw/my file(1).csv",
+        "raw/my file(1).csv",
+        12,
+        "abc",
+    )
     assert obj.event()["time"] == "2026-11-24T06:00:00.000000Z"
 
 
 def test_minio_records_and_sns_envelopes_are_accepted() -> None:
-    minio = {"EventName": "s3:ObjectCreated:Put", "Key": "feedback/raw/a.csv", "Records": [s3_record("raw/a.csv", name="s3:ObjectCreated:Put")]}
+    minio = {
+        "EventName": "s3:ObjectCreated:Put",
+        "Key": "feedback/raw/a.csv",
+        "Records": [s3_record("raw/a.csv", name="s3:ObjectCreated:Put")],
+    }
     sns = {"Type": "Notification", "Message": json.dumps({"Records": [s3_record("raw/b.csv")]})}
     assert [o.key for o in parse_notification([minio, sns], now=0)] == ["raw/a.csv", "raw/b.csv"]
 
@@ -50,7 +59,7 @@ def test_quoted_etags_match_the_listing_form() -> None:
         ({"Records": "no"}, "Records: expected a list"),
         ({"Records": [{"eventName": "ObjectCreated:Put"}]}, r"Records\[0\].s3: missing"),
         ({"Records": [s3_record("k", etag="")]}, r"Records\[0\].s3: neither an eTag nor a versionId"),
-        ({"hello": 1}, "expected \"Records\""),
+        ({"hello": 1}, 'expected "Records"'),
         ([{"Records": []}, 3], r"\[1\]: expected a JSON object"),
     ],
 )
