@@ -1,6 +1,7 @@
 """`lockgate serve` as its users start it: a subprocess, a folder, signals."""
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -141,3 +142,27 @@ def test_a_run_in_flight_when_serve_stops_is_resumed_at_the_next_start(tmp_path:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.slow
+def test_the_scheduler_alone_runs_triggers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "pipelines" / "flows.py").write_text(PIPELINES)
+    old = time.time() - 60
+    (tmp_path / "landing" / "before.csv").write_text("a\n")  # landed before the scheduler started
+    os.utime(tmp_path / "landing" / "before.csv", (old, old))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lockgate", "scheduler", "--pipelines", "pipelines"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: [r for r in runs("ingest") if r["status"] == "SUCCEEDED"])
+        code, err = stop(proc, signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0, err
+    assert "scheduling 2 pipelines" in err

@@ -26,6 +26,7 @@ def router(runtime: Any) -> Any:
 
     api = APIRouter(prefix="/api", tags=["triggers"])
     ledger = Ledger(runtime)
+    standalone: list[Scheduler] = []  # made on first use when no scheduler runs in this process
 
     def pipeline_named(name: str) -> Any:
         pipeline = _pipelines(runtime).get(name)
@@ -42,7 +43,9 @@ def router(runtime: Any) -> Any:
             raise HTTPException(400, str(exc)) from None
         scheduler = attached(runtime)
         if scheduler is None:  # no scheduler here: match against the defined pipelines, queue only
-            scheduler = Scheduler(runtime, _pipelines(runtime).values())
+            if not standalone:
+                standalone.append(Scheduler(runtime, _pipelines(runtime).values()))
+            scheduler = standalone[0]
             scheduler.paused = ledger.paused()
         queued = scheduler.accept_objects(objects)
         return {"objects": len(objects), "queued": queued}

@@ -46,3 +46,10 @@ def test_params_keep_what_the_pipeline_accepts() -> None:
     values = {"event": {"uri": "u"}, "logical_date": "d"}
     assert params_for(Pipeline(takes_event, name="t_event"), values) == {"event": {"uri": "u"}}
     assert params_for(Pipeline(takes_all, name="t_all"), values) == values
+
+
+def test_the_trigger_values_are_importable_from_one_place() -> None:
+    import lockgate.triggers as triggers
+
+    assert triggers.__all__ == ["Cron", "DatasetUpdated", "FileArrival", "Interval", "Manifest", "PipelineSucceeded"]
+    assert all(hasattr(triggers, name) for name in triggers.__all__)
