@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class _Root:
     next_scan: float = 0.0
     settler: Settler = field(default_factory=Settler)
     watched: bool = False
+    lister: threading.Thread | None = None  # lists this bucket off the loop, in `run()` only
 
     @property
     def interval(self) -> float:
@@ -113,6 +115,7 @@ class Scheduler:
         self._slotted: list[_Slotted] = []
         self._heap: list[tuple[float, int, _Slotted]] = []
         self._local: dict[str, _Root] = {}
+        self._listed: queue.SimpleQueue[list[tuple[Any, FileArrival, ObjectSeen]]] = queue.SimpleQueue()
         self._s3: dict[str, _Root] = {}
         self.upstream = UpstreamScan(
             self.ledger, list(self.pipelines.values()), self.options.lookback_seconds, self.options.tick_seconds
@@ -175,6 +178,11 @@ class Scheduler:
     def run(self, stop: threading.Event) -> None:
         """Tick until `stop` is set, waking early for file events, pushed objects and ended runs."""
         self.start()
+        for root in self._s3.values():
+            root.lister = threading.Thread(
+                target=self._list_forever, args=(root, stop), name="lockgate-s3-list", daemon=True
+            )
+            root.lister.start()
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -191,9 +199,15 @@ class Scheduler:
         wait = self.options.tick_seconds
         if self._heap:
             wait = min(wait, self._heap[0][0] - now)
-        for root in (*self._local.values(), *self._s3.values()):
+        for root in self._local.values():
             wait = min(wait, root.next_scan - now)
         return max(0.0, wait)
+
+    def _list_forever(self, root: _Root, stop: threading.Event) -> None:
+        """List one bucket every poll interval, so a slow listing never delays the loop."""
+        while not stop.wait(max(0.0, root.next_scan - self.clock())):
+            self._listed.put(self._list_due(root, self.clock()))
+            self.wake()
 
     # -- one tick -----------------------------------------------------------------------------
 
@@ -273,12 +287,13 @@ class Scheduler:
                 root.next_scan = now + (self.options.rescan_seconds if root.watched else root.interval)
                 pairs += self._scan_folder(root, now)
         for root in self._s3.values():
-            if now >= root.next_scan:
-                pairs += self._poll_bucket(root)
-                # The next listing starts early by this one's duration, so an object put just
-                # after a listing is found about poll_interval later, not interval + listing time.
-                took = max(0.0, self.clock() - now)
-                root.next_scan = now + max(root.interval - took, root.interval / 2)
+            if root.lister is None and now >= root.next_scan:
+                pairs += self._list_due(root, now)
+        while True:
+            try:
+                pairs += self._listed.get_nowait()
+            except queue.Empty:
+                break
         return len(self.ledger.fire_objects(pairs))
 
     def _matches(self, root: _Root, obj: ObjectSeen) -> list[tuple[Any, FileArrival, ObjectSeen]]:
@@ -321,6 +336,14 @@ class Scheduler:
                 out += candidates
         root.settler.forget_missing(present)
         return out
+
+    def _list_due(self, root: _Root, now: float) -> list[tuple[Any, FileArrival, ObjectSeen]]:
+        found = self._poll_bucket(root)
+        # The next listing starts early by this one's duration, so an object put just after a
+        # listing is found about poll_interval later, not poll_interval + the listing's time.
+        took = max(0.0, self.clock() - now)
+        root.next_scan = now + max(root.interval - took, root.interval / 2)
+        return found
 
     def _poll_bucket(self, root: _Root) -> list[tuple[Any, FileArrival, ObjectSeen]]:
         if all(p.name in self.paused for p, _ in root.triggers):
