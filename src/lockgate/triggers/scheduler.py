@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -160,9 +161,12 @@ class Scheduler:
         self.paused = self.ledger.paused()
         for entry in self._slotted:
             self._push(entry)
-        if self.watch is not None:
-            for root in self._local.values():
-                root.watched = self.watch.watch(local_path(root.uri))
+        for root in self._local.values():
+            folder = local_path(root.uri)
+            if not os.path.isdir(folder):
+                log.warning("watched folder %s does not exist yet; it is looked for every %g s", folder, root.interval)
+            elif self.watch is not None:
+                root.watched = self.watch.watch(folder)
         _ATTACHED[id(self.runtime)] = self
         resumed = self.dispatcher.resume_orphans()
         if resumed:
@@ -308,8 +312,6 @@ class Scheduler:
         return out
 
     def _closed(self, path: str) -> list[tuple[Any, FileArrival, ObjectSeen]]:
-        import os
-
         out = []
         for root in self._local.values():
             folder = local_path(root.uri)
