@@ -120,8 +120,12 @@ def serve(
     _on_signals(stop, scheduler.wake)
     logging.getLogger("lockgate.triggers").info("serving %d pipelines on http://%s:%d", len(loaded), host, port)
     worker.start()
-    watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
-    watcher.start()
+
+    def stop_server() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=stop_server, daemon=True).start()
     server.run()
     stop.set()
     scheduler.wake()

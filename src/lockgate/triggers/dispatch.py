@@ -71,7 +71,7 @@ class Dispatcher:
             )
             with engine.begin() as conn:
                 active = {row[0]: int(row[1]) for row in conn.execute(query)}
-        claimed = []
+        claimed: list[Any] = []
         for name, cap in sorted(limited.items()):
             room = min(cap - active.get(name, 0), free - len(claimed))
             if room > 0:

@@ -123,10 +123,9 @@ class Ledger:
             return
         dialect = self.engine.dialect.name
         if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
             with self.engine.begin() as conn:
                 conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
             return

@@ -45,12 +45,13 @@ class Options:
     @classmethod
     def from_settings(cls, settings: Any) -> Options:
         table = settings.table("triggers")
+        default = cls()
         return cls(
-            max_concurrent_runs=int(table.get("max_concurrent_runs", cls.max_concurrent_runs)),
-            tick_seconds=float(table.get("tick_seconds", cls.tick_seconds)),
-            rescan_seconds=float(table.get("rescan_seconds", cls.rescan_seconds)),
+            max_concurrent_runs=int(table.get("max_concurrent_runs", default.max_concurrent_runs)),
+            tick_seconds=float(table.get("tick_seconds", default.tick_seconds)),
+            rescan_seconds=float(table.get("rescan_seconds", default.rescan_seconds)),
             inotify=str(table.get("folder_events", "inotify")).lower() != "poll",
-            lookback_seconds=float(table.get("lookback_seconds", cls.lookback_seconds)),
+            lookback_seconds=float(table.get("lookback_seconds", default.lookback_seconds)),
         )
 
 
@@ -253,8 +254,8 @@ class Scheduler:
             if entry.pipeline.name in self.paused:
                 continue  # parked; _unpark puts it back, its last slot unchanged
             schedule = entry.schedule
+            slots: list[float] = []
             if schedule.catchup:
-                slots = []
                 for at in schedule.slots_after(entry.base):
                     if at > now or len(slots) == SLOTS_PER_TICK:
                         break
