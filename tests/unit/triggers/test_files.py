@@ -53,3 +53,14 @@ def test_the_trigger_values_are_importable_from_one_place() -> None:
 
     assert triggers.__all__ == ["Cron", "DatasetUpdated", "FileArrival", "Interval", "Manifest", "PipelineSucceeded"]
     assert all(hasattr(triggers, name) for name in triggers.__all__)
+
+
+def test_dataset_triggers_match_the_uri_or_what_is_below_a_folder_uri() -> None:
+    from lockgate.triggers import DatasetUpdated
+
+    folder = DatasetUpdated("s3://feedback/processed/")
+    assert folder.matches("s3://feedback/processed/2026/part-0.parquet")
+    assert folder.matches("s3://feedback/processed")
+    assert not folder.matches("s3://feedback/processed-old/x")
+    exact = DatasetUpdated("s3://feedback/table")
+    assert exact.matches("s3://feedback/table") and not exact.matches("s3://feedback/table/part-0")
