@@ -73,6 +73,20 @@ class Settler:
         return len(self._pending)
 
 
+class _OverflowAlarm(logging.Handler):
+    """watchdog only logs a full kernel event queue; this turns that log line into a signal."""
+
+    def __init__(self, flag: threading.Event, wake: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.flag = flag
+        self.wake = wake
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in str(record.msg).lower():
+            self.flag.set()
+            self.wake()
+
+
 class FolderWatch:
     """inotify on a set of folders (recursive): complete files' paths queue up for `drain()`.
 
@@ -85,9 +99,10 @@ class FolderWatch:
         self._observer: Any = None
         self._watched: set[str] = set()
         self._lock = threading.Lock()
-        # Set when a folder appears: files written into it before its watch began send no
-        # close event, so a settling scan must look for them.
+        # Set when a folder appears (files written into it before its watch began send no close
+        # event) or the kernel's event queue overflowed: a settling scan must look for files.
         self.folder_created = threading.Event()
+        self._alarm = _OverflowAlarm(self.folder_created, on_event)
 
     def watch(self, folder: str) -> bool:
         """Start watching `folder`; False when it cannot be watched (missing, or no inotify here)."""
@@ -123,6 +138,8 @@ class FolderWatch:
 
             try:
                 if self._observer is None:
+                    for name in ("watchdog.observers.inotify", "watchdog.observers.inotify_c"):
+                        logging.getLogger(name).addHandler(self._alarm)
                     self._observer = InotifyObserver(
                         generate_full_events=True
                     )  # a move in from outside is a move, not a create
@@ -149,6 +166,8 @@ class FolderWatch:
         with self._lock:
             observer, self._observer = self._observer, None
             self._watched.clear()
+        for name in ("watchdog.observers.inotify", "watchdog.observers.inotify_c"):
+            logging.getLogger(name).removeHandler(self._alarm)
         if observer is not None:
             observer.stop()
             observer.join(timeout=5)

@@ -282,7 +282,7 @@ class Scheduler:
             paths = self.watch.drain()
             for path in dict.fromkeys(paths):
                 pairs += self._closed(path)
-            burst = len(paths) >= 1000  # the kernel's event queue may have overflowed
+            burst = len(paths) >= 1000  # a burst: the kernel's event queue may overflow soon
             if burst or self.watch.folder_created.is_set():
                 self.watch.folder_created.clear()
                 for root in self._local.values():
