@@ -27,6 +27,13 @@ DEFAULTS: dict[str, Any] = {
         "heartbeat_seconds": 5.0,
         "stale_after_seconds": 30.0,
     },
+    "triggers": {
+        "max_concurrent_runs": 16,
+        "tick_seconds": 1.0,
+        "rescan_seconds": 30.0,
+        "folder_events": "inotify",
+        "lookback_seconds": 60.0,
+    },
     "smtp": {
         "host": "localhost",
         "port": 25,

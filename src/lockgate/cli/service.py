@@ -1,0 +1,348 @@
+"""Commands of the trigger service: serve, scheduler, pipelines, pause, unpause, trigger, backfill."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lockgate import _json
+from lockgate.cli import _output, app
+from lockgate.cli._output import Exit, emit_json
+from lockgate.core.errors import UsageError
+
+PIPELINES = typer.Option(
+    None, "--pipelines", help="Folder of pipeline files (default: pipelines/ if it exists, else .)."
+)
+JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def _runtime() -> Any:
+    from lockgate.runtime import default_runtime
+
+    return default_runtime()
+
+
+def _load(folder: Path | None) -> list[Any]:
+    from lockgate.triggers.project import load_pipelines
+
+    return load_pipelines(folder)
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("lockgate")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def _on_signals(stop: threading.Event, wake: Any) -> None:
+    """SIGINT and SIGTERM ask the service to stop (exit 0) instead of raising KeyboardInterrupt."""
+
+    def handle(signum: int, _frame: Any) -> None:
+        stop.set()
+        wake()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _asl_note(folder: Path | None) -> None:
+    import importlib.util
+
+    from lockgate.triggers.project import default_folder
+
+    project = (folder or default_folder()) / "lockgate.toml"
+    if project.is_file() and importlib.util.find_spec("lockgate.asl") is None:
+        logging.getLogger("lockgate.triggers").warning(
+            "%s: state machine definitions are not served: this installation has no ASL engine", project
+        )
+
+
+def _leave(scheduler: Any, grace: float = 5.0) -> None:
+    """Give runs in flight a few seconds to end; then exit without waiting for their steps.
+
+    Their state is in the store: the next start resumes them (a step in flight is retried
+    under its retry policy). Step threads are not daemons, so only a hard exit leaves them.
+    """
+    if scheduler.dispatcher.wait_idle(grace):
+        return
+    log = logging.getLogger("lockgate.triggers")
+    log.warning("%d runs still in flight; they resume at the next start", scheduler.dispatcher.in_flight)
+    from lockgate.runtime import close_default
+
+    close_default()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import os
+
+    os._exit(_output.EXIT_OK)
+
+
+@app.command()
+def serve(
+    pipelines: Path | None = PIPELINES,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address the HTTP API listens on."),
+    port: int = typer.Option(8710, "--port", help="Port the HTTP API listens on."),
+) -> None:
+    """Run the scheduler, the triggers, the runs and the HTTP API in one process until Ctrl-C."""
+    import socket
+
+    from lockgate.triggers.scheduler import Scheduler
+
+    loaded = _load(pipelines)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(f"--host {host} --port {port}: cannot listen there: {exc.strerror}") from None
+    _log_to_stderr()
+    _asl_note(pipelines)
+    import uvicorn
+
+    from lockgate.server.app import create_app
+
+    runtime = _runtime()
+    scheduler = Scheduler(runtime, loaded)
+    stop = threading.Event()
+    scheduler.start()
+    worker = threading.Thread(target=scheduler.run, args=(stop,), name="lockgate-scheduler", daemon=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning"))
+    _on_signals(stop, scheduler.wake)
+    logging.getLogger("lockgate.triggers").info("serving %d pipelines on http://%s:%d", len(loaded), host, port)
+    worker.start()
+
+    def stop_server() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=stop_server, daemon=True).start()
+    server.run()
+    stop.set()
+    scheduler.wake()
+    worker.join(timeout=30)
+    _leave(scheduler)
+
+
+@app.command()
+def scheduler(pipelines: Path | None = PIPELINES) -> None:
+    """Run the scheduler alone (triggers and runs, no HTTP API) until Ctrl-C."""
+    from lockgate.triggers.scheduler import Scheduler
+
+    loaded = _load(pipelines)
+    _log_to_stderr()
+    _asl_note(pipelines)
+    service = Scheduler(_runtime(), loaded)
+    stop = threading.Event()
+    _on_signals(stop, service.wake)
+    logging.getLogger("lockgate.triggers").info("scheduling %d pipelines", len(loaded))
+    service.run(stop)
+    _leave(service)
+
+
+@app.command("pipelines")
+def list_pipelines(pipelines: Path | None = PIPELINES, as_json: bool = JSON) -> None:
+    """The pipelines of a folder: triggers, paused or not, and the pipelines each waits for."""
+    from lockgate.triggers.ledger import Ledger
+    from lockgate.triggers.project import describe_pipelines
+
+    rows = describe_pipelines(_load(pipelines), Ledger(_runtime()).paused())
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("pipeline", "triggers", "paused", "upstream", "downstream"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            "\n".join(row["triggers"]) or "-",
+            "[yellow]paused[/]" if row["paused"] else "",
+            ", ".join(row["upstream"]),
+            ", ".join(row["downstream"]),
+        )
+    _output.console().print(table)
+
+
+@app.command()
+def pause(name: str = typer.Argument(..., help="The pipeline to pause.")) -> None:
+    """Stop scheduling a pipeline; its queued runs wait until it is unpaused."""
+    from lockgate.triggers.ledger import Ledger
+
+    runtime = _runtime()
+    changed = Ledger(runtime).pause(name, runtime.clock())
+    typer.echo(f"{name} paused" if changed else f"{name} was already paused")
+
+
+@app.command()
+def unpause(name: str = typer.Argument(..., help="The pipeline to unpause.")) -> None:
+    """Schedule a paused pipeline again (missed slots follow its catch-up setting)."""
+    from lockgate.triggers.ledger import Ledger
+
+    changed = Ledger(_runtime()).unpause(name)
+    typer.echo(f"{name} unpaused" if changed else f"{name} was not paused")
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {pair!r}: expected NAME=VALUE")
+        params[key] = value
+    return params
+
+
+@app.command()
+def trigger(
+    name: str = typer.Argument(..., help="The pipeline to run."),
+    param: list[str] = typer.Option([], "--param", "-p", help="A parameter, NAME=VALUE; repeat for more."),
+    idempotency_key: str | None = typer.Option(None, "--idempotency-key", help="At most one run per key, ever."),
+    pipelines: Path | None = PIPELINES,
+    wait: bool = typer.Option(False, "--wait", help="Run it here to its end instead of queueing it."),
+    as_json: bool = JSON,
+) -> None:
+    """Queue a run of a pipeline (the scheduler starts it) and print its id; with --wait, run it here."""
+    from lockgate.triggers.ledger import run_key
+    from lockgate.triggers.project import find_pipeline
+
+    pipeline = find_pipeline(_load(pipelines), name, pipelines)
+    bound = pipeline.bind(_params(param), from_text=True)
+    params = _json.loads(_json.dumps(bound))
+    key = run_key("manual", name, idempotency_key) if idempotency_key else None
+    runtime = _runtime()
+    if wait:
+        result = runtime.execute(pipeline.compile(bound), params, idempotency_key=key)
+        if as_json:
+            emit_json(result.to_json())
+        else:
+            typer.echo(f"{result.run_id} {result.status}")
+        raise Exit(_output.status_code(result.status))
+    run_id = runtime.enqueue(name, params, idempotency_key=key)
+    created = run_id is not None
+    if run_id is None:
+        run_id = runtime.store.find_by_key(key).run_id
+    if as_json:
+        emit_json({"run_id": run_id, "pipeline": name, "created": created})
+    else:
+        typer.echo(run_id if created else f"{run_id} (the run this idempotency key already started)")
+
+
+def _date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected a date, YYYY-MM-DD") from None
+
+
+@app.command()
+def backfill(
+    name: str = typer.Argument(..., help="The scheduled pipeline to backfill."),
+    start: str = typer.Option(..., "--start", help="First date, YYYY-MM-DD (inclusive, in the schedule's time zone)."),
+    end: str = typer.Option(..., "--end", help="Last date, YYYY-MM-DD (inclusive)."),
+    max_active: int = typer.Option(4, "--max-active", min=1, help="Runs at once."),
+    pipelines: Path | None = PIPELINES,
+    as_json: bool = JSON,
+) -> None:
+    """One run per schedule slot between two dates (none for a slot that already has a run), run here."""
+    from lockgate.triggers.ledger import params_for, slot_key
+    from lockgate.triggers.project import find_pipeline
+    from lockgate.triggers.schedule import Cron, Interval, logical_date, slot_params, slots_between_dates
+
+    pipeline = find_pipeline(_load(pipelines), name, pipelines)
+    first, last = _date(start, "--start"), _date(end, "--end")
+    if last < first:
+        raise UsageError(f"--end {end} is before --start {start}")
+    schedules = [t for t in pipeline.triggers if isinstance(t, (Cron, Interval))]
+    if not schedules:
+        raise UsageError(f"pipeline {name} has no Cron or Interval trigger to backfill")
+    slots: dict[float, Any] = {}
+    for schedule in schedules:
+        for at in slots_between_dates(schedule, first, last):
+            slots.setdefault(at, schedule)
+    runtime = _runtime()
+    mine: dict[str, str] = {}
+    skipped = 0
+    for at, schedule in sorted(slots.items()):
+        run_id = runtime.enqueue(
+            name, params_for(pipeline, slot_params(schedule, at)), idempotency_key=slot_key(name, at)
+        )
+        if run_id is None:
+            skipped += 1
+        else:
+            mine[run_id] = logical_date(schedule, at)
+    statuses = _execute(runtime, pipeline, mine, max_active, show_progress=not as_json)
+    failed = sum(1 for s in statuses.values() if s != "SUCCEEDED")
+    if as_json:
+        emit_json(
+            {
+                "pipeline": name,
+                "slots": len(slots),
+                "queued": len(mine),
+                "skipped": skipped,
+                "runs": [{"run_id": r, "logical_date": mine[r], "status": statuses[r]} for r in mine],
+            }
+        )
+    else:
+        typer.echo(f"{len(slots)} slots: {len(mine)} run, {skipped} already had a run; {failed} did not succeed")
+    raise Exit(_output.EXIT_FAILED if failed else _output.EXIT_OK)
+
+
+def _execute(runtime: Any, pipeline: Any, mine: dict[str, str], max_active: int, show_progress: bool) -> dict[str, str]:
+    """Run the queued runs `mine` here, `max_active` at once; returns their final statuses."""
+    import sqlalchemy as sa
+
+    from lockgate.store.schema import runs
+    from lockgate.triggers.dispatch import Dispatcher
+
+    done = threading.Event()
+    dispatcher = Dispatcher(runtime, {pipeline.name: pipeline}, max_active, done.set)
+    ids = list(mine)
+    statuses: dict[str, str] = {}
+
+    def poll() -> None:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            with runtime.store.engine.begin() as conn:
+                for row in conn.execute(sa.select(runs.c.run_id, runs.c.status).where(runs.c.run_id.in_(chunk))):
+                    statuses[row.run_id] = row.status
+
+    progress = None
+    if show_progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            TextColumn(f"backfill {pipeline.name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_output.console(),
+        )
+        progress.start()
+        bar = progress.add_task("runs", total=len(ids))
+    try:
+        while True:
+            poll()
+            ended = sum(1 for s in statuses.values() if s in TERMINAL)
+            if progress is not None:
+                progress.update(bar, completed=ended)
+            if ended == len(ids):
+                return statuses
+            done.clear()
+            dispatcher.dispatch(set())
+            done.wait(0.5)
+    finally:
+        dispatcher.stop()
+        if progress is not None:
+            progress.stop()

@@ -1,0 +1,158 @@
+"""Starting queued runs: claim them within the concurrency limits and run each in a worker thread.
+
+Claims go through the store (SKIP LOCKED on PostgreSQL), so several schedulers share one queue.
+A run is checked before it starts: its pipeline must bind its params and compile, and a
+manifest's files must all exist; otherwise it fails at once with the reason, and no step runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from lockgate.core.errors import LockgateError
+from lockgate.store.schema import runs
+from lockgate.triggers.manifests import Manifest, check_event
+
+log = logging.getLogger(__name__)
+
+INVALID_PARAMS = "lockgate.InvalidParams"
+COMPILE_FAILED = "lockgate.CompileFailed"
+
+
+class Dispatcher:
+    """Runs claimed runs on up to `max_runs` daemon threads; calls `on_done` after each run ends."""
+
+    def __init__(self, runtime: Any, pipelines: Mapping[str, Any], max_runs: int, on_done: Callable[[], None]) -> None:
+        if max_runs < 1:
+            raise ValueError("max_runs must be at least 1")
+        self.runtime = runtime
+        self.pipelines = pipelines
+        self.max_runs = max_runs
+        self._on_done = on_done
+        self._jobs: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self.finished = 0
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def dispatch(self, paused: set[str]) -> int:
+        """Claim as many queued runs as the limits allow and start them; returns how many."""
+        free = self.max_runs - self.in_flight
+        if free <= 0:
+            return 0
+        engine = self.runtime.store.engine
+        with engine.begin() as conn:
+            waiting = {
+                row.pipeline
+                for row in conn.execute(sa.select(runs.c.pipeline).where(runs.c.status == "QUEUED").distinct())
+            }
+        names = [n for n in waiting if n in self.pipelines and n not in paused]
+        if not names:
+            return 0
+        limited = {n: self.pipelines[n].max_active_runs for n in names if self.pipelines[n].max_active_runs}
+        active: dict[str, int] = {}
+        if limited:
+            query = (
+                sa.select(runs.c.pipeline, sa.func.count())
+                .where(runs.c.status == "RUNNING", runs.c.pipeline.in_(sorted(limited)))
+                .group_by(runs.c.pipeline)
+            )
+            with engine.begin() as conn:
+                active = {row[0]: int(row[1]) for row in conn.execute(query)}
+        claimed: list[Any] = []
+        for name, cap in sorted(limited.items()):
+            room = min(cap - active.get(name, 0), free - len(claimed))
+            if room > 0:
+                claimed += self.runtime.claim_queued(room, [name])
+        rest = sorted(n for n in names if n not in limited)
+        if rest and free - len(claimed) > 0:
+            claimed += self.runtime.claim_queued(free - len(claimed), rest)
+        for record in claimed:
+            self._submit("start", record)
+        return len(claimed)
+
+    def resume_orphans(self) -> int:
+        """Resume runs left RUNNING by a process that died (this scheduler's pipelines only)."""
+        count = 0
+        for record in self.runtime.store.list_runs(status="RUNNING", limit=100_000):
+            if record.pipeline in self.pipelines and self.runtime._is_stale(record.owner, record.heartbeat_at):
+                self._submit("resume", record)
+                count += 1
+        return count
+
+    def _submit(self, kind: str, record: Any) -> None:
+        with self._lock:
+            self._in_flight.add(record.run_id)
+            if len(self._threads) < self.max_runs and len(self._threads) < len(self._in_flight):
+                thread = threading.Thread(target=self._work, name=f"lockgate-run-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        self._jobs.put((kind, record))
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            kind, record = job
+            try:
+                if kind == "resume":
+                    self.runtime.resume(record.run_id)
+                else:
+                    self._start(record)
+            except LockgateError as exc:
+                log.warning("run %s could not go on here: %s", record.run_id, exc, extra={"run_id": record.run_id})
+            except Exception:
+                log.exception(
+                    "run %s broke its worker; it is resumed at the next start",
+                    record.run_id,
+                    extra={"run_id": record.run_id},
+                )
+            finally:
+                with self._lock:
+                    self._in_flight.discard(record.run_id)
+                    self.finished += 1
+                    self._idle.notify_all()
+                self._on_done()
+
+    def _start(self, record: Any) -> None:
+        pipeline = self.pipelines[record.pipeline]
+        if any(isinstance(t, Manifest) for t in pipeline.triggers):
+            problem = check_event(record.params.get("event"))
+            if problem is not None:
+                log.warning("run %s of %s fails before it starts: %s", record.run_id, record.pipeline, problem[1])
+                self.runtime.fail_claimed(record, *problem)
+                return
+        try:
+            bound = pipeline.bind(record.params)
+        except LockgateError as exc:
+            self.runtime.fail_claimed(record, INVALID_PARAMS, str(exc))
+            return
+        try:
+            workflow = pipeline.compile(bound)
+        except Exception as exc:
+            self.runtime.fail_claimed(record, COMPILE_FAILED, f"pipeline {pipeline.name}: {type(exc).__name__}: {exc}")
+            return
+        self.runtime.execute_claimed(record, workflow)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is in flight; False if some still are after `timeout` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._in_flight, timeout)
+
+    def stop(self) -> None:
+        """Let the worker threads end after their current run (they are daemons: exit does not wait)."""
+        for _ in self._threads:
+            self._jobs.put(None)

@@ -1,0 +1,198 @@
+"""The triggers' memory in the store, and the one way a trigger queues a run.
+
+Every run a trigger starts is queued with an idempotency key naming its cause (an object
+version, a schedule slot, an upstream run, a dataset event), so the store's unique key makes
+it happen once, ever, across restarts and across several schedulers. The tables here only
+save work: which object versions were already queued, each schedule's last slot, scan cursors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from lockgate.triggers.files import ObjectSeen
+from lockgate.triggers.schema import paused_pipelines, trigger_cursors, trigger_objects, trigger_schedules
+
+log = logging.getLogger(__name__)
+
+KEY_MAX = 500
+
+
+def run_key(kind: str, pipeline: str, cause: str) -> str:
+    """An idempotency key `kind:pipeline:cause`, shortened with a digest when too long for the column."""
+    key = f"{kind}:{pipeline}:{cause}"
+    if len(key) <= KEY_MAX:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: KEY_MAX - 66]}~{digest}"
+
+
+def slot_key(pipeline: str, slot: float) -> str:
+    stamp = dt.datetime.fromtimestamp(slot, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return run_key("slot", pipeline, stamp)
+
+
+def object_key(pipeline: str, obj: ObjectSeen) -> str:
+    return run_key("object", pipeline, f"{obj.uri}#{obj.etag}")
+
+
+def params_for(pipeline: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The trigger's values the pipeline's function accepts (all of them if it takes **kwargs)."""
+    parameters = pipeline.signature.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return dict(values)
+    return {k: v for k, v in values.items() if k in parameters}
+
+
+class Ledger:
+    """Trigger state over the runtime's SQL store; safe to share between threads."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.engine: sa.Engine = runtime.store.engine
+        self._seen: dict[str, set[tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    # -- queueing runs ----------------------------------------------------------------------
+
+    def request(self, pipeline: str, params: dict[str, Any], key: str) -> str | None:
+        """Queue a run unless `key` already has one; returns the new run's id or None."""
+        run_id: str | None = self.runtime.enqueue(pipeline, params, idempotency_key=key)
+        if run_id is not None:
+            log.info("queued run %s of %s (%s)", run_id, pipeline, key, extra={"run_id": run_id})
+        return run_id
+
+    def fire_objects(self, pairs: Iterable[tuple[Any, Any, ObjectSeen]]) -> list[str]:
+        """Queue one run per (pipeline, trigger, object) not queued before; returns the new run ids."""
+        queued: list[str] = []
+        rows = []
+        for pipeline, trigger, obj in pairs:
+            seen = self.seen(pipeline.name)
+            mark = (obj.uri, obj.etag)
+            with self._lock:
+                if mark in seen:
+                    continue
+                seen.add(mark)
+            try:
+                params = params_for(pipeline, {"event": trigger.event(obj)})
+                run_id = self.request(pipeline.name, params, object_key(pipeline.name, obj))
+            except BaseException:
+                with self._lock:
+                    seen.discard(mark)  # not queued: let the next scan try again
+                raise
+            if run_id is not None:
+                queued.append(run_id)
+            rows.append(
+                {
+                    "pipeline": pipeline.name,
+                    "uri": obj.uri,
+                    "etag": obj.etag,
+                    "size": obj.size,
+                    "seen_at": obj.time,
+                    "run_id": run_id,
+                }
+            )
+        self._insert_ignoring_duplicates(trigger_objects, rows)
+        return queued
+
+    def seen(self, pipeline: str) -> set[tuple[str, str]]:
+        """The object versions already queued for `pipeline` (read from the store once)."""
+        with self._lock:
+            found = self._seen.get(pipeline)
+        if found is not None:
+            return found
+        query = sa.select(trigger_objects.c.uri, trigger_objects.c.etag).where(trigger_objects.c.pipeline == pipeline)
+        with self.engine.begin() as conn:
+            loaded = {(row.uri, row.etag) for row in conn.execute(query)}
+        with self._lock:
+            return self._seen.setdefault(pipeline, loaded)
+
+    def is_seen(self, pipeline: str, uri: str, etag: str) -> bool:
+        return (uri, etag) in self.seen(pipeline)
+
+    def _insert_ignoring_duplicates(self, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+            with self.engine.begin() as conn:
+                conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
+            return
+        for row in rows:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(table.insert(), row)
+            except sa.exc.IntegrityError:
+                pass  # already recorded: the row says what we wanted it to say
+
+    # -- schedules ----------------------------------------------------------------------------
+
+    def schedules(self) -> dict[tuple[str, str], tuple[float, float | None]]:
+        """(pipeline, trigger key) -> (registered_at, last_slot)."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(trigger_schedules)).all()
+        return {(r.pipeline, r.trigger): (r.registered_at, r.last_slot) for r in rows}
+
+    def register_schedules(self, rows: Sequence[tuple[str, str, float]]) -> None:
+        self._insert_ignoring_duplicates(
+            trigger_schedules,
+            [{"pipeline": p, "trigger": t, "registered_at": at, "last_slot": None} for p, t, at in rows],
+        )
+
+    def set_last_slots(self, updates: Sequence[tuple[str, str, float]]) -> None:
+        """Move schedules' last slots forward (never back: another scheduler may be ahead)."""
+        if not updates:
+            return
+        c = trigger_schedules.c
+        statement = (
+            sa.update(trigger_schedules)
+            .where(c.pipeline == sa.bindparam("p"), c.trigger == sa.bindparam("t"))
+            .where(sa.or_(c.last_slot.is_(None), c.last_slot < sa.bindparam("s")))
+            .values(last_slot=sa.bindparam("s"))
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, [{"p": p, "t": t, "s": s} for p, t, s in updates])
+
+    # -- cursors and pauses ---------------------------------------------------------------------
+
+    def cursor(self, name: str) -> float | None:
+        with self.engine.begin() as conn:
+            value = conn.execute(sa.select(trigger_cursors.c.value).where(trigger_cursors.c.name == name)).scalar()
+        return None if value is None else float(value)
+
+    def set_cursor(self, name: str, value: float) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(trigger_cursors).where(trigger_cursors.c.name == name).values(value=value)
+            ).rowcount
+        if not done:
+            self._insert_ignoring_duplicates(trigger_cursors, [{"name": name, "value": value}])
+
+    def paused(self) -> set[str]:
+        with self.engine.begin() as conn:
+            return {row.pipeline for row in conn.execute(sa.select(paused_pipelines.c.pipeline))}
+
+    def pause(self, pipeline: str, now: float) -> bool:
+        """Pause a pipeline; False if it already was."""
+        if pipeline in self.paused():
+            return False
+        self._insert_ignoring_duplicates(paused_pipelines, [{"pipeline": pipeline, "paused_at": now}])
+        return True
+
+    def unpause(self, pipeline: str) -> bool:
+        """Unpause a pipeline; False if it was not paused."""
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(sa.delete(paused_pipelines).where(paused_pipelines.c.pipeline == pipeline)).rowcount
+            )

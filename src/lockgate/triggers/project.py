@@ -1,0 +1,70 @@
+"""A folder of pipelines as the service sees it: loading every file, and how pipelines depend on each other."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from lockgate.core.errors import UsageError
+from lockgate.triggers.upstream import PipelineSucceeded
+
+
+def default_folder() -> Path:
+    """`pipelines/` when it exists, else the current folder."""
+    return Path("pipelines") if Path("pipelines").is_dir() else Path(".")
+
+
+def load_pipelines(folder: str | os.PathLike[str] | None) -> list[Any]:
+    """Every @pipeline defined by the *.py files of `folder` (not its subfolders), by file name order.
+
+    Raises UsageError naming the folder when it is missing, a file when it cannot be imported,
+    and both files when two pipelines share a name.
+    """
+    from lockgate.dag.loader import load_file
+    from lockgate.dag.pipeline import Pipeline
+
+    where = Path(folder) if folder is not None else default_folder()
+    if not where.is_dir():
+        raise UsageError(f"--pipelines {where}: no such folder")
+    found: dict[str, tuple[Any, Path]] = {}
+    for path in sorted(where.glob("*.py")):
+        if path.name.startswith((".", "_")):
+            continue
+        module = load_file(path)
+        for value in vars(module).values():
+            if isinstance(value, Pipeline) and value.fn.__module__ == module.__name__:
+                other = found.get(value.name)
+                if other is not None and other[0] is not value:
+                    raise UsageError(f"pipeline {value.name!r} is defined twice: in {other[1]} and in {path}")
+                found[value.name] = (value, path)
+    return [pipeline for pipeline, _ in found.values()]
+
+
+def find_pipeline(pipelines: list[Any], name: str, folder: str | os.PathLike[str] | None) -> Any:
+    for pipeline in pipelines:
+        if pipeline.name == name:
+            return pipeline
+    names = ", ".join(sorted(p.name for p in pipelines)) or "none"
+    where = folder if folder is not None else default_folder()
+    raise UsageError(f"no pipeline {name!r} in {where} (pipelines there: {names})")
+
+
+def describe_pipelines(pipelines: list[Any], paused: set[str]) -> list[dict[str, Any]]:
+    """Each pipeline's triggers, pause state and upstream/downstream pipelines (by PipelineSucceeded)."""
+    upstream = {p.name: [t.name for t in p.triggers if isinstance(t, PipelineSucceeded)] for p in pipelines}
+    downstream: dict[str, list[str]] = {p.name: [] for p in pipelines}
+    for name, ups in upstream.items():
+        for up in ups:
+            downstream.setdefault(up, []).append(name)
+    return [
+        {
+            "name": p.name,
+            "triggers": [t.describe() if hasattr(t, "describe") else repr(t) for t in p.triggers],
+            "paused": p.name in paused,
+            "max_active_runs": p.max_active_runs,
+            "upstream": upstream[p.name],
+            "downstream": sorted(downstream.get(p.name, [])),
+        }
+        for p in sorted(pipelines, key=lambda p: p.name)
+    ]

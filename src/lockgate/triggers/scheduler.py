@@ -1,0 +1,373 @@
+"""The scheduler: one tick evaluates every trigger, then starts queued runs.
+
+A tick (1) queues due schedule slots, (2) queues complete files and objects (inotify events,
+settling scans of folders, S3 listings), (3) queues runs after upstream runs that succeeded and
+datasets that were written, then (4) claims queued runs within the limits and starts them.
+Every queued run carries an idempotency key, so a tick repeated, a restart or a second
+scheduler never queues a run twice. The clock is injected; nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.triggers import buckets
+from lockgate.triggers.dispatch import Dispatcher
+from lockgate.triggers.files import FileArrival, ObjectSeen, local_path
+from lockgate.triggers.folders import FolderWatch, Settler, seen_file, walk_files
+from lockgate.triggers.ledger import Ledger, params_for, slot_key
+from lockgate.triggers.schedule import Cron, Interval, slot_params
+from lockgate.triggers.upstream_scan import UpstreamScan
+
+log = logging.getLogger(__name__)
+
+SLOTS_PER_TICK = 1000  # catch-up after a long outage queues in chunks, not all in one tick
+_ATTACHED: dict[int, Scheduler] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How the scheduler runs; `from_settings` reads the `[triggers]` table of lockgate.toml."""
+
+    max_concurrent_runs: int = 16
+    tick_seconds: float = 1.0
+    rescan_seconds: float = 30.0
+    inotify: bool = True
+    lookback_seconds: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Options:
+        table = settings.table("triggers")
+        default = cls()
+        return cls(
+            max_concurrent_runs=int(table.get("max_concurrent_runs", default.max_concurrent_runs)),
+            tick_seconds=float(table.get("tick_seconds", default.tick_seconds)),
+            rescan_seconds=float(table.get("rescan_seconds", default.rescan_seconds)),
+            inotify=str(table.get("folder_events", "inotify")).lower() != "poll",
+            lookback_seconds=float(table.get("lookback_seconds", default.lookback_seconds)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    slots: int = 0
+    objects: int = 0
+    upstream: int = 0
+    started: int = 0
+
+
+@dataclass(eq=False)
+class _Slotted:
+    pipeline: Any
+    schedule: Cron | Interval
+    base: float  # slots after this instant are still to run
+    due: float = 0.0
+
+
+@dataclass(eq=False)
+class _Root:
+    uri: str
+    triggers: list[tuple[Any, FileArrival]] = field(default_factory=list)
+    next_scan: float = 0.0
+    settler: Settler = field(default_factory=Settler)
+    watched: bool = False
+    lister: threading.Thread | None = None  # lists this bucket off the loop, in `run()` only
+
+    @property
+    def interval(self) -> float:
+        return min(t.poll_interval for _, t in self.triggers)
+
+    @property
+    def settle(self) -> float:
+        return max(t.settle_seconds for _, t in self.triggers)
+
+
+def attached(runtime: Any) -> Scheduler | None:
+    """The scheduler running in this process for `runtime`, if any (the HTTP API hands it events)."""
+    return _ATTACHED.get(id(runtime))
+
+
+class Scheduler:
+    """Evaluates the triggers of `pipelines` and runs what they queue."""
+
+    def __init__(
+        self,
+        runtime: Any,
+        pipelines: Iterable[Any],
+        *,
+        options: Options | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.options = options or Options.from_settings(runtime.settings)
+        self.clock = clock or runtime.clock
+        self.pipelines = {p.name: p for p in pipelines}
+        self.ledger = Ledger(runtime)
+        self._wake = threading.Event()
+        self.dispatcher = Dispatcher(runtime, self.pipelines, self.options.max_concurrent_runs, self.wake)
+        self.watch = FolderWatch(self.wake) if self.options.inotify else None
+        self.paused: set[str] = set()
+        self._slotted: list[_Slotted] = []
+        self._heap: list[tuple[float, int, _Slotted]] = []
+        self._local: dict[str, _Root] = {}
+        self._listed: queue.SimpleQueue[list[tuple[Any, FileArrival, ObjectSeen]]] = queue.SimpleQueue()
+        self._s3: dict[str, _Root] = {}
+        self.upstream = UpstreamScan(
+            self.ledger, list(self.pipelines.values()), self.options.lookback_seconds, self.options.tick_seconds
+        )
+        self._started = False
+        for pipeline in self.pipelines.values():
+            for trigger in pipeline.triggers:
+                if isinstance(trigger, FileArrival):
+                    roots = self._s3 if trigger.is_s3 else self._local
+                    roots.setdefault(trigger.root, _Root(trigger.root)).triggers.append((pipeline, trigger))
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- starting and stopping ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register schedules, start watching folders, resume orphaned runs. Idempotent."""
+        if self._started:
+            return
+        self._started = True
+        now = self.clock()
+        known = self.ledger.schedules()
+        fresh = []
+        for pipeline in self.pipelines.values():
+            for trigger in pipeline.triggers:
+                if not isinstance(trigger, (Cron, Interval)):
+                    continue
+                row = known.get((pipeline.name, trigger.key))
+                if row is None:
+                    fresh.append((pipeline.name, trigger.key, now))
+                    row = (now, None)
+                registered, last = row
+                if last is not None:
+                    base = last
+                elif trigger.catchup and trigger.start is not None:
+                    base = trigger.start - 1e-6
+                else:
+                    base = max(registered, trigger.start - 1e-6) if trigger.start is not None else registered
+                self._slotted.append(_Slotted(pipeline, trigger, base))
+        self.ledger.register_schedules(fresh)
+        self.paused = self.ledger.paused()
+        for entry in self._slotted:
+            self._push(entry)
+        for root in self._local.values():
+            folder = local_path(root.uri)
+            if not os.path.isdir(folder):
+                log.warning("watched folder %s does not exist yet; it is looked for every %g s", folder, root.interval)
+            elif self.watch is not None:
+                root.watched = self.watch.watch(folder)
+        _ATTACHED[id(self.runtime)] = self
+        resumed = self.dispatcher.resume_orphans()
+        if resumed:
+            log.info("resuming %d runs left by a process that stopped", resumed)
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+        self.dispatcher.stop()
+        if _ATTACHED.get(id(self.runtime)) is self:
+            del _ATTACHED[id(self.runtime)]
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set, waking early for file events, pushed objects and ended runs."""
+        self.start()
+        for root in self._s3.values():
+            root.lister = threading.Thread(
+                target=self._list_forever, args=(root, stop), name="lockgate-s3-list", daemon=True
+            )
+            root.lister.start()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    self.tick()
+                except Exception:  # a store or network hiccup: log it, try again next tick
+                    log.exception("scheduler tick failed")
+                self._wake.wait(self._idle_seconds())
+        finally:
+            self.close()
+
+    def _idle_seconds(self) -> float:
+        now = self.clock()
+        wait = self.options.tick_seconds
+        if self._heap:
+            wait = min(wait, self._heap[0][0] - now)
+        for root in self._local.values():
+            wait = min(wait, root.next_scan - now)
+        return max(0.0, wait)
+
+    def _list_forever(self, root: _Root, stop: threading.Event) -> None:
+        """List one bucket every poll interval, so a slow listing never delays the loop."""
+        while not stop.wait(max(0.0, root.next_scan - self.clock())):
+            self._listed.put(self._list_due(root, self.clock()))
+            self.wake()
+
+    # -- one tick -----------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        self.start()
+        now = self.clock()
+        paused = self.ledger.paused()
+        for name in self.paused - paused:  # unpaused: find what arrived meanwhile
+            self._unpark(name, now)
+        self.paused = paused
+        slots = self._queue_slots(now)
+        objects = self._queue_objects(now)
+        upstream = self.upstream.queue(now, self.dispatcher.finished, self.paused)
+        started = self.dispatcher.dispatch(self.paused)
+        return TickReport(slots, objects, upstream, started)
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    def _push(self, entry: _Slotted) -> None:
+        entry.due = next(iter(entry.schedule.slots_after(entry.base)))
+        heapq.heappush(self._heap, (entry.due, id(entry), entry))
+
+    def _unpark(self, name: str, now: float) -> None:
+        for entry in self._slotted:
+            if entry.pipeline.name == name and not any(e is entry for _, _, e in self._heap):
+                self._push(entry)
+        for root in self._local.values():
+            if any(p.name == name for p, _ in root.triggers):
+                root.next_scan = now
+        for root in self._s3.values():
+            if any(p.name == name for p, _ in root.triggers):
+                root.next_scan = now
+
+    def _queue_slots(self, now: float) -> int:
+        queued = 0
+        moved = []
+        while self._heap and self._heap[0][0] <= now:
+            _, _, entry = heapq.heappop(self._heap)
+            if entry.pipeline.name in self.paused:
+                continue  # parked; _unpark puts it back, its last slot unchanged
+            schedule = entry.schedule
+            slots: list[float] = []
+            if schedule.catchup:
+                for at in schedule.slots_after(entry.base):
+                    if at > now or len(slots) == SLOTS_PER_TICK:
+                        break
+                    slots.append(at)
+            else:
+                latest = schedule.last_slot_at_or_before(now)
+                slots = [latest] if latest is not None and latest > entry.base else []
+            for at in slots:
+                params = params_for(entry.pipeline, slot_params(schedule, at))
+                if self.ledger.request(entry.pipeline.name, params, slot_key(entry.pipeline.name, at)):
+                    queued += 1
+            if slots:
+                entry.base = slots[-1]
+                moved.append((entry.pipeline.name, schedule.key, entry.base))
+            self._push(entry)
+        self.ledger.set_last_slots(moved)
+        return queued
+
+    # -- files and objects ------------------------------------------------------------------------
+
+    def _queue_objects(self, now: float) -> int:
+        pairs: list[tuple[Any, FileArrival, ObjectSeen]] = []
+        if self.watch is not None:
+            paths = self.watch.drain()
+            for path in dict.fromkeys(paths):
+                pairs += self._closed(path)
+            burst = len(paths) >= 1000  # a burst: the kernel's event queue may overflow soon
+            if burst or self.watch.folder_created.is_set():
+                self.watch.folder_created.clear()
+                for root in self._local.values():
+                    root.next_scan = min(root.next_scan, now + root.settle)
+        for root in self._local.values():
+            if now >= root.next_scan:
+                root.next_scan = now + (self.options.rescan_seconds if root.watched else root.interval)
+                pairs += self._scan_folder(root, now)
+        for root in self._s3.values():
+            if root.lister is None and now >= root.next_scan:
+                pairs += self._list_due(root, now)
+        while True:
+            try:
+                pairs += self._listed.get_nowait()
+            except queue.Empty:
+                break
+        return len(self.ledger.fire_objects(pairs))
+
+    def _matches(self, root: _Root, obj: ObjectSeen) -> list[tuple[Any, FileArrival, ObjectSeen]]:
+        out = []
+        for pipeline, trigger in root.triggers:
+            if (
+                pipeline.name not in self.paused
+                and trigger.matches(obj.uri)
+                and not self.ledger.is_seen(pipeline.name, obj.uri, obj.etag)
+            ):
+                out.append((pipeline, trigger, obj))
+        return out
+
+    def _closed(self, path: str) -> list[tuple[Any, FileArrival, ObjectSeen]]:
+        out = []
+        for root in self._local.values():
+            folder = local_path(root.uri)
+            if not path.startswith(folder):
+                continue
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                continue  # moved on or deleted before we looked: nothing to run for
+            out += self._matches(root, seen_file(path, folder, stat))
+        return out
+
+    def _scan_folder(self, root: _Root, now: float) -> list[tuple[Any, FileArrival, ObjectSeen]]:
+        folder = local_path(root.uri)
+        if self.watch is not None and not root.watched:
+            root.watched = self.watch.watch(folder)
+        out = []
+        present = set()
+        for path, stat in walk_files(folder):
+            present.add(path)
+            obj = seen_file(path, folder, stat)
+            candidates = self._matches(root, obj)
+            if candidates and root.settler.settled(path, stat, now, root.settle):
+                out += candidates
+        root.settler.forget_missing(present)
+        return out
+
+    def _list_due(self, root: _Root, now: float) -> list[tuple[Any, FileArrival, ObjectSeen]]:
+        found = self._poll_bucket(root)
+        # The next listing starts early by this one's duration, so an object put just after a
+        # listing is found about poll_interval later, not poll_interval + the listing's time.
+        took = max(0.0, self.clock() - now)
+        root.next_scan = now + max(root.interval - took, root.interval / 2)
+        return found
+
+    def _poll_bucket(self, root: _Root) -> list[tuple[Any, FileArrival, ObjectSeen]]:
+        if all(p.name in self.paused for p, _ in root.triggers):
+            return []
+        try:
+            objects = buckets.list_objects(root.uri)
+        except Exception as exc:  # the endpoint is down or refuses us: try again next interval
+            log.warning("listing %s failed: %s: %s", root.uri, type(exc).__name__, exc)
+            return []
+        out = []
+        for obj in objects:
+            out += self._matches(root, obj)
+        return out
+
+    def accept_objects(self, objects: Iterable[ObjectSeen]) -> list[str]:
+        """Queue runs for pushed object notifications (any thread); returns the new run ids."""
+        pairs = []
+        for obj in objects:
+            for root in self._s3.values():
+                pairs += self._matches(root, obj)
+        queued = self.ledger.fire_objects(pairs)
+        if queued:
+            self.wake()
+        return queued
