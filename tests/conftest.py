@@ -57,21 +57,34 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """A reachable PostgreSQL (the local server, database `test`)."""
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL server, made for this test session and dropped after.
+
+    A database of its own keeps the schema at this checkout's migrations, whatever another
+    checkout left in the shared `test` database.
+    """
+    import uuid
+
     try:
         import sqlalchemy as sa
 
-        engine = sa.create_engine(POSTGRES_URL)
-        with engine.connect() as conn:
+        admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
     except Exception as exc:  # any failure to connect means: no server here
         need(
             f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__}); start it with "
             "'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'"
         )
-    return POSTGRES_URL
+    name = f"lockgate_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
