@@ -7,6 +7,8 @@ task's module (and its heavy libraries) only then.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _LAZY: dict[str, str] = {
@@ -32,3 +34,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
+
+
+class _Package(types.ModuleType):
+    """Keeps `lockgate.tasks.validate` the task even after its module of the same name is imported.
+
+    Importing a submodule sets it as an attribute of its package; for a task that shares its
+    module's name this would shadow the task, so the task is stored instead.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__ and hasattr(value, name):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

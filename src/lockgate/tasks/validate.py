@@ -163,13 +163,14 @@ def _header(local: str) -> tuple[list[str], str]:
 def _structure(local: str, delimiter: str) -> dict[str, Any]:
     """CSV structure (labels, blank rows, missing and extra cells) checked by frictionless."""
     import frictionless
+    from frictionless.formats import CsvControl
 
     folder, name = os.path.split(local)
     resource = frictionless.Resource(
         path=name,
         basepath=folder,
         format="csv",
-        dialect=frictionless.Dialect(controls=[frictionless.formats.CsvControl(delimiter=delimiter)]),
+        dialect=frictionless.Dialect(controls=[CsvControl(delimiter=delimiter)]),
         detector=frictionless.Detector(field_type="string"),
     )
     report = resource.validate(frictionless.Checklist(pick_errors=_STRUCTURE_ERRORS), limit_errors=1000)
@@ -236,7 +237,12 @@ def _inferred_csv_types(con: Any, names: list[str]) -> dict[str, str]:
     probes = []
     for name in names:
         col = quote(name)
-        probes += [f"bool_and({col} IS NULL OR TRY_CAST({col} AS {t}) IS NOT NULL)" for t in candidates]
+        # a DATE cast also accepts (and truncates) a timestamp: dates must be date-long
+        probes += [
+            f"bool_and({col} IS NULL OR (TRY_CAST({col} AS {t}) IS NOT NULL"
+            + (f" AND length(trim({col})) <= 10))" if t == "DATE" else "))")
+            for t in candidates
+        ]
     flags = con.execute(f"SELECT {', '.join(probes)} FROM raw").fetchone()
     out = {}
     for i, name in enumerate(names):
