@@ -8,7 +8,9 @@ and `region`, chosen by a task's `connection=NAME` argument.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -166,3 +168,31 @@ def write_bytes(uri: str, data: bytes, connection: str | None = None) -> None:
         os.replace(tmp, path)
     else:
         fs.pipe_file(path, data)
+
+
+@contextlib.contextmanager
+def atomic_output(fs: Any, final: str) -> Iterator[Any]:
+    """A binary file to write `final` through: renamed into place locally, one upload on S3.
+
+    If the block raises, nothing appears at `final` (the temporary file or upload is dropped).
+    """
+    if is_local(fs):
+        fs.makedirs(final.rsplit("/", 1)[0] or "/", exist_ok=True)
+        tmp = temporary_name(final)
+        try:
+            with open(tmp, "wb") as handle:
+                yield handle
+            os.replace(tmp, final)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return
+    handle = fs.open(final, "wb")
+    try:
+        yield handle
+    except BaseException:
+        if hasattr(handle, "discard"):
+            handle.discard()
+        raise
+    handle.close()

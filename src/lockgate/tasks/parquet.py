@@ -17,6 +17,7 @@ from lockgate import _json
 from lockgate.core.errors import UsageError
 from lockgate.dag.task import task
 from lockgate.tasks import _fs, _readers, _schema, _sniff
+from lockgate.tasks._writer import write_file
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,16 @@ def to_parquet(
     stream = _stream(inputs, target)
     codec = None if compression == "none" else compression
     if keys:
-        from lockgate.tasks._dataset import write_partitioned
+        from lockgate.tasks._writer import write_partitioned
 
         written, rows = write_partitioned(stream, target, dest_fs, dest_path, keys, token, codec)
     else:
         single = dest_path.endswith(".parquet")
         final = dest_path if single else f"{dest_path.rstrip('/')}/part-{token}-0.parquet"
-        rows = _write_file(stream, target, dest_fs, final, token, codec)
+        rows = write_file(stream, target, dest_fs, final, token, codec)
         written = [final]
     if keys or not dest_path.endswith(".parquet"):
-        from lockgate.tasks._dataset import remove_stale
+        from lockgate.tasks._writer import remove_stale
 
         remove_stale(dest_fs, dest_path, token, written)
     size = sum(int(dest_fs.size(p)) for p in written)
@@ -123,36 +124,3 @@ def _token(inputs: list[tuple[Any, str, str]], dest: str, keys: list[str], compr
 def _stream(inputs: list[tuple[Any, str, str]], schema: Any) -> Iterator[Any]:
     for fs, path, kind in inputs:
         yield from _readers.batches(fs, path, kind, schema, _fs.uri_of(fs, path))
-
-
-def _write_file(stream: Iterator[Any], schema: Any, fs: Any, final: str, token: str, codec: str | None) -> int:
-    """Write all batches to one Parquet file, published only once complete."""
-    import pyarrow.parquet as pq
-
-    rows = 0
-    if _fs.is_local(fs):
-        fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
-        tmp = _fs.temporary_name(final, token)
-        try:
-            with pq.ParquetWriter(tmp, schema, compression=codec) as writer:
-                for batch in stream:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-            _fs.publish(fs, tmp, final)
-        except BaseException:
-            if fs.exists(tmp):
-                fs.rm_file(tmp)
-            raise
-        return rows
-    handle = fs.open(final, "wb")
-    try:
-        with pq.ParquetWriter(handle, schema, compression=codec) as writer:
-            for batch in stream:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-    except BaseException:
-        if hasattr(handle, "discard"):  # abandon the upload: no partial object may appear
-            handle.discard()
-        raise
-    handle.close()
-    return rows

@@ -1,4 +1,4 @@
-"""Writing Hive-partitioned Parquet datasets whole-file-at-a-time, and cleaning up after retries."""
+"""Writing Parquet files and Hive-partitioned datasets atomically, and cleaning up after retries."""
 
 from __future__ import annotations
 
@@ -78,3 +78,36 @@ def remove_stale(fs: Any, path: str, token: str, written: list[str]) -> None:
         name = found.rsplit("/", 1)[-1]
         if name.startswith(f"part-{token}-") and found not in keep:
             fs.rm_file(found)
+
+
+def write_file(stream: Iterator[Any], schema: Any, fs: Any, final: str, token: str, codec: str | None) -> int:
+    """Write all batches to one Parquet file, published only once complete."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    if _fs.is_local(fs):
+        fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        tmp = _fs.temporary_name(final, token)
+        try:
+            with pq.ParquetWriter(tmp, schema, compression=codec) as writer:
+                for batch in stream:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            _fs.publish(fs, tmp, final)
+        except BaseException:
+            if fs.exists(tmp):
+                fs.rm_file(tmp)
+            raise
+        return rows
+    handle = fs.open(final, "wb")
+    try:
+        with pq.ParquetWriter(handle, schema, compression=codec) as writer:
+            for batch in stream:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+    except BaseException:
+        if hasattr(handle, "discard"):  # abandon the upload: no partial object may appear
+            handle.discard()
+        raise
+    handle.close()
+    return rows
