@@ -16,7 +16,8 @@ from typing import Any
 
 def s3_options(connection: str | None = None) -> dict[str, Any]:
     """s3fs keyword arguments from the environment, or from a named connection."""
-    options: dict[str, Any] = {}
+    # Zones change under us (other processes land files): never answer a listing from memory.
+    options: dict[str, Any] = {"use_listings_cache": False}
     client: dict[str, Any] = {}
     if connection:
         from lockgate.config import load

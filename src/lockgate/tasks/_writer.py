@@ -68,15 +68,21 @@ def write_partitioned(
     return final, rows
 
 
-def remove_stale(fs: Any, path: str, token: str, written: list[str]) -> None:
-    """Delete part files of this token that this attempt did not write (an earlier attempt's)."""
+def remove_stale(fs: Any, path: str, token: str | None, written: list[str]) -> None:
+    """Delete part files of this token that this attempt did not write (an earlier attempt's).
+
+    With `token` None, delete every visible Parquet file in the dataset but those written.
+    """
     root = path.rstrip("/")
     if not fs.isdir(root):
         return
     keep = set(written)
     for found in fs.find(root):
-        name = found.rsplit("/", 1)[-1]
-        if name.startswith(f"part-{token}-") and found not in keep:
+        relative = found[len(root) :].strip("/")
+        if found in keep or any(part.startswith((".", "_")) for part in relative.split("/")):
+            continue
+        name = relative.rsplit("/", 1)[-1]
+        if (token is None and name.endswith(".parquet")) or (token and name.startswith(f"part-{token}-")):
             fs.rm_file(found)
 
 

@@ -33,17 +33,22 @@ def to_parquet(
     compression: str = "zstd",
     schema: dict[str, Any] | None = None,
     format: str | None = None,
+    mode: str = "append",
     connection: str | None = None,
 ) -> dict[str, Any]:
     """Convert one file, a list of files (a manifest), a folder or a glob into Parquet.
 
     `dest` ending in `.parquet` (without `partition_by`) is one file; otherwise a dataset
     folder, Hive-partitioned by `partition_by`. `format` (csv, json, jsonl, parquet) applies to
-    every source; by default each file's extension, else its content, decides. Returns
+    every source; by default each file's extension, else its content, decides. A dataset is
+    added to (`mode="append"`) or, with `mode="overwrite"`, left holding only this output:
+    other Parquet files in it are deleted once the new ones are in place. Returns
     {"uri", "rows", "files", "bytes"}.
     """
     if compression not in COMPRESSIONS:
         raise UsageError(f"to_parquet: compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
+    if mode not in ("append", "overwrite"):
+        raise UsageError(f"to_parquet: mode {mode!r} is not 'append' or 'overwrite'")
     keys = [partition_by] if isinstance(partition_by, str) else list(partition_by or [])
     fmt = _sniff.normalize(format, "to_parquet")
     inputs = _inputs(source, fmt, connection)
@@ -68,7 +73,7 @@ def to_parquet(
     if keys or not dest_path.endswith(".parquet"):
         from lockgate.tasks._writer import remove_stale
 
-        remove_stale(dest_fs, dest_path, token, written)
+        remove_stale(dest_fs, dest_path, None if mode == "overwrite" else token, written)
     size = sum(int(dest_fs.size(p)) for p in written)
     files = [_fs.uri_of(dest_fs, p) for p in written]
     log.info("to_parquet: %d rows from %d file(s) into %s (%d files, %d bytes)", rows, len(inputs), dest, len(files), size)
