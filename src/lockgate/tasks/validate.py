@@ -40,7 +40,7 @@ def validate(
     """
     declared = _sniff.normalize(format, f"validate({uri!r})")
     columns, implied = _schema.parse(schema)
-    checks = _rules.parse(implied + list(rules or []))
+    checks = _rules.parse(implied) + _rules.parse(rules)
     fs, path = _fs.filesystem(uri, connection)
     if not fs.isfile(path):
         raise UsageError(f"validate: {uri}: no such file")
