@@ -44,8 +44,13 @@ def tables(as_json: bool = JSON) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("table", "format", "location", "partitioned by", "columns", "schema", "updated_at"):
-        table.add_column(column)
+    table.add_column("table", no_wrap=True)
+    table.add_column("format")
+    table.add_column("location", overflow="fold")
+    table.add_column("partitioned by", overflow="fold")
+    table.add_column("columns")
+    table.add_column("schema", no_wrap=True)
+    table.add_column("updated_at", overflow="fold")
     for row in rows:
         table.add_row(
             row["table"],
