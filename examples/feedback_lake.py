@@ -58,7 +58,9 @@ def land_feedback(path: str = LANDED, rows: int = 240, seed: int = 7) -> str:
             rating = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 3, 4])[0]
             sentiment = "positive" if rating >= 4 else "neutral" if rating == 3 else "negative"
             day = first_day + dt.timedelta(days=rng.randrange(3))
-            writer.writerow([n, day.isoformat(), f"C{rng.randrange(10000):04d}", rating, sentiment, rng.choice(COMMENTS[sentiment])])
+            writer.writerow(
+                [n, day.isoformat(), f"C{rng.randrange(10000):04d}", rating, sentiment, rng.choice(COMMENTS[sentiment])]
+            )
     os.replace(tmp, path)  # the file appears whole, as a finished upload does
     return path
 

@@ -38,6 +38,9 @@ def test_the_example_succeeds_with_counts_by_sentiment(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["output"] == run["output"]
     shown = subprocess.run(
-        [sys.executable, "-m", "lockgate", "catalog", "show", "feedback", "--json"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "lockgate", "catalog", "show", "feedback", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert sum(p["row_count"] for p in json.loads(shown.stdout)["partitions"]) == 240

@@ -153,9 +153,7 @@ class Catalog:
         now = self.clock()
         t, v, p = catalog_tables, catalog_schema_versions, catalog_partitions
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(t).where(t.c.database == database, t.c.name == name).with_for_update()
-            ).first()
+            row = conn.execute(sa.select(t).where(t.c.database == database, t.c.name == name).with_for_update()).first()
             version = row.schema_version if row else 0
             current = None
             if row:
@@ -170,7 +168,13 @@ class Catalog:
                 version += 1
                 conn.execute(
                     v.insert(),
-                    {"database": database, "table_name": name, "version": version, "columns": _json.dumps(columns), "created_at": now},
+                    {
+                        "database": database,
+                        "table_name": name,
+                        "version": version,
+                        "columns": _json.dumps(columns),
+                        "created_at": now,
+                    },
                 )
             values = {
                 "location": location,
@@ -185,7 +189,9 @@ class Catalog:
                 conn.execute(t.insert(), {"database": database, "name": name, "created_at": now, **values})
             known = {
                 r.location: r.id
-                for r in conn.execute(sa.select(p.c.id, p.c.location).where(p.c.database == database, p.c.table_name == name))
+                for r in conn.execute(
+                    sa.select(p.c.id, p.c.location).where(p.c.database == database, p.c.table_name == name)
+                )
             }
             seen = {part.location for part in partitions}
             added = [part for part in partitions if part.location not in known]
@@ -200,7 +206,9 @@ class Catalog:
                 if part.location in known:
                     conn.execute(sa.update(p).where(p.c.id == known[part.location]).values(fields))
                 else:
-                    conn.execute(p.insert(), {"database": database, "table_name": name, "location": part.location, **fields})
+                    conn.execute(
+                        p.insert(), {"database": database, "table_name": name, "location": part.location, **fields}
+                    )
             if gone:
                 conn.execute(sa.delete(p).where(p.c.id.in_(gone)))
         log.info("catalog: %s.%s schema v%d, %d partition(s) added", database, name, version, len(added))
@@ -234,9 +242,7 @@ class Catalog:
         v = catalog_schema_versions
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(v)
-                .where(v.c.database == table.database, v.c.table_name == table.name)
-                .order_by(v.c.version)
+                sa.select(v).where(v.c.database == table.database, v.c.table_name == table.name).order_by(v.c.version)
             ).all()
         return [SchemaVersion(r.version, _json.loads(r.columns), r.created_at) for r in rows]
 

@@ -65,7 +65,9 @@ def tables(as_json: bool = JSON) -> None:
 
 
 @catalog_app.command("show")
-def show(table: str = typer.Argument(..., help="db.table, or table in the default database."), as_json: bool = JSON) -> None:
+def show(
+    table: str = typer.Argument(..., help="db.table, or table in the default database."), as_json: bool = JSON
+) -> None:
     """A table's location, columns and partitions."""
     found = _catalog().table(table)
     if as_json:
@@ -79,7 +81,9 @@ def show(table: str = typer.Argument(..., help="db.table, or table in the defaul
     for name in ("name", "type", "nullable", "partition key"):
         columns.add_column(name)
     for col in found.columns:
-        columns.add_row(col["name"], col["type"], "yes" if col.get("nullable") else "no", "yes" if col.get("partition") else "")
+        columns.add_row(
+            col["name"], col["type"], "yes" if col.get("nullable") else "no", "yes" if col.get("partition") else ""
+        )
     out.print(columns)
     if found.partitions:
         parts = Table(title=f"partitions ({len(found.partitions)})", title_justify="left")
@@ -92,7 +96,9 @@ def show(table: str = typer.Argument(..., help="db.table, or table in the defaul
 
 
 @catalog_app.command("history")
-def history(table: str = typer.Argument(..., help="db.table, or table in the default database."), as_json: bool = JSON) -> None:
+def history(
+    table: str = typer.Argument(..., help="db.table, or table in the default database."), as_json: bool = JSON
+) -> None:
     """A table's schema versions, oldest first, with what changed at each."""
     versions = _catalog().history(table)
     rows = []
@@ -128,7 +134,9 @@ def query(
     sql: str = typer.Argument(..., help="SQL; catalog tables are database.table, or table in default."),
     output: str | None = typer.Option(None, "--output", "-o", help="Write the rows to this URI instead."),
     fmt: str | None = typer.Option(None, "--format", help="parquet, csv, json or jsonl for --output."),
-    max_rows: int = typer.Option(10_000, "--max-rows", min=1, help="Refuse results larger than this (without --output)."),
+    max_rows: int = typer.Option(
+        10_000, "--max-rows", min=1, help="Refuse results larger than this (without --output)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Run SQL over the lake with DuckDB and print the rows."""

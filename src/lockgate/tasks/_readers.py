@@ -8,7 +8,7 @@ from typing import Any
 
 from lockgate.core.errors import DataQualityError
 
-BLOCK_BYTES = 16 << 20  # CSV/JSON parse block: the unit of streaming, and of memory per thread
+BLOCK_BYTES = 1 << 20  # CSV/JSON parse block: the unit of streaming; memory grows with it (readahead)
 
 
 def open_input(fs: Any, path: str) -> Any:
@@ -120,7 +120,9 @@ def _align(batch: Any, schema: Any, where: str) -> Any:
     names = set(batch.schema.names)
     extra = [n for n in batch.schema.names if schema.get_field_index(n) < 0]
     if extra:
-        raise DataQualityError(f"{where}: column(s) {', '.join(extra)} are not in the schema ({', '.join(schema.names)})")
+        raise DataQualityError(
+            f"{where}: column(s) {', '.join(extra)} are not in the schema ({', '.join(schema.names)})"
+        )
     arrays = []
     for field in schema:
         if field.name in names:

@@ -85,7 +85,9 @@ def parse(rules: Any) -> list[Rule]:
         unknown = set(spec) - _KEYS[check] - {"check", "column", "name"}
         if unknown:
             allowed = ", ".join(sorted(_KEYS[check] | {"check", "column", "name"}))
-            raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} for check {check!r} (allowed: {allowed})")
+            raise UsageError(
+                f"{where}: unknown key(s) {', '.join(sorted(unknown))} for check {check!r} (allowed: {allowed})"
+            )
         _check_values(check, spec, where)
         parsed.append(Rule(check, column, dict(spec)))
     return parsed

@@ -90,7 +90,9 @@ def parse(schema: Any, where: str = "schema") -> tuple[list[Column], list[dict[s
     if schema is None:
         return [], []
     if not isinstance(schema, dict):
-        raise UsageError(f"{where}: expected a {{'column': 'type'}} mapping or a Table Schema, not {type(schema).__name__}")
+        raise UsageError(
+            f"{where}: expected a {{'column': 'type'}} mapping or a Table Schema, not {type(schema).__name__}"
+        )
     if "fields" not in schema:
         return [Column(str(name), type_name(kind, f"{where}: column {name!r}")) for name, kind in schema.items()], []
     fields = schema["fields"]
@@ -103,7 +105,9 @@ def parse(schema: Any, where: str = "schema") -> tuple[list[Column], list[dict[s
         name = str(field["name"])
         columns.append(Column(name, type_name(field.get("type", "string"), f"{where}: field {name!r}")))
         rules += _constraint_rules(name, field.get("constraints") or {})
-    for key in schema.get("primaryKey", []) if isinstance(schema.get("primaryKey"), list) else [schema.get("primaryKey")]:
+    for key in (
+        schema.get("primaryKey", []) if isinstance(schema.get("primaryKey"), list) else [schema.get("primaryKey")]
+    ):
         if key:
             rules += [{"column": key, "check": "not_null"}, {"column": key, "check": "unique"}]
     return columns, rules

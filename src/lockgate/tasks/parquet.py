@@ -56,7 +56,9 @@ def to_parquet(
     target = _target_schema(inputs, columns)
     missing = [k for k in keys if target.get_field_index(k) < 0]
     if missing:
-        raise UsageError(f"to_parquet: partition_by column(s) {', '.join(missing)} not in the data ({', '.join(target.names)})")
+        raise UsageError(
+            f"to_parquet: partition_by column(s) {', '.join(missing)} not in the data ({', '.join(target.names)})"
+        )
     token = _token(inputs, dest, keys, compression, target)
     dest_fs, dest_path = _fs.filesystem(dest, connection)
     stream = _stream(inputs, target)
@@ -76,7 +78,9 @@ def to_parquet(
         remove_stale(dest_fs, dest_path, None if mode == "overwrite" else token, written)
     size = sum(int(dest_fs.size(p)) for p in written)
     files = [_fs.uri_of(dest_fs, p) for p in written]
-    log.info("to_parquet: %d rows from %d file(s) into %s (%d files, %d bytes)", rows, len(inputs), dest, len(files), size)
+    log.info(
+        "to_parquet: %d rows from %d file(s) into %s (%d files, %d bytes)", rows, len(inputs), dest, len(files), size
+    )
     return {"uri": dest, "rows": rows, "files": files, "bytes": size}
 
 

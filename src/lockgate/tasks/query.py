@@ -132,7 +132,7 @@ def plain(value: Any) -> Any:
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+            return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat() + "Z"
         return value.isoformat()
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
@@ -156,10 +156,18 @@ def _output_format(output: str, fmt: str | None) -> str:
         if value not in OUTPUT_FORMATS:
             raise UsageError(f"query: format {fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}")
         return value
-    for suffix, value in ((".parquet", "parquet"), (".csv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json")):
+    for suffix, value in (
+        (".parquet", "parquet"),
+        (".csv", "csv"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "json"),
+    ):
         if output.lower().endswith(suffix):
             return value
-    raise UsageError(f"query: cannot tell the format of {output!r} from its extension; pass format= ({', '.join(OUTPUT_FORMATS)})")
+    raise UsageError(
+        f"query: cannot tell the format of {output!r} from its extension; pass format= ({', '.join(OUTPUT_FORMATS)})"
+    )
 
 
 def _write(relation: Any, output: str, fmt: str, connection: str | None) -> dict[str, Any]:

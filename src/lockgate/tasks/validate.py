@@ -101,7 +101,9 @@ def _check(
     path: str,
 ) -> tuple[list[dict[str, Any]], int]:
     results: list[dict[str, Any]] = []
-    fmt_ok = detected != "empty" and (declared is None or declared == detected or {declared, detected} <= {"json", "jsonl"})
+    fmt_ok = detected != "empty" and (
+        declared is None or declared == detected or {declared, detected} <= {"json", "jsonl"}
+    )
     message = ""
     if detected == "empty":
         message = "the file is empty"
@@ -123,7 +125,9 @@ def _check(
         present = [row[0] for row in con.execute("DESCRIBE raw").fetchall()]
         missing = [c.name for c in columns if c.name not in present]
         results.append(
-            _entry("columns", None, "columns", bad=0, message=f"missing column(s): {', '.join(missing)}" if missing else "")
+            _entry(
+                "columns", None, "columns", bad=0, message=f"missing column(s): {', '.join(missing)}" if missing else ""
+            )
         )
         results += _types(con, detected, columns, present)
         rows = int(con.execute("SELECT count(*) FROM raw").fetchone()[0])
@@ -133,7 +137,9 @@ def _check(
     return results, rows
 
 
-def _entry(check: str, column: str | None, name: str, *, bad: int, message: str = "", examples: Any = ()) -> dict[str, Any]:
+def _entry(
+    check: str, column: str | None, name: str, *, bad: int, message: str = "", examples: Any = ()
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "check": check,
         "column": column,
@@ -219,12 +225,12 @@ def _types(con: Any, fmt: str, columns: list[_schema.Column], present: list[str]
         if bad:
             examples = [
                 {"row": int(r) + 1, "value": _plain(v)}
-                for r, v in con.execute(f"SELECT rowid, {col} FROM raw WHERE {bad_sql} ORDER BY rowid LIMIT 5").fetchall()
+                for r, v in con.execute(
+                    f"SELECT rowid, {col} FROM raw WHERE {bad_sql} ORDER BY rowid LIMIT 5"
+                ).fetchall()
             ]
         results.append(_entry("type", column.name, f"{column.name} is {column.type}", bad=bad, examples=examples))
-    select = ", ".join(
-        f"TRY_CAST({quote(n)} AS {types[n]}) AS {quote(n)}" if types[n] else quote(n) for n in present
-    )
+    select = ", ".join(f"TRY_CAST({quote(n)} AS {types[n]}) AS {quote(n)}" if types[n] else quote(n) for n in present)
     con.execute(f"CREATE TEMP VIEW data AS SELECT rowid AS __row, {select} FROM raw")
     return results
 
@@ -296,7 +302,7 @@ def _freshness(con: Any, rule: _rules.Rule, fs: Any, path: str) -> dict[str, Any
     if newest is None:
         return _rules.outcome(rule, 0, [], f"{what}: no timestamp found")
     age = now - newest
-    when = dt.datetime.fromtimestamp(newest, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    when = dt.datetime.fromtimestamp(newest, dt.UTC).isoformat().replace("+00:00", "Z")
     message = f"{what} {age:.0f} s ago ({when}), more than {limit:g} s" if age > limit else ""
     entry = _rules.outcome(rule, 0, [], message)
     entry["newest"] = when
@@ -306,7 +312,7 @@ def _freshness(con: Any, rule: _rules.Rule, fs: Any, path: str) -> dict[str, Any
 def _mtime(fs: Any, path: str) -> float | None:
     modified = fs.modified(path)
     if modified.tzinfo is None:
-        modified = modified.replace(tzinfo=dt.timezone.utc) if not _fs.is_local(fs) else modified.astimezone()
+        modified = modified.replace(tzinfo=dt.UTC) if not _fs.is_local(fs) else modified.astimezone()
     return modified.timestamp()
 
 

@@ -14,7 +14,7 @@ from lockgate import UsageError
 from lockgate.catalog import Catalog
 from lockgate.tasks import crawl
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def part(folder: Path, name: str, table: pa.Table) -> Path:
@@ -82,7 +82,11 @@ def test_csv_and_json_zones(tmp_path: Path) -> None:
     (csv_zone / "day=2026-11-24" / "a.csv.report.json").write_text("{}")
     result = crawl(str(csv_zone), table="feedback_raw")
     assert result["format"] == "csv" and result["table"] == "feedback_raw"
-    assert [(c["name"], c["type"]) for c in result["columns"]] == [("id", "int64"), ("rating", "int64"), ("day", "string")]
+    assert [(c["name"], c["type"]) for c in result["columns"]] == [
+        ("id", "int64"),
+        ("rating", "int64"),
+        ("day", "string"),
+    ]
     json_zone = tmp_path / "clicks"
     json_zone.mkdir()
     (json_zone / "a.jsonl").write_text("".join(json.dumps({"user": f"u{i}", "n": i}) + "\n" for i in range(3)))

@@ -91,7 +91,9 @@ def test_hive_partitions(tmp_path: Path) -> None:
 def test_json_documents_and_json_lines(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.json").write_text(json.dumps([{"id": 1, "tags": ["x"]}, {"id": 2, "tags": []}]))
-    (tmp_path / "in" / "b.jsonl").write_text("".join(json.dumps({"id": n, "tags": ["y", "z"]}) + "\n" for n in (3, 4, 5)))
+    (tmp_path / "in" / "b.jsonl").write_text(
+        "".join(json.dumps({"id": n, "tags": ["y", "z"]}) + "\n" for n in (3, 4, 5))
+    )
     result = to_parquet(str(tmp_path / "in"), str(tmp_path / "out.parquet"))
     table = pq.read_table(tmp_path / "out.parquet")
     assert result["rows"] == 5 and table.column("id").to_pylist() == [1, 2, 3, 4, 5]
@@ -122,8 +124,10 @@ def test_files_with_fewer_columns_get_nulls_and_unknown_columns_are_refused(tmp_
 
 def test_a_failure_midway_leaves_no_partial_output(tmp_path: Path) -> None:
     good = small_files(tmp_path / "landing", files=3)
-    broken = write_csv(tmp_path / "landing" / "broken.csv", [{"id": "x", "day": "2026-11-20", "rating": 1, "comment": ""}])
-    with pytest.raises(DataQualityError, match="broken.csv"):
+    broken = write_csv(
+        tmp_path / "landing" / "broken.csv", [{"id": "x", "day": "2026-11-20", "rating": 1, "comment": ""}]
+    )
+    with pytest.raises(DataQualityError, match=r"broken\.csv"):
         to_parquet([*map(str, good), str(broken)], str(tmp_path / "zone"), partition_by="day")
     assert not list((tmp_path / "zone").rglob("*.parquet"))
     with pytest.raises(DataQualityError):
@@ -214,6 +218,8 @@ def test_s3_to_s3_with_partitions(s3: str, tmp_path: Path) -> None:
     assert sorted(fs.ls("lake/processed/feedback")) == [f"lake/processed/feedback/day=2026-11-2{d}" for d in (0, 1, 2)]
     assert not [k for k in fs.find("lake") if "/_tmp-" in k or "/." in k]
     single = to_parquet("s3://raw/feedback/batch-0.csv", "s3://lake/one/feedback.parquet")
-    assert single["files"] == ["s3://lake/one/feedback.parquet"] and single["bytes"] == fs.size("lake/one/feedback.parquet")
+    assert single["files"] == ["s3://lake/one/feedback.parquet"] and single["bytes"] == fs.size(
+        "lake/one/feedback.parquet"
+    )
     with fs.open("lake/one/feedback.parquet", "rb") as handle:
         assert pq.read_table(handle).num_rows == 25

@@ -67,7 +67,12 @@ def test_bad_rows_fail_with_counts_row_numbers_and_a_quarantined_copy(tmp_path: 
     data = write(tmp_path / "landing" / "feedback.csv", HEADER + "".join(rows))
     before = sha256(data)
     with pytest.raises(DataQualityError) as caught:
-        validate(str(data), schema={"id": "integer", "rating": "integer"}, rules=RULES, quarantine=str(tmp_path / "quarantine"))
+        validate(
+            str(data),
+            schema={"id": "integer", "rating": "integer"},
+            rules=RULES,
+            quarantine=str(tmp_path / "quarantine"),
+        )
     error = caught.value
     assert error.report == f"{data}.report.json"
     assert error.report in str(error)
@@ -147,7 +152,7 @@ def test_missing_columns_and_a_table_schema_with_constraints(tmp_path: Path) -> 
 
 def test_row_count_bounds(tmp_path: Path) -> None:
     data = write(tmp_path / "f.csv", HEADER + "".join(GOOD_ROWS))
-    with pytest.raises(DataQualityError, match="row_count 10..inf: 3 rows"):
+    with pytest.raises(DataQualityError, match=r"row_count 10\.\.inf: 3 rows"):
         validate(str(data), rules=[{"check": "row_count", "min": 10}])
     assert validate(str(data), rules=[{"check": "row_count", "max": 3}])["valid"]
 
@@ -206,9 +211,9 @@ def test_unknown_types_and_missing_files_are_usage_errors(tmp_path: Path) -> Non
 
 
 def test_validate_on_s3_quarantines_to_s3(s3: str, tmp_path: Path) -> None:
-    from lockgate.tasks._fs import filesystem
-
     import boto3
+
+    from lockgate.tasks._fs import filesystem
 
     client = boto3.client("s3", endpoint_url=s3)
     client.create_bucket(Bucket="landing")
