@@ -9,6 +9,7 @@ from typing import Any
 from lockgate.core.errors import DataQualityError
 
 BLOCK_BYTES = 1 << 20  # CSV/JSON parse block: the unit of streaming; memory grows with it (readahead)
+INFER_BYTES = 16 << 20  # types are inferred from this much of the first file
 
 
 def open_input(fs: Any, path: str) -> Any:
@@ -30,11 +31,11 @@ def infer_schema(fs: Any, path: str, fmt: str) -> Any:
         if fmt == "csv":
             import pyarrow.csv as pcsv
 
-            schema = pcsv.open_csv(stream, read_options=pcsv.ReadOptions(block_size=BLOCK_BYTES)).schema
+            schema = pcsv.open_csv(stream, read_options=pcsv.ReadOptions(block_size=INFER_BYTES)).schema
         elif fmt == "jsonl":
             import pyarrow.json as pjson
 
-            schema = pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=BLOCK_BYTES)).schema
+            schema = pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=INFER_BYTES)).schema
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
