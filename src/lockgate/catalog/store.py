@@ -215,26 +215,28 @@ class Catalog:
         return Registered(version, changed, len(added), len(gone))
 
     def tables(self) -> list[Table]:
+        """Every table with its current columns (partitions not loaded), by database and name."""
         t = catalog_tables
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t).order_by(t.c.database, t.c.name)).all()
+            rows = conn.execute(_with_columns().order_by(t.c.database, t.c.name)).all()
             return [self._table(conn, row, with_partitions=False) for row in rows]
 
     def table(self, ref: str, *, with_partitions: bool = True) -> Table:
         """A table by `db.table` or `table`; raises UsageError if the catalog has none."""
         database, name = parse_ref(ref)
-        t = catalog_tables
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t).where(t.c.database == database, t.c.name == name)).first()
-            if row is None:
-                raise UsageError(f"no table {database}.{name} in the catalog (crawl its location first)")
-            return self._table(conn, row, with_partitions=with_partitions)
+        found = self._find(database, name, with_partitions)
+        if found is None:
+            raise UsageError(f"no table {database}.{name} in the catalog (crawl its location first)")
+        return found
 
     def find(self, database: str, name: str) -> Table | None:
+        return self._find(database, name, with_partitions=False)
+
+    def _find(self, database: str, name: str, with_partitions: bool) -> Table | None:
         t = catalog_tables
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t).where(t.c.database == database, t.c.name == name)).first()
-            return self._table(conn, row, with_partitions=False) if row else None
+            row = conn.execute(_with_columns().where(t.c.database == database, t.c.name == name)).first()
+            return self._table(conn, row, with_partitions=with_partitions) if row else None
 
     def history(self, ref: str) -> list[SchemaVersion]:
         """Every schema version of a table, oldest first."""
@@ -247,12 +249,7 @@ class Catalog:
         return [SchemaVersion(r.version, _json.loads(r.columns), r.created_at) for r in rows]
 
     def _table(self, conn: sa.Connection, row: Any, *, with_partitions: bool) -> Table:
-        v, p = catalog_schema_versions, catalog_partitions
-        columns = conn.execute(
-            sa.select(v.c.columns).where(
-                v.c.database == row.database, v.c.table_name == row.name, v.c.version == row.schema_version
-            )
-        ).scalar()
+        p = catalog_partitions
         partitions = []
         if with_partitions:
             for r in conn.execute(
@@ -267,8 +264,17 @@ class Catalog:
             format=row.format,
             partition_keys=_json.loads(row.partition_keys),
             schema_version=row.schema_version,
-            columns=_json.loads(columns) if columns else [],
+            columns=_json.loads(row.columns) if row.columns else [],
             created_at=row.created_at,
             updated_at=row.updated_at,
             partitions=partitions,
         )
+
+
+def _with_columns() -> sa.Select[Any]:
+    """Tables joined with their current schema version's columns."""
+    t, v = catalog_tables, catalog_schema_versions
+    joined = t.outerjoin(
+        v, sa.and_(v.c.database == t.c.database, v.c.table_name == t.c.name, v.c.version == t.c.schema_version)
+    )
+    return sa.select(t, v.c.columns).select_from(joined)

@@ -70,7 +70,11 @@ def connect(sql: str, connection: str | None = None) -> Any:
         if table.database not in schemas:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(table.database)}")
             schemas.add(table.database)
-        body = _view_sql(table, connection)
+        try:
+            body = _view_sql(table, connection)
+        except UsageError as exc:  # the name may only be a column here: warn; DuckDB fails if the table is used
+            log.warning("%s", exc)
+            continue
         con.execute(f"CREATE VIEW {_quote(table.database)}.{_quote(table.name)} AS {body}")
         if table.database == "default":
             con.execute(f"CREATE VIEW {_quote(table.name)} AS {body}")

@@ -126,3 +126,15 @@ def test_s3_tables_and_s3_uris_read_through_the_registered_filesystem(s3: str, t
     written = query("SELECT * FROM feedback WHERE rating = 5", output="s3://lake/results/fives.parquet")
     assert written == {"uri": "s3://lake/results/fives.parquet", "rows": 9}
     assert query("SELECT count(*) AS n FROM read_parquet('s3://lake/results/fives.parquet')") == [{"n": 9}]
+
+
+def test_a_table_whose_files_are_gone_does_not_break_other_queries(tmp_path: Path) -> None:
+    import shutil
+
+    crawl(str(zone(tmp_path / "sentiment")))
+    shutil.rmtree(tmp_path / "sentiment")
+    pq.write_table(feedback(6, "x"), tmp_path / "loose.parquet")
+    rows = query(f"SELECT sentiment, count(*) AS n FROM '{tmp_path / 'loose.parquet'}' GROUP BY 1 ORDER BY 1")
+    assert [r["n"] for r in rows] == [2, 2, 2]
+    with pytest.raises(UsageError, match="sentiment"):
+        query("SELECT * FROM sentiment")
