@@ -61,6 +61,7 @@ def connect(sql: str, connection: str | None = None) -> Any:
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     tables = [t for t in Catalog.default().tables() if _mentions(sql, t.name)]
     if "s3://" in sql or "s3a://" in sql or any(t.location.startswith("s3") for t in tables):
         fs, _ = _fs.filesystem("s3://", connection)

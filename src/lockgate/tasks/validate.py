@@ -118,9 +118,11 @@ def _check(
         results.append(_structure(local, delimiter))
     import duckdb
 
+    # naive timestamps in data are read as UTC; no progress bar on the step's output
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     try:
-        con.execute("SET TimeZone = 'UTC'")  # naive timestamps in data are read as UTC
         _load(con, local, detected, header)
         present = [row[0] for row in con.execute("DESCRIBE raw").fetchall()]
         missing = [c.name for c in columns if c.name not in present]
