@@ -121,3 +121,33 @@ def test_an_s3_zone(s3: str, tmp_path: Path) -> None:
         "s3://lake/processed/events/day=2026-11-25",
     ]
     assert [p.row_count for p in table.partitions] == [6, 6]
+
+
+def test_the_catalog_on_postgresql(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"lake_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        monkeypatch.setenv("LOCKGATE_DATABASE_URL", f"{postgres_url}?options=-csearch_path%3D{schema}")
+        zone = tmp_path / "events"
+        part(zone / "day=1", "a.parquet", events(4))
+        assert crawl(str(zone))["partitions_added"] == 1
+        part(zone / "day=2", "a.parquet", events(4).append_column("channel", pa.array(["web"] * 4)))
+        again = crawl(str(zone))
+        assert (again["partitions_added"], again["schema_version"]) == (1, 2)
+        assert Catalog.default().engine.dialect.name == "postgresql"
+        table = Catalog.default().table("events")
+        assert [p.values for p in table.partitions] == [{"day": "1"}, {"day": "2"}]
+        assert [v.version for v in Catalog.default().history("events")] == [1, 2]
+    finally:
+        from lockgate.runtime import default_runtime
+
+        default_runtime().store.engine.dispose()  # type: ignore[attr-defined]
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
