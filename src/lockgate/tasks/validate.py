@@ -49,7 +49,7 @@ def validate(
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="lockgate-validate-") as scratch:
         local = path if _fs.is_local(fs) else _stage(fs, path, Path(scratch))
-        results, rows = _check(local, declared, detected, columns, checks, fs, path)
+        results, rows = _check(local, declared, detected, columns, checks, fs, path, scratch)
     valid = all(r["passed"] for r in results)
     quarantined = _fs.join(quarantine, os.path.basename(path)) if quarantine and not valid else None
     document = {
@@ -99,6 +99,7 @@ def _check(
     rules: list[_rules.Rule],
     fs: Any,
     path: str,
+    scratch: str,
 ) -> tuple[list[dict[str, Any]], int]:
     results: list[dict[str, Any]] = []
     fmt_ok = detected != "empty" and (
@@ -113,6 +114,7 @@ def _check(
     if not fmt_ok:
         return results, 0
     header: list[str] = []
+    delimiter = ","
     if detected == "csv":
         header, delimiter = _header(local)
         results.append(_structure(local, delimiter))
@@ -122,8 +124,9 @@ def _check(
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET temp_directory = ?", [scratch])  # big files spill here, removed afterwards
     try:
-        _load(con, local, detected, header)
+        _load(con, local, detected, header, delimiter)
         present = [row[0] for row in con.execute("DESCRIBE raw").fetchall()]
         missing = [c.name for c in columns if c.name not in present]
         results.append(
@@ -191,13 +194,13 @@ def _structure(local: str, delimiter: str) -> dict[str, Any]:
     return _entry("structure", None, "structure", bad=bad, examples=examples)
 
 
-def _load(con: Any, local: str, fmt: str, header: list[str]) -> None:
+def _load(con: Any, local: str, fmt: str, header: list[str], delimiter: str) -> None:
     """Table `raw` (the file's values in file order: rowid + 1 is the row number)."""
     if fmt == "csv":
         con.execute(
-            "CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, header=true, all_varchar=true, "
+            "CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, delim=?, header=true, all_varchar=true, "
             "null_padding=true, strict_mode=false)",
-            [local],
+            [local, delimiter],
         )
         extra = [c for c in (r[0] for r in con.execute("DESCRIBE raw").fetchall()) if header and c not in header]
         for name in extra:  # cells past the header's end: already reported by the structure check

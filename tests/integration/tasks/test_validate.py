@@ -246,3 +246,10 @@ def test_a_failed_validation_fails_the_step_without_retrying(tmp_path: Path) -> 
     step = run.step("validate")
     assert step.attempts == 1 and step.error is not None
     assert step.error["name"] == "lockgate.DataQuality" and f"{data}.report.json" in step.error["cause"]
+
+
+def test_a_semicolon_separated_file(tmp_path: Path) -> None:
+    data = write(tmp_path / "f.csv", "id;rating\n1;4\n2;9\n")
+    with pytest.raises(DataQualityError):
+        validate(str(data), rules=[{"column": "rating", "check": "max", "value": 5}])
+    assert by_name(report_of(data))["rating max <= 5"]["examples"] == [{"row": 2, "value": 9}]
