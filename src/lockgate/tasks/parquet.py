@@ -96,8 +96,9 @@ def _inputs(source: str | Sequence[str], fmt: str | None, connection: str | None
         fs, paths = _fs.expand(uri, connection, () if fmt else _SUFFIXES)
         for path in paths:
             kind = fmt or _sniff.by_name(path) or _sniff.sniff(_sniff.read_head(fs, path))
-            if kind == "json" and fmt is None:  # a .json file may hold one document or JSON lines
-                kind = _sniff.sniff(_sniff.read_head(fs, path))
+            if kind == "json":  # "json" may be one document or JSON lines: the content tells
+                sniffed = _sniff.sniff(_sniff.read_head(fs, path))
+                kind = sniffed if sniffed in ("json", "jsonl", "empty") else kind
             if kind == "empty":
                 raise UsageError(f"to_parquet: {_fs.uri_of(fs, path)} is empty")
             out.append((fs, path, kind))

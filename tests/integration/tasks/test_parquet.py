@@ -223,3 +223,22 @@ def test_s3_to_s3_with_partitions(s3: str, tmp_path: Path) -> None:
     )
     with fs.open("lake/one/feedback.parquet", "rb") as handle:
         assert pq.read_table(handle).num_rows == 25
+
+
+def test_a_named_connection_from_lockgate_toml(s3_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "lockgate.toml").write_text(
+        f'[connections.partner]\nendpoint_url = "{s3_server}"\nkey = "partner"\nsecret = "partner-secret"\n'
+        'region = "us-east-1"\n'
+    )
+    boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id="partner", aws_secret_access_key="x", region_name="us-east-1"
+    ).create_bucket(Bucket="partner")
+    source = write_csv(tmp_path / "f.csv", feedback(0, 10))
+    result = to_parquet(str(source), "s3://partner/out/f.parquet", connection="partner")
+    assert result["rows"] == 10 and result["files"] == ["s3://partner/out/f.parquet"]
+    with pytest.raises(UsageError, match="no connection 'nobody'"):
+        to_parquet(str(source), "s3://partner/out/g.parquet", connection="nobody")

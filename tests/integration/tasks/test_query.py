@@ -138,3 +138,22 @@ def test_a_table_whose_files_are_gone_does_not_break_other_queries(tmp_path: Pat
     assert [r["n"] for r in rows] == [2, 2, 2]
     with pytest.raises(UsageError, match="sentiment"):
         query("SELECT * FROM sentiment")
+
+
+def test_csv_and_json_lines_tables(tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "feedback" / "day=2026-11-24"
+    landing.mkdir(parents=True)
+    (landing / "a.csv").write_text("id,rating\n1,5\n2,3\n")
+    (landing / "a.csv.report.json").write_text('{"valid": true}')
+    crawl(str(tmp_path / "landing" / "feedback"), table="feedback_raw")
+    assert query("SELECT day, sum(rating) AS total FROM feedback_raw GROUP BY day") == [
+        {"day": "2026-11-24", "total": 8}
+    ]
+    clicks = tmp_path / "clicks"
+    clicks.mkdir()
+    (clicks / "a.jsonl").write_text("".join(json.dumps({"user": f"u{i % 2}", "n": i}) + "\n" for i in range(4)))
+    crawl(str(clicks))
+    assert query("SELECT user, sum(n) AS n FROM clicks GROUP BY user ORDER BY user") == [
+        {"user": "u0", "n": 2},
+        {"user": "u1", "n": 4},
+    ]
