@@ -84,25 +84,38 @@ class _Handler(logging.Handler):
             sink.write(self.format(record) + "\n")
 
 
+class _Outside(logging.Filter):
+    """Lets a handler see records below `level` only from outside any step (where they go to the log)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level and getattr(_local, "sink", None) is None
+
+
 def install() -> None:
-    """Put the routers in place once per process."""
+    """Put the routers in place: the logging handler once per process, the stream routers
+    whenever sys.stdout/sys.stderr were swapped since (test runners swap them per test)."""
     global _installed
     with _install_lock:
-        if _installed:
-            return
         if not isinstance(sys.stdout, _Router):
             sys.stdout = _Router(sys.stdout)  # type: ignore[assignment]
         if not isinstance(sys.stderr, _Router):
             sys.stderr = _Router(sys.stderr)  # type: ignore[assignment]
+        if _installed:
+            return
         root = logging.getLogger()
-        root.addHandler(_Handler())
-        if root.level == logging.WARNING and len(root.handlers) == 1:
+        if root.level > logging.INFO:
+            # Steps log at INFO and up; outside steps, every handler keeps the threshold it had.
+            previous = root.level
+            if not root.handlers:  # the root logger used to print warnings to stderr: go on doing so
+                root.addHandler(logging.StreamHandler(sys.stderr))
+            for handler in root.handlers:
+                handler.addFilter(_Outside(previous))
             root.setLevel(logging.INFO)
-            # Without handlers of its own, the root logger used to print warnings to stderr.
-            fallback = logging.StreamHandler(sys.stderr)
-            fallback.setLevel(logging.WARNING)
-            fallback.addFilter(lambda record: getattr(_local, "sink", None) is None)
-            root.addHandler(fallback)
+        root.addHandler(_Handler())
         _installed = True
 
 

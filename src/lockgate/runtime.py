@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 SPILLED = "__lockgate_result__"
 Observer = Callable[[engine.RunState, list[h.Event]], None]
 
+# "module:function" of each plugin; a plugin is called with every new Runtime and may add
+# observers (called after each committed batch) and closers (called by Runtime.close()).
+PLUGINS: list[str] = []
+
 
 @dataclass(frozen=True, slots=True)
 class StepView:
@@ -147,6 +151,73 @@ class Runtime:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.clock: Callable[[], float] = time.time
         self.draw: Callable[[], float] = random.random
+        self.closers: list[Callable[[], None]] = []
+        for target in PLUGINS:
+            import importlib
+
+            module, _, name = target.partition(":")
+            getattr(importlib.import_module(module), name)(self)
+
+    def close(self) -> None:
+        """Let plugins finish (deliver pending notifications, flush metrics); then release the store."""
+        closers, self.closers = self.closers, []
+        for closer in closers:
+            try:
+                closer()
+            except Exception:
+                log.exception("closing %r failed", closer)
+
+    # -- the run queue ----------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        pipeline: str,
+        params: dict[str, Any],
+        *,
+        kind: str = "python",
+        idempotency_key: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> str | None:
+        """Queue a run to be started by whoever claims it; None if the idempotency key has a run."""
+        now = self.clock()
+        run_id = new_run_id(now)
+        record = NewRun(
+            run_id,
+            pipeline,
+            kind,
+            params,
+            now,
+            status="QUEUED",
+            idempotency_key=idempotency_key,
+            parent_run_id=parent_run_id,
+        )
+        return run_id if self.store.create_run(record, []) else None
+
+    def claim_queued(self, limit: int, pipelines: list[str] | None = None) -> list[RunRecord]:
+        """Take queued runs to start in this process (they become RUNNING, owned here)."""
+        return self.store.claim_queued(self.owner, self.clock(), limit, pipelines)
+
+    def execute_claimed(
+        self,
+        record: RunRecord,
+        workflow: Workflow,
+        *,
+        executor: str | None = None,
+        observer: Observer | None = None,
+    ) -> Run:
+        """Start a claimed run with its compiled workflow and drive it to its end here."""
+        now = self.clock()
+        first = engine.start(record.run_id, workflow, record.params, now)
+        state = engine.replay([first], self._load)
+        kind = executor or self.executor_kind
+        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, self._capacity(kind))]
+        return self._drive(state, batch, kind, observer, first_commit=True)
+
+    def fail_claimed(self, record: RunRecord, error: str, cause: str) -> None:
+        """End a claimed run that could not start (its pipeline cannot be loaded or compiled)."""
+        now = self.clock()
+        update = RunUpdate(status="FAILED", error=error, cause=cause, ended_at=now)
+        self.store.append(record.run_id, [h.RunFailed(at=now, error=error, cause=cause)], update, self.owner, now)
 
     # -- starting and continuing runs ----------------------------------------------------
 
@@ -158,13 +229,14 @@ class Runtime:
         kind: str = "python",
         idempotency_key: str | None = None,
         run_id: str | None = None,
+        capacity: int | None = None,
     ) -> tuple[engine.RunState, list[h.Event]] | None:
         """Create a run and its first batch of events; None if the idempotency key is taken."""
         now = self.clock()
         run_id = run_id or new_run_id(now)
         first = engine.start(run_id, workflow, params, now)
         state = engine.replay([first], self._load)
-        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))]
+        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, capacity or self.max_workers)]
         record = NewRun(run_id, workflow.name, kind, params, now, owner=self.owner, idempotency_key=idempotency_key)
         if not self.store.create_run(record, batch):
             return None
@@ -182,14 +254,15 @@ class Runtime:
         idempotency_key: str | None = None,
     ) -> Run:
         """Start a run and drive it to its end in this process."""
-        started = self.start(workflow, params, idempotency_key=idempotency_key)
+        kind = executor or self.executor_kind
+        started = self.start(workflow, params, idempotency_key=idempotency_key, capacity=self._capacity(kind))
         if started is None:
             assert idempotency_key is not None
             record = self.store.find_by_key(idempotency_key)
             assert record is not None
             return self.view(record.run_id)
         state, batch = started
-        return self._drive(state, batch, executor, observer)
+        return self._drive(state, batch, kind, observer)
 
     def resume(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Continue a run whose process died; a finished run is just shown."""
@@ -200,8 +273,9 @@ class Runtime:
             raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
         state = engine.replay(self.store.history(record.run_id), self._load)
         now = self.clock()
-        batch = engine.decide(state, engine.Resume(self.owner), now, self.draw, self._slots(state))
-        return self._drive(state, batch, executor, observer, first_commit=True)
+        kind = executor or self.executor_kind
+        batch = engine.decide(state, engine.Resume(self.owner), now, self.draw, self._capacity(kind))
+        return self._drive(state, batch, kind, observer, first_commit=True)
 
     def retry(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Run a failed run again from its failed steps, reusing what succeeded."""
@@ -212,8 +286,9 @@ class Runtime:
         if not self.store.reopen(record.run_id, self.owner, h.RunRedriven(at=now), now):
             raise UsageError(f"run {record.run_id} changed while it was being retried; try again")
         state = engine.replay(self.store.history(record.run_id), self._load)
-        batch = engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))
-        return self._drive(state, batch, executor, observer, first_commit=True)
+        kind = executor or self.executor_kind
+        batch = engine.decide(state, engine.Tick(), now, self.draw, self._capacity(kind))
+        return self._drive(state, batch, kind, observer, first_commit=True)
 
     def cancel(self, run_id: str, cause: str = "cancelled by user") -> Run:
         record = self._record(run_id)
@@ -232,7 +307,12 @@ class Runtime:
     def state(self, run_id: str) -> tuple[RunRecord, engine.RunState, list[h.Event]]:
         record = self._record(run_id)
         events = self.store.history(record.run_id)
-        return record, engine.replay(events, self._load), events
+        if events and isinstance(events[0], h.RunStarted):
+            return record, engine.replay(events, self._load), events
+        # queued, or ended before it could start: no steps to show
+        state = engine.RunState(record.run_id, record.pipeline, Workflow(record.pipeline, {}), record.params, record.created_at)
+        state.status = record.status
+        return record, state, events
 
     def view(self, run_id: str) -> Run:
         record, state, _ = self.state(run_id)
@@ -265,14 +345,14 @@ class Runtime:
         self,
         state: engine.RunState,
         batch: list[h.Event],
-        executor_kind: str | None,
+        executor_kind: str,
         observer: Observer | None,
         first_commit: bool = False,
     ) -> Run:
         from lockgate.executors.local import make_executor
 
         observers = [*self.observers, *([observer] if observer else [])]
-        executor: Executor = make_executor(executor_kind or self.executor_kind, self.max_workers)
+        executor: Executor = make_executor(executor_kind, self._capacity(executor_kind))
         try:
             self._loop(state, batch, executor, observers, first_commit)
         finally:
@@ -287,7 +367,6 @@ class Runtime:
         observers: list[Observer],
         first_commit: bool,
     ) -> None:
-        self._slots_of = executor.capacity
         if first_commit and not self._commit(state, batch):
             return
         self._notify(observers, state, batch)
@@ -301,9 +380,9 @@ class Runtime:
             now = self.clock()
             batch = []
             for outcome in outcomes:
-                batch += engine.decide(state, self._signal(state, outcome), now, self.draw, self._slots(state))
+                batch += engine.decide(state, self._signal(state, outcome), now, self.draw, executor.capacity)
             if not outcomes or (wake is not None and wake <= now):
-                batch += engine.decide(state, engine.Tick(), now, self.draw, self._slots(state))
+                batch += engine.decide(state, engine.Tick(), now, self.draw, executor.capacity)
             if not batch and now - last_beat < self.heartbeat_seconds:
                 continue
             if not self._commit(state, batch):
@@ -312,8 +391,9 @@ class Runtime:
             self._notify(observers, state, batch)
             carried = self._submit(state, batch, executor)
 
-    def _slots(self, state: engine.RunState) -> int:
-        return getattr(self, "_slots_of", self.max_workers) - len(state.running)
+    def _capacity(self, executor_kind: str) -> int:
+        """How many attempts of one run may run at once with this kind of executor."""
+        return 1 if executor_kind == "inline" else self.max_workers
 
     def _commit(self, state: engine.RunState, batch: list[h.Event]) -> bool:
         """Persist a batch in one transaction; False when the run was taken from this process."""
@@ -440,6 +520,14 @@ def _final_update(state: engine.RunState, last: h.Event) -> RunUpdate:
 
 _runtimes: dict[tuple[str, str], Runtime] = {}
 _runtimes_lock = threading.Lock()
+
+
+def close_default() -> None:
+    """Close every runtime this process made (the CLI calls it before exiting)."""
+    with _runtimes_lock:
+        runtimes = list(_runtimes.values())
+    for runtime in runtimes:
+        runtime.close()
 
 
 def default_runtime() -> Runtime:

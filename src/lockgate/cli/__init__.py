@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         return _output.fail(exc)
+    finally:
+        if "lockgate.runtime" in sys.modules:
+            sys.modules["lockgate.runtime"].close_default()
     return code if isinstance(code, int) else 0
 
 

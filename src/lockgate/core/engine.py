@@ -460,12 +460,12 @@ def decide(
     signal: Signal,
     now: float,
     draw: Callable[[], float],
-    slots: int,
+    capacity: int,
 ) -> list[h.Event]:
     """The events that follow from `signal`, already applied to `state`.
 
-    `draw` gives uniform samples in [0, 1) for FULL jitter; `slots` is how many more
-    attempts the executor can take now. Signals for a finished run yield nothing.
+    `draw` gives uniform samples in [0, 1) for FULL jitter; `capacity` is how many attempts
+    of this run may be running at once. Signals for a finished run yield nothing.
     """
     events: list[h.Event] = []
 
@@ -516,7 +516,7 @@ def decide(
         name = state.newly_skipped.pop(0)
         emit(h.StepSkipped(at=now, step=name, reason="trigger rule not met"))
 
-    _start_ready(state, now, slots, emit, draw)
+    _start_ready(state, now, capacity - len(state.running), emit, draw)
 
     if state.unresolved == 0 and not state.running and state.status == "RUNNING":
         if state.failed:
@@ -567,9 +567,27 @@ def _start_ready(
     emit: Callable[[h.Event], None],
     draw: Callable[[], float],
 ) -> None:
-    for name in list(state.ready):
-        if slots <= 0 or state.status != "RUNNING":
+    seen: set[str] = set()
+    while True:
+        fresh = [name for name in state.ready if name not in seen]
+        if not fresh:
             return
+        seen.update(fresh)
+        slots = _start_some(state, fresh, now, slots, emit, draw)
+
+
+def _start_some(
+    state: RunState,
+    names: list[str],
+    now: float,
+    slots: int,
+    emit: Callable[[h.Event], None],
+    draw: Callable[[], float],
+) -> int:
+    """Start what `names` allow; returns the slots left. Steps made ready meanwhile wait a pass."""
+    for name in names:
+        if slots <= 0 or state.status != "RUNNING":
+            return 0
         if name not in state.ready:
             continue
         step = state.steps[name]
@@ -589,6 +607,7 @@ def _start_ready(
         else:
             emit(h.StepStarted(at=now, step=name, attempt=step.attempt + 1))
             slots -= 1
+    return slots
 
 
 def _map_width(

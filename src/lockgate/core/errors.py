@@ -154,6 +154,8 @@ def is_retryable(exc: BaseException) -> bool:
     """Soft (transient) or hard, by the rules in this module's docstring."""
     if isinstance(exc, TaskError):
         return exc.retryable
+    if isinstance(exc, LockgateError):  # bad input or a misuse of lockgate: retrying cannot help
+        return False
     if isinstance(exc, _SOFT_BUILTINS):
         return True
     return not isinstance(exc, _HARD_BUILTINS)

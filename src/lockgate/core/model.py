@@ -74,13 +74,18 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Workflow:
-    """A compiled pipeline: steps in dependency order, the output template, limits."""
+    """A compiled pipeline: steps in dependency order, the output template, limits.
+
+    `meta` carries what adapters need to know of the pipeline (its notification topics, ...)
+    and the engine ignores.
+    """
 
     name: str
     steps: Mapping[str, Step]
     output: Any = None
     timeout: float | None = None
     source: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,12 +94,20 @@ class Workflow:
             "output": self.output,
             "timeout": self.timeout,
             "source": self.source,
+            "meta": dict(self.meta),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Workflow:
         steps = {s["name"]: Step.from_json(s) for s in data["steps"]}
-        return cls(name=data["name"], steps=steps, output=data["output"], timeout=data["timeout"], source=data["source"])
+        return cls(
+            name=data["name"],
+            steps=steps,
+            output=data["output"],
+            timeout=data["timeout"],
+            source=data["source"],
+            meta=data.get("meta", {}),
+        )
 
 
 def refs_in(template: Any) -> list[str]:

@@ -72,6 +72,7 @@ class Builder:
         self.pipeline = pipeline
         self.specs: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[str, str]] = {}  # step -> {upstream: location}
+        self._calls: dict[str, int] = {}  # task name -> how many steps it has made
 
     def __enter__(self) -> Builder:
         self._token = _BUILDER.set(self)
@@ -89,12 +90,12 @@ class Builder:
         max_concurrency: int | None = None,
     ) -> StepRef:
         location = _caller_location()
-        name = task.name
-        if name in self.specs:
-            n = 2
-            while f"{name}__{n}" in self.specs:
-                n += 1
-            name = f"{name}__{n}"
+        count = self._calls.get(task.name, 0) + 1
+        name = task.name if count == 1 else f"{task.name}__{count}"
+        while name in self.specs:  # a task explicitly named like a generated name
+            count += 1
+            name = f"{task.name}__{count}"
+        self._calls[task.name] = count
         upstream: dict[str, None] = {}
         where = f"{location}: step {name}"
         arg_template = {
@@ -152,7 +153,7 @@ class Builder:
             return os.fspath(value)
         raise UsageError(f"{where}: a {type(value).__name__} cannot be passed between steps (arguments travel as JSON)")
 
-    def workflow(self, output: Any, timeout: float | None, source: str) -> Workflow:
+    def workflow(self, output: Any, timeout: float | None, source: str, meta: dict[str, Any] | None = None) -> Workflow:
         """The steps in dependency order; raises CycleError naming the loop."""
         upstream = {
             name: list(dict.fromkeys([*spec["upstream"], *self.orders[name]])) for name, spec in self.specs.items()
@@ -165,7 +166,9 @@ class Builder:
             spec["retry"] = tuple(spec["retry"])
             steps[name] = Step(**spec)
         output_template = self.template(output, {}, f"pipeline {self.pipeline}: return value")
-        return Workflow(name=self.pipeline, steps=steps, output=output_template, timeout=timeout, source=source)
+        return Workflow(
+            name=self.pipeline, steps=steps, output=output_template, timeout=timeout, source=source, meta=meta or {}
+        )
 
 
 def _topological(upstream: dict[str, list[str]]) -> list[str]:
@@ -198,14 +201,19 @@ def _find_cycle(upstream: dict[str, list[str]]) -> list[str]:
         node = next(up for up in upstream[node] if up in upstream)
     loop = path[seen[node] :]
     loop.reverse()  # walked against the arrows; show them in flow order
+    order = {name: i for i, name in enumerate(upstream)}
+    first = min(range(len(loop)), key=lambda i: order[loop[i]])  # start at the earliest-defined step
+    loop = loop[first:] + loop[:first]
     return [*loop, loop[0]]
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _caller_location(depth: int = 1) -> str:
     """`file.py:line` of the first frame outside lockgate, relative to the current folder."""
     frame = sys._getframe(depth)
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return "<unknown>"

@@ -86,7 +86,16 @@ class Pipeline:
         """Run the function in build mode with bound `params` and return its workflow."""
         with Builder(self.name) as builder:
             output = self.fn(**params)
-        return builder.workflow(output, self.timeout, self.source)
+        meta = {
+            key: value
+            for key, value in (
+                ("on_failure", self.on_failure),
+                ("on_success", self.on_success),
+                ("on_retry", self.on_retry),
+            )
+            if value
+        }
+        return builder.workflow(output, self.timeout, self.source, meta)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run durably in this process and return the output, or raise RunFailed."""

@@ -89,6 +89,15 @@ class RunStore(Protocol):
         """Append a RunAborted event to a run that has not finished; False if it had."""
         ...
 
+    def claim_queued(self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None) -> list[RunRecord]:
+        """Move up to `limit` QUEUED runs, oldest first, to RUNNING under `owner`.
+
+        Safe with several claimers: on PostgreSQL by SKIP LOCKED, on SQLite by the write lock.
+        """
+        ...
+
+    def count_runs(self, status: str) -> int: ...
+
     def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
         """Set a failed, timed-out or aborted run running again under `owner`, appending `event`."""
         ...

@@ -114,6 +114,23 @@ class MemoryStore:
             self._events[run_id].append(event)
         return True
 
+    def claim_queued(self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None) -> list[RunRecord]:
+        with self._lock:
+            queued = sorted(
+                (r for r in self._runs.values() if r.status == "QUEUED" and (pipelines is None or r.pipeline in pipelines)),
+                key=lambda r: (r.created_at, r.run_id),
+            )[:limit]
+            claimed = []
+            for record in queued:
+                record = replace(record, status="RUNNING", owner=owner, heartbeat_at=now, started_at=now)
+                self._runs[record.run_id] = record
+                claimed.append(record)
+        return claimed
+
+    def count_runs(self, status: str) -> int:
+        with self._lock:
+            return sum(1 for r in self._runs.values() if r.status == status)
+
     def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
         with self._lock:
             record = self._runs.get(run_id)

@@ -82,6 +82,22 @@ def migrate(engine: sa.Engine) -> None:
     log.info("database schema upgraded from %s to %s", current, head)
 
 
+class _Prepared:
+    """A statement compiled once for this dialect, executed as driver SQL on the hot path.
+
+    Building and caching a SQLAlchemy statement costs more than the SQLite commit it feeds;
+    the run loop appends events for every step, so it skips that work.
+    """
+
+    def __init__(self, statement: Any, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.order = list(compiled.positiontup) if compiled.positional else None
+
+    def params(self, values: dict[str, Any]) -> Any:
+        return tuple(values[name] for name in self.order) if self.order is not None else values
+
+
 class SqlStore:
     """RunStore over any SQLAlchemy URL; see RunStore for what each method promises."""
 
@@ -92,6 +108,23 @@ class SqlStore:
         self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
         migrate(self.engine)
         self._insert_events = events.insert()
+        dialect = self.engine.dialect
+        self._append_event = _Prepared(
+            events.insert().values(
+                run_id=sa.bindparam("run_id"), type=sa.bindparam("type"), at=sa.bindparam("at"), body=sa.bindparam("body")
+            ),
+            dialect,
+        )
+        self._heartbeat = _Prepared(
+            sa.update(runs)
+            .where(
+                runs.c.run_id == sa.bindparam("rid"),
+                runs.c.owner == sa.bindparam("own"),
+                runs.c.status == sa.bindparam("running"),
+            )
+            .values(heartbeat_at=sa.bindparam("hb")),
+            dialect,
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -126,6 +159,8 @@ class SqlStore:
         return True
 
     def append(self, run_id: str, batch: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:
+        if update is None:
+            return self._append_fast(run_id, batch, owner, now)
         values: dict[str, Any] = {"heartbeat_at": now}
         if update is not None:
             if update.status is not None:
@@ -144,6 +179,21 @@ class SqlStore:
                 return False
             if batch:
                 conn.execute(self._insert_events, self._event_rows(run_id, batch))
+        return True
+
+    def _append_fast(self, run_id: str, batch: Sequence[Event], owner: str, now: float) -> bool:
+        beat = self._heartbeat.params({"rid": run_id, "own": owner, "running": "RUNNING", "hb": now})
+        with self.engine.begin() as conn:
+            if conn.exec_driver_sql(self._heartbeat.sql, beat).rowcount != 1:
+                conn.rollback()
+                return False
+            if batch:
+                prepared = self._append_event
+                rows = [
+                    prepared.params({"run_id": run_id, "type": e.type, "at": e.at, "body": _json.dumps(e.body())})
+                    for e in batch
+                ]
+                conn.exec_driver_sql(prepared.sql, rows if len(rows) > 1 else rows[0])
         return True
 
     def history(self, run_id: str) -> list[Event]:
@@ -199,6 +249,32 @@ class SqlStore:
                 return False
             conn.execute(self._insert_events, self._event_rows(run_id, [event]))
         return True
+
+    def claim_queued(self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None) -> list[RunRecord]:
+        query = (
+            sa.select(runs.c.run_id)
+            .where(runs.c.status == "QUEUED")
+            .order_by(runs.c.created_at, runs.c.run_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if pipelines is not None:
+            query = query.where(runs.c.pipeline.in_(list(pipelines)))
+        with self.engine.begin() as conn:
+            ids = [row.run_id for row in conn.execute(query)]
+            if not ids:
+                return []
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id.in_(ids), runs.c.status == "QUEUED")
+                .values(status="RUNNING", owner=owner, heartbeat_at=now, started_at=now)
+            )
+            rows = conn.execute(sa.select(runs).where(runs.c.run_id.in_(ids)).order_by(runs.c.created_at)).all()
+        return [_record(row) for row in rows]
+
+    def count_runs(self, status: str) -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(runs).where(runs.c.status == status)).scalar() or 0)
 
     def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
         """Set a finished run running again under `owner` (for `lockgate retry`)."""

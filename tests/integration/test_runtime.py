@@ -1,0 +1,130 @@
+"""Running pipelines for real: executors, logs, retries, results, cancel, retry, PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import lockgate
+from lockgate.dag.loader import load_file
+from lockgate.runtime import default_runtime
+
+HERE = Path(__file__).parent
+P = load_file(HERE / "pipelines_for_tests.py")
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+def test_the_feedback_pipeline_runs_on_every_executor(executor: str) -> None:
+    run = lockgate.run(P.feedback, day="2026-11-25", executor=executor)
+    assert run.status == "SUCCEEDED" and run.output == 3
+    assert [s.name for s in run.steps] == ["extract", "score", "score[0]", "score[1]", "score[2]", "load"]
+    assert all(s.status == "SUCCEEDED" for s in run.steps)
+
+
+def test_calling_the_pipeline_returns_its_output() -> None:
+    assert P.feedback(day="2026-11-25") == 3
+
+
+def test_a_failed_run_raises_when_the_pipeline_is_called() -> None:
+    with pytest.raises(lockgate.RunFailed, match="lockgate.DataQuality") as info:
+        P.quality()
+    assert info.value.run.status == "FAILED"
+
+
+def test_a_steps_output_and_logging_go_to_its_attempt_log() -> None:
+    run = lockgate.run(P.feedback, day="2026-11-25")
+    text = default_runtime().log_path(run.run_id, "extract", 1).read_text()
+    assert "extracting 2026-11-25" in text
+    assert "INFO feedback: found 3 rows" in text
+    assert "a warning on stderr" in text
+
+
+def test_soft_failures_are_retried_and_each_attempt_recorded(tmp_path: Path) -> None:
+    run = lockgate.run(P.retried, marker=str(tmp_path / "count"))
+    assert run.status == "SUCCEEDED" and run.output == "ok after 3"
+    assert run.step("flaky").attempts == 3
+    _, _, events = default_runtime().state(run.run_id)
+    failures = [e for e in events if e.type == "StepFailed"]
+    assert [f.error["name"] for f in failures] == ["ConnectionError", "ConnectionError"]
+    assert all("Traceback" in f.error["traceback"] for f in failures)
+    assert "attempt 1 could not connect" in failures[0].error["cause"]
+
+
+def test_hard_failures_are_not_retried() -> None:
+    run = lockgate.run(P.quality)
+    assert run.status == "FAILED" and run.error == "lockgate.DataQuality"
+    assert run.step("bad_data").attempts == 1
+    assert run.step("bad_data").error == {"name": "lockgate.DataQuality", "cause": "column rating has 2 nulls"}
+
+
+def test_each_attempt_gets_an_idempotency_key() -> None:
+    run = lockgate.run(P.identity)
+    assert run.output["key"] == f"{run.run_id}:whoami:1"
+
+
+def test_large_results_are_written_to_files_and_read_back(home: Path) -> None:
+    run = lockgate.run(P.spill, n=5000)
+    assert run.status == "SUCCEEDED" and run.output == 5000
+    files = list((home / "results" / run.run_id).glob("*.json"))
+    assert [f.name for f in files] == ["big.1.json"]
+    _, _, events = default_runtime().state(run.run_id)
+    stored = next(e for e in events if e.type == "StepSucceeded" and e.step == "big")
+    assert stored.result == {"__lockgate_result__": files[0].as_uri()}
+
+
+def test_a_step_timeout_fails_the_step_with_states_timeout() -> None:
+    started = time.monotonic()
+    run = lockgate.run(P.sleeper, seconds=5.0)
+    assert run.status == "FAILED" and run.error == "States.Timeout"
+    assert time.monotonic() - started < 4
+
+
+def test_a_run_timeout_times_the_run_out() -> None:
+    run = lockgate.run(P.whole_run_limit, seconds=5.0)
+    assert run.status == "TIMED_OUT" and run.step("sleepy").status == "ABORTED"
+
+
+def test_retry_reruns_failed_steps_only(tmp_path: Path) -> None:
+    run = lockgate.run(P.partly, folder=str(tmp_path))
+    assert run.status == "FAILED" and run.step("touch__2").status == "SKIPPED"
+    (tmp_path / "first").unlink()
+    again = default_runtime().retry(run.run_id)
+    assert again.run_id == run.run_id and again.status == "SUCCEEDED"
+    assert not (tmp_path / "first").exists()  # it had succeeded: not run again
+    assert (tmp_path / "last").exists()
+    assert again.step("boom_once").attempts == 2 and again.step("touch").attempts == 1
+
+
+def test_cancel_aborts_a_run_running_in_another_thread() -> None:
+    runtime = default_runtime()
+    runtime.heartbeat_seconds = 0.1
+    result: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("run", lockgate.run(P.sleeper.fn.__wrapped__ if False else P.sleeper, seconds=3.0)))
+    P.sleepy.timeout = 100
+    try:
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not runtime.store.list_runs(status="RUNNING") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        run_id = runtime.store.list_runs(status="RUNNING")[0].run_id
+        assert runtime.cancel(run_id).status == "ABORTED"
+        thread.join(timeout=5)
+    finally:
+        P.sleepy.timeout = 0.3
+    assert result["run"].status == "ABORTED"
+    _, _, events = runtime.state(run_id)
+    assert events[-1].type == "RunAborted"
+
+
+def test_runs_can_live_in_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCKGATE_DATABASE_URL", postgres_url)
+    run = lockgate.run(P.feedback, day="2026-11-25")
+    assert run.status == "SUCCEEDED"
+    runtime = default_runtime()
+    assert runtime.settings.database_url == postgres_url
+    assert runtime.store.get_run(run.run_id).status == "SUCCEEDED"
+    assert json.loads(json.dumps(runtime.view(run.run_id).to_json()))["output"] == 3
