@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from lockgate import _json
-from lockgate.core.errors import UsageError
+from lockgate.core.errors import TaskError, UsageError
 from lockgate.dag.task import task
 from lockgate.tasks import _fs
 
@@ -42,13 +42,21 @@ def query(
     if not isinstance(sql, str) or not sql.strip():
         raise UsageError("query: sql is empty")
     out_format = _output_format(output, format) if output else None
+    import duckdb
+
     con = connect(sql, connection)
     try:
         text = _DEFAULT_DB.sub(lambda m: m.group(1) or f'"default"{m.group(2)}', sql)
-        relation = _execute(con, text)
+        relation = con.sql(text)  # a relation, run as it is fetched; None for a statement without rows
         if output is None:
             return _rows(relation, max_rows)
         return _write(relation, output, out_format or "parquet", connection)
+    except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
+        raise UsageError(f"query: {exc}") from None
+    except (duckdb.IOException, duckdb.HTTPException) as exc:  # a file or an object store: may pass
+        raise TaskError(f"query: {exc}", error="lockgate.QueryFailed", retryable=True) from None
+    except duckdb.Error as exc:  # the data does not fit the SQL (a cast, a division): hard
+        raise TaskError(f"query: {exc}", error="lockgate.QueryFailed", retryable=False) from None
     finally:
         con.close()
 
@@ -103,15 +111,6 @@ def _view_sql(table: Any, connection: str | None) -> str:
     listed = ", ".join(_literal(_fs.uri_of(fs, f)) for f in files)
     hive = ", hive_partitioning = true" if table.partition_keys else ""
     return f"SELECT * FROM {_READERS[table.format]}([{listed}]{hive}, union_by_name = true)"
-
-
-def _execute(con: Any, sql: str) -> Any:
-    import duckdb
-
-    try:
-        return con.sql(sql)  # a relation, streamed as it is fetched; None for a statement without rows
-    except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
-        raise UsageError(f"query: {exc}") from None
 
 
 def _rows(relation: Any, max_rows: int) -> list[dict[str, Any]]:

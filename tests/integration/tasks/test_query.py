@@ -157,3 +157,14 @@ def test_csv_and_json_lines_tables(tmp_path: Path) -> None:
         {"user": "u0", "n": 2},
         {"user": "u1", "n": 4},
     ]
+
+
+def test_runtime_errors_name_the_query_and_say_whether_a_retry_may_help(tmp_path: Path) -> None:
+    from lockgate import TaskError
+
+    with pytest.raises(TaskError, match="query: ") as missing:
+        query(f"SELECT * FROM read_parquet('{tmp_path / 'nope.parquet'}')")
+    assert missing.value.retryable is True
+    with pytest.raises(TaskError, match="query: ") as bad_cast:
+        query("SELECT 'abc'::INTEGER AS n")
+    assert bad_cast.value.retryable is False and bad_cast.value.error_name == "lockgate.QueryFailed"
