@@ -30,6 +30,7 @@ _TYPES: dict[str, tuple[str, str, tuple[Any, ...]]] = {
     "float32": ("FLOAT", "float32", ()),
 }
 _ALIASES = {
+    "any": "string",  # Table Schema's "any": every value is acceptable as text
     "str": "string",
     "text": "string",
     "varchar": "string",

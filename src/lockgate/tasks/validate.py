@@ -51,7 +51,7 @@ def validate(
         local = path if _fs.is_local(fs) else _stage(fs, path, Path(scratch))
         results, rows = _check(local, declared, detected, columns, checks, fs, path, scratch)
     valid = all(r["passed"] for r in results)
-    quarantined = _fs.join(quarantine, os.path.basename(path)) if quarantine and not valid else None
+    quarantined = _quarantine_name(quarantine, path, started, connection) if quarantine and not valid else None
     document = {
         "uri": uri,
         "format": detected,
@@ -76,6 +76,18 @@ def validate(
         log.warning("%s: quarantined to %s", uri, quarantined)
     summary = "; ".join(_summary(r) for r in results if not r["passed"])
     raise DataQualityError(f"{uri} failed validation: {summary}; report: {report_uri}", report=report_uri)
+
+
+def _quarantine_name(folder: str, path: str, now: float, connection: str | None) -> str:
+    """Where the copy goes: the file's name, stamped with the time if that name is taken."""
+    name = os.path.basename(path)
+    target = _fs.join(folder, name)
+    qfs, qpath = _fs.filesystem(target, connection)
+    if not qfs.exists(qpath):
+        return target
+    stem, dot, suffix = name.partition(".")
+    stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return _fs.join(folder, f"{stem}.{stamp}{dot}{suffix}")
 
 
 def _summary(result: dict[str, Any]) -> str:

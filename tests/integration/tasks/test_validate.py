@@ -253,3 +253,17 @@ def test_a_semicolon_separated_file(tmp_path: Path) -> None:
     with pytest.raises(DataQualityError):
         validate(str(data), rules=[{"column": "rating", "check": "max", "value": 5}])
     assert by_name(report_of(data))["rating max <= 5"]["examples"] == [{"row": 2, "value": 9}]
+
+
+def test_a_second_quarantined_file_of_the_same_name_keeps_the_first(tmp_path: Path) -> None:
+    rules = [{"column": "a", "check": "unique"}]
+    first = write(tmp_path / "day1" / "f.csv", "a\n1\n1\n")
+    second = write(tmp_path / "day2" / "f.csv", "a\n2\n2\n2\n")
+    for data in (first, second):
+        with pytest.raises(DataQualityError):
+            validate(str(data), rules=rules, quarantine=str(tmp_path / "q"))
+    copies = sorted(p.name for p in (tmp_path / "q").iterdir() if not p.name.endswith(".report.json"))
+    assert len(copies) == 2 and copies[0].startswith("f.") and copies[1] == "f.csv"
+    assert sha256(tmp_path / "q" / "f.csv") == sha256(first)
+    stamped = tmp_path / "q" / copies[0]
+    assert sha256(stamped) == sha256(second) and Path(f"{stamped}.report.json").exists()
