@@ -86,7 +86,7 @@ def _quarantine_name(folder: str, path: str, now: float, connection: str | None)
     if not qfs.exists(qpath):
         return target
     stem, dot, suffix = name.partition(".")
-    stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return _fs.join(folder, f"{stem}.{stamp}{dot}{suffix}")
 
 
