@@ -137,6 +137,7 @@ def _check(
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     con.execute("SET temp_directory = ?", [scratch])  # big files spill here, removed afterwards
+    con.execute("SET memory_limit = '1GB'")
     try:
         _load(con, local, detected, header, delimiter)
         present = [row[0] for row in con.execute("DESCRIBE raw").fetchall()]
