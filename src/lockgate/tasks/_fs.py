@@ -82,7 +82,7 @@ def uri_of(fs: Any, path: str) -> str:
     """The URI a user would write for a path within an fsspec filesystem."""
     if is_local(fs):
         return path
-    return fs.unstrip_protocol(path)
+    return str(fs.unstrip_protocol(path))
 
 
 def arrow_filesystem(fs: Any) -> Any:

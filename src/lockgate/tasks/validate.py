@@ -148,7 +148,7 @@ def _check(
             )
         )
         results += _types(con, detected, columns, present)
-        rows = int(con.execute("SELECT count(*) FROM raw").fetchone()[0])
+        rows = int(con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
         results += _run_rules(con, rules, present, rows, fs, path)
     finally:
         con.close()
@@ -331,7 +331,7 @@ def _mtime(fs: Any, path: str) -> float | None:
     modified = fs.modified(path)
     if modified.tzinfo is None:
         modified = modified.replace(tzinfo=dt.UTC) if not _fs.is_local(fs) else modified.astimezone()
-    return modified.timestamp()
+    return float(modified.timestamp())
 
 
 def _plain(value: Any) -> Any:
