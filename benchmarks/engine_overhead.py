@@ -130,7 +130,8 @@ def main() -> None:
             sizes[n] = json.loads(out.strip().splitlines()[-1])
         small, big = sizes[args.big // 4], sizes[args.big]
         print(
-            f"chain {args.big} steps: {big['per_step_ms']:.3f} ms/step, peak RSS {big['rss_mb']:.0f} MB (goal < 300 MB); "
+            f"chain {args.big} steps: {big['per_step_ms']:.3f} ms/step, "
+            f"peak RSS {big['rss_mb']:.0f} MB (goal < 300 MB); "
             f"{args.big // 4} steps: {small['per_step_ms']:.3f} ms/step; "
             f"cost growth {big['per_step_ms'] / small['per_step_ms']:.2f}x per step for 4x the steps (linear = 1.0)"
         )

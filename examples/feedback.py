@@ -1,6 +1,6 @@
 """The feedback pipeline: read a day's course feedback, score each comment, load the results.
 
-    lockgate run examples/feedback.py:feedback --param day=2026-11-25
+lockgate run examples/feedback.py:feedback --param day=2026-11-25
 """
 
 from __future__ import annotations

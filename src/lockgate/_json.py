@@ -11,7 +11,7 @@ from typing import Any
 def _default(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
             return value.isoformat(timespec="microseconds") + "Z"
         return value.isoformat()
     if isinstance(value, (dt.date, dt.time)):
@@ -38,4 +38,4 @@ def iso(ts: float | None) -> str | None:
     """Seconds since the epoch as ISO 8601 UTC with a Z."""
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -139,7 +139,9 @@ class Runtime:
         if store is None:
             from lockgate.store.sql import SqlStore
 
-            store = SqlStore(self.settings.database_url, sqlite_synchronous=self.settings.get("engine", "sqlite_synchronous"))
+            store = SqlStore(
+                self.settings.database_url, sqlite_synchronous=self.settings.get("engine", "sqlite_synchronous")
+            )
         self.store: RunStore = store
         self.observers: list[Observer] = []
         engine_cfg = self.settings.table("engine")
@@ -281,7 +283,9 @@ class Runtime:
         """Run a failed run again from its failed steps, reusing what succeeded."""
         record = self._record(run_id)
         if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
-            raise UsageError(f"run {record.run_id} is {record.status}; only a failed, timed-out or aborted run can be retried")
+            raise UsageError(
+                f"run {record.run_id} is {record.status}; only a failed, timed-out or aborted run can be retried"
+            )
         now = self.clock()
         if not self.store.reopen(record.run_id, self.owner, h.RunRedriven(at=now), now):
             raise UsageError(f"run {record.run_id} changed while it was being retried; try again")
@@ -310,7 +314,9 @@ class Runtime:
         if events and isinstance(events[0], h.RunStarted):
             return record, engine.replay(events, self._load), events
         # queued, or ended before it could start: no steps to show
-        state = engine.RunState(record.run_id, record.pipeline, Workflow(record.pipeline, {}), record.params, record.created_at)
+        state = engine.RunState(
+            record.run_id, record.pipeline, Workflow(record.pipeline, {}), record.params, record.created_at
+        )
         state.status = record.status
         return record, state, events
 
@@ -548,10 +554,14 @@ def run(pipeline: Any, *args: Any, executor: str | None = None, **params: Any) -
     if not isinstance(pipeline, Pipeline):
         raise UsageError(f"lockgate.run takes a @pipeline, not {pipeline!r}")
     if args:
-        names = [n for n, p in pipeline.signature.parameters.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        names = [
+            n
+            for n, p in pipeline.signature.parameters.items()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
         if len(args) > len(names):
             raise UsageError(f"pipeline {pipeline.name} takes {len(names)} positional parameters, not {len(args)}")
-        for name, value in zip(names, args):
+        for name, value in zip(names, args, strict=False):
             if name in params:
                 raise UsageError(f"pipeline {pipeline.name}: parameter {name!r} given twice")
             params[name] = value

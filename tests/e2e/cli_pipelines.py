@@ -44,3 +44,13 @@ def cyclic():
     a, b = extract("x"), load([])
     a >> b
     b >> a
+
+
+@pipeline
+def miscalled():
+    return extract()
+
+
+@pipeline
+def broken_body():
+    return undefined_name  # noqa: F821

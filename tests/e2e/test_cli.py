@@ -95,6 +95,8 @@ def test_bad_input_exits_2_with_a_clear_message_and_no_traceback() -> None:
         ("run", f"{TARGET}:extract"): "is a Task, not a @pipeline",
         ("show", "nosuchrun"): "no run 'nosuchrun'",
         ("runs", "--status", "DONE"): "--status 'DONE' is not one of",
+        ("run", f"{TARGET}:miscalled"): "cli_pipelines.py:51: step extract: missing a required argument: 'day'",
+        ("run", f"{TARGET}:broken_body"): "cli_pipelines.py:56: building pipeline broken_body failed: NameError",
     }
     for args, message in cases.items():
         result = lockgate(*args)

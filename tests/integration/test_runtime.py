@@ -103,7 +103,11 @@ def test_cancel_aborts_a_run_running_in_another_thread() -> None:
     runtime = default_runtime()
     runtime.heartbeat_seconds = 0.1
     result: dict[str, object] = {}
-    thread = threading.Thread(target=lambda: result.setdefault("run", lockgate.run(P.sleeper.fn.__wrapped__ if False else P.sleeper, seconds=3.0)))
+    thread = threading.Thread(
+        target=lambda: result.setdefault(
+            "run", lockgate.run(P.sleeper.fn.__wrapped__ if False else P.sleeper, seconds=3.0)
+        )
+    )
     P.sleepy.timeout = 100
     try:
         thread.start()

@@ -33,7 +33,9 @@ def _id() -> str:
 
 
 def _new(run_id: str, key: str | None = None, status: str = "RUNNING", owner: str | None = "me") -> NewRun:
-    return NewRun(run_id, "feedback", "python", {"day": "2026-11-25"}, 100.0, status=status, owner=owner, idempotency_key=key)
+    return NewRun(
+        run_id, "feedback", "python", {"day": "2026-11-25"}, 100.0, status=status, owner=owner, idempotency_key=key
+    )
 
 
 def _started(run_id: str) -> h.RunStarted:

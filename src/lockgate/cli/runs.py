@@ -68,7 +68,9 @@ def run(
         result = runtime.execute(workflow, params, executor=executor, idempotency_key=idempotency_key)
     else:
         with _LiveView() as view:
-            result = runtime.execute(workflow, params, executor=executor, observer=view.update, idempotency_key=idempotency_key)
+            result = runtime.execute(
+                workflow, params, executor=executor, observer=view.update, idempotency_key=idempotency_key
+            )
     _report(result, as_json)
 
 
@@ -85,8 +87,9 @@ def _print_run(result: Any) -> None:
 
     out = _output.console()
     table = Table(title=f"run {result.run_id} · {result.pipeline}", title_justify="left")
-    for column in ("step", "status", "attempts", "started", "ended", "error"):
-        table.add_column(column)
+    for column in ("step", "status", "attempts", "started", "ended"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error")
     shown = result.steps if len(result.steps) <= 60 else _summarize(result.steps)
     for step in shown:
         error = f"{step.error['name']}: {step.error['cause']}" if step.error else ""
@@ -94,8 +97,8 @@ def _print_run(result: Any) -> None:
             step.name,
             f"[{_STYLE.get(step.status, '')}]{step.status}[/]",
             str(step.attempts),
-            _json.iso(step.started_at) or "",
-            _json.iso(step.ended_at) or "",
+            _short(step.started_at),
+            _short(step.ended_at),
             error[:120],
         )
     out.print(table)
@@ -107,6 +110,14 @@ def _print_run(result: Any) -> None:
     else:
         line += f"  {result.error}: {result.cause}"
     out.print(line)
+
+
+def _short(ts: float | None) -> str:
+    """A time for a table: UTC, to the millisecond, without the date when it is today."""
+    text = _json.iso(ts)
+    if text is None:
+        return ""
+    return text[11:23] if text[:10] == (_json.iso(time.time()) or "")[:10] else text[:19].replace("T", " ")
 
 
 def _summarize(steps: list[Any]) -> list[Any]:
@@ -180,10 +191,12 @@ def list_runs(
     from rich.table import Table
 
     table = Table()
-    for column in ("run_id", "pipeline", "status", "started_at", "ended_at"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(f"[{_STYLE.get(v, '')}]{v}[/]" if k == "status" else (v or "") for k, v in row.items()))
+    for column in ("run_id", "pipeline", "status", "started (UTC)", "ended (UTC)"):
+        table.add_column(column, no_wrap=column != "pipeline")
+    for r in records:
+        table.add_row(
+            r.run_id, r.pipeline, f"[{_STYLE.get(r.status, '')}]{r.status}[/]", _short(r.started_at), _short(r.ended_at)
+        )
     _output.console().print(table)
 
 

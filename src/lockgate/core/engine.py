@@ -58,9 +58,26 @@ class StepState:
     """Where one step (or one mapped element, `name[i]`) stands."""
 
     __slots__ = (
-        "name", "spec", "status", "attempt", "retries", "interruptions", "result", "error",
-        "started_at", "ended_at", "index", "parent", "children", "queue", "running_children",
-        "open_children", "waiting", "succeeded_up", "failed_up", "skipped_up",
+        "attempt",
+        "children",
+        "ended_at",
+        "error",
+        "failed_up",
+        "index",
+        "interruptions",
+        "name",
+        "open_children",
+        "parent",
+        "queue",
+        "result",
+        "retries",
+        "running_children",
+        "skipped_up",
+        "spec",
+        "started_at",
+        "status",
+        "succeeded_up",
+        "waiting",
     )  # fmt: skip
 
     def __init__(self, name: str, spec: Step, index: int | None = None, parent: StepState | None = None) -> None:
@@ -206,7 +223,7 @@ def _apply_started(state: RunState, e: h.StepStarted) -> None:
     if parent is not None:
         parent.running_children += 1
         if step.index in parent.queue:
-            parent.queue.remove(step.index)  # type: ignore[arg-type]
+            parent.queue.remove(step.index)
         if not parent.queue:
             state.ready.pop(parent.name, None)
     if step.spec.timeout is not None:
@@ -240,7 +257,7 @@ def _apply_failed(state: RunState, e: h.StepFailed) -> None:
         state.ready.pop(e.step, None)
         parent = step.parent
         if parent is not None and step.index in parent.queue:
-            parent.queue.remove(step.index)  # type: ignore[arg-type]
+            parent.queue.remove(step.index)
         _resolved(state, step, e.at)
 
 
@@ -505,7 +522,9 @@ def decide(
             emit(h.RunTimedOut(at=now, error=TIMEOUT, cause=f"run exceeded its timeout of {state.workflow.timeout} s"))
         elif kind == "timeout":
             step = state.steps[name]
-            error = ErrorInfo(name=TIMEOUT, cause=f"step {name} exceeded its timeout of {step.spec.timeout} s", retryable=True)
+            error = ErrorInfo(
+                name=TIMEOUT, cause=f"step {name} exceeded its timeout of {step.spec.timeout} s", retryable=True
+            )
             _fail(state, step, error, now, draw, emit)
         else:
             _make_ready(state, state.steps[name])
@@ -521,9 +540,9 @@ def decide(
     if state.unresolved == 0 and not state.running and state.status == "RUNNING":
         if state.failed:
             first = state.steps[state.failed[0]]
-            error = first.error
-            cause = f"step {first.name} failed: {error.cause}" if error else f"step {first.name} failed"
-            emit(h.RunFailed(at=now, error=error.name if error else "States.TaskFailed", cause=cause))
+            why = first.error
+            cause = f"step {first.name} failed: {why.cause}" if why else f"step {first.name} failed"
+            emit(h.RunFailed(at=now, error=why.name if why else "States.TaskFailed", cause=cause))
         else:
             emit(h.RunSucceeded(at=now, output=resolve(state.workflow.output, state.result_of)))
     return events
@@ -601,7 +620,8 @@ def _start_some(
                     continue
             limit = step.spec.map_concurrency
             while step.queue and slots > 0 and (limit is None or step.running_children < limit):
-                child = step.children[step.queue[0]]  # type: ignore[index]
+                assert step.children is not None
+                child = step.children[step.queue[0]]
                 emit(h.StepStarted(at=now, step=child.name, attempt=child.attempt + 1))
                 slots -= 1
         else:

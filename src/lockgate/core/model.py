@@ -34,9 +34,8 @@ class Step:
 
     def __post_init__(self) -> None:
         if self.trigger_rule not in TRIGGER_RULES:
-            raise UsageError(
-                f"{self.location or self.name}: trigger rule {self.trigger_rule!r} is not one of {', '.join(TRIGGER_RULES)}"
-            )
+            rules = ", ".join(TRIGGER_RULES)
+            raise UsageError(f"{self.location or self.name}: trigger rule {self.trigger_rule!r} is not one of {rules}")
         if self.timeout is not None and self.timeout <= 0:
             raise UsageError(f"{self.location or self.name}: timeout {self.timeout} must be above 0")
         if self.map_concurrency is not None and self.map_concurrency < 1:

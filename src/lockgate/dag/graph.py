@@ -26,7 +26,7 @@ def current_builder() -> Builder | None:
 class StepRef:
     """What a task call returns inside a pipeline: the future result of one step."""
 
-    __slots__ = ("name", "_builder")
+    __slots__ = ("_builder", "name")
 
     def __init__(self, name: str, builder: Builder) -> None:
         self.name = name
@@ -59,7 +59,9 @@ class StepRef:
         )
 
     def __iter__(self) -> Any:
-        raise UsageError(f"step {self.name}'s result cannot be iterated while the pipeline is built; use {self.name}.map")
+        raise UsageError(
+            f"step {self.name}'s result cannot be iterated while the pipeline is built; use {self.name}.map"
+        )
 
     def __repr__(self) -> str:
         return f"<step {self.name}>"
@@ -90,6 +92,7 @@ class Builder:
         max_concurrency: int | None = None,
     ) -> StepRef:
         location = _caller_location()
+        _check_call(task, args, kwargs, map_over, location)
         count = self._calls.get(task.name, 0) + 1
         name = task.name if count == 1 else f"{task.name}__{count}"
         while name in self.specs:  # a task explicitly named like a generated name
@@ -169,6 +172,23 @@ class Builder:
         return Workflow(
             name=self.pipeline, steps=steps, output=output_template, timeout=timeout, source=source, meta=meta or {}
         )
+
+
+def _check_call(
+    task: Task[Any, Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], map_over: tuple[Any, ...] | None, where: str
+) -> None:
+    """Refuse a call the task's signature cannot take, now rather than when the step runs."""
+    import inspect
+
+    try:
+        signature = inspect.signature(task.fn)
+    except (TypeError, ValueError):  # builtins without a signature: let the step find out
+        return
+    positional = tuple(None for _ in map_over) if map_over is not None else args
+    try:
+        signature.bind(*positional, **kwargs)
+    except TypeError as exc:
+        raise UsageError(f"{where}: step {task.name}: {exc}") from None
 
 
 def _topological(upstream: dict[str, list[str]]) -> list[str]:

@@ -85,7 +85,14 @@ class Pipeline:
     def compile(self, params: Mapping[str, Any]) -> Workflow:
         """Run the function in build mode with bound `params` and return its workflow."""
         with Builder(self.name) as builder:
-            output = self.fn(**params)
+            try:
+                output = self.fn(**params)
+            except UsageError:
+                raise
+            except Exception as exc:
+                raise UsageError(
+                    f"{_where(exc)}building pipeline {self.name} failed: {type(exc).__name__}: {exc}"
+                ) from exc
         meta = {
             key: value
             for key, value in (
@@ -103,7 +110,9 @@ class Pipeline:
 
         result = run(self, *args, **kwargs)
         if result.status != "SUCCEEDED":
-            raise RunFailed(f"run {result.run_id} of {self.name} {result.status}: {result.error}: {result.cause}", result)
+            raise RunFailed(
+                f"run {result.run_id} of {self.name} {result.status}: {result.error}: {result.cause}", result
+            )
         return result.output
 
     def __repr__(self) -> str:
@@ -154,6 +163,23 @@ def pipeline(
         )
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _where(exc: BaseException) -> str:
+    """`file.py:line: ` of the innermost frame of user code in a traceback."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/lockgate/" not in f.filename.replace(os.sep, "/")]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    filename = frame.filename
+    try:
+        relative = os.path.relpath(filename)
+        filename = relative if not relative.startswith("..") else filename
+    except ValueError:
+        pass
+    return f"{filename}:{frame.lineno}: "
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -42,7 +42,9 @@ class Task(Generic[P, R]):
             self.retry = tuple(retry)
         validate_retriers(self.retry, f"task {self.name}")
         if trigger_rule not in TRIGGER_RULES:
-            raise UsageError(f"task {self.name}: trigger rule {trigger_rule!r} is not one of {', '.join(TRIGGER_RULES)}")
+            raise UsageError(
+                f"task {self.name}: trigger rule {trigger_rule!r} is not one of {', '.join(TRIGGER_RULES)}"
+            )
         self.timeout = timeout
         self.trigger_rule = trigger_rule
         self.max_concurrency = max_concurrency
@@ -94,7 +96,9 @@ class Task(Generic[P, R]):
             copy.timeout = timeout
         if trigger_rule is not None:
             if trigger_rule not in TRIGGER_RULES:
-                raise UsageError(f"task {copy.name}: trigger rule {trigger_rule!r} is not one of {', '.join(TRIGGER_RULES)}")
+                raise UsageError(
+                    f"task {copy.name}: trigger rule {trigger_rule!r} is not one of {', '.join(TRIGGER_RULES)}"
+                )
             copy.trigger_rule = trigger_rule
         if max_concurrency is not None:
             copy.max_concurrency = max_concurrency
@@ -135,6 +139,8 @@ def task(
     """
 
     def wrap(f: Callable[P, R]) -> Task[P, R]:
-        return Task(f, name=name, retry=retry, timeout=timeout, trigger_rule=trigger_rule, max_concurrency=max_concurrency)
+        return Task(
+            f, name=name, retry=retry, timeout=timeout, trigger_rule=trigger_rule, max_concurrency=max_concurrency
+        )
 
     return wrap(fn) if fn is not None else wrap

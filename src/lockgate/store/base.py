@@ -89,7 +89,9 @@ class RunStore(Protocol):
         """Append a RunAborted event to a run that has not finished; False if it had."""
         ...
 
-    def claim_queued(self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None) -> list[RunRecord]:
+    def claim_queued(
+        self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None
+    ) -> list[RunRecord]:
         """Move up to `limit` QUEUED runs, oldest first, to RUNNING under `owner`.
 
         Safe with several claimers: on PostgreSQL by SKIP LOCKED, on SQLite by the write lock.

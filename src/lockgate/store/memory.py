@@ -114,10 +114,16 @@ class MemoryStore:
             self._events[run_id].append(event)
         return True
 
-    def claim_queued(self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None) -> list[RunRecord]:
+    def claim_queued(
+        self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None
+    ) -> list[RunRecord]:
         with self._lock:
             queued = sorted(
-                (r for r in self._runs.values() if r.status == "QUEUED" and (pipelines is None or r.pipeline in pipelines)),
+                (
+                    r
+                    for r in self._runs.values()
+                    if r.status == "QUEUED" and (pipelines is None or r.pipeline in pipelines)
+                ),
                 key=lambda r: (r.created_at, r.run_id),
             )[:limit]
             claimed = []

@@ -111,7 +111,10 @@ class SqlStore:
         dialect = self.engine.dialect
         self._append_event = _Prepared(
             events.insert().values(
-                run_id=sa.bindparam("run_id"), type=sa.bindparam("type"), at=sa.bindparam("at"), body=sa.bindparam("body")
+                run_id=sa.bindparam("run_id"),
+                type=sa.bindparam("type"),
+                at=sa.bindparam("at"),
+                body=sa.bindparam("body"),
             ),
             dialect,
         )
@@ -197,7 +200,9 @@ class SqlStore:
         return True
 
     def history(self, run_id: str) -> list[Event]:
-        query = sa.select(events.c.type, events.c.at, events.c.body).where(events.c.run_id == run_id).order_by(events.c.id)
+        query = (
+            sa.select(events.c.type, events.c.at, events.c.body).where(events.c.run_id == run_id).order_by(events.c.id)
+        )
         with self.engine.begin() as conn:
             rows = conn.execute(query).all()
         return [event_from(kind, at, _json.loads(body)) for kind, at, body in rows]
@@ -206,7 +211,9 @@ class SqlStore:
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
             if row is None and run_id and len(run_id) >= 4:
-                found = conn.execute(sa.select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True)).limit(2)).all()
+                found = conn.execute(
+                    sa.select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True)).limit(2)
+                ).all()
                 row = found[0] if len(found) == 1 else None
         return _record(row) if row is not None else None
 
@@ -227,13 +234,17 @@ class SqlStore:
     def claim(self, run_id: str, owner: str, is_stale: Callable[[str | None, float | None], bool], now: float) -> bool:
         with self.engine.begin() as conn:
             row = conn.execute(
-                sa.select(runs.c.owner, runs.c.heartbeat_at, runs.c.status).where(runs.c.run_id == run_id).with_for_update()
+                sa.select(runs.c.owner, runs.c.heartbeat_at, runs.c.status)
+                .where(runs.c.run_id == run_id)
+                .with_for_update()
             ).first()
             if row is None or row.status != "RUNNING" or not is_stale(row.owner, row.heartbeat_at):
                 return False
             conn.execute(
                 sa.update(runs)
-                .where(runs.c.run_id == run_id, runs.c.owner.is_(None) if row.owner is None else runs.c.owner == row.owner)
+                .where(
+                    runs.c.run_id == run_id, runs.c.owner.is_(None) if row.owner is None else runs.c.owner == row.owner
+                )
                 .values(owner=owner, heartbeat_at=now)
             )
         return True
@@ -250,7 +261,9 @@ class SqlStore:
             conn.execute(self._insert_events, self._event_rows(run_id, [event]))
         return True
 
-    def claim_queued(self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None) -> list[RunRecord]:
+    def claim_queued(
+        self, owner: str, now: float, limit: int, pipelines: Sequence[str] | None = None
+    ) -> list[RunRecord]:
         query = (
             sa.select(runs.c.run_id)
             .where(runs.c.status == "QUEUED")
@@ -274,7 +287,9 @@ class SqlStore:
 
     def count_runs(self, status: str) -> int:
         with self.engine.begin() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(runs).where(runs.c.status == status)).scalar() or 0)
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(runs).where(runs.c.status == status)).scalar() or 0
+            )
 
     def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
         """Set a finished run running again under `owner` (for `lockgate retry`)."""

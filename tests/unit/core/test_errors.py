@@ -1,4 +1,3 @@
-import socket
 
 import pytest
 
@@ -15,7 +14,7 @@ from lockgate.core.errors import describe
         (PermissionError("x"), "PermissionError", False),
         (KeyError("x"), "KeyError", False),
         (ConnectionRefusedError("x"), "ConnectionRefusedError", True),
-        (socket.timeout("x"), "States.Timeout", True),
+        (TimeoutError("x"), "States.Timeout", True),
         (StepTimeout("x"), "States.Timeout", True),
         (HTTPStatusError("x", status=503), "lockgate.HTTP503", True),
         (HTTPStatusError("x", status=404), "lockgate.HTTP404", False),

@@ -93,9 +93,10 @@ def test_steps_record_where_they_were_called() -> None:
     def flow() -> None:
         a()
 
-    assert flow.compile({}).steps["a"].location.startswith("test_graph.py:") or "tests" in flow.compile(
-        {}
-    ).steps["a"].location
+    assert (
+        flow.compile({}).steps["a"].location.startswith("test_graph.py:")
+        or "tests" in flow.compile({}).steps["a"].location
+    )
 
 
 def test_bad_trigger_rule_is_refused() -> None:
@@ -104,12 +105,16 @@ def test_bad_trigger_rule_is_refused() -> None:
 
 
 @pipeline
-def typed(day: dt.date, limit: int = 10, ratio: float = 0.5, dry_run: bool = False, tags: list[str] | None = None) -> None:
+def typed(
+    day: dt.date, limit: int = 10, ratio: float = 0.5, dry_run: bool = False, tags: list[str] | None = None
+) -> None:
     pass
 
 
 def test_parameters_are_converted_by_annotation() -> None:
-    bound = typed.bind({"day": "2026-11-25", "limit": "5", "ratio": "2", "dry_run": "true", "tags": '["a"]'}, from_text=True)
+    bound = typed.bind(
+        {"day": "2026-11-25", "limit": "5", "ratio": "2", "dry_run": "true", "tags": '["a"]'}, from_text=True
+    )
     assert bound == {"day": dt.date(2026, 11, 25), "limit": 5, "ratio": 2.0, "dry_run": True, "tags": ["a"]}
 
 
