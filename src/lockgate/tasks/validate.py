@@ -139,7 +139,10 @@ def _check(
     con.execute("SET temp_directory = ?", [scratch])  # big files spill here, removed afterwards
     con.execute("SET memory_limit = '1GB'")
     try:
-        _load(con, local, detected, header, delimiter)
+        unreadable = _load(con, local, detected, header, delimiter)
+        if unreadable:
+            results.append(_entry("parse", None, "parse", bad=0, message=unreadable))
+            return results, 0
         present = [row[0] for row in con.execute("DESCRIBE raw").fetchall()]
         missing = [c.name for c in columns if c.name not in present]
         results.append(
@@ -207,22 +210,37 @@ def _structure(local: str, delimiter: str) -> dict[str, Any]:
     return _entry("structure", None, "structure", bad=bad, examples=examples)
 
 
-def _load(con: Any, local: str, fmt: str, header: list[str], delimiter: str) -> None:
-    """Table `raw` (the file's values in file order: rowid + 1 is the row number)."""
-    if fmt == "csv":
-        con.execute(
-            "CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, delim=?, header=true, all_varchar=true, "
-            "null_padding=true, strict_mode=false)",
-            [local, delimiter],
-        )
-        extra = [c for c in (r[0] for r in con.execute("DESCRIBE raw").fetchall()) if header and c not in header]
-        for name in extra:  # cells past the header's end: already reported by the structure check
-            con.execute(f"ALTER TABLE raw DROP COLUMN {quote(name)}")
-    elif fmt in ("json", "jsonl"):
-        layout = "newline_delimited" if fmt == "jsonl" else "auto"
-        con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_json(?, format='{layout}')", [local])
-    else:
-        con.execute("CREATE TEMP TABLE raw AS SELECT * FROM read_parquet(?)", [local])
+def _load(con: Any, local: str, fmt: str, header: list[str], delimiter: str) -> str:
+    """Table `raw` (the file's values in file order: rowid + 1 is the row number).
+
+    Returns why the file cannot be read at all, or "" when it was read.
+    """
+    import duckdb
+
+    try:
+        if fmt == "csv":
+            _load_csv(con, local, header, delimiter)
+        elif fmt in ("json", "jsonl"):
+            layout = "newline_delimited" if fmt == "jsonl" else "auto"
+            con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_json(?, format='{layout}')", [local])
+        else:
+            con.execute("CREATE TEMP TABLE raw AS SELECT * FROM read_parquet(?)", [local])
+    except duckdb.Error as exc:
+        return f"cannot be read as {fmt}: {str(exc).strip().splitlines()[0]}"
+    return ""
+
+
+def _load_csv(con: Any, local: str, header: list[str], delimiter: str) -> None:
+    import duckdb
+
+    sql = "CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, delim=?, header=true, all_varchar=true{})"
+    try:
+        con.execute(sql.format(""), [local, delimiter])
+    except duckdb.Error:  # ragged rows (the structure check names them): read them padded, in one thread
+        con.execute(sql.format(", null_padding=true, strict_mode=false, parallel=false"), [local, delimiter])
+    extra = [c for c in (r[0] for r in con.execute("DESCRIBE raw").fetchall()) if header and c not in header]
+    for name in extra:  # cells past the header's end: already reported by the structure check
+        con.execute(f"ALTER TABLE raw DROP COLUMN {quote(name)}")
 
 
 def _types(con: Any, fmt: str, columns: list[_schema.Column], present: list[str]) -> list[dict[str, Any]]:

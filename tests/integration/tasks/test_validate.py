@@ -267,3 +267,17 @@ def test_a_second_quarantined_file_of_the_same_name_keeps_the_first(tmp_path: Pa
     assert sha256(tmp_path / "q" / "f.csv") == sha256(first)
     stamped = tmp_path / "q" / copies[0]
     assert sha256(stamped) == sha256(second) and Path(f"{stamped}.report.json").exists()
+
+
+def test_quoted_line_breaks_count_as_one_row(tmp_path: Path) -> None:
+    data = write(tmp_path / "f.csv", 'id,comment\n1,"two\nlines"\n2,x\n2,y\n')
+    with pytest.raises(DataQualityError):
+        validate(str(data), rules=[{"column": "id", "check": "unique"}])
+    assert [e["row"] for e in by_name(report_of(data))["id unique"]["examples"]] == [2, 3]
+
+
+def test_a_file_that_cannot_be_parsed_fails_with_the_reason(tmp_path: Path) -> None:
+    data = write(tmp_path / "events.jsonl", '{"a": 1}\n{"a": 2\n{"a": 3}\n')
+    with pytest.raises(DataQualityError, match="parse: cannot be read as json"):
+        validate(str(data), format="jsonl", quarantine=str(tmp_path / "q"))
+    assert (tmp_path / "q" / "events.jsonl").read_bytes() == data.read_bytes()
