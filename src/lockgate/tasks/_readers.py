@@ -24,18 +24,12 @@ def open_input(fs: Any, path: str) -> Any:
 
 
 def infer_schema(fs: Any, path: str, fmt: str) -> Any:
-    """The Arrow schema of a file's first block; columns with no values yet become strings."""
+    """The Arrow schema of a file's first 16 MB; columns with no values yet become strings."""
     import pyarrow as pa
 
     with open_input(fs, path) as stream:
-        if fmt == "csv":
-            import pyarrow.csv as pcsv
-
-            schema = pcsv.open_csv(stream, read_options=pcsv.ReadOptions(block_size=INFER_BYTES)).schema
-        elif fmt == "jsonl":
-            import pyarrow.json as pjson
-
-            schema = pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=INFER_BYTES)).schema
+        if fmt in ("csv", "jsonl"):
+            schema = _sample_schema(stream, fmt)
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -43,6 +37,28 @@ def infer_schema(fs: Any, path: str, fmt: str) -> Any:
         else:
             schema = pa.Table.from_pylist(_json_records(stream.read(), path)[:1000]).schema
     return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+
+
+def _sample_schema(stream: Any, fmt: str) -> Any:
+    """Types from the first INFER_BYTES, parsed in one piece (a streaming reader would read ahead)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.json as pjson
+
+    sample = bytes(stream.read(INFER_BYTES))
+    if len(sample) == INFER_BYTES and b"\n" in sample:
+        sample = sample[: sample.rindex(b"\n") + 1]  # whole lines only
+    block = len(sample) + 1
+    try:
+        if fmt == "csv":
+            return pcsv.read_csv(pa.BufferReader(sample), read_options=pcsv.ReadOptions(block_size=block)).schema
+        return pjson.read_json(pa.BufferReader(sample), read_options=pjson.ReadOptions(block_size=block)).schema
+    except pa.ArrowInvalid:
+        # the cut fell inside a quoted line break: fall back to the first streaming block
+        stream.seek(0)
+        if fmt == "csv":
+            return pcsv.open_csv(stream, read_options=pcsv.ReadOptions(block_size=BLOCK_BYTES)).schema
+        return pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=BLOCK_BYTES)).schema
 
 
 def batches(fs: Any, path: str, fmt: str, schema: Any, where: str) -> Iterator[Any]:

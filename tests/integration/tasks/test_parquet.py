@@ -242,3 +242,17 @@ def test_a_named_connection_from_lockgate_toml(s3_server: str, tmp_path: Path, m
     assert result["rows"] == 10 and result["files"] == ["s3://partner/out/f.parquet"]
     with pytest.raises(UsageError, match="no connection 'nobody'"):
         to_parquet(str(source), "s3://partner/out/g.parquet", connection="nobody")
+
+
+def test_types_come_from_a_sample_even_when_it_ends_inside_a_quoted_line_break(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    readers = sys.modules["lockgate.tasks._readers"]
+    source = tmp_path / "f.csv"
+    source.write_text('id,note,n\n1,"first",1\n2,"spans\ntwo lines",2\n3,"last",3\n')
+    monkeypatch.setattr(readers, "INFER_BYTES", source.read_text().index("two"))
+    result = to_parquet(str(source), str(tmp_path / "f.parquet"))
+    table = pq.read_table(tmp_path / "f.parquet")
+    assert result["rows"] == 3 and table.column("note").to_pylist() == ["first", "spans\ntwo lines", "last"]
