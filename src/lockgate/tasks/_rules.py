@@ -175,3 +175,20 @@ def outcome(rule: Rule, bad_rows: int, examples: list[dict[str, Any]], message: 
     if message:
         entry["message"] = message
     return entry
+
+
+def entry(
+    check: str, column: str | None, name: str, *, bad: int, message: str = "", examples: Any = ()
+) -> dict[str, Any]:
+    """One check's entry in the report; it passed when no row is bad and there is no message."""
+    out: dict[str, Any] = {
+        "check": check,
+        "column": column,
+        "name": name,
+        "passed": bad == 0 and not message,
+        "bad_rows": bad,
+        "examples": list(examples)[:EXAMPLES],
+    }
+    if message:
+        out["message"] = message
+    return out

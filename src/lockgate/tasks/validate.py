@@ -13,12 +13,10 @@ from typing import Any
 from lockgate import _json
 from lockgate.core.errors import DataQualityError, UsageError
 from lockgate.dag.task import task
-from lockgate.tasks import _fs, _rules, _schema, _sniff
+from lockgate.tasks import _csv, _fs, _rules, _schema, _sniff
 from lockgate.tasks._rules import quote
 
 log = logging.getLogger(__name__)
-
-_STRUCTURE_ERRORS = ["blank-label", "duplicate-label", "blank-row", "extra-cell", "missing-cell"]
 
 
 @task
@@ -122,14 +120,9 @@ def _check(
         message = "the file is empty"
     elif not fmt_ok:
         message = f"declared {declared} but the content is {detected}"
-    results.append(_entry("format", None, "format", bad=0, message=message))
+    results.append(_rules.entry("format", None, "format", bad=0, message=message))
     if not fmt_ok:
         return results, 0
-    header: list[str] = []
-    delimiter = ","
-    if detected == "csv":
-        header, delimiter = _header(local)
-        results.append(_structure(local, delimiter))
     import duckdb
 
     # naive timestamps in data are read as UTC; no progress bar on the step's output
@@ -139,75 +132,29 @@ def _check(
     con.execute("SET temp_directory = ?", [scratch])  # big files spill here, removed afterwards
     con.execute("SET memory_limit = '1GB'")
     try:
+        header: list[str] = []
+        delimiter = ","
+        if detected == "csv":
+            header, delimiter = _csv.header(local)
+            results.append(_csv.structure(con, local, delimiter))
         unreadable = _load(con, local, detected, header, delimiter)
         if unreadable:
-            results.append(_entry("parse", None, "parse", bad=0, message=unreadable))
+            results.append(_rules.entry("parse", None, "parse", bad=0, message=unreadable))
             return results, 0
         present = [row[0] for row in con.execute("DESCRIBE raw").fetchall()]
         missing = [c.name for c in columns if c.name not in present]
         results.append(
-            _entry(
+            _rules.entry(
                 "columns", None, "columns", bad=0, message=f"missing column(s): {', '.join(missing)}" if missing else ""
             )
         )
-        results += _types(con, detected, columns, present)
+        sniffed = _csv.sniffed_types(con, local, delimiter) if detected == "csv" else {}
+        results += _types(con, detected, columns, present, sniffed)
         rows = int(con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
         results += _run_rules(con, rules, present, rows, fs, path)
     finally:
         con.close()
     return results, rows
-
-
-def _entry(
-    check: str, column: str | None, name: str, *, bad: int, message: str = "", examples: Any = ()
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "check": check,
-        "column": column,
-        "name": name,
-        "passed": bad == 0 and not message,
-        "bad_rows": bad,
-        "examples": list(examples)[: _rules.EXAMPLES],
-    }
-    if message:
-        entry["message"] = message
-    return entry
-
-
-def _header(local: str) -> tuple[list[str], str]:
-    import csv
-
-    with open(local, newline="", encoding="utf-8-sig", errors="replace") as handle:
-        sample = handle.read(64 * 1024)
-    try:
-        delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = ","
-    first = next(csv.reader(sample.splitlines()[:1], delimiter=delimiter), [])
-    return first, delimiter
-
-
-def _structure(local: str, delimiter: str) -> dict[str, Any]:
-    """CSV structure (labels, blank rows, missing and extra cells) checked by frictionless."""
-    import frictionless
-    from frictionless.formats import CsvControl
-
-    folder, name = os.path.split(local)
-    resource = frictionless.Resource(
-        path=name,
-        basepath=folder,
-        format="csv",
-        dialect=frictionless.Dialect(controls=[CsvControl(delimiter=delimiter)]),
-        detector=frictionless.Detector(field_type="string"),
-    )
-    report = resource.validate(frictionless.Checklist(pick_errors=_STRUCTURE_ERRORS), limit_errors=1000)
-    errors = report.flatten(["rowNumber", "fieldNumber", "type", "message"])
-    examples = [
-        {"row": row - 1 if row else None, "field": field, "error": kind, "message": msg}
-        for row, field, kind, msg in errors[: _rules.EXAMPLES]
-    ]
-    bad = len({row for row, *_ in errors if row}) or len(errors)
-    return _entry("structure", None, "structure", bad=bad, examples=examples)
 
 
 def _load(con: Any, local: str, fmt: str, header: list[str], delimiter: str) -> str:
@@ -243,12 +190,14 @@ def _load_csv(con: Any, local: str, header: list[str], delimiter: str) -> None:
         con.execute(f"ALTER TABLE raw DROP COLUMN {quote(name)}")
 
 
-def _types(con: Any, fmt: str, columns: list[_schema.Column], present: list[str]) -> list[dict[str, Any]]:
+def _types(
+    con: Any, fmt: str, columns: list[_schema.Column], present: list[str], sniffed: dict[str, str]
+) -> list[dict[str, Any]]:
     """Check declared types, then make view `data`: every column at its declared or inferred type."""
     declared = {c.name: c.duckdb_type for c in columns}
     types = {name: declared.get(name) for name in present}
     if fmt == "csv":
-        inferred = _inferred_csv_types(con, [n for n in present if n not in declared])
+        inferred = _csv.inferred_types(con, [n for n in present if n not in declared], sniffed)
         types.update(inferred)
     results = []
     for column in columns:
@@ -265,34 +214,10 @@ def _types(con: Any, fmt: str, columns: list[_schema.Column], present: list[str]
                     f"SELECT rowid, {col} FROM raw WHERE {bad_sql} ORDER BY rowid LIMIT 5"
                 ).fetchall()
             ]
-        results.append(_entry("type", column.name, f"{column.name} is {column.type}", bad=bad, examples=examples))
+        results.append(_rules.entry("type", column.name, f"{column.name} is {column.type}", bad=bad, examples=examples))
     select = ", ".join(f"TRY_CAST({quote(n)} AS {types[n]}) AS {quote(n)}" if types[n] else quote(n) for n in present)
     con.execute(f"CREATE TEMP VIEW data AS SELECT rowid AS __row, {select} FROM raw")
     return results
-
-
-def _inferred_csv_types(con: Any, names: list[str]) -> dict[str, str]:
-    """For undeclared CSV columns, the narrowest type every value fits (else left as text)."""
-    candidates = ("BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP", "TIMESTAMPTZ")
-    if not names:
-        return {}
-    probes = []
-    for name in names:
-        col = quote(name)
-        # a DATE cast also accepts (and truncates) a timestamp: dates must be date-long
-        probes += [
-            f"bool_and({col} IS NULL OR (TRY_CAST({col} AS {t}) IS NOT NULL"
-            + (f" AND length(trim({col})) <= 10))" if t == "DATE" else "))")
-            for t in candidates
-        ]
-    flags = con.execute(f"SELECT {', '.join(probes)} FROM raw").fetchone()
-    out = {}
-    for i, name in enumerate(names):
-        fits = flags[i * len(candidates) : (i + 1) * len(candidates)]
-        chosen = next((t for t, ok in zip(candidates, fits, strict=True) if ok), None)
-        if chosen:
-            out[name] = chosen
-    return out
 
 
 def _run_rules(

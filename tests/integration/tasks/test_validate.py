@@ -281,3 +281,20 @@ def test_a_file_that_cannot_be_parsed_fails_with_the_reason(tmp_path: Path) -> N
     with pytest.raises(DataQualityError, match="parse: cannot be read as json"):
         validate(str(data), format="jsonl", quarantine=str(tmp_path / "q"))
     assert (tmp_path / "q" / "events.jsonl").read_bytes() == data.read_bytes()
+
+
+def test_ragged_rows_past_the_frictionless_sample_are_found_by_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.modules["lockgate.tasks._csv"], "STRUCTURE_SAMPLE_ROWS", 3)
+    data = write(tmp_path / "f.csv", "a,b,c\n1,2,3\n4,5\n7,8,9\n1,2,3\n4,5,6,7\n1,2\n")
+    with pytest.raises(DataQualityError, match="structure: 3 bad row"):
+        validate(str(data))
+    structure = by_name(report_of(data))["structure"]
+    assert [(e["row"], e["error"]) for e in structure["examples"]] == [
+        (2, "missing-cell"),
+        (5, "extra-cell"),
+        (6, "missing-cell"),
+    ]
