@@ -107,18 +107,18 @@ def test_an_s3_zone(s3: str, tmp_path: Path) -> None:
 
     from lockgate.tasks._fs import filesystem
 
-    boto3.client("s3", endpoint_url=s3).create_bucket(Bucket="lake")
+    boto3.client("s3", endpoint_url=s3).create_bucket(Bucket="crawl-lake")
     fs, _ = filesystem("s3://")
     local = part(tmp_path, "x.parquet", events(6))
-    fs.put_file(str(local), "lake/processed/events/day=2026-11-24/part-0.parquet")
-    fs.put_file(str(local), "lake/processed/events/day=2026-11-25/part-0.parquet")
-    result = crawl("s3://lake/processed/events")
+    fs.put_file(str(local), "crawl-lake/processed/events/day=2026-11-24/part-0.parquet")
+    fs.put_file(str(local), "crawl-lake/processed/events/day=2026-11-25/part-0.parquet")
+    result = crawl("s3://crawl-lake/processed/events")
     assert result["partitions_added"] == 2
     table = Catalog.default().table("default.events")
-    assert table.location == "s3://lake/processed/events"
+    assert table.location == "s3://crawl-lake/processed/events"
     assert [p.location for p in table.partitions] == [
-        "s3://lake/processed/events/day=2026-11-24",
-        "s3://lake/processed/events/day=2026-11-25",
+        "s3://crawl-lake/processed/events/day=2026-11-24",
+        "s3://crawl-lake/processed/events/day=2026-11-25",
     ]
     assert [p.row_count for p in table.partitions] == [6, 6]
 

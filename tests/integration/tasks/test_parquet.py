@@ -208,20 +208,22 @@ def test_s3_to_s3_with_partitions(s3: str, tmp_path: Path) -> None:
     from lockgate.tasks._fs import filesystem
 
     client = boto3.client("s3", endpoint_url=s3)
-    client.create_bucket(Bucket="raw")
-    client.create_bucket(Bucket="lake")
+    client.create_bucket(Bucket="pq-raw")
+    client.create_bucket(Bucket="pq-lake")
     fs, _ = filesystem("s3://")
     for i, path in enumerate(small_files(tmp_path / "landing", files=3)):
-        fs.put_file(str(path), f"raw/feedback/batch-{i}.csv")
-    result = to_parquet("s3://raw/feedback/", "s3://lake/processed/feedback", partition_by="day")
-    assert result["rows"] == 75 and all(f.startswith("s3://lake/processed/feedback/day=") for f in result["files"])
-    assert sorted(fs.ls("lake/processed/feedback")) == [f"lake/processed/feedback/day=2026-11-2{d}" for d in (0, 1, 2)]
-    assert not [k for k in fs.find("lake") if "/_tmp-" in k or "/." in k]
-    single = to_parquet("s3://raw/feedback/batch-0.csv", "s3://lake/one/feedback.parquet")
-    assert single["files"] == ["s3://lake/one/feedback.parquet"] and single["bytes"] == fs.size(
-        "lake/one/feedback.parquet"
+        fs.put_file(str(path), f"pq-raw/feedback/batch-{i}.csv")
+    result = to_parquet("s3://pq-raw/feedback/", "s3://pq-lake/processed/feedback", partition_by="day")
+    assert result["rows"] == 75 and all(f.startswith("s3://pq-lake/processed/feedback/day=") for f in result["files"])
+    assert sorted(fs.ls("pq-lake/processed/feedback")) == [
+        f"pq-lake/processed/feedback/day=2026-11-2{d}" for d in (0, 1, 2)
+    ]
+    assert not [k for k in fs.find("pq-lake") if "/_tmp-" in k or "/." in k]
+    single = to_parquet("s3://pq-raw/feedback/batch-0.csv", "s3://pq-lake/one/feedback.parquet")
+    assert single["files"] == ["s3://pq-lake/one/feedback.parquet"] and single["bytes"] == fs.size(
+        "pq-lake/one/feedback.parquet"
     )
-    with fs.open("lake/one/feedback.parquet", "rb") as handle:
+    with fs.open("pq-lake/one/feedback.parquet", "rb") as handle:
         assert pq.read_table(handle).num_rows == 25
 
 

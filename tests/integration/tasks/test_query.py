@@ -114,18 +114,18 @@ def test_s3_tables_and_s3_uris_read_through_the_registered_filesystem(s3: str, t
 
     from lockgate.tasks._fs import filesystem
 
-    boto3.client("s3", endpoint_url=s3).create_bucket(Bucket="lake")
+    boto3.client("s3", endpoint_url=s3).create_bucket(Bucket="query-lake")
     fs, _ = filesystem("s3://")
     local = zone(tmp_path / "local")
     for path in local.rglob("*.parquet"):
-        fs.put_file(str(path), f"lake/feedback/{path.relative_to(local)}")
-    crawl("s3://lake/feedback", table="feedback")
+        fs.put_file(str(path), f"query-lake/feedback/{path.relative_to(local)}")
+    crawl("s3://query-lake/feedback", table="feedback")
     assert query("SELECT count(*) AS n FROM feedback") == [{"n": 45}]
-    raw = query("SELECT count(*) AS n FROM read_parquet('s3://lake/feedback/day=2026-11-25/part-0.parquet')")
+    raw = query("SELECT count(*) AS n FROM read_parquet('s3://query-lake/feedback/day=2026-11-25/part-0.parquet')")
     assert raw == [{"n": 15}]
-    written = query("SELECT * FROM feedback WHERE rating = 5", output="s3://lake/results/fives.parquet")
-    assert written == {"uri": "s3://lake/results/fives.parquet", "rows": 9}
-    assert query("SELECT count(*) AS n FROM read_parquet('s3://lake/results/fives.parquet')") == [{"n": 9}]
+    written = query("SELECT * FROM feedback WHERE rating = 5", output="s3://query-lake/results/fives.parquet")
+    assert written == {"uri": "s3://query-lake/results/fives.parquet", "rows": 9}
+    assert query("SELECT count(*) AS n FROM read_parquet('s3://query-lake/results/fives.parquet')") == [{"n": 9}]
 
 
 def test_a_table_whose_files_are_gone_does_not_break_other_queries(tmp_path: Path) -> None:

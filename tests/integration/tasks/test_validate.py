@@ -216,20 +216,20 @@ def test_validate_on_s3_quarantines_to_s3(s3: str, tmp_path: Path) -> None:
     from lockgate.tasks._fs import filesystem
 
     client = boto3.client("s3", endpoint_url=s3)
-    client.create_bucket(Bucket="landing")
-    client.create_bucket(Bucket="quarantine")
+    client.create_bucket(Bucket="val-landing")
+    client.create_bucket(Bucket="val-quarantine")
     fs, _ = filesystem("s3://")
     body = (HEADER + "".join(GOOD_ROWS) + "4,2026-11-24 16:00:00,x@example.com,8,positive\n").encode()
-    fs.pipe_file("landing/day1/feedback.csv", body)
+    fs.pipe_file("val-landing/day1/feedback.csv", body)
     with pytest.raises(DataQualityError) as caught:
-        validate("s3://landing/day1/feedback.csv", rules=RULES, quarantine="s3://quarantine/day1")
-    assert caught.value.report == "s3://landing/day1/feedback.csv.report.json"
-    assert fs.cat_file("landing/day1/feedback.csv") == body
-    assert fs.cat_file("quarantine/day1/feedback.csv") == body
-    report = json.loads(fs.cat_file("quarantine/day1/feedback.csv.report.json"))
+        validate("s3://val-landing/day1/feedback.csv", rules=RULES, quarantine="s3://val-quarantine/day1")
+    assert caught.value.report == "s3://val-landing/day1/feedback.csv.report.json"
+    assert fs.cat_file("val-landing/day1/feedback.csv") == body
+    assert fs.cat_file("val-quarantine/day1/feedback.csv") == body
+    report = json.loads(fs.cat_file("val-quarantine/day1/feedback.csv.report.json"))
     assert report["failed"] == ["rating between 1..5"]
-    fs.pipe_file("landing/day2/feedback.csv", (HEADER + "".join(GOOD_ROWS)).encode())
-    assert validate("s3://landing/day2/feedback.csv", rules=RULES)["rows"] == 3
+    fs.pipe_file("val-landing/day2/feedback.csv", (HEADER + "".join(GOOD_ROWS)).encode())
+    assert validate("s3://val-landing/day2/feedback.csv", rules=RULES)["rows"] == 3
 
 
 def test_a_failed_validation_fails_the_step_without_retrying(tmp_path: Path) -> None:
