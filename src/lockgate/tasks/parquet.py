@@ -121,7 +121,10 @@ def _token(inputs: list[tuple[Any, str, str]], dest: str, keys: list[str], compr
 
     ctx = attempt.current()
     if ctx is not None:
-        basis = f"{ctx.run_id}:{ctx.step}"
+        # every attempt of this step gets the same names; another call in the same step
+        # (other inputs or destination) gets its own, so it never replaces this one's files
+        uris = [_fs.uri_of(fs, path) for fs, path, _ in inputs]
+        basis = _json.dumps([ctx.run_id, ctx.step, uris, dest, keys])
     else:
         described = []
         for fs, path, kind in inputs:

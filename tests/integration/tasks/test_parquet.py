@@ -258,3 +258,15 @@ def test_types_come_from_a_sample_even_when_it_ends_inside_a_quoted_line_break(
     result = to_parquet(str(source), str(tmp_path / "f.parquet"))
     table = pq.read_table(tmp_path / "f.parquet")
     assert result["rows"] == 3 and table.column("note").to_pylist() == ["first", "spans\ntwo lines", "last"]
+
+
+def test_two_calls_in_one_step_keep_each_others_files(tmp_path: Path) -> None:
+    files = [str(p) for p in small_files(tmp_path / "landing", files=2)]
+    previous = enter(StepContext("run1", "p", "load_days", 1, tmp_path / "log", tmp_path))
+    try:
+        first = to_parquet(files[:1], str(tmp_path / "zone"))
+        second = to_parquet(files[1:], str(tmp_path / "zone"))
+    finally:
+        enter(previous)
+    assert first["files"] != second["files"]
+    assert ids(tmp_path / "zone") == list(range(50))
