@@ -4,6 +4,7 @@ TARGETS = [
     "examples/hello.py:hello",
     "examples/feedback.py:feedback",
     "examples/warehouse_load.py:warehouse_load",
+    "examples/feedback_lake.py:feedback_lake",
 ]
 
 if __name__ == "__main__":

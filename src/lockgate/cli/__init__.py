@@ -37,6 +37,7 @@ def _root(
 
 def _register() -> None:
     # One line per area; each module adds its commands to `app`.
+    from lockgate.cli import catalog  # noqa: F401
     from lockgate.cli import runs  # noqa: F401
     from lockgate.cli import service  # noqa: F401
 

@@ -1,4 +1,4 @@
-"""The data-lake task library: `from lockgate.tasks import sql_copy, shell, http, ...`.
+"""The data-lake task library: `from lockgate.tasks import validate, to_parquet, sql_copy, ...`.
 
 Each task lives in its own module, imported on first use so `import lockgate.tasks` stays cheap.
 """
@@ -12,6 +12,11 @@ from typing import Any
 
 # task name -> the module that defines it
 _EXPORTS: dict[str, str] = {
+    # files, Parquet, the catalog and SQL over the lake
+    "validate": "lockgate.tasks.validate",
+    "to_parquet": "lockgate.tasks.parquet",
+    "crawl": "lockgate.tasks.crawl",
+    "query": "lockgate.tasks.query",
     # databases, Spark, commands and HTTP
     "sql_copy": "lockgate.tasks.sql_copy",
     "spark_submit": "lockgate.tasks.spark",

@@ -8,13 +8,16 @@ and `region`, chosen by a task's `connection=NAME` argument.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 
 def s3_options(connection: str | None = None) -> dict[str, Any]:
     """s3fs keyword arguments from the environment, or from a named connection."""
-    options: dict[str, Any] = {}
+    # Zones change under us (other processes land files): never answer a listing from memory.
+    options: dict[str, Any] = {"use_listings_cache": False}
     client: dict[str, Any] = {}
     if connection:
         from lockgate.config import load
@@ -67,3 +70,130 @@ def join(uri: str, *parts: str) -> str:
     for part in parts:
         out = f"{out}/{part.strip('/')}"
     return out
+
+
+def is_local(fs: Any) -> bool:
+    """Whether an fsspec filesystem is this machine's own disk."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
+def uri_of(fs: Any, path: str) -> str:
+    """The URI a user would write for a path within an fsspec filesystem."""
+    if is_local(fs):
+        return path
+    return str(fs.unstrip_protocol(path))
+
+
+def arrow_filesystem(fs: Any) -> Any:
+    """A pyarrow filesystem over an fsspec one: pyarrow's own for local disk (fastest)."""
+    import pyarrow.fs as pafs
+
+    if is_local(fs):
+        return pafs.LocalFileSystem()
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+
+
+def expand(uri: str, connection: str | None = None, suffixes: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
+    """The files a URI names: itself, a folder's files (recursively) or a glob's matches.
+
+    Files and folders whose names start with `.` or `_` are skipped (temporary and marker
+    files), and so are validation reports; with `suffixes`, a folder keeps only files ending
+    with one of them. Raises UsageError when nothing matches.
+    """
+    from lockgate.core.errors import UsageError
+
+    fs, path = filesystem(uri, connection)
+    if any(ch in path for ch in "*?["):
+        files = sorted(p for p in fs.glob(path) if fs.isfile(p))
+    elif fs.isdir(path):
+        files = sorted(
+            p
+            for p in fs.find(path)
+            if not _hidden(p[len(path.rstrip("/")) :]) and (not suffixes or p.lower().endswith(suffixes))
+        )
+    elif fs.exists(path):
+        files = [path]
+    else:
+        raise UsageError(f"{uri}: no such file or folder")
+    files = [p for p in files if not p.endswith(".report.json")]
+    if not files:
+        raise UsageError(f"{uri}: no data files found")
+    return fs, files
+
+
+def _hidden(relative: str) -> bool:
+    return any(part.startswith((".", "_")) for part in relative.strip("/").split("/"))
+
+
+def copy(src_fs: Any, src: str, dest_fs: Any, dest: str) -> None:
+    """Copy one file between any two filesystems, streaming, publishing it atomically."""
+    parent = dest.rsplit("/", 1)[0]
+    if is_local(dest_fs):
+        dest_fs.makedirs(parent, exist_ok=True)
+    if src_fs is dest_fs and not is_local(dest_fs):
+        dest_fs.copy(src, dest)  # a server-side copy: the object appears whole
+        return
+    tmp = temporary_name(dest) if is_local(dest_fs) else dest
+    with src_fs.open(src, "rb") as reader, dest_fs.open(tmp, "wb") as writer:
+        while chunk := reader.read(8 << 20):
+            writer.write(chunk)
+    if tmp != dest:
+        publish(dest_fs, tmp, dest)
+
+
+def temporary_name(path: str, token: str | None = None) -> str:
+    """A hidden name beside `path` for writing it before it is published."""
+    import uuid
+
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/.{name}.{token or uuid.uuid4().hex[:12]}.tmp"
+
+
+def publish(fs: Any, tmp: str, final: str) -> None:
+    """Move a finished temporary file to its final name (an atomic rename on local disk)."""
+    if is_local(fs):
+        os.replace(tmp, final)
+    else:
+        fs.mv(tmp, final)
+
+
+def write_bytes(uri: str, data: bytes, connection: str | None = None) -> None:
+    """Write a small file atomically: renamed into place locally, one PUT on S3."""
+    fs, path = filesystem(uri, connection)
+    if is_local(fs):
+        fs.makedirs(path.rsplit("/", 1)[0] or "/", exist_ok=True)
+        tmp = temporary_name(path)
+        with open(tmp, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    else:
+        fs.pipe_file(path, data)
+
+
+@contextlib.contextmanager
+def atomic_output(fs: Any, final: str) -> Iterator[Any]:
+    """A binary file to write `final` through: renamed into place locally, one upload on S3.
+
+    If the block raises, nothing appears at `final` (the temporary file or upload is dropped).
+    """
+    if is_local(fs):
+        fs.makedirs(final.rsplit("/", 1)[0] or "/", exist_ok=True)
+        tmp = temporary_name(final)
+        try:
+            with open(tmp, "wb") as handle:
+                yield handle
+            os.replace(tmp, final)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return
+    handle = fs.open(final, "wb")
+    try:
+        yield handle
+    except BaseException:
+        if hasattr(handle, "discard"):
+            handle.discard()
+        raise
+    handle.close()

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "triggers_0001"
-down_revision = "watermarks_0001"
+down_revision = "catalog_0001"
 branch_labels = None
 depends_on = None
 
