@@ -12,7 +12,7 @@ from lockgate.notify.channels import Message
 
 DATA_QUALITY = "lockgate.DataQuality"
 # A report's location in a failure's cause: a URI, or an absolute path of a report-like file.
-_REPORT = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://\S+|(?<![\w/])/[\w./-]+\.(?:json|html|csv|txt|md|parquet))", re.I)
+_REPORT = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|(?<![\w/])/[\w./-]+\.(?:json|html|csv|txt|md|parquet)\b", re.I)
 
 
 def report_location(cause: str) -> str | None:

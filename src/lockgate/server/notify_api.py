@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
+
+class TopicBody(BaseModel):
+    name: str
+
+
+class SubscriptionBody(BaseModel):
+    target: str = Field(description="email:ADDRESS, webhook:URL or slack:URL")
+    secret: str | None = Field(None, description="A webhook's signing secret; generated when left out")
+
+
+class PublishBody(BaseModel):
+    subject: str
+    message: str
+
 
 def router(runtime: Any) -> Any:
     from fastapi import APIRouter, HTTPException, Query
-    from pydantic import BaseModel, Field
 
     from lockgate.core.errors import UsageError
     from lockgate.notify.channels import Message
@@ -15,17 +30,6 @@ def router(runtime: Any) -> Any:
     from lockgate.notify.plugin import notifier_of
 
     api = APIRouter(prefix="/api", tags=["notifications"])
-
-    class TopicBody(BaseModel):
-        name: str
-
-    class SubscriptionBody(BaseModel):
-        target: str = Field(description="email:ADDRESS, webhook:URL or slack:URL")
-        secret: str | None = Field(None, description="A webhook's signing secret; generated when left out")
-
-    class PublishBody(BaseModel):
-        subject: str
-        message: str
 
     def notifier() -> Any:
         try:

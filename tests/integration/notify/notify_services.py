@@ -131,3 +131,22 @@ def receiver() -> Iterator[Receiver]:
 
 def body_json(request: dict[str, Any]) -> Any:
     return json.loads(request["body"])
+
+
+@pytest.fixture
+def api_server() -> Iterator[str]:
+    """The lockgate app of the default runtime, served by uvicorn on loopback; yields its base URL."""
+    import uvicorn
+
+    from lockgate.runtime import default_runtime
+    from lockgate.server.app import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(default_runtime()), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    if not wait_for_port(port):
+        pytest.fail("uvicorn did not start")
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 import httpx
-import pytest
+from notify_services import api_server  # noqa: F401
 
 import lockgate
 from lockgate import Retry, pipeline, task
@@ -45,24 +42,6 @@ def broken() -> None:
     boom()
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
-    import uvicorn
-
-    from conftest import free_port, wait_for_port
-    from lockgate.server.app import create_app
-
-    port = free_port()
-    config = uvicorn.Config(create_app(default_runtime()), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    assert wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-
-
 def sample(text: str, name: str, **labels: str) -> float:
     """The value of one sample in Prometheus text, 0 when absent."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -74,7 +53,8 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_metrics_count_runs_steps_retries_and_queue(server: str) -> None:
+def test_metrics_count_runs_steps_retries_and_queue(api_server: str) -> None:
+    server = api_server
     before = httpx.get(f"{server}/metrics").text
     assert lockgate.run(mapped).status == "SUCCEEDED"
     assert lockgate.run(mapped).status == "SUCCEEDED"
