@@ -84,7 +84,9 @@ def list_topics(as_json: bool = JSON) -> None:
 def subscribe(
     name: str = typer.Argument(..., help="The topic."),
     target: str = typer.Argument(..., help="email:ADDRESS, webhook:URL or slack:URL"),
-    secret: str | None = typer.Option(None, "--secret", help="A webhook's signing secret (default: a new one, printed once)."),
+    secret: str | None = typer.Option(
+        None, "--secret", help="A webhook's signing secret (default: a new one, printed once)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Subscribe an email address, a webhook or a Slack incoming webhook to a topic."""
@@ -221,7 +223,14 @@ def _print_alarms(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         style = _STYLE.get(row["state"], "dim")
         table_rows.append(
-            [row["name"], row["kind"], f"[{style}]{row['state']}[/]", (row["since"] or "")[:19], row["topic"] or "", row["reason"]]
+            [
+                row["name"],
+                row["kind"],
+                f"[{style}]{row['state']}[/]",
+                (row["since"] or "")[:19],
+                row["topic"] or "",
+                row["reason"],
+            ]
         )
     _table("alarms", ["alarm", "kind", "state", "since", "topic", "reason"], table_rows)
 

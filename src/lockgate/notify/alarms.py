@@ -155,7 +155,9 @@ def evaluate(rule: AlarmRule, obs: Observations, now: float) -> Verdict:
     return Verdict(state, f"last success {age:.0f} s ago (window {rule.window:g} s)")
 
 
-def transition(previous: AlarmState | None, rule: AlarmRule, verdict: Verdict, now: float) -> tuple[AlarmState, str | None]:
+def transition(
+    previous: AlarmState | None, rule: AlarmRule, verdict: Verdict, now: float
+) -> tuple[AlarmState, str | None]:
     """The alarm's next state, and what fires: "ALARM" on entering it, "OK" on leaving it, else None."""
     if previous is not None and previous.state == verdict.state:
         return AlarmState(rule.name, previous.state, previous.since, verdict.reason), None
@@ -192,7 +194,9 @@ def rules_from_settings(settings: Any) -> list[AlarmRule]:
         allowed = {"name", "kind", "topic", "pipeline", "window", *([limit_key] if limit_key else [])}
         unknown = sorted(set(body) - allowed)
         if unknown:
-            raise UsageError(f"{where}: unknown keys {', '.join(unknown)} for a {kind} alarm (allowed: {', '.join(sorted(allowed))})")
+            raise UsageError(
+                f"{where}: unknown keys {', '.join(unknown)} for a {kind} alarm (allowed: {', '.join(sorted(allowed))})"
+            )
         limit = 0.0
         if limit_key is not None:
             if limit_key not in body:
@@ -216,4 +220,9 @@ def rules_from_settings(settings: Any) -> list[AlarmRule]:
     return rules
 
 
-_LIMIT_KEY: dict[str, str | None] = {"failures": "count", "duration": "max_duration", "freshness": None, "backlog": "max_queued"}
+_LIMIT_KEY: dict[str, str | None] = {
+    "failures": "count",
+    "duration": "max_duration",
+    "freshness": None,
+    "backlog": "max_queued",
+}

@@ -63,7 +63,14 @@ class Channels:
             self._http = None
 
     def send(
-        self, channel: str, endpoint: str, secret: str | None, delivery_id: str, topic: str, message: Message, now: float
+        self,
+        channel: str,
+        endpoint: str,
+        secret: str | None,
+        delivery_id: str,
+        topic: str,
+        message: Message,
+        now: float,
     ) -> None:
         """Deliver once; raises DeliveryError saying why not."""
         if channel == "email":
@@ -109,7 +116,9 @@ class Channels:
         host, port = str(cfg["host"]), int(cfg["port"])
         try:
             if cfg.get("ssl"):
-                client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=self.timeout, context=ssl.create_default_context())
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, port, timeout=self.timeout, context=ssl.create_default_context()
+                )
             else:
                 client = smtplib.SMTP(host, port, timeout=self.timeout)
             with client:

@@ -133,7 +133,9 @@ class LineageEmitter:
         self.file = Path(file) if file else None
         self.url = url or None
         self.namespace = namespace
-        self._queue: collections.deque[tuple[str, float, str, str, str, int, dict[str, Any] | None]] = collections.deque()
+        self._queue: collections.deque[tuple[str, float, str, str, str, int, dict[str, Any] | None]] = (
+            collections.deque()
+        )
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -142,15 +144,16 @@ class LineageEmitter:
     def observe(self, state: RunState, batch: list[h.Event]) -> None:
         queued = False
         for event in batch:
-            kind = type(event)
-            if kind is h.StepStarted:
-                self._queue.append(("START", event.at, state.pipeline, state.run_id, event.step, event.attempt, None))  # type: ignore[attr-defined]
-            elif kind is h.StepSucceeded:
-                self._queue.append(("COMPLETE", event.at, state.pipeline, state.run_id, event.step, event.attempt, None))  # type: ignore[attr-defined]
-            elif kind is h.StepFailed:
-                self._queue.append(("FAIL", event.at, state.pipeline, state.run_id, event.step, event.attempt, event.error))  # type: ignore[attr-defined]
+            item: tuple[str, float, str, str, str, int, dict[str, Any] | None]
+            if isinstance(event, h.StepStarted):
+                item = ("START", event.at, state.pipeline, state.run_id, event.step, event.attempt, None)
+            elif isinstance(event, h.StepSucceeded):
+                item = ("COMPLETE", event.at, state.pipeline, state.run_id, event.step, event.attempt, None)
+            elif isinstance(event, h.StepFailed):
+                item = ("FAIL", event.at, state.pipeline, state.run_id, event.step, event.attempt, event.error)
             else:
                 continue
+            self._queue.append(item)
             queued = True
         if queued:
             with self._lock:
@@ -170,7 +173,7 @@ class LineageEmitter:
                 events = []
                 while self._queue:
                     kind, at, pipeline, run_id, step, attempt, error = self._queue.popleft()
-                    datasets = {"inputs": [], "outputs": []}
+                    datasets: dict[str, list[str]] = {"inputs": [], "outputs": []}
                     if kind != "START":
                         datasets = read_report(_lineage_path(self.runtime.log_path(run_id, step, attempt)))
                     events.append(run_event(kind, at, self.namespace, pipeline, run_id, step, attempt, datasets, error))

@@ -41,7 +41,10 @@ def observe(engine: sa.Engine, rules: list[AlarmRule], now: float, queued: int) 
             .where(runs.c.status == "SUCCEEDED", runs.c.pipeline.in_(named))
             .group_by(runs.c.pipeline)
         ).all()
-        seen = {row.pipeline for row in conn.execute(sa.select(runs.c.pipeline).where(runs.c.pipeline.in_(named)).distinct())}
+        seen = {
+            row.pipeline
+            for row in conn.execute(sa.select(runs.c.pipeline).where(runs.c.pipeline.in_(named)).distinct())
+        }
         any_run = any_pipeline and conn.execute(sa.select(runs.c.run_id).limit(1)).first() is not None
     return Observations(
         runs=tuple(RunSample(r.pipeline, r.status, r.started_at, r.ended_at) for r in recent),
@@ -62,7 +65,8 @@ def alarm_message(rule: AlarmRule, state: AlarmState, fired: str) -> Message:
     word = "ALARM" if fired == "ALARM" else "OK"
     text = (
         f"Alarm {rule.name} is {word}.\n\n"
-        f"Alarm:  {rule.name} ({rule.kind})\nRule:   {rule.describe()}\nState:  {state.state} since {_json.iso(state.since)}\n"
+        f"Alarm:  {rule.name} ({rule.kind})\nRule:   {rule.describe()}\n"
+        f"State:  {state.state} since {_json.iso(state.since)}\n"
         f"Reason: {state.reason}\n\nSee all alarms: lockgate alarms list\n"
     )
     data = {
@@ -111,4 +115,3 @@ def evaluate_alarms(runtime: Any, now: float | None = None) -> list[tuple[AlarmR
                 conn.execute(alarm_table.insert(), {"name": rule.name, **values})
         results.append((rule, state, fired))
     return results
-

@@ -63,7 +63,9 @@ def send_claimed(
             )  # fmt: skip
             outcomes.append((delivery, str(exc), False))
         else:
-            log.info("delivered %s to %s (%s)", delivery.id, sub.channel, delivery.topic, extra={"run_id": delivery.run_id})
+            log.info(
+                "delivered %s to %s (%s)", delivery.id, sub.channel, delivery.topic, extra={"run_id": delivery.run_id}
+            )
             outcomes.append((delivery, None, False))
     outbox.release(unsent)
     done = outbox.record(outcomes, clock())
@@ -144,7 +146,9 @@ class Notifier:
         """
         subs = self.topics.subscriptions_of([topic])
         if topic not in subs:
-            raise UsageError(f"no topic {topic!r}; create it with `lockgate topics create {topic}` or declare it in lockgate.toml")
+            raise UsageError(
+                f"no topic {topic!r}; create it with `lockgate topics create {topic}` or declare it in lockgate.toml"
+            )
         ids = self.outbox.add([(sub, message, run_id) for sub in subs[topic]], self.clock())
         self._own_ids.update(ids)
         if ids:
@@ -189,7 +193,9 @@ class Notifier:
         for names, message, run_id in items:
             for name in names:
                 if name not in subs:
-                    log.warning("run %s notifies topic %r, which does not exist", run_id, name, extra={"run_id": run_id})
+                    log.warning(
+                        "run %s notifies topic %r, which does not exist", run_id, name, extra={"run_id": run_id}
+                    )
                     continue
                 rows += [(sub, message, run_id) for sub in subs[name]]
         self.outbox.add(rows, self.clock())
@@ -216,7 +222,9 @@ class Notifier:
                 self._wake.set()
                 thread.join(self.flush_seconds + 1.0)
                 if thread.is_alive():
-                    log.warning("notifications still sending after %.0f s; lockgate serve will retry them", self.flush_seconds)
+                    log.warning(
+                        "notifications still sending after %.0f s; lockgate serve will retry them", self.flush_seconds
+                    )
             elif self._queue or self._own_ids or (self._own_runs and self.outbox.count_pending(sorted(self._own_runs))):
                 channels = Channels(self.settings)
                 try:

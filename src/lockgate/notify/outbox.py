@@ -85,7 +85,7 @@ class Outbox:
 
     def add(self, items: Iterable[tuple[Subscription, Message, str | None]], now: float) -> list[str]:
         """Queue deliveries (subscription, message, run id) in one transaction; returns their ids."""
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": uuid.uuid4().hex,
                 "topic": sub.topic,
@@ -106,7 +106,7 @@ class Outbox:
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(deliveries.insert(), rows)
-        return [row["id"] for row in rows]
+        return [str(row["id"]) for row in rows]
 
     def claim_due(
         self, now: float, limit: int, run_ids: Sequence[str] | None = None, ids: Sequence[str] = ()
@@ -175,7 +175,9 @@ class Outbox:
         """Deliveries of these runs not tried yet (what `lockgate run` waits for before exiting)."""
         if not run_ids:
             return 0
-        query = sa.select(sa.func.count()).where(deliveries.c.status == "PENDING", deliveries.c.run_id.in_(list(run_ids)))
+        query = sa.select(sa.func.count()).where(
+            deliveries.c.status == "PENDING", deliveries.c.run_id.in_(list(run_ids))
+        )
         with self.engine.begin() as conn:
             return int(conn.execute(query).scalar() or 0)
 

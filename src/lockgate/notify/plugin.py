@@ -29,7 +29,12 @@ def install(runtime: Any) -> None:
     if lineage.get("file") or lineage.get("url"):
         from lockgate.notify.lineage import LineageEmitter
 
-        emitter = LineageEmitter(runtime, str(lineage.get("file") or ""), str(lineage.get("url") or ""), str(lineage.get("namespace") or "lockgate"))
+        emitter = LineageEmitter(
+            runtime,
+            str(lineage.get("file") or ""),
+            str(lineage.get("url") or ""),
+            str(lineage.get("namespace") or "lockgate"),
+        )
         runtime.observers.append(emitter.observe)
         runtime.closers.append(emitter.close)
 

@@ -92,7 +92,9 @@ def parse_target(text: str, where: str) -> tuple[str, str]:
 
 def check_topic_name(name: str) -> str:
     if not _TOPIC_NAME.match(name):
-        raise UsageError(f"topic name {name!r}: use letters, digits, '_', '.' and '-' (up to 200), starting with a letter or digit")
+        raise UsageError(
+            f"topic name {name!r}: use letters, digits, '_', '.' and '-' (up to 200), starting with a letter or digit"
+        )
     return name
 
 
@@ -217,12 +219,21 @@ class Topics:
             secret = new_secret()
         sub = Subscription(uuid.uuid4().hex[:20], topic, channel, endpoint, secret, "store")
         with self.engine.begin() as conn:
-            same = sa.and_(subscriptions.c.topic == topic, subscriptions.c.channel == channel, subscriptions.c.endpoint == endpoint)
+            same = sa.and_(
+                subscriptions.c.topic == topic, subscriptions.c.channel == channel, subscriptions.c.endpoint == endpoint
+            )
             if conn.execute(sa.select(subscriptions.c.id).where(same)).first() is not None:
                 raise UsageError(f"topic {topic!r} already has the subscription {shown_endpoint(channel, endpoint)}")
             conn.execute(
                 subscriptions.insert(),
-                {"id": sub.id, "topic": topic, "channel": channel, "endpoint": endpoint, "secret": secret, "created_at": now},
+                {
+                    "id": sub.id,
+                    "topic": topic,
+                    "channel": channel,
+                    "endpoint": endpoint,
+                    "secret": secret,
+                    "created_at": now,
+                },
             )
         return sub
 

@@ -37,7 +37,9 @@ class _Metrics:
             buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, float("inf")),
             registry=r,
         )
-        self.step_retries = Counter("lockgate_step_retries_total", "Retries scheduled.", ["pipeline", "step"], registry=r)
+        self.step_retries = Counter(
+            "lockgate_step_retries_total", "Retries scheduled.", ["pipeline", "step"], registry=r
+        )
         self.queue_depth = Gauge("lockgate_queue_depth", "Runs waiting in the queue (QUEUED).", registry=r)
         self.tick_lag = Gauge(
             "lockgate_scheduler_tick_lag_seconds", "How late the scheduler's last tick ran.", registry=r
@@ -50,7 +52,10 @@ class _Metrics:
             registry=r,
         )
         self.notifications = Counter(
-            "lockgate_notifications_total", "Notification delivery attempts, by outcome.", ["channel", "outcome"], registry=r
+            "lockgate_notifications_total",
+            "Notification delivery attempts, by outcome.",
+            ["channel", "outcome"],
+            registry=r,
         )
         # start time of each running attempt: (run id, step, attempt) -> at
         self.started: dict[tuple[str, str, int], float] = {}

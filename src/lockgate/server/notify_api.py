@@ -68,7 +68,7 @@ def router(runtime: Any) -> Any:
             sub = notifier().topics.subscribe(name, body.target, body.secret, runtime.clock())
         except UsageError as exc:
             raise bad(exc) from None
-        answer = sub.to_json()
+        answer: dict[str, Any] = sub.to_json()
         if sub.channel == "webhook" and body.secret is None:
             answer["secret"] = sub.secret
         return answer

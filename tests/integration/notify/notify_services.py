@@ -104,12 +104,17 @@ def receiver() -> Iterator[Receiver]:
     rec = Receiver(f"http://127.0.0.1:{port}/hook")
 
     class Handle(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with rec.lock:
                 status = rec.statuses.pop(0) if rec.statuses else 200
                 rec.requests.append(
-                    {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "status": status}
+                    {
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                        "status": status,
+                    }
                 )
             self.send_response(status)
             self.send_header("Content-Length", "2")
@@ -142,7 +147,9 @@ def api_server() -> Iterator[str]:
     from lockgate.server.app import create_app
 
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(default_runtime()), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(default_runtime()), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     if not wait_for_port(port):

@@ -22,7 +22,7 @@ class Folder:
             parser.error("smtp_folder.Folder takes one argument: the folder to write messages to")
         return cls(args[0])
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         name = uuid.uuid4().hex
         tmp = self.folder / f"{name}.tmp"
         header = "".join(f"X-Envelope-To: {rcpt}\r\n" for rcpt in envelope.rcpt_tos)

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from notify_services are parameters here
 """Alarms evaluated against the store: enter ALARM once, return to OK once, notify each time."""
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ def test_a_failure_alarm_fires_once_on_entering_and_once_on_leaving(tmp_path: Pa
     runtime.close()
     deliver_due(runtime, now=now + 13 * 60)
     payloads = [body_json(r) for r in receiver.wait(2)]
-    assert [(p["data"]["alarm"], p["data"]["state"]) for p in payloads] == [("nightly-failing", "ALARM"), ("nightly-failing", "OK")]
+    assert [(p["data"]["alarm"], p["data"]["state"]) for p in payloads] == [
+        ("nightly-failing", "ALARM"),
+        ("nightly-failing", "OK"),
+    ]
     assert payloads[0]["subject"].startswith("[lockgate] ALARM: nightly-failing")
     assert "2 failed runs" in payloads[0]["message"]
 
@@ -79,7 +83,9 @@ def test_alarms_list_and_evaluate_from_the_cli(tmp_path: Path, receiver: Receive
     env = dict(os.environ)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=env, timeout=60
+        )
 
     listed = json.loads(cli("alarms", "list", "--json").stdout)
     assert [(a["name"], a["state"], a["since"]) for a in listed] == [

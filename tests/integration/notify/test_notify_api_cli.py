@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from notify_services are parameters here
 """Topics through the REST API and the CLI: create, subscribe, publish, unsubscribe, the log."""
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from lockgate.server.logs import JsonFormatter, configure_logging
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=dict(os.environ), timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=dict(os.environ), timeout=60
+    )
 
 
 def test_topics_over_the_api(api_server: str, receiver: Receiver) -> None:
@@ -55,7 +58,9 @@ def test_topics_from_the_cli(receiver: Receiver) -> None:
     assert done.returncode == 0
     secret = done.stdout.strip().splitlines()[-1].rsplit(" ", 1)[-1]
     bad = cli("topics", "subscribe", "ops", "email:not-an-address")
-    assert bad.returncode == 2 and bad.stderr.startswith("error: subscription: 'not-an-address' is not an email address")
+    assert bad.returncode == 2 and bad.stderr.startswith(
+        "error: subscription: 'not-an-address' is not an email address"
+    )
     assert "Traceback" not in bad.stderr
     missing = cli("topics", "publish", "nope", "-s", "x", "-m", "y")
     assert missing.returncode == 2 and "no topic 'nope'" in missing.stderr
@@ -92,7 +97,9 @@ def test_json_logs_carry_extra_fields_and_mask_passwords(tmp_path: Path) -> None
         handler = next(h for h in root.handlers if getattr(h, "_lockgate", False))
         assert isinstance(handler.formatter, JsonFormatter)
         assert root.level == logging.DEBUG
-        record = logging.LogRecord("lockgate.x", logging.WARNING, "f.py", 1, "cannot reach %s", ("postgresql://u:pw@h/db",), None)
+        record = logging.LogRecord(
+            "lockgate.x", logging.WARNING, "f.py", 1, "cannot reach %s", ("postgresql://u:pw@h/db",), None
+        )
         record.run_id = "r1"
         document = json.loads(handler.formatter.format(record))
         assert document["message"] == "cannot reach postgresql://u:***@h/db"

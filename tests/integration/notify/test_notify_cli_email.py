@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from notify_services are parameters here
 """`lockgate run` of a failing pipeline sends its on_failure email and webhook before it exits."""
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ PIPELINES = textwrap.dedent(
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=timeout
+        [sys.executable, "-m", "lockgate", *args],
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=timeout,
     )
 
 

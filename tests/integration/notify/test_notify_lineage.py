@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from notify_services are parameters here
 """OpenLineage run events for steps, with the datasets tasks report."""
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ def test_step_events_go_to_a_file_with_their_datasets(tmp_path: Path, monkeypatc
     ]
     complete = events[1]
     assert complete["inputs"] == [{"namespace": "s3://raw", "name": "orders/2026-01-01.csv"}]
-    assert complete["outputs"] == [{"namespace": "s3://lake", "name": "orders/"}, {"namespace": "file", "name": "/tmp/orders.parquet"}]
+    assert complete["outputs"] == [
+        {"namespace": "s3://lake", "name": "orders/"},
+        {"namespace": "file", "name": "/tmp/orders.parquet"},
+    ]
     assert complete["run"]["runId"] == events[0]["run"]["runId"]
     parent = complete["run"]["facets"]["parent"]
     assert parent["job"] == {"namespace": "lockgate", "name": "orders_lineage"}

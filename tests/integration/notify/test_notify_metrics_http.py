@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from notify_services are parameters here
 """`/metrics` scraped over HTTP from a running server after runs."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from notify_services are parameters here
 """Webhook deliveries: signed, retried with the same delivery id, never touching the run."""
 
 from __future__ import annotations

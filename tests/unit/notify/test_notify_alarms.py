@@ -34,7 +34,9 @@ def test_failures_alarm_counts_only_failures_inside_the_window() -> None:
     runs = (failed(T0 - 700), failed(T0 - 500), failed(T0 - 100), RunSample("etl", "SUCCEEDED", T0 - 60, T0 - 50))
     obs = Observations(runs=runs, pipelines=frozenset({"etl"}))
     assert evaluate(rule, obs, T0).state == "OK"
-    more = Observations(runs=(*runs, failed(T0 - 5), RunSample("etl", "TIMED_OUT", T0 - 9, T0 - 3)), pipelines=frozenset({"etl"}))
+    more = Observations(
+        runs=(*runs, failed(T0 - 5), RunSample("etl", "TIMED_OUT", T0 - 9, T0 - 3)), pipelines=frozenset({"etl"})
+    )
     verdict = evaluate(rule, more, T0)
     assert verdict.state == "ALARM"
     assert verdict.reason.startswith("4 failed runs")
@@ -44,7 +46,9 @@ def test_failures_alarm_counts_only_failures_inside_the_window() -> None:
 
 
 def test_failures_of_other_pipelines_do_not_count_unless_the_rule_names_none() -> None:
-    obs = Observations(runs=(failed(T0, "other"), failed(T0, "other")), pipelines=frozenset({"etl", "other"}), any_run=True)
+    obs = Observations(
+        runs=(failed(T0, "other"), failed(T0, "other")), pipelines=frozenset({"etl", "other"}), any_run=True
+    )
     assert evaluate(AlarmRule("a", "failures", None, "etl", 2, 60), obs, T0).state == "OK"
     assert evaluate(AlarmRule("a", "failures", None, None, 2, 60), obs, T0).state == "ALARM"
 

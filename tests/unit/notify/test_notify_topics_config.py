@@ -27,7 +27,10 @@ def test_targets_are_checked_per_channel() -> None:
 
 def test_printed_targets_hide_secrets() -> None:
     assert shown_endpoint("webhook", "https://u:pw@h.example.com/x") == "webhook:https://u:***@h.example.com/x"
-    assert shown_endpoint("slack", "https://hooks.slack.example/services/T0/B0/SECRET") == "slack:https://hooks.slack.example/***"
+    assert (
+        shown_endpoint("slack", "https://hooks.slack.example/services/T0/B0/SECRET")
+        == "slack:https://hooks.slack.example/***"
+    )
 
 
 def test_topics_declared_in_lockgate_toml(tmp_path: Path) -> None:
