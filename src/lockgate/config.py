@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "sender": "lockgate@localhost",
     },
     "notify": {
+        "sender": "process",
         "flush_seconds": 5.0,
         "timeout_seconds": 10.0,
         "retry_interval_seconds": 30.0,

@@ -181,7 +181,7 @@ def notifications(
 @notifications_app.command("deliver")
 def deliver(as_json: bool = JSON) -> None:
     """Send every due delivery once now (what `lockgate serve` does periodically)."""
-    from lockgate.notify.notifier import deliver_due
+    from lockgate.notify.delivery import deliver_due
 
     done = deliver_due(_runtime())
     if as_json:

@@ -1,10 +1,12 @@
-"""Turning run events into deliveries and sending them from a background thread.
+"""Turning run events into deliveries, off the run loop.
 
 The observer runs on the run loop's thread, so it only builds the messages and appends them
-to an in-memory queue; the sender thread writes them to the outbox (one transaction per
-batch) and sends them. `close()` (the CLI calls it before exiting) drains the queue and waits
-up to `[notify] flush_seconds` for this process's first attempts; what failed stays in the
-outbox for `lockgate serve` (or `lockgate notifications deliver`) to retry.
+to an in-memory queue. A sender thread writes them to the outbox (one transaction per burst)
+and hands their ids to a delivery process (lockgate.notify.worker), which sends them on
+another core; with `[notify] sender = "thread"` the thread sends them itself. `close()` (the
+CLI calls it before exiting) drains the queue and waits up to `[notify] flush_seconds` for
+this process's first attempts; what failed stays in the outbox for `lockgate serve` (or
+`lockgate notifications deliver`) to retry.
 """
 
 from __future__ import annotations
@@ -13,92 +15,27 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from lockgate.config import Settings
 from lockgate.core import history as h
 from lockgate.core.engine import RunState
 from lockgate.core.errors import UsageError
-from lockgate.notify.channels import Channels, DeliveryError, Message
+from lockgate.notify.channels import Channels, Message
+from lockgate.notify.delivery import BATCH, COALESCE_SECONDS, count, send_claimed
 from lockgate.notify.messages import messages_for
-from lockgate.notify.outbox import Delivery, Outbox, Outcome, retry_policy
-from lockgate.notify.topics import Subscription, Topics
+from lockgate.notify.outbox import Outbox, retry_policy
+from lockgate.notify.topics import Topics
 
 log = logging.getLogger(__name__)
 
 TOPIC_KINDS = ("on_failure", "on_success", "on_retry")
-BATCH = 50
+SENDERS = ("process", "thread")
 POLL_SECONDS = 1.0
 
 
-def send_claimed(
-    claimed: Sequence[Delivery],
-    topics: Topics,
-    outbox: Outbox,
-    channels: Channels,
-    clock: Callable[[], float],
-    deadline: float | None = None,
-) -> list[tuple[Delivery, str]]:
-    """Attempt each claimed delivery once and record the outcomes; returns (delivery, new status)."""
-    subs: dict[str, Subscription] = {}
-    for found in topics.subscriptions_of(sorted({d.topic for d in claimed})).values():
-        subs.update((s.id, s) for s in found)
-    outcomes: list[Outcome] = []
-    unsent: list[Delivery] = []
-    for delivery in claimed:
-        if deadline is not None and time.monotonic() > deadline:
-            unsent.append(delivery)
-            continue
-        sub = subs.get(delivery.subscription_id)
-        if sub is None:
-            outcomes.append((delivery, "the subscription was removed", True))
-            continue
-        try:
-            channels.send(sub.channel, sub.endpoint, sub.secret, delivery.id, delivery.topic, delivery.message, clock())
-        except DeliveryError as exc:
-            log.warning(
-                "delivery %s to %s (%s) failed: %s", delivery.id, sub.channel, delivery.topic, exc,
-                extra={"run_id": delivery.run_id},
-            )  # fmt: skip
-            outcomes.append((delivery, str(exc), False))
-        else:
-            log.info(
-                "delivered %s to %s (%s)", delivery.id, sub.channel, delivery.topic, extra={"run_id": delivery.run_id}
-            )
-            outcomes.append((delivery, None, False))
-    outbox.release(unsent)
-    done = outbox.record(outcomes, clock())
-    from lockgate.server import metrics
-
-    for delivery, status in done:
-        metrics.count_notification(delivery.channel, status.lower())
-    return done
-
-
-def deliver_due(runtime: Any, now: float | None = None, limit: int = 1000) -> list[tuple[Delivery, str]]:
-    """One pass over every due delivery of the store (what `lockgate serve` calls periodically).
-
-    `now` decides what is due (default: the runtime's clock), so a test can jump past backoffs.
-    Returns (delivery, new status) for each attempt made.
-    """
-    notifier = Notifier(runtime)
-    clock = runtime.clock if now is None else (lambda: now)
-    channels = Channels(runtime.settings)
-    done: list[tuple[Delivery, str]] = []
-    try:
-        while len(done) < limit:
-            claimed = notifier.outbox.claim_due(clock(), min(BATCH, limit - len(done)))
-            if not claimed:
-                break
-            done += send_claimed(claimed, notifier.topics, notifier.outbox, channels, clock)
-    finally:
-        channels.close()
-    return done
-
-
 class Notifier:
-    """One runtime's notifications: the observer, `publish`, the sender thread and its flush."""
+    """One runtime's notifications: the observer, `publish`, the sender and its flush."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
@@ -107,13 +44,22 @@ class Notifier:
         self.topics = Topics(runtime.store.engine, settings)
         self.outbox = Outbox(runtime.store.engine, retry_policy(settings))
         self.flush_seconds = float(settings.get("notify", "flush_seconds", 5.0))
-        self._queue: collections.deque[tuple[list[str], Message, str]] = collections.deque()
-        self._own_runs: set[str] = set()
-        self._own_ids: set[str] = set()
+        self.sender = str(settings.get("notify", "sender", "process"))
+        if self.sender not in SENDERS:
+            raise UsageError(
+                f"{settings.source or 'settings'}: notify.sender {self.sender!r} is not one of {', '.join(SENDERS)}"
+            )
+        self._queue: collections.deque[tuple[list[str], Message, str | None]] = collections.deque()
+        self._runs: set[str] = set()  # runs this process drives whose deliveries it sends
+        self._ended: set[str] = set()  # of those, runs that are over: one more pass, then forgotten
+        self._told: set[str] = set()  # runs the delivery process knows of
+        self._ids: set[str] = set()  # deliveries published here, not yet handed over or sent
         self._wake = threading.Event()
+        self._stop_wait = threading.Event()
         self._stopping = False
         self._deadline: float | None = None
         self._thread: threading.Thread | None = None
+        self._worker: Any = None
         self._lock = threading.Lock()
 
     def clock(self) -> float:
@@ -122,7 +68,13 @@ class Notifier:
     # -- on the run loop: cheap ---------------------------------------------------------
 
     def observe(self, state: RunState, batch: list[h.Event]) -> None:
-        self._own_runs.add(state.run_id)
+        if state.run_id not in self._runs:
+            self._runs.add(state.run_id)
+        if state.status != "RUNNING":
+            self._ended.add(state.run_id)
+            if len(self._ended) >= 256:  # a long-lived process: check and forget finished runs
+                self._start()
+                self._wake.set()
         meta = state.workflow.meta
         if not any(meta.get(kind) for kind in TOPIC_KINDS):
             return
@@ -141,8 +93,7 @@ class Notifier:
     def publish(self, topic: str, message: Message, run_id: str | None = None) -> list[str]:
         """Queue a message to every subscription of `topic` (durably); returns the delivery ids.
 
-        Raises UsageError when the topic does not exist. The sender thread sends it soon;
-        `close()` waits for it.
+        Raises UsageError when the topic does not exist. It is sent soon; `close()` waits for it.
         """
         subs = self.topics.subscriptions_of([topic])
         if topic not in subs:
@@ -150,13 +101,14 @@ class Notifier:
                 f"no topic {topic!r}; create it with `lockgate topics create {topic}` or declare it in lockgate.toml"
             )
         ids = self.outbox.add([(sub, message, run_id) for sub in subs[topic]], self.clock())
-        self._own_ids.update(ids)
         if ids:
+            with self._lock:
+                self._ids.update(ids)
             self._start()
             self._wake.set()
         return ids
 
-    # -- the sender ---------------------------------------------------------------------
+    # -- the sender thread --------------------------------------------------------------
 
     def _start(self) -> None:
         with self._lock:
@@ -165,25 +117,29 @@ class Notifier:
                 self._thread.start()
 
     def _run(self) -> None:
-        channels = Channels(self.settings)
+        channels = Channels(self.settings) if self.sender == "thread" else None
+        last = 0.0
         try:
             while True:
                 self._wake.wait(POLL_SECONDS)
+                rest = COALESCE_SECONDS - (time.monotonic() - last)
+                if rest > 0 and not self._stopping:
+                    self._stop_wait.wait(rest)  # let a burst gather: one write, one claim
                 self._wake.clear()
+                last = time.monotonic()
                 stopping = self._stopping
                 try:
                     self._pass(channels)
                 except Exception:  # the store or a channel broke; the outbox keeps what is left
                     log.exception("sending notifications failed")
-                    if stopping:
-                        return
                 if stopping:
                     return
         finally:
-            channels.close()
+            if channels is not None:
+                channels.close()
 
     def _drain(self) -> None:
-        items: list[tuple[list[str], Message, str]] = []
+        items: list[tuple[list[str], Message, str | None]] = []
         while self._queue:
             items.append(self._queue.popleft())
         if not items:
@@ -198,18 +154,62 @@ class Notifier:
                     )
                     continue
                 rows += [(sub, message, run_id) for sub in subs[name]]
-        self.outbox.add(rows, self.clock())
+        ids = self.outbox.add(rows, self.clock())
+        with self._lock:
+            self._ids.update(ids)
 
-    def _pass(self, channels: Channels) -> None:
+    def _pass(self, channels: Channels | None) -> None:
         self._drain()
-        while True:
-            if self._deadline is not None and time.monotonic() > self._deadline:
-                return
-            claimed = self.outbox.claim_due(self.clock(), BATCH, sorted(self._own_runs), sorted(self._own_ids))
+        with self._lock:
+            ids, self._ids = self._ids, set()
+            ended = set(self._ended)
+        runs = set(self._runs)
+        if channels is None and self._hand_over(ids, runs, ended):
+            return
+        channels = channels or Channels(self.settings)
+        while self._deadline is None or time.monotonic() < self._deadline:
+            claimed = self.outbox.claim_due(self.clock(), BATCH, sorted(runs), sorted(ids))
             if not claimed:
-                return
-            send_claimed(claimed, self.topics, self.outbox, channels, self.clock, self._deadline)
+                break
+            count(send_claimed(claimed, self.topics, self.outbox, channels, self.clock, self._deadline))
+            ids.difference_update(d.id for d in claimed)
             self._drain()
+            with self._lock:
+                ids |= self._ids
+                self._ids.clear()
+        self._forget(ended)
+
+    def _hand_over(self, ids: set[str], runs: set[str], ended: set[str]) -> bool:
+        """Tell the delivery process what to send; False if it cannot run (the thread sends instead)."""
+        idle = self._worker is None or not self._worker.alive()
+        if not ids and idle and not self.outbox.count_pending(sorted(runs)):  # nothing for a process to do
+            self._forget(ended)
+            return True
+        lines = [f"run {r}" for r in sorted(runs - self._told)] + [f"id {i}" for i in sorted(ids)]
+        lines += [f"end {r}" for r in sorted(ended)]
+        for _ in range(2):
+            if self._worker is None or not self._worker.alive():
+                try:
+                    from lockgate.notify.worker import WorkerProcess
+
+                    self._worker, self._told = WorkerProcess(self.settings), set()
+                    lines = [f"run {r}" for r in sorted(runs)] + [f"id {i}" for i in sorted(ids)]
+                    lines += [f"end {r}" for r in sorted(ended)]
+                except OSError as exc:
+                    log.warning("cannot start the delivery process (%s); sending from this one", exc)
+                    return False
+            if self._worker.tell(lines):
+                self._told |= runs
+                self._forget(ended)
+                return True
+            self._worker = None
+        return False
+
+    def _forget(self, ended: set[str]) -> None:
+        with self._lock:
+            self._runs -= ended
+            self._ended -= ended
+            self._told -= ended
 
     def close(self) -> None:
         """Send what is queued and due for this process's runs, for up to `flush_seconds`."""
@@ -219,19 +219,25 @@ class Notifier:
         self._deadline = time.monotonic() + self.flush_seconds
         try:
             if thread is not None:
+                self._stop_wait.set()
                 self._wake.set()
                 thread.join(self.flush_seconds + 1.0)
-                if thread.is_alive():
-                    log.warning(
-                        "notifications still sending after %.0f s; lockgate serve will retry them", self.flush_seconds
-                    )
-            elif self._queue or self._own_ids or (self._own_runs and self.outbox.count_pending(sorted(self._own_runs))):
-                channels = Channels(self.settings)
+            elif self._queue or self._ids or (self._runs and self.outbox.count_pending(sorted(self._runs))):
+                channels = Channels(self.settings) if self.sender == "thread" else None
                 try:
                     self._pass(channels)
                 finally:
-                    channels.close()
+                    if channels is not None:
+                        channels.close()
+            if self._worker is not None:
+                remaining = max(0.5, self._deadline - time.monotonic()) + 1.0
+                if not self._worker.close(remaining):
+                    log.warning(
+                        "notifications still sending after %.0f s; lockgate serve will retry them", self.flush_seconds
+                    )
+                self._worker = None
         finally:
             with self._lock:  # usable again: a runtime may run more after closing
                 self._thread, self._stopping, self._deadline = None, False, None
-                self._own_ids.clear()
+                self._stop_wait.clear()
+                self._told.clear()

@@ -145,23 +145,46 @@ class Outbox:
         return [_delivery(row) for row in rows]
 
     def record(self, attempts: Sequence[Outcome], now: float) -> list[tuple[Delivery, str]]:
-        """Write the outcomes of claimed attempts; returns (delivery, its new status)."""
-        done = []
+        """Write the outcomes of claimed attempts in one transaction; returns (delivery, its new status)."""
+        done: list[tuple[Delivery, str]] = []
+        delivered: dict[int, list[str]] = {}  # attempts count -> ids: one UPDATE per group
+        failed: list[dict[str, Any]] = []
+        for delivery, error, final in attempts:
+            count = delivery.attempts + 1
+            if error is None:
+                delivered.setdefault(count, []).append(delivery.id)
+                done.append((delivery, "DELIVERED"))
+                continue
+            wait = None if final else self.policy.delay(count, 0.0)
+            status = "FAILED" if wait is None else "RETRYING"
+            failed.append(
+                {
+                    "b_id": delivery.id,
+                    "status": status,
+                    "attempts": count,
+                    "last_error": error[:2000],
+                    "next_attempt_at": delivery.next_attempt_at if wait is None else now + wait,
+                    "claim": None,
+                    "lease_until": None,
+                }
+            )
+            done.append((delivery, status))
         with self.engine.begin() as conn:
-            for delivery, error, final in attempts:
-                count = delivery.attempts + 1
-                values: dict[str, Any] = {"attempts": count, "claim": None, "lease_until": None}
-                if error is None:
-                    values.update(status="DELIVERED", delivered_at=now, last_error=None)
-                else:
-                    wait = None if final else self.policy.delay(count, 0.0)
-                    values["last_error"] = error[:2000]
-                    if wait is None:
-                        values["status"] = "FAILED"
-                    else:
-                        values.update(status="RETRYING", next_attempt_at=now + wait)
-                conn.execute(sa.update(deliveries).where(deliveries.c.id == delivery.id).values(**values))
-                done.append((delivery, values["status"]))
+            for count, ids in delivered.items():
+                conn.execute(
+                    sa.update(deliveries)
+                    .where(deliveries.c.id.in_(ids))
+                    .values(
+                        status="DELIVERED",
+                        attempts=count,
+                        delivered_at=now,
+                        last_error=None,
+                        claim=None,
+                        lease_until=None,
+                    )
+                )
+            if failed:
+                conn.execute(sa.update(deliveries).where(deliveries.c.id == sa.bindparam("b_id")), failed)
         return done
 
     def release(self, claimed: Sequence[Delivery]) -> None:

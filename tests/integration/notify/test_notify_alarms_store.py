@@ -14,8 +14,8 @@ from notify_services import Receiver, body_json, receiver  # noqa: F401
 
 import lockgate
 from lockgate import pipeline, task
+from lockgate.notify.delivery import deliver_due
 from lockgate.notify.monitor import evaluate_alarms
-from lockgate.notify.notifier import deliver_due
 from lockgate.runtime import default_runtime
 
 

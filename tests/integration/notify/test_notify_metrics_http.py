@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
-from notify_services import api_server  # noqa: F401
+from notify_services import Receiver, api_server, receiver  # noqa: F401
 
 import lockgate
 from lockgate import Retry, pipeline, task
+from lockgate.notify.delivery import deliver_due
+from lockgate.notify.plugin import notifier_of
 from lockgate.runtime import default_runtime
 from lockgate.server import metrics
 
@@ -38,7 +42,7 @@ def mapped() -> None:
     wobbly()
 
 
-@pipeline(name="metrics_broken")
+@pipeline(name="metrics_broken", on_failure=["metrics"])
 def broken() -> None:
     boom()
 
@@ -54,13 +58,20 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_metrics_count_runs_steps_retries_and_queue(api_server: str) -> None:
+def test_metrics_count_runs_steps_retries_and_queue(api_server: str, receiver: Receiver) -> None:
     server = api_server
+    runtime = default_runtime()
+    topics = notifier_of(runtime).topics
+    topics.create("metrics", time.time())
+    topics.subscribe("metrics", f"webhook:{receiver.url}", "k", time.time())
+    receiver.statuses = [500]
     before = httpx.get(f"{server}/metrics").text
     assert lockgate.run(mapped).status == "SUCCEEDED"
     assert lockgate.run(mapped).status == "SUCCEEDED"
     assert lockgate.run(broken).status == "FAILED"
-    default_runtime().enqueue("metrics_mapped", {})
+    runtime.close()  # the delivery process reports its outcome (retrying) back to this process's metrics
+    assert [status for _, status in deliver_due(runtime, now=time.time() + 3600)] == ["DELIVERED"]
+    runtime.enqueue("metrics_mapped", {})
     metrics.observe_tick_lag(0.25)
     metrics.observe_trigger_latency("s3", 1.5)
     response = httpx.get(f"{server}/metrics")
@@ -82,6 +93,8 @@ def test_metrics_count_runs_steps_retries_and_queue(api_server: str) -> None:
     assert sample(text, "lockgate_queue_depth") == 1
     assert sample(text, "lockgate_scheduler_tick_lag_seconds") == 0.25
     assert delta("lockgate_trigger_latency_seconds_count", trigger="s3") == 1
+    assert delta("lockgate_notifications_total", channel="webhook", outcome="retrying") == 1
+    assert delta("lockgate_notifications_total", channel="webhook", outcome="delivered") == 1
     conventions = (
         "lockgate_runs_started_total", "lockgate_runs_finished_total", "lockgate_step_duration_seconds",
         "lockgate_step_retries_total", "lockgate_queue_depth", "lockgate_scheduler_tick_lag_seconds",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from notify_services import Receiver, body_json, receiver  # noqa: F401
 
 import lockgate
 from lockgate import Retry, pipeline, task
 from lockgate.notify.channels import verify
-from lockgate.notify.notifier import deliver_due
+from lockgate.notify.delivery import deliver_due
 from lockgate.notify.plugin import notifier_of
 from lockgate.runtime import default_runtime
 from lockgate.tasks import notify
@@ -79,10 +80,7 @@ def test_a_failed_delivery_is_retried_with_the_same_delivery_id(receiver: Receiv
     assert after.status == "DELIVERED" and after.attempts == 2
 
 
-def test_deliveries_stop_after_max_attempts(receiver: Receiver, monkeypatch: object) -> None:
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+def test_deliveries_stop_after_max_attempts(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCKGATE_NOTIFY__MAX_ATTEMPTS", "2")
     subscribe(receiver)
     receiver.statuses = [503, 503, 503]
@@ -97,9 +95,11 @@ def test_deliveries_stop_after_max_attempts(receiver: Receiver, monkeypatch: obj
     assert runtime.view(run.run_id).status == "FAILED"
 
 
-def test_on_retry_and_on_success_notify(receiver: Receiver) -> None:
+@pytest.mark.parametrize("sender", ["process", "thread"])
+def test_on_retry_and_on_success_notify(receiver: Receiver, sender: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCKGATE_NOTIFY__SENDER", sender)
     subscribe(receiver)
-    run = lockgate.run(retrying, key="a")
+    run = lockgate.run(retrying, key=sender)
     assert run.status == "SUCCEEDED"
     default_runtime().close()
     kinds = [body_json(r)["data"]["kind"] for r in receiver.wait(2)]
