@@ -43,7 +43,8 @@ class WorkerProcess:
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin = self._proc.stdin
-        self._stdin.write(json.dumps({"settings": settings.data}, default=str) + "\n")
+        data = {**settings.data, "home": str(settings.home.absolute()), "database_url": settings.database_url}
+        self._stdin.write(json.dumps({"settings": data}, default=str) + "\n")
         self._reader = threading.Thread(
             target=self._read, args=(self._proc.stdout,), name="lockgate-notify-out", daemon=True
         )
