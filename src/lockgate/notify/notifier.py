@@ -22,7 +22,7 @@ from lockgate.core import history as h
 from lockgate.core.engine import RunState
 from lockgate.core.errors import UsageError
 from lockgate.notify.channels import Channels, Message
-from lockgate.notify.delivery import BATCH, COALESCE_SECONDS, count, send_claimed
+from lockgate.notify.delivery import COALESCE_SECONDS, count, send_claimed
 from lockgate.notify.messages import messages_for
 from lockgate.notify.outbox import Outbox, retry_policy
 from lockgate.notify.topics import Topics
@@ -46,14 +46,10 @@ class Notifier:
         self.flush_seconds = float(settings.get("notify", "flush_seconds", 5.0))
         self.sender = str(settings.get("notify", "sender", "process"))
         if self.sender not in SENDERS:
-            raise UsageError(
-                f"{settings.source or 'settings'}: notify.sender {self.sender!r} is not one of {', '.join(SENDERS)}"
-            )
+            where = settings.source or "settings"
+            raise UsageError(f"{where}: notify.sender {self.sender!r} is not one of {', '.join(SENDERS)}")
         self._queue: collections.deque[tuple[list[str], Message, str | None]] = collections.deque()
-        self._runs: set[str] = set()  # runs this process drives whose deliveries it sends
-        self._ended: set[str] = set()  # of those, runs that are over: one more pass, then forgotten
-        self._told: set[str] = set()  # runs the delivery process knows of
-        self._ids: set[str] = set()  # deliveries published here, not yet handed over or sent
+        self._ids: set[str] = set()  # deliveries queued here and not yet handed over or tried
         self._wake = threading.Event()
         self._stop_wait = threading.Event()
         self._stopping = False
@@ -68,13 +64,6 @@ class Notifier:
     # -- on the run loop: cheap ---------------------------------------------------------
 
     def observe(self, state: RunState, batch: list[h.Event]) -> None:
-        if state.run_id not in self._runs:
-            self._runs.add(state.run_id)
-        if state.status != "RUNNING":
-            self._ended.add(state.run_id)
-            if len(self._ended) >= 256:  # a long-lived process: check and forget finished runs
-                self._start()
-                self._wake.set()
         meta = state.workflow.meta
         if not any(meta.get(kind) for kind in TOPIC_KINDS):
             return
@@ -124,7 +113,7 @@ class Notifier:
                 self._wake.wait(POLL_SECONDS)
                 rest = COALESCE_SECONDS - (time.monotonic() - last)
                 if rest > 0 and not self._stopping:
-                    self._stop_wait.wait(rest)  # let a burst gather: one write, one claim
+                    self._stop_wait.wait(rest)  # let a burst gather: one write, one hand-over
                 self._wake.clear()
                 last = time.monotonic()
                 stopping = self._stopping
@@ -158,61 +147,48 @@ class Notifier:
         with self._lock:
             self._ids.update(ids)
 
-    def _pass(self, channels: Channels | None) -> None:
-        self._drain()
+    def _take_ids(self) -> list[str]:
         with self._lock:
             ids, self._ids = self._ids, set()
-            ended = set(self._ended)
-        runs = set(self._runs)
-        if channels is None and self._hand_over(ids, runs, ended):
-            return
-        channels = channels or Channels(self.settings)
-        while self._deadline is None or time.monotonic() < self._deadline:
-            claimed = self.outbox.claim_due(self.clock(), BATCH, sorted(runs), sorted(ids))
-            if not claimed:
-                break
-            count(send_claimed(claimed, self.topics, self.outbox, channels, self.clock, self._deadline))
-            ids.difference_update(d.id for d in claimed)
-            self._drain()
-            with self._lock:
-                ids |= self._ids
-                self._ids.clear()
-        self._forget(ended)
+        return sorted(ids)
 
-    def _hand_over(self, ids: set[str], runs: set[str], ended: set[str]) -> bool:
-        """Tell the delivery process what to send; False if it cannot run (the thread sends instead)."""
-        idle = self._worker is None or not self._worker.alive()
-        if not ids and idle and not self.outbox.count_pending(sorted(runs)):  # nothing for a process to do
-            self._forget(ended)
-            return True
-        lines = [f"run {r}" for r in sorted(runs - self._told)] + [f"id {i}" for i in sorted(ids)]
-        lines += [f"end {r}" for r in sorted(ended)]
+    def _pass(self, channels: Channels | None) -> None:
+        self._drain()
+        ids = self._take_ids()
+        if not ids:
+            return
+        if channels is None and self._hand_over(ids):
+            return
+        own = channels or Channels(self.settings)
+        try:
+            while ids:
+                held = self.outbox.held(ids)
+                count(send_claimed(held, self.topics, self.outbox, own, self.clock, self._deadline))
+                self._drain()
+                ids = self._take_ids()
+        finally:
+            if channels is None:
+                own.close()
+
+    def _hand_over(self, ids: list[str]) -> bool:
+        """Give the ids to the delivery process; False if it cannot run (this thread sends instead)."""
+        lines = [f"id {i}" for i in ids]
         for _ in range(2):
             if self._worker is None or not self._worker.alive():
                 try:
                     from lockgate.notify.worker import WorkerProcess
 
-                    self._worker, self._told = WorkerProcess(self.settings), set()
-                    lines = [f"run {r}" for r in sorted(runs)] + [f"id {i}" for i in sorted(ids)]
-                    lines += [f"end {r}" for r in sorted(ended)]
+                    self._worker = WorkerProcess(self.settings)
                 except OSError as exc:
                     log.warning("cannot start the delivery process (%s); sending from this one", exc)
                     return False
             if self._worker.tell(lines):
-                self._told |= runs
-                self._forget(ended)
                 return True
             self._worker = None
         return False
 
-    def _forget(self, ended: set[str]) -> None:
-        with self._lock:
-            self._runs -= ended
-            self._ended -= ended
-            self._told -= ended
-
     def close(self) -> None:
-        """Send what is queued and due for this process's runs, for up to `flush_seconds`."""
+        """Send what is queued here, for up to `flush_seconds`; the rest stays in the outbox."""
         with self._lock:
             self._stopping = True
             thread = self._thread
@@ -222,16 +198,10 @@ class Notifier:
                 self._stop_wait.set()
                 self._wake.set()
                 thread.join(self.flush_seconds + 1.0)
-            elif self._queue or self._ids or (self._runs and self.outbox.count_pending(sorted(self._runs))):
-                channels = Channels(self.settings) if self.sender == "thread" else None
-                try:
-                    self._pass(channels)
-                finally:
-                    if channels is not None:
-                        channels.close()
+            elif self._queue or self._ids:
+                self._pass(Channels(self.settings) if self.sender == "thread" else None)
             if self._worker is not None:
-                remaining = max(0.5, self._deadline - time.monotonic()) + 1.0
-                if not self._worker.close(remaining):
+                if not self._worker.close(max(0.5, self._deadline - time.monotonic()) + 1.0):
                     log.warning(
                         "notifications still sending after %.0f s; lockgate serve will retry them", self.flush_seconds
                     )
@@ -240,4 +210,3 @@ class Notifier:
             with self._lock:  # usable again: a runtime may run more after closing
                 self._thread, self._stopping, self._deadline = None, False, None
                 self._stop_wait.clear()
-                self._told.clear()

@@ -100,6 +100,9 @@ class Outbox:
                 "attempts": 0,
                 "created_at": now,
                 "next_attempt_at": now,
+                # held by the process that queued it, which sends it at once; others (lockgate
+                # serve) take it only if that process has not tried it within the lease
+                "lease_until": now + LEASE_SECONDS,
             }
             for sub, message, run_id in items
         ]
@@ -108,28 +111,21 @@ class Outbox:
                 conn.execute(deliveries.insert(), rows)
         return [str(row["id"]) for row in rows]
 
-    def claim_due(
-        self, now: float, limit: int, run_ids: Sequence[str] | None = None, ids: Sequence[str] = ()
-    ) -> list[Delivery]:
-        """Take up to `limit` due deliveries for this sender.
+    def held(self, ids: Sequence[str]) -> list[Delivery]:
+        """The deliveries among `ids` still waiting for their first attempt (those this process queued)."""
+        if not ids:
+            return []
+        query = sa.select(deliveries).where(deliveries.c.id.in_(list(ids)), deliveries.c.status == "PENDING")
+        with self.engine.begin() as conn:
+            return [_delivery(row) for row in conn.execute(query)]
 
-        With `run_ids` (or `ids`), only the deliveries of those runs (or with those ids);
-        without either, any due delivery.
-        """
+    def claim_due(self, now: float, limit: int) -> list[Delivery]:
+        """Take up to `limit` due deliveries that no process holds (the retries `lockgate serve` sends)."""
         due = sa.and_(
             deliveries.c.status.in_(["PENDING", "RETRYING"]),
             deliveries.c.next_attempt_at <= now,
             sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
         )
-        if run_ids is not None or ids:
-            mine = []
-            if run_ids:
-                mine.append(deliveries.c.run_id.in_(list(run_ids)))
-            if ids:
-                mine.append(deliveries.c.id.in_(list(ids)))
-            if not mine:
-                return []
-            due = sa.and_(due, sa.or_(*mine))
         token = uuid.uuid4().hex
         with self.engine.begin() as conn:
             query = sa.select(deliveries.c.id).where(due).order_by(deliveries.c.next_attempt_at).limit(limit)
@@ -193,16 +189,6 @@ class Outbox:
             with self.engine.begin() as conn:
                 ids = [d.id for d in claimed]
                 conn.execute(sa.update(deliveries).where(deliveries.c.id.in_(ids)).values(claim=None, lease_until=None))
-
-    def count_pending(self, run_ids: Sequence[str]) -> int:
-        """Deliveries of these runs not tried yet (what `lockgate run` waits for before exiting)."""
-        if not run_ids:
-            return 0
-        query = sa.select(sa.func.count()).where(
-            deliveries.c.status == "PENDING", deliveries.c.run_id.in_(list(run_ids))
-        )
-        with self.engine.begin() as conn:
-            return int(conn.execute(query).scalar() or 0)
 
     def list(
         self, *, limit: int = 100, status: str | None = None, run_id: str | None = None, topic: str | None = None

@@ -6,11 +6,9 @@ sends on another core instead (benchmarks/notifications.py measures both). The p
 Notifier, writes lines to this process's stdin:
 
     {"settings": {...}}     first: the parent's effective settings, as JSON
-    id DELIVERY_ID          a delivery to send
-    run RUN_ID              every due delivery of this run (a step's `notify` queues them)
-    end RUN_ID              the run is over: one more pass for it, then forget it
+    id DELIVERY_ID          a delivery the parent queued (and holds): send it
 
-and reads `CHANNEL STATUS` lines back for its metrics. It claims and sends what is due every
+and reads `CHANNEL STATUS` lines back for its metrics. It sends what it was given every
 COALESCE_SECONDS. When stdin closes (the parent is closing, or died) it sends what is due for
 up to `[notify] flush_seconds`, then exits; what is left stays in the outbox for `lockgate serve`.
 """
@@ -108,8 +106,6 @@ def main() -> int:
     topics = Topics(engine, settings)
     outbox = Outbox(engine, retry_policy(settings))
     channels = Channels(settings)
-    runs: set[str] = set()
-    ended: set[str] = set()
     ids: set[str] = set()
     lock = threading.Lock()
     news = threading.Event()
@@ -118,14 +114,10 @@ def main() -> int:
     def read() -> None:
         for line in sys.stdin:
             kind, _, value = line.strip().partition(" ")
-            with lock:
-                if kind == "id":
+            if kind == "id" and value:
+                with lock:
                     ids.add(value)
-                elif kind == "run":
-                    runs.add(value)
-                elif kind == "end":
-                    ended.add(value)
-            news.set()
+                news.set()
         closed.set()
         news.set()
 
@@ -133,31 +125,26 @@ def main() -> int:
     deadline: float | None = None
     try:
         while True:
-            news.wait(COALESCE_SECONDS * 4)
+            news.wait()
             if not closed.is_set():
-                closed.wait(COALESCE_SECONDS)  # let a burst gather into one claim
+                closed.wait(COALESCE_SECONDS)  # let a burst gather into one read and one write
             news.clear()
             if closed.is_set() and deadline is None:
                 deadline = time.monotonic() + float(settings.get("notify", "flush_seconds", 5.0))
-            with lock:
-                finishing = set(ended)
             while deadline is None or time.monotonic() < deadline:
                 with lock:
-                    mine_runs, mine_ids = sorted(runs | finishing), sorted(ids)
-                claimed = outbox.claim_due(time.time(), BATCH, mine_runs, mine_ids)
-                if not claimed:
+                    mine, ids_now = sorted(ids), len(ids)
+                    ids.clear()
+                if not ids_now:
                     break
-                done = send_claimed(claimed, topics, outbox, channels, time.time, deadline)
-                try:
-                    sys.stdout.write("".join(f"{d.channel} {status}\n" for d, status in done))
-                    sys.stdout.flush()
-                except OSError:  # the parent is gone; its metrics with it
-                    pass
-                with lock:  # attempted: a delivery named by id is this process's no more
-                    ids.difference_update(d.id for d in claimed)
-            with lock:
-                runs.difference_update(finishing)
-                ended.difference_update(finishing)
+                for start in range(0, len(mine), BATCH):
+                    held = outbox.held(mine[start : start + BATCH])
+                    done = send_claimed(held, topics, outbox, channels, time.time, deadline)
+                    try:
+                        sys.stdout.write("".join(f"{d.channel} {status}\n" for d, status in done))
+                        sys.stdout.flush()
+                    except OSError:  # the parent is gone; its metrics with it
+                        pass
             if closed.is_set():
                 return 0
     finally:
