@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import weakref
 from typing import Any
@@ -9,6 +10,17 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _notifiers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+# What must be flushed when the interpreter exits, for programs that never call Runtime.close()
+_open: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open() -> None:
+    for item in list(_open):
+        try:
+            item.close()
+        except Exception:  # exiting anyway; say what was lost
+            log.exception("flushing %r at exit failed", item)
 
 
 def install(runtime: Any) -> None:
@@ -23,6 +35,7 @@ def install(runtime: Any) -> None:
         _notifiers[runtime] = notifier
         runtime.observers.append(notifier.observe)
         runtime.closers.append(notifier.close)
+        _open.add(notifier)
     else:
         log.debug("store %r has no SQL engine: notifications are off", runtime.store)
     lineage = runtime.settings.table("lineage")
@@ -37,6 +50,7 @@ def install(runtime: Any) -> None:
         )
         runtime.observers.append(emitter.observe)
         runtime.closers.append(emitter.close)
+        _open.add(emitter)
 
 
 def notifier_of(runtime: Any) -> Any:

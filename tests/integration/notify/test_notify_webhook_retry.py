@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from notify_services import Receiver, body_json, receiver  # noqa: F401
@@ -132,3 +133,28 @@ def test_the_notify_task_fails_on_an_unknown_topic() -> None:
     run = lockgate.run(announcing_nowhere)
     assert run.status == "FAILED"
     assert "no topic 'nowhere'" in (run.cause or "")
+
+
+def test_a_script_that_never_closes_still_delivers_at_exit(receiver: Receiver, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    subscribe(receiver)
+    (tmp_path / "script.py").write_text(
+        "import lockgate\n"
+        "from lockgate import pipeline, task\n"
+        "@task\n"
+        "def explode():\n"
+        "    raise RuntimeError('disk full')\n"
+        "@pipeline(on_failure=['hooks'])\n"
+        "def fragile():\n"
+        "    explode()\n"
+        "print(lockgate.run(fragile).run_id)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "script.py"], capture_output=True, text=True, env=dict(os.environ), timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    (request,) = receiver.requests
+    assert body_json(request)["data"]["run_id"] == done.stdout.strip()
