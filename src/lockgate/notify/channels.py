@@ -94,7 +94,10 @@ class Channels:
             raise DeliveryError(f"unknown channel {channel!r}")
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
-        import httpx
+        try:
+            import httpx
+        except ImportError:
+            raise DeliveryError("webhook and Slack deliveries need httpx: pip install 'lockgate[http]'") from None
 
         if self._http is None:
             self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)

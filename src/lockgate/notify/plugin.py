@@ -27,7 +27,8 @@ def install(runtime: Any) -> None:
     """Add the observers and closers of this area to a new Runtime."""
     from lockgate.server import metrics
 
-    runtime.observers.append(metrics.observe)
+    if metrics.available():
+        runtime.observers.append(metrics.observe)
     if getattr(runtime.store, "engine", None) is not None:
         from lockgate.notify.notifier import Notifier
 

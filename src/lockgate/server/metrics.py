@@ -61,6 +61,13 @@ class _Metrics:
         self.started: dict[tuple[str, str, int], float] = {}
 
 
+def available() -> bool:
+    """Whether prometheus-client is installed (the `server` extra); without it nothing is counted."""
+    import importlib.util
+
+    return importlib.util.find_spec("prometheus_client") is not None
+
+
 def metrics() -> _Metrics:
     """This process's metrics, made on first use."""
     global _metrics
@@ -111,7 +118,8 @@ def observe_trigger_latency(trigger: str, seconds: float) -> None:
 
 def count_notification(channel: str, outcome: str) -> None:
     """One delivery attempt: outcome `delivered`, `retrying` or `failed`."""
-    metrics().notifications.labels(channel, outcome).inc()
+    if _metrics is not None or available():
+        metrics().notifications.labels(channel, outcome).inc()
 
 
 def exposition(store: Any = None) -> tuple[bytes, str]:
