@@ -35,8 +35,8 @@ def _root(
 
 def _register() -> None:
     # One line per area; each module adds its commands to `app`.
-    from lockgate.cli import runs  # noqa: F401
     from lockgate.cli import notify  # noqa: F401
+    from lockgate.cli import runs  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,6 +48,11 @@ class Notifier:
         if self.sender not in SENDERS:
             where = settings.source or "settings"
             raise UsageError(f"{where}: notify.sender {self.sender!r} is not one of {', '.join(SENDERS)}")
+        # An in-memory SQLite database lives in one connection of one thread: nothing sends
+        # in the background; close() sends from the caller's thread.
+        self._background = ":memory:" not in str(getattr(runtime.store, "url", ""))
+        if not self._background:
+            self.sender = "thread"
         self._queue: collections.deque[tuple[list[str], Message, str | None]] = collections.deque()
         self._ids: set[str] = set()  # deliveries queued here and not yet handed over or tried
         self._wake = threading.Event()
@@ -100,6 +105,8 @@ class Notifier:
     # -- the sender thread --------------------------------------------------------------
 
     def _start(self) -> None:
+        if not self._background:
+            return
         with self._lock:
             if self._thread is None and not self._stopping:
                 self._thread = threading.Thread(target=self._run, name="lockgate-notify", daemon=True)
