@@ -54,7 +54,7 @@ class Notifier:
         if not self._background:
             self.sender = "thread"
         self._queue: collections.deque[tuple[list[str], Message, str | None]] = collections.deque()
-        self._ids: set[str] = set()  # deliveries queued here and not yet handed over or tried
+        self._ids: dict[str, None] = {}  # deliveries queued here, in order, not yet handed over or tried
         self._wake = threading.Event()
         self._stop_wait = threading.Event()
         self._stopping = False
@@ -97,7 +97,7 @@ class Notifier:
         ids = self.outbox.add([(sub, message, run_id) for sub in subs[topic]], self.clock())
         if ids:
             with self._lock:
-                self._ids.update(ids)
+                self._ids.update(dict.fromkeys(ids))
             self._start()
             self._wake.set()
         return ids
@@ -152,12 +152,12 @@ class Notifier:
                 rows += [(sub, message, run_id) for sub in subs[name]]
         ids = self.outbox.add(rows, self.clock())
         with self._lock:
-            self._ids.update(ids)
+            self._ids.update(dict.fromkeys(ids))
 
     def _take_ids(self) -> list[str]:
         with self._lock:
-            ids, self._ids = self._ids, set()
-        return sorted(ids)
+            ids, self._ids = self._ids, {}
+        return list(ids)
 
     def _pass(self, channels: Channels | None) -> None:
         self._drain()

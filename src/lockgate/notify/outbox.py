@@ -112,12 +112,13 @@ class Outbox:
         return [str(row["id"]) for row in rows]
 
     def held(self, ids: Sequence[str]) -> list[Delivery]:
-        """The deliveries among `ids` still waiting for their first attempt (those this process queued)."""
+        """The deliveries among `ids` still waiting for their first attempt (those this process queued), in order."""
         if not ids:
             return []
         query = sa.select(deliveries).where(deliveries.c.id.in_(list(ids)), deliveries.c.status == "PENDING")
         with self.engine.begin() as conn:
-            return [_delivery(row) for row in conn.execute(query)]
+            found = {row.id: _delivery(row) for row in conn.execute(query)}
+        return [found[i] for i in ids if i in found]  # in the order given: the order they were queued
 
     def claim_due(self, now: float, limit: int) -> list[Delivery]:
         """Take up to `limit` due deliveries that no process holds (the retries `lockgate serve` sends)."""

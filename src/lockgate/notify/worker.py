@@ -106,7 +106,7 @@ def main() -> int:
     topics = Topics(engine, settings)
     outbox = Outbox(engine, retry_policy(settings))
     channels = Channels(settings)
-    ids: set[str] = set()
+    ids: dict[str, None] = {}  # in the order given
     lock = threading.Lock()
     news = threading.Event()
     closed = threading.Event()
@@ -116,7 +116,7 @@ def main() -> int:
             kind, _, value = line.strip().partition(" ")
             if kind == "id" and value:
                 with lock:
-                    ids.add(value)
+                    ids[value] = None
                 news.set()
         closed.set()
         news.set()
@@ -133,7 +133,7 @@ def main() -> int:
                 deadline = time.monotonic() + float(settings.get("notify", "flush_seconds", 5.0))
             while deadline is None or time.monotonic() < deadline:
                 with lock:
-                    mine, ids_now = sorted(ids), len(ids)
+                    mine, ids_now = list(ids), len(ids)
                     ids.clear()
                 if not ids_now:
                     break
