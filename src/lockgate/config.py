@@ -43,6 +43,17 @@ DEFAULTS: dict[str, Any] = {
         "password": "",
         "sender": "lockgate@localhost",
     },
+    "notify": {
+        "sender": "process",
+        "flush_seconds": 5.0,
+        "timeout_seconds": 10.0,
+        "retry_interval_seconds": 30.0,
+        "retry_backoff_rate": 2.0,
+        "retry_max_delay_seconds": 3600.0,
+        "max_attempts": 10,
+    },
+    "logging": {"format": "text", "level": "INFO"},
+    "lineage": {"file": "", "url": "", "namespace": "lockgate"},
 }
 
 _SECRET_KEY = re.compile(r"password|secret|token|api_key|apikey|credential", re.I)

@@ -37,7 +37,7 @@ Observer = Callable[[engine.RunState, list[h.Event]], None]
 
 # "module:function" of each plugin; a plugin is called with every new Runtime and may add
 # observers (called after each committed batch) and closers (called by Runtime.close()).
-PLUGINS: list[str] = []
+PLUGINS: list[str] = ["lockgate.notify.plugin:install"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,9 +37,12 @@ def _root(
 
 def _register() -> None:
     # One line per area; each module adds its commands to `app`.
-    from lockgate.cli import catalog  # noqa: F401
-    from lockgate.cli import runs  # noqa: F401
-    from lockgate.cli import service  # noqa: F401
+    from lockgate.cli import (
+        catalog,  # noqa: F401
+        notify,  # noqa: F401
+        runs,  # noqa: F401
+        service,  # noqa: F401
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,8 @@ from typing import Any
 ROUTERS: list[str] = [
     "lockgate.server.runs_api:router",
     "lockgate.server.triggers_api:router",
+    "lockgate.server.notify_api:router",
+    "lockgate.server.metrics:router",
 ]
 
 

@@ -1,4 +1,4 @@
-"""The data-lake task library: `from lockgate.tasks import validate, to_parquet, sql_copy, ...`.
+"""The data-lake task library: `from lockgate.tasks import validate, to_parquet, sql_copy, notify, ...`.
 
 Each task lives in its own module, imported on first use so `import lockgate.tasks` stays cheap.
 """
@@ -24,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "spark_status": "lockgate.tasks.spark",
     "shell": "lockgate.tasks.shell",
     "http": "lockgate.tasks.http",
+    # notifications
+    "notify": "lockgate.tasks.notify",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -58,7 +58,7 @@ def test_two_schedulers_racing_on_postgres_queue_and_start_each_run_once(private
         triggers=[Cron("*/10 * * * *", catchup=True, start_date="2026-11-24T00:00:00Z")],
     )
     files = Pipeline(on_file, name=f"pg_files_{unique}", triggers=[FileArrival(str(landing), settle_seconds=1)])
-    now = [dt.datetime(2026, 11, 24, 12, 0, 30, tzinfo=dt.timezone.utc).timestamp()]
+    now = [dt.datetime(2026, 11, 24, 12, 0, 30, tzinfo=dt.UTC).timestamp()]
     runtimes = [Runtime(store=SqlStore(private_postgres)) for _ in range(2)]
     schedulers = [
         Scheduler(rt, [cron, files], clock=lambda: now[0], options=Options(max_concurrent_runs=4, inotify=False))

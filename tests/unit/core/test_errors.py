@@ -1,4 +1,3 @@
-
 import pytest
 
 from lockgate import DataQualityError, HTTPStatusError, StepTimeout

@@ -1,0 +1,1 @@
+"""Notifications, alarms and lineage: topics and subscriptions, the delivery outbox, alarm rules."""
