@@ -157,7 +157,7 @@ class Machine:
 
     def next_deadline(self) -> float | None:
         """The earliest time at which `advance` must be called even with nothing to report."""
-        times = [t for entry in self._deadlines.values() for t in entry if t is not None]
+        times = [t for entry in self._deadlines.values() for t in (entry[0], entry[2]) if t is not None]
         if self._deadline is not None and self.status == RUNNING:
             times.append(self._deadline)
         return min(times) if times else None
