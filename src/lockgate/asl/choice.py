@@ -49,7 +49,7 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    offset = dt.timezone.utc
+    offset = dt.UTC
     if zone != "Z":
         sign = -1 if zone[0] == "-" else 1
         offset = dt.timezone(sign * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))

@@ -310,7 +310,9 @@ def _format(values: list[Any], pieces: tuple[str, ...] | None) -> str:
     out = [pieces[0]]
     for value, piece in zip(arguments, pieces[1:], strict=True):
         if isinstance(value, list | dict):
-            raise _fail(f"States.Format: a value to format must be a string, number, boolean or null, not an {_type(value)}")
+            raise _fail(
+                f"States.Format: a value to format must be a string, number, boolean or null, not an {_type(value)}"
+            )
         out.append(value if isinstance(value, str) else json.dumps(value))
         out.append(piece)
     return "".join(out)

@@ -160,7 +160,8 @@ def select(
         if variables is None or compiled.variable not in variables:
             raise StatesError(
                 RUNTIME,
-                f"The JSONPath '{path}'" + (f" specified for the field '{field}'" if field else "")
+                f"The JSONPath '{path}'"
+                + (f" specified for the field '{field}'" if field else "")
                 + f" references the variable '{compiled.variable}', which is not assigned",
             )
         root = variables[compiled.variable]
@@ -313,6 +314,11 @@ def is_valid_path(path: Any) -> bool:
     except StatesError:
         return False
     return True
+
+
+def source_of(path: str) -> str:
+    """What a valid path reads: "input" (`$`), "context" (`$$`) or "variable" (`$name`)."""
+    return _compile(path).source
 
 
 def is_reference_path(path: Any) -> bool:
