@@ -36,6 +36,7 @@ def _root(
 def _register() -> None:
     # One line per area; each module adds its commands to `app`.
     from lockgate.cli import runs  # noqa: F401
+    from lockgate.cli import asl  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
