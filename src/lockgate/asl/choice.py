@@ -66,9 +66,11 @@ def _is_number(value: Any) -> bool:
     return (type(value) is int or type(value) is float) and value == value
 
 
-def _java_order(value: str) -> Any:
-    """Strings order as Java's compareTo does: by UTF-16 code units."""
-    return value if value.isascii() else value.encode("utf-16-be", "surrogatepass")
+def _java_order(compare: Callable[[Any, Any], bool], left: str, right: str) -> bool:
+    """Order strings as Java's compareTo does: by UTF-16 code units (Python orders by code points)."""
+    if left.isascii() and right.isascii():
+        return compare(left, right)
+    return compare(left.encode("utf-16-be", "surrogatepass"), right.encode("utf-16-be", "surrogatepass"))
 
 
 def _comparable(kind: str, value: Any) -> Any:
@@ -87,7 +89,7 @@ def _compare(kind: str, compare: Callable[[Any, Any], bool], left: Any, right: A
     if left is None or right is None:
         return False
     if kind == "String" and compare is not operator.eq:
-        return compare(_java_order(left), _java_order(right))
+        return _java_order(compare, left, right)
     return compare(left, right)
 
 

@@ -100,6 +100,7 @@ class _Checker:
     def graph(self, states: dict[str, Any], start: Any, at: str) -> None:
         edges: dict[str, list[str]] = {}
         terminal: set[str] = set()
+        uncertain = False  # a state whose transitions are unknown: reachability cannot be judged
         for name, state in states.items():
             kind = state.get("Type") if isinstance(state, dict) else None
             if kind not in f.TYPES:
@@ -114,11 +115,14 @@ class _Checker:
                 if isinstance(entry, dict):
                     targets.append(entry.get("Next"))
             edges[name] = [target for target in targets if isinstance(target, str) and target in states]
+            bad_choices = kind == "Choice" and not (isinstance(choices, list) and choices)
+            uncertain = uncertain or bad_choices
             if (
                 kind in ("Succeed", "Fail")
                 or state.get("End") is True
                 or (kind != "Choice" and not isinstance(state.get("Next"), str))  # reported as missing Next
-                or (kind == "Choice" and not (isinstance(choices, list) and choices))  # reported as bad Choices
+                or bad_choices  # reported already; its transitions are unknown
+                or any(isinstance(target, str) and target not in states for target in targets)  # reported
             ):
                 terminal.add(name)
         reachable: set[str] = set()
@@ -139,7 +143,7 @@ class _Checker:
                     changed = True
         for name in states:
             pointer = f"{at}/States/{_escape(name)}"
-            if reachable and name not in reachable:
+            if reachable and name not in reachable and not uncertain:
                 self.add(pointer, name, f"the state '{name}' cannot be reached from StartAt")
             elif name in reachable and name not in ends:
                 self.add(pointer, name, f"the state '{name}' can never reach an end: every path from it loops")
@@ -419,7 +423,7 @@ class _Checker:
             self.seconds(name, state, at, key, language, zero=False)
             self.path_field(name, state, at, f"{key}Path")
         timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
-        if _is_int(timeout) and _is_int(heartbeat) and heartbeat >= timeout:
+        if _is_int(timeout) and _is_int(heartbeat) and 0 < timeout <= heartbeat:
             self.add(f"{at}/HeartbeatSeconds", name, "HeartbeatSeconds must be smaller than TimeoutSeconds")
         if "Credentials" in state and not isinstance(state["Credentials"], dict):
             self.add(f"{at}/Credentials", name, "Credentials must be an object")

@@ -71,7 +71,7 @@ def test_a_path_that_matches_nothing_is_a_runtime_error_naming_it() -> None:
         paths.select("$.missing.x", {"a": 1}, {})
     assert caught.value.error == RUNTIME
     assert "'$.missing.x'" in caught.value.cause and "could not be found in the input" in caught.value.cause
-    with pytest.raises(StatesError, match="specified for the field 'x.\\$'"):
+    with pytest.raises(StatesError, match=r"specified for the field 'x\.\$'"):
         paths.select("$.nope", {}, {}, field="x.$")
     with pytest.raises(StatesError, match="context object"):
         paths.select("$$.Task.Token", {}, {})
@@ -162,7 +162,7 @@ def test_payload_templates_recurse_into_arrays_and_read_variables() -> None:
 
 
 def test_payload_template_failures_name_the_field() -> None:
-    with pytest.raises(StatesError, match="'name.\\$'"):
+    with pytest.raises(StatesError, match=r"'name\.\$'"):
         paths.build_payload({"name.$": "$.missing"}, {}, {}, {}, Entropy())
     with pytest.raises(StatesError, match="must be a path or an intrinsic"):
         paths.build_payload({"name.$": 3}, {}, {}, {}, Entropy())
