@@ -44,7 +44,7 @@ def _parse_json(text: str, name: str) -> Any:
 
 
 def _parse_yaml(text: str, name: str) -> Any:
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     try:
         return yaml.load(text, Loader=_loader())
@@ -65,7 +65,7 @@ def _loader() -> Any:
     if _LOADER is None:
         import yaml
 
-        class Loader(yaml.SafeLoader):
+        class Loader(yaml.SafeLoader):  # type: ignore[misc]
             pass
 
         Loader.yaml_implicit_resolvers = {

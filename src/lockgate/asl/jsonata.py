@@ -37,8 +37,8 @@ def compile_expression(value: str) -> Any:
     compiled = _cache.get(value)
     if compiled is not None:
         return compiled
-    from jsonata import Jsonata
-    from jsonata.jexception import JException
+    from jsonata import Jsonata  # type: ignore[import-untyped]
+    from jsonata.jexception import JException  # type: ignore[import-untyped]
 
     body = value[2:-2].strip()
     if not body:
@@ -94,7 +94,7 @@ def evaluate_template(value: Any, bindings: dict[str, Any], *, entropy: Any = No
 
 def _plain(value: Any) -> Any:
     """JSON as Python: JSONata's null marker becomes None, its sequence types plain lists."""
-    from jsonata.utils import Utils
+    from jsonata.utils import Utils  # type: ignore[import-untyped]
 
     if value is Utils.NULL_VALUE:
         return None

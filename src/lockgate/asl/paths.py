@@ -95,8 +95,8 @@ def _simple_steps(rest: str) -> tuple[str | int, ...] | None:
 
 
 def _jsonpath(path: str, rest: str) -> Any:
-    from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError  # type: ignore[import-untyped]
+    from jsonpath_ng.ext import parse  # type: ignore[import-untyped]
 
     try:
         return parse(rest)
@@ -106,7 +106,7 @@ def _jsonpath(path: str, rest: str) -> Any:
 
 def _is_definite(expression: Any) -> bool:
     """Whether a jsonpath-ng expression names at most one node (no wildcard, filter, slice, union)."""
-    from jsonpath_ng import jsonpath
+    from jsonpath_ng import jsonpath  # type: ignore[import-untyped]
 
     if isinstance(expression, jsonpath.Root | jsonpath.This):
         return True
