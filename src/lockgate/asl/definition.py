@@ -15,10 +15,10 @@ def load(source: str | Path) -> dict[str, Any]:
     """The definition as a dict.
 
     `source` is a path to a `.json`, `.yaml` or `.yml` file, or the JSON text itself (a string
-    starting with `{`). Raises UsageError naming the file, line and column of a syntax error, or
+    starting with `{` or `[`). Raises UsageError naming the file, line and column of a syntax error, or
     saying why the file cannot be read or is not a JSON object.
     """
-    if isinstance(source, str) and source.lstrip().startswith("{"):
+    if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
         return _as_object(_parse_json(source, "<definition text>"), "<definition text>")
     path = Path(source)
     try:

@@ -56,6 +56,8 @@ def test_files_that_are_missing_unreadable_or_not_objects(tmp_path: Path) -> Non
     array.write_text("[1, 2]")
     with pytest.raises(UsageError, match="must be a JSON object, not an array"):
         load(array)
+    with pytest.raises(UsageError, match="<definition text>: a state machine definition must be a JSON object"):
+        load(" [1]")
     binary = tmp_path / "binary.json"
     binary.write_bytes(b"\xff\xfe{")
     with pytest.raises(UsageError, match="not UTF-8"):
