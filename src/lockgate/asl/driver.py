@@ -67,6 +67,13 @@ class Invoker:
             return ("fail", command.id, "States.TaskFailed", f"{type(exc).__name__}: {exc}")
 
 
+def _work(invoker: Invoker, command: Invoke, done: queue.Queue[Report]) -> None:
+    try:
+        done.put(invoker.run(command))
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: hand it to the driving thread
+        done.put(("crash", command.id, exc, None))
+
+
 def apply(machine: Machine, report: Report) -> None:
     kind, id_, a, b = report
     if kind == "complete":
@@ -111,7 +118,7 @@ def drive(
                     ready.append(mocked)
                 else:
                     running += 1
-                    pool.submit(lambda c=command: done.put(invoker.run(c)))
+                    pool.submit(_work, invoker, command, done)
             if machine.status != RUNNING:
                 return machine
             fired: list[str] = []
@@ -137,6 +144,8 @@ def drive(
             while timers and timers[0][0] <= now:
                 fired.append(heapq.heappop(timers)[1])
             for report in ready:
+                if report[0] == "crash":  # an interrupt inside a task stops the run here; resume continues it
+                    raise report[2]
                 apply(machine, report)
             for timer in fired:
                 machine.fire(timer)

@@ -157,6 +157,13 @@ def resume(runtime: Any, run_id: str, *, resources: Resources | None = None, sle
     return result_of(machine)
 
 
+def stop(runtime: Any, run_id: str, cause: str = "stopped by user") -> None:
+    """Abort a running execution (StopExecution); the process driving it stops at its next step."""
+    record = _record(runtime, run_id)
+    if not runtime.store.abort(record.run_id, h.RunAborted(at=runtime.clock(), cause=cause)):
+        raise UsageError(f"run {record.run_id} has already finished ({record.status})")
+
+
 def _record(runtime: Any, run_id: str) -> RunRecord:
     record = runtime.store.get_run(run_id)
     if record is None:

@@ -116,6 +116,21 @@ def resume_command(run_id: str = typer.Argument(..., help="A state machine run i
     emit_json(durable.resume(default_runtime(), run_id))
 
 
+@asl_app.command("stop")
+def stop_command(
+    run_id: str = typer.Argument(..., help="A state machine run id (or a unique prefix)."),
+    cause: str = typer.Option("stopped by user", "--cause", help="Why it was stopped."),
+) -> None:
+    """Abort a running execution (it ends ABORTED)."""
+    from lockgate.asl import durable
+    from lockgate.runtime import default_runtime
+
+    runtime = default_runtime()
+    durable.stop(runtime, run_id, cause)
+    record = runtime.store.get_run(run_id)
+    emit_json({"run_id": record.run_id if record else run_id, "status": "ABORTED"})
+
+
 def _batch_case(line: str, number: int, cases: Path) -> dict[str, Any]:
     from lockgate.asl.driver import run_execution
     from lockgate.asl.durable import context_base
