@@ -85,7 +85,10 @@ def main() -> None:
     for label, run in (("in memory", in_memory), ("durable (SQLite)", durable)):
         count, elapsed = run(loops)
         rate = count / elapsed
-        print(f"{label:<23}: {count:>8} transitions in {elapsed:7.3f} s = {rate:12,.0f}/s  (floor/this = {base_rate / rate:,.1f}x)")
+        print(
+            f"{label:<23}: {count:>8} transitions in {elapsed:7.3f} s = {rate:12,.0f}/s"
+            f"  (floor/this = {base_rate / rate:,.1f}x)"
+        )
 
 
 if __name__ == "__main__":

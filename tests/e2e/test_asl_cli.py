@@ -41,7 +41,9 @@ def lockgate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, str(cwd or Path.cwd()), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd
+    )
 
 
 def _last_json(proc: subprocess.CompletedProcess[str]) -> Any:
@@ -74,7 +76,9 @@ def test_validate_lists_every_problem_with_state_and_pointer(project: Path) -> N
 
 @pytest.mark.parametrize("mode", [[], ["--in-memory"]])
 def test_run_succeeds_through_the_resource_map(project: Path, mode: list[str]) -> None:
-    result = _last_json(lockgate("asl", "run", "--definition", "Orders.json", "--input", '{"amount": 40}', "--name", "ord-1", *mode))
+    result = _last_json(
+        lockgate("asl", "run", "--definition", "Orders.json", "--input", '{"amount": 40}', "--name", "ord-1", *mode)
+    )
     assert result["status"] == "SUCCEEDED"
     assert result["output"] == {"approved": True, "who": "ord-1"}
 
@@ -96,7 +100,19 @@ def test_run_with_a_mock_config_and_test_case(project: Path) -> None:
         },
     }
     Path("MockConfigFile.json").write_text(json.dumps(mock))
-    args = ["asl", "run", "--definition", "Orders.json", "--input", '{"amount": 1}', "--mock-config", "MockConfigFile.json", "--test-case", "Throttled", "--in-memory"]
+    args = [
+        "asl",
+        "run",
+        "--definition",
+        "Orders.json",
+        "--input",
+        '{"amount": 1}',
+        "--mock-config",
+        "MockConfigFile.json",
+        "--test-case",
+        "Throttled",
+        "--in-memory",
+    ]
     result = _last_json(lockgate(*args))
     assert result["status"] == "SUCCEEDED" and result["output"]["approved"] is True
     proc = lockgate(*args[:-3], "--test-case", "Missing")
@@ -104,7 +120,10 @@ def test_run_with_a_mock_config_and_test_case(project: Path) -> None:
 
 
 def test_an_unmapped_arn_is_a_task_failure_naming_it(home: Path) -> None:
-    definition = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True}}}
+    definition = {
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True}},
+    }
     Path("glue.json").write_text(json.dumps(definition))
     result = _last_json(lockgate("asl", "run", "--definition", "glue.json", "--in-memory"))
     assert result["status"] == "FAILED" and result["error"] == "States.TaskFailed"
@@ -144,7 +163,14 @@ def test_run_batch_prints_one_result_per_case_in_order(project: Path) -> None:
     }
     cases = [
         {"id": "a", "definition": passing, "input": {}},
-        {"id": "b", "definition": DEFINITION, "input": {"amount": 1}, "mock_config": mock, "test_case": "Low", "state_machine": "Orders"},
+        {
+            "id": "b",
+            "definition": DEFINITION,
+            "input": {"amount": 1},
+            "mock_config": mock,
+            "test_case": "Low",
+            "state_machine": "Orders",
+        },
         {"id": "c", "definition": {"StartAt": "Nope", "States": {}}, "input": {}},
     ]
     Path("cases.jsonl").write_text("\n".join(json.dumps(c) for c in cases) + "\n{broken\n")

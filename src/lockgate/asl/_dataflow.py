@@ -34,7 +34,7 @@ def check_size(value: Any, what: str) -> None:
 class StateData:
     """The data of one entry into a state; the context object `$$` is built only when used."""
 
-    __slots__ = ("state", "ql", "raw", "variables", "entropy", "_make_context", "_context", "_effective")
+    __slots__ = ("_context", "_effective", "_make_context", "entropy", "ql", "raw", "state", "variables")
 
     def __init__(
         self,
@@ -48,7 +48,7 @@ class StateData:
         self.state = state
         self.ql = ql
         self.raw = raw
-        self.variables = variables
+        self.variables: Any = variables  # a ChainMap: the language layer reads it as a dict
         self.entropy = entropy
         self._make_context = make_context
         self._context: dict[str, Any] | None = None
@@ -83,20 +83,26 @@ class StateData:
             if self.jsonata or "InputPath" not in self.state:
                 self._effective = self.raw
             else:
-                self._effective = paths.apply_input_path(self.raw, self.state["InputPath"], self.context(), variables=self.variables)  # type: ignore[arg-type]
+                self._effective = paths.apply_input_path(
+                    self.raw, self.state["InputPath"], self.context(), variables=self.variables
+                )
         return self._effective
 
     def template(self, template: Any, data: Any, context: dict[str, Any] | None = None) -> Any:
         return paths.build_payload(template, data, context or self.context(), self.variables, self.entropy)
 
     def select(self, path: str, data: Any) -> Any:
-        return paths.select(path, data, self.context(), variables=self.variables)  # type: ignore[arg-type]
+        return paths.select(path, data, self.context(), variables=self.variables)
 
     def field(self, name: str, path_name: str | None = None) -> Any:
         """A value given literally, by a `...Path` into the effective input, or as a JSONata expression."""
         if name in self.state:
             value = self.state[name]
-            return self.evaluate(value) if self.jsonata and isinstance(value, str) and jsonata.is_expression(value) else value
+            return (
+                self.evaluate(value)
+                if self.jsonata and isinstance(value, str) and jsonata.is_expression(value)
+                else value
+            )
         if path_name and path_name in self.state:
             return self.select(self.state[path_name], self.effective())
         return None
@@ -123,10 +129,7 @@ class StateData:
         """The variables an Assign block sets; `value` is `$` in JSONPath."""
         if assign is None:
             return {}
-        if self.jsonata:
-            values = self.evaluate(assign, **states)
-        else:
-            values = self.template(assign, value)
+        values = self.evaluate(assign, **states) if self.jsonata else self.template(assign, value)
         if not isinstance(values, dict):
             raise e.StatesError(e.RUNTIME, "Assign must give an object of variable names")
         return values
@@ -138,12 +141,9 @@ class StateData:
             if "Output" in source:
                 return self.evaluate(source["Output"], **states)
             return value
-        if "ResultPath" in source:
-            merged = paths.apply_result_path(self.raw, value, source["ResultPath"])
-        else:
-            merged = value
+        merged = paths.apply_result_path(self.raw, value, source["ResultPath"]) if "ResultPath" in source else value
         if rule is None and "OutputPath" in self.state:
-            return paths.apply_output_path(merged, self.state["OutputPath"], self.context(), variables=self.variables)  # type: ignore[arg-type]
+            return paths.apply_output_path(merged, self.state["OutputPath"], self.context(), variables=self.variables)
         return merged
 
     def plain_output(self, value: Any) -> Any:
@@ -151,7 +151,7 @@ class StateData:
         if self.jsonata:
             return self.evaluate(self.state["Output"]) if "Output" in self.state else value
         if "OutputPath" in self.state:
-            return paths.apply_output_path(value, self.state["OutputPath"], self.context(), variables=self.variables)  # type: ignore[arg-type]
+            return paths.apply_output_path(value, self.state["OutputPath"], self.context(), variables=self.variables)
         return value
 
 

@@ -68,7 +68,9 @@ class FanOut:
         total = len(self.children)
         if self.tolerated is not None and failure.error != e.RUNTIME:
             count, percentage = self.tolerated
-            if (count is None or self.failed <= count) and (percentage is None or self.failed * 100 <= percentage * total):
+            if (count is None or self.failed <= count) and (
+                percentage is None or self.failed * 100 <= percentage * total
+            ):
                 self.results[child.index] = failure.output()
                 self._settle(m, child)
                 return
@@ -152,7 +154,9 @@ def _count(value: Any, what: str, *, percentage: bool = False) -> float:
 def _items(visit: Visit) -> list[Any]:
     d, state = visit.data, visit.state
     if "ItemReader" in state:
-        raise e.StatesError(e.ITEM_READER_FAILED, f"state {visit.name!r}: ItemReader (Distributed Map) is not supported")
+        raise e.StatesError(
+            e.ITEM_READER_FAILED, f"state {visit.name!r}: ItemReader (Distributed Map) is not supported"
+        )
     if d.jsonata:
         items = d.field("Items") if "Items" in state else d.raw
         code = e.QUERY_EVALUATION_ERROR
@@ -160,7 +164,9 @@ def _items(visit: Visit) -> list[Any]:
         items = d.select(state["ItemsPath"], d.effective()) if "ItemsPath" in state else d.effective()
         code = e.RUNTIME
     if not isinstance(items, list):
-        raise e.StatesError(code, f"state {visit.name!r}: the items to iterate over must be an array, not {type(items).__name__}")
+        raise e.StatesError(
+            code, f"state {visit.name!r}: the items to iterate over must be an array, not {type(items).__name__}"
+        )
     return items
 
 
@@ -189,7 +195,9 @@ def start_map(m: Machine, frame: Frame, visit: Visit) -> None:
     if count is not None or share is not None:
         tolerated = (
             _count(count, f"state {visit.name!r}: ToleratedFailureCount") if count is not None else None,
-            _count(share, f"state {visit.name!r}: ToleratedFailurePercentage", percentage=True) if share is not None else None,
+            _count(share, f"state {visit.name!r}: ToleratedFailurePercentage", percentage=True)
+            if share is not None
+            else None,
         )
     fan = FanOut(m, frame, visit, [(processor, value) for value in inputs], limit, tolerated)
     m.event(frame, "MapStateStarted", {"length": len(items)})

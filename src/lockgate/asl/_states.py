@@ -81,7 +81,9 @@ def _choice(m: Machine, frame: Frame, visit: Visit) -> None:
     index = choice.choose_index(state, data, d.context(), d.variables, d.ql)
     if index is None:
         if "Default" not in state:
-            raise e.StatesError(e.NO_CHOICE_MATCHED, f"no Choice rule of state {visit.name!r} matched and it has no Default")
+            raise e.StatesError(
+                e.NO_CHOICE_MATCHED, f"no Choice rule of state {visit.name!r} matched and it has no Default"
+            )
         rule: dict[str, Any] = {}
         next_name = state["Default"]
     else:
@@ -89,10 +91,7 @@ def _choice(m: Machine, frame: Frame, visit: Visit) -> None:
         next_name = rule["Next"]
     assign = rule["Assign"] if "Assign" in rule else state.get("Assign")
     assigned = d.assignments(assign, data)
-    if d.jsonata and "Output" in rule:
-        output = d.evaluate(rule["Output"])
-    else:
-        output = d.plain_output(data)
+    output = d.evaluate(rule["Output"]) if d.jsonata and "Output" in rule else d.plain_output(data)
     m.leave(frame, visit, output, assigned, next_name)
 
 
@@ -111,7 +110,7 @@ def timestamp(value: Any, what: str) -> float:
     except ValueError:
         raise e.StatesError(e.RUNTIME, f"{what} {value!r} is not an ISO 8601 timestamp") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.timestamp()
 
 

@@ -123,7 +123,10 @@ def drive(
                 return machine
             fired: list[str] = []
             if not ready:
-                due = min((t for t in (timers[0][0] if timers else None, machine.next_deadline()) if t is not None), default=None)
+                due = min(
+                    (t for t in (timers[0][0] if timers else None, machine.next_deadline()) if t is not None),
+                    default=None,
+                )
                 if running:
                     wait = None if due is None else max(0.0, due - clock())
                     try:
@@ -156,7 +159,7 @@ def drive(
 
 def run_execution(
     definition: dict[str, Any],
-    input: Any,  # noqa: A002
+    input: Any,
     *,
     resources: Resources,
     mock: MockConfig | None = None,

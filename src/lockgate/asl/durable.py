@@ -60,21 +60,27 @@ class _Recorder:
         self.runtime, self.run_id, self.machine, self.entropy = runtime, run_id, machine, entropy
 
     def __call__(self, now: float, reports: list[Report], fired: list[str]) -> bool:
-        events: list[h.Event] = [h.AslAdvanced(at=now, reports=[list(r) for r in reports], fired=list(fired), draws=self.entropy.take())]
+        events: list[h.Event] = [
+            h.AslAdvanced(at=now, reports=[list(r) for r in reports], fired=list(fired), draws=self.entropy.take())
+        ]
         update = None
         if self.machine.status != RUNNING:
             final, update = _final(self.machine, now)
             events.append(final)
         if self.runtime.store.append(self.run_id, events, update, self.runtime.owner, self.runtime.clock()):
             return True
-        log.warning("run %s was aborted or taken over; this process stops driving it", self.run_id, extra={"run_id": self.run_id})
+        log.warning(
+            "run %s was aborted or taken over; this process stops driving it",
+            self.run_id,
+            extra={"run_id": self.run_id},
+        )
         return False
 
 
 def start(
     runtime: Any,
     definition: dict[str, Any],
-    input: Any,  # noqa: A002
+    input: Any,
     *,
     state_machine: str,
     name: str | None = None,
@@ -94,7 +100,9 @@ def start(
     if mock is not None:
         workflow["mock"] = {"data": mock.data, "state_machine": mock.state_machine, "test_case": mock.test_case}
     record = NewRun(run_id, state_machine, KIND, params, now, owner=runtime.owner)
-    if not runtime.store.create_run(record, [h.RunStarted(at=now, run_id=run_id, pipeline=state_machine, params=params, workflow=workflow)]):
+    if not runtime.store.create_run(
+        record, [h.RunStarted(at=now, run_id=run_id, pipeline=state_machine, params=params, workflow=workflow)]
+    ):
         raise UsageError(f"run {run_id} already exists")
     entropy = RecordingEntropy(SeededEntropy(workflow["seed"]))
     machine = Machine(definition, input, context, entropy=entropy)
@@ -104,7 +112,11 @@ def start(
 
 
 def replay(events: list[h.Event]) -> tuple[Machine, dict[str, Any], list[Command], dict[str, int]]:
-    """Rebuild a machine from a run's history: (machine, RunStarted params+workflow, outstanding commands, mock counts)."""
+    """Rebuild a machine from a run's history.
+
+    Returns the machine, the RunStarted params and workflow merged, the commands still
+    outstanding, and how often each state was invoked (for mocked responses).
+    """
     first = events[0]
     if not isinstance(first, h.RunStarted):
         raise UsageError("the run's history does not start with RunStarted")
@@ -117,7 +129,7 @@ def replay(events: list[h.Event]) -> tuple[Machine, dict[str, Any], list[Command
     for event in events[1:]:
         if isinstance(event, h.AslAdvanced):
             for report in event.reports:
-                apply(machine, tuple(report))  # type: ignore[arg-type]
+                apply(machine, tuple(report))
                 outstanding.pop(report[1], None)
             for timer in event.fired:
                 machine.fire(timer)
@@ -130,19 +142,25 @@ def replay(events: list[h.Event]) -> tuple[Machine, dict[str, Any], list[Command
             machine.abort(event.at, "", event.cause)
     entropy.take()  # replayed draws are stored already; only new ones get recorded
     live = set(machine.pending())
-    commands = [c for c in outstanding.values() if c.id in live or isinstance(c, StartTimer) and c.id.startswith("$")]
+    commands = [c for c in outstanding.values() if c.id in live or (isinstance(c, StartTimer) and c.id.startswith("$"))]
     for command in commands:
         if isinstance(command, Invoke):
             counts[command.state] -= 1  # it is invoked (and counted) again
     return machine, {**first.params, **workflow}, commands, counts
 
 
-def resume(runtime: Any, run_id: str, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def resume(
+    runtime: Any, run_id: str, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
+) -> dict[str, Any]:
     """Continue a durable run whose process died; a finished run just gives its result."""
     record = _record(runtime, run_id)
     events = runtime.store.history(record.run_id)
     if record.status != RUNNING:
-        return result_of(replay(events)[0]) if record.status != ABORTED else {"status": ABORTED, "error": None, "cause": record.cause}
+        return (
+            result_of(replay(events)[0])
+            if record.status != ABORTED
+            else {"status": ABORTED, "error": None, "cause": record.cause}
+        )
     if not runtime.store.claim(record.run_id, runtime.owner, runtime._is_stale, runtime.clock()):
         raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
     machine, started, commands, counts = replay(events)
@@ -165,7 +183,7 @@ def stop(runtime: Any, run_id: str, cause: str = "stopped by user") -> None:
 
 
 def _record(runtime: Any, run_id: str) -> RunRecord:
-    record = runtime.store.get_run(run_id)
+    record: RunRecord | None = runtime.store.get_run(run_id)
     if record is None:
         raise UsageError(f"no run {run_id!r}")
     if record.kind != KIND:

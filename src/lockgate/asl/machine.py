@@ -31,13 +31,25 @@ EXECUTION_TIMEOUT_TIMER = "$execution/timeout"
 
 def iso(ts: float) -> str:
     """Epoch seconds as the service writes times in the context object (milliseconds, Z)."""
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class Frame:
     """One thread of control over a `States` table: the execution, a Parallel branch or a Map iteration."""
 
-    __slots__ = ("prefix", "states", "name", "input", "variables", "visits", "parent", "index", "last", "waiting", "alive")
+    __slots__ = (
+        "alive",
+        "index",
+        "input",
+        "last",
+        "name",
+        "parent",
+        "prefix",
+        "states",
+        "variables",
+        "visits",
+        "waiting",
+    )
 
     def __init__(self, prefix: str, states: dict[str, Any], start: str, value: Any, variables: ChainMap[str, Any],
                  parent: Any, index: int, last: int) -> None:  # fmt: skip
@@ -57,9 +69,9 @@ class Frame:
 class Visit:
     """One entry into a state, across its retries."""
 
-    __slots__ = ("name", "state", "kind", "id", "data", "entered", "counts", "retries", "activity")
+    __slots__ = ("activity", "counts", "data", "entered", "id", "kind", "name", "retries", "state")
 
-    def __init__(self, name: str, state: dict[str, Any], id: str, data: StateData, entered: float) -> None:  # noqa: A002
+    def __init__(self, name: str, state: dict[str, Any], id: str, data: StateData, entered: float) -> None:
         self.name = name
         self.state = state
         self.kind: str = state["Type"]
@@ -77,7 +89,7 @@ class Visit:
 class Machine:
     """One execution of a state machine definition (see the module docstring for the protocol)."""
 
-    def __init__(self, definition: dict[str, Any], input: Any, context_base: dict[str, Any] | None = None,  # noqa: A002
+    def __init__(self, definition: dict[str, Any], input: Any, context_base: dict[str, Any] | None = None,
                  *, entropy: Entropy) -> None:  # fmt: skip
         self.definition = definition
         self.input = input
@@ -116,16 +128,16 @@ class Machine:
     def history(self) -> list[dict[str, Any]]:
         return self._log.render()
 
-    def complete(self, id: str, result: Any) -> None:  # noqa: A002
+    def complete(self, id: str, result: Any) -> None:
         self._inbox.append(("complete", id, result, None))
 
-    def fail(self, id: str, error: str, cause: str = "") -> None:  # noqa: A002
+    def fail(self, id: str, error: str, cause: str = "") -> None:
         self._inbox.append(("fail", id, error, cause))
 
-    def heartbeat(self, id: str) -> None:  # noqa: A002
+    def heartbeat(self, id: str) -> None:
         self._inbox.append(("heartbeat", id, None, None))
 
-    def fire(self, id: str) -> None:  # noqa: A002
+    def fire(self, id: str) -> None:
         self._inbox.append(("fire", id, None, None))
 
     def abort(self, now: float, error: str = "", cause: str = "") -> None:
@@ -250,7 +262,9 @@ class Machine:
         self.event(frame, f"{kind}StateEntered", {"name": name, "input": Raw(frame.input)})
         return visit
 
-    def leave(self, frame: Frame, visit: Visit, output: Any, assigned: dict[str, Any], next_name: str | None = None) -> None:
+    def leave(
+        self, frame: Frame, visit: Visit, output: Any, assigned: dict[str, Any], next_name: str | None = None
+    ) -> None:
         """End a state: log `<Type>StateExited`, set variables, go to `next_name` (else Next) or end the frame."""
         details: dict[str, Any] = {"name": visit.name, "output": Raw(output)}
         if assigned:
@@ -298,7 +312,7 @@ class Machine:
 
     # -- reports and deadlines -----------------------------------------------------------------
 
-    def _receive(self, kind: str, id: str, a: Any, b: Any) -> None:  # noqa: A002
+    def _receive(self, kind: str, id: str, a: Any, b: Any) -> None:
         from lockgate.asl import _states
 
         if id == EXECUTION_TIMEOUT_TIMER:
@@ -326,12 +340,12 @@ class Machine:
             self._time_out()
             return
         expired = []
-        for id, (timeout_at, _beat, beat_due) in self._deadlines.items():  # noqa: A001
+        for id, (timeout_at, _beat, beat_due) in self._deadlines.items():
             if timeout_at is not None and now >= timeout_at:
                 expired.append((id, e.TIMEOUT, "Task timed out"))
             elif beat_due is not None and now >= beat_due:
                 expired.append((id, e.HEARTBEAT_TIMEOUT, "Task missed its heartbeat"))
-        for id, error, cause in expired:  # noqa: A001
+        for id, error, cause in expired:
             self._deadlines.pop(id, None)
             waiting = self._pending.pop(id, None)
             if waiting is not None and waiting[1].alive and self.status == RUNNING:

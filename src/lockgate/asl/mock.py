@@ -32,7 +32,7 @@ def _range(key: str, where: str) -> tuple[int, int]:
         low = int(first)
         high = int(last) if sep else low
     except ValueError:
-        raise UsageError(f"{where}: invocation key {key!r} is not a number or a range like \"1-2\"") from None
+        raise UsageError(f'{where}: invocation key {key!r} is not a number or a range like "1-2"') from None
     if low < 0 or high < low:
         raise UsageError(f"{where}: invocation range {key!r} is empty or negative")
     return low, high
@@ -69,8 +69,13 @@ class MockConfig:
         for state, name in (cases[test_case] or {}).items():
             where = f"{source}: MockedResponses.{name}"
             if name not in responses or not isinstance(responses[name], dict):
-                raise UsageError(f"{source}: test case {test_case!r} names response {name!r} for state {state!r}, which MockedResponses lacks")
-            self._by_state[state] = [(*_range(k, where), _response(v, f"{where}.{k}")) for k, v in responses[name].items()]
+                raise UsageError(
+                    f"{source}: test case {test_case!r} names response {name!r} for state {state!r},"
+                    " which MockedResponses lacks"
+                )
+            self._by_state[state] = [
+                (*_range(k, where), _response(v, f"{where}.{k}")) for k, v in responses[name].items()
+            ]
 
     @classmethod
     def load(cls, path: str | Path, state_machine: str, test_case: str) -> MockConfig:

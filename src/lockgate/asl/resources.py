@@ -86,7 +86,9 @@ def _import(target: str) -> Callable[..., Any]:
     for part in attribute.split("."):
         fn = getattr(fn, part, None)
     if not callable(fn):
-        raise TaskFailure(e.TASK_FAILED, f"python:{target}: {attribute or '(no function)'} is not a callable of {module_name}")
+        raise TaskFailure(
+            e.TASK_FAILED, f"python:{target}: {attribute or '(no function)'} is not a callable of {module_name}"
+        )
     return fn  # type: ignore[no-any-return]
 
 
@@ -155,14 +157,18 @@ class Resources:
             name = rest[len("task:") :]
             fn = find_task(name)
             if fn is None:
-                raise TaskFailure(e.TASK_FAILED, f"no lockgate task named {name!r} (register it with register_task or @task)")
+                raise TaskFailure(
+                    e.TASK_FAILED, f"no lockgate task named {name!r} (register it with register_task or @task)"
+                )
             return _call(fn, payload)
         if kind == "python":
             return _call(_import(rest), payload)
         if kind in ("http", "https"):
             url = target if rest.startswith("//") else rest
             return _http(url, payload, token)
-        raise TaskFailure(e.TASK_FAILED, f"resource {target!r} is not lockgate:task:NAME, python:module:function, http:URL or an ARN")
+        raise TaskFailure(
+            e.TASK_FAILED, f"resource {target!r} is not lockgate:task:NAME, python:module:function, http:URL or an ARN"
+        )
 
     def _lookup(self, arn: str) -> str | None:
         if arn in self.mapping:
@@ -181,7 +187,9 @@ class Resources:
             return self._lambda_invoke(arn, payload, token)
         target = self._lookup(arn)
         if target is None:
-            raise TaskFailure(e.TASK_FAILED, f"resource {arn} is not mapped; add it to [asl.resources] in lockgate.toml")
+            raise TaskFailure(
+                e.TASK_FAILED, f"resource {arn} is not mapped; add it to [asl.resources] in lockgate.toml"
+            )
         return self._target(target, payload, token)
 
     def _lambda_invoke(self, arn: str, payload: Any, token: str) -> Any:
@@ -192,6 +200,9 @@ class Resources:
         if target is None and ":" not in name:
             target = next((t for arn_, t in self.mapping.items() if arn_.rsplit(":", 1)[-1] == name), None)
         if target is None:
-            raise TaskFailure(e.TASK_FAILED, f"Lambda function {name} (via {arn}) is not mapped; add it to [asl.resources] in lockgate.toml")
+            raise TaskFailure(
+                e.TASK_FAILED,
+                f"Lambda function {name} (via {arn}) is not mapped; add it to [asl.resources] in lockgate.toml",
+            )
         result = self._target(target, payload.get("Payload"), token)
         return {"Payload": result, "StatusCode": 200, "ExecutedVersion": "$LATEST"}

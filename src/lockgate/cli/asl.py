@@ -79,10 +79,14 @@ def validate_command(file: Path = typer.Argument(..., help="A definition file, J
 @asl_app.command("run")
 def run_command(
     definition_file: Path = typer.Option(..., "--definition", help="The definition file, JSON or YAML."),
-    input_value: str = typer.Option(None, "--input", help="The execution input: a JSON file or JSON text (default {})."),
+    input_value: str = typer.Option(
+        None, "--input", help="The execution input: a JSON file or JSON text (default {})."
+    ),
     mock_config: str = typer.Option(None, "--mock-config", help="A Step Functions Local mock configuration file."),
     test_case: str = typer.Option(None, "--test-case", help="The test case of the mock configuration to use."),
-    state_machine: str = typer.Option(None, "--state-machine", help="The state machine's name (default: the file's name)."),
+    state_machine: str = typer.Option(
+        None, "--state-machine", help="The state machine's name (default: the file's name)."
+    ),
     name: str = typer.Option(None, "--name", help="The execution's name ($$.Execution.Name)."),
     in_memory: bool = typer.Option(False, "--in-memory", help="Run in memory only: fast, nothing stored, no resume."),
 ) -> None:
@@ -102,7 +106,9 @@ def run_command(
         from lockgate.asl import durable
         from lockgate.runtime import default_runtime
 
-        run_id, result = durable.start(default_runtime(), definition, value, state_machine=machine_name, name=name, mock=mock)
+        run_id, result = durable.start(
+            default_runtime(), definition, value, state_machine=machine_name, name=name, mock=mock
+        )
         result = {**result, "run_id": run_id}
     emit_json(result)
 
@@ -141,9 +147,19 @@ def _batch_case(line: str, number: int, cases: Path) -> dict[str, Any]:
     try:
         case = json.loads(line)
     except json.JSONDecodeError as exc:
-        return {"id": None, "status": "INVALID", "error": "lockgate.InvalidCase", "cause": f"{where}: not JSON: {exc.msg}"}
+        return {
+            "id": None,
+            "status": "INVALID",
+            "error": "lockgate.InvalidCase",
+            "cause": f"{where}: not JSON: {exc.msg}",
+        }
     if not isinstance(case, dict):
-        return {"id": None, "status": "INVALID", "error": "lockgate.InvalidCase", "cause": f"{where}: a case must be a JSON object"}
+        return {
+            "id": None,
+            "status": "INVALID",
+            "error": "lockgate.InvalidCase",
+            "cause": f"{where}: a case must be a JSON object",
+        }
     case_id = case.get("id")
     try:
         source = case.get("definition")
@@ -164,7 +180,11 @@ def _batch_case(line: str, number: int, cases: Path) -> dict[str, Any]:
 
 
 @asl_app.command("run-batch")
-def run_batch_command(cases: Path = typer.Argument(..., help="A JSON Lines file: id, definition, input, mock_config, test_case, state_machine.")) -> None:
+def run_batch_command(
+    cases: Path = typer.Argument(
+        ..., help="A JSON Lines file: id, definition, input, mock_config, test_case, state_machine."
+    ),
+) -> None:
     """Run many executions in memory in one process; one result line per case, in order."""
     try:
         lines = cases.read_text(encoding="utf-8").splitlines()

@@ -54,7 +54,12 @@ def charge() -> None:
 DEFINITION = {
     "StartAt": "Charge",
     "States": {
-        "Charge": {"Type": "Task", "Resource": "lockgate:task:test_durable.charge", "ResultPath": "$.receipt", "Next": "Cool"},
+        "Charge": {
+            "Type": "Task",
+            "Resource": "lockgate:task:test_durable.charge",
+            "ResultPath": "$.receipt",
+            "Next": "Cool",
+        },
         "Cool": {"Type": "Wait", "Seconds": 86400, "Next": "Id"},
         "Id": {"Type": "Pass", "Parameters": {"id.$": "States.UUID()", "receipt.$": "$.receipt"}, "End": True},
     },
@@ -64,7 +69,9 @@ DEFINITION = {
 def test_a_run_is_stored_with_its_service_history() -> None:
     fake = FakeTime()
     runtime = _runtime(fake)
-    run_id, result = durable.start(runtime, DEFINITION, {"amount": 5}, state_machine="Orders", name="order-5", sleep=fake.sleep)
+    run_id, result = durable.start(
+        runtime, DEFINITION, {"amount": 5}, state_machine="Orders", name="order-5", sleep=fake.sleep
+    )
     assert result["status"] == "SUCCEEDED"
     assert result["output"]["receipt"] == {"charged": 5}
     record = runtime.store.get_run(run_id)
@@ -83,7 +90,11 @@ def test_only_side_effects_are_committed() -> None:
         "StartAt": "Init",
         "States": {
             "Init": {"Type": "Pass", "Result": {"i": 0}, "Next": "Check"},
-            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.i", "NumericGreaterThanEquals": 200, "Next": "Done"}], "Default": "Inc"},
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.i", "NumericGreaterThanEquals": 200, "Next": "Done"}],
+                "Default": "Inc",
+            },
             "Inc": {"Type": "Pass", "Parameters": {"i.$": "States.MathAdd($.i, 1)"}, "Next": "Check"},
             "Done": {"Type": "Succeed"},
         },

@@ -75,7 +75,12 @@ def test_branch_failure_matches_states_branch_failed() -> None:
     definition = {
         "StartAt": "P",
         "States": {
-            "P": {"Type": "Parallel", "Branches": [failing], "Catch": [{"ErrorEquals": ["States.BranchFailed"], "Next": "S"}], "End": True},
+            "P": {
+                "Type": "Parallel",
+                "Branches": [failing],
+                "Catch": [{"ErrorEquals": ["States.BranchFailed"], "Next": "S"}],
+                "End": True,
+            },
             "S": {"Type": "Succeed"},
         },
     }
@@ -114,7 +119,12 @@ def test_max_concurrency_limits_running_iterations() -> None:
 
 
 def test_max_concurrency_path() -> None:
-    machine = Machine(_map(MaxConcurrencyPath="$.limit", ItemsPath="$.items"), {"limit": 1, "items": [1, 2]}, None, entropy=SeededEntropy(0))
+    machine = Machine(
+        _map(MaxConcurrencyPath="$.limit", ItemsPath="$.items"),
+        {"limit": 1, "items": [1, 2]},
+        None,
+        entropy=SeededEntropy(0),
+    )
     assert len(machine.advance(0.0)) == 1
 
 
@@ -137,7 +147,11 @@ def test_tolerated_failure_percentage_and_its_path() -> None:
     assert drive(_map(ToleratedFailurePercentage=25), items, {"work": _double}).machine.status == "SUCCEEDED"
     trace = drive(_map(ToleratedFailurePercentage=20), items, {"work": _double})
     assert trace.machine.error == "States.ExceedToleratedFailureThreshold"
-    trace = drive(_map(ToleratedFailurePercentagePath="$.share", ItemsPath="$.items"), {"share": 50, "items": items}, {"work": _double})
+    trace = drive(
+        _map(ToleratedFailurePercentagePath="$.share", ItemsPath="$.items"),
+        {"share": 50, "items": items},
+        {"work": _double},
+    )
     assert trace.machine.status == "SUCCEEDED"
 
 
@@ -174,7 +188,12 @@ def test_iterations_read_outer_variables_but_cannot_change_them() -> None:
                 "ItemProcessor": {
                     "StartAt": "Use",
                     "States": {
-                        "Use": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($factor, $)"}, "Assign": {"local": 1}, "Next": "Read"},
+                        "Use": {
+                            "Type": "Pass",
+                            "Parameters": {"v.$": "States.MathAdd($factor, $)"},
+                            "Assign": {"local": 1},
+                            "Next": "Read",
+                        },
                         "Read": {"Type": "Pass", "Parameters": {"v.$": "$.v", "local.$": "$local"}, "End": True},
                     },
                 },
@@ -192,7 +211,12 @@ def test_iterations_read_outer_variables_but_cannot_change_them() -> None:
 def test_nested_map_inside_parallel_ids() -> None:
     inner = _map()["States"]["Each"]
     inner["End"] = True
-    definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [{"StartAt": "Each", "States": {"Each": inner}}], "End": True}}}
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {"Type": "Parallel", "Branches": [{"StartAt": "Each", "States": {"Each": inner}}], "End": True}
+        },
+    }
     machine = Machine(definition, [7], None, entropy=SeededEntropy(0))
     commands = machine.advance(0.0)
     assert isinstance(commands[0], Invoke) and commands[0].id == "P#1/Branch[0]/Each#1/Map[0]/Work#1"

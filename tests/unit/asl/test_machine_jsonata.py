@@ -20,7 +20,11 @@ def test_jsonata_arguments_output_and_assign() -> None:
                 "Output": {"total": "{% $states.result.total %}"},
                 "Next": "Report",
             },
-            "Report": {"Type": "Pass", "Output": {"paid": "{% $paid %}", "was": "{% $was %}", "in": "{% $states.input %}"}, "End": True},
+            "Report": {
+                "Type": "Pass",
+                "Output": {"paid": "{% $paid %}", "was": "{% $was %}", "in": "{% $states.input %}"},
+                "End": True,
+            },
         },
     }
     trace = drive(definition, {"sku": "A1", "qty": 3}, {"price": lambda p: {"total": p["qty"] * 10, "sku": p["sku"]}})
@@ -30,7 +34,11 @@ def test_jsonata_arguments_output_and_assign() -> None:
 
 
 def test_jsonata_task_output_defaults_to_the_result() -> None:
-    definition = {"QueryLanguage": "JSONata", "StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "r", "End": True}}}
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "r", "End": True}},
+    }
     assert drive(definition, {"x": 1}, {"r": lambda p: {"got": p}}).machine.output == {"got": {"x": 1}}
 
 
@@ -40,8 +48,17 @@ def test_assign_sees_variables_as_they_were_when_the_state_began() -> None:
         "StartAt": "One",
         "States": {
             "One": {"Type": "Pass", "Assign": {"x": 1}, "Next": "Two"},
-            "Two": {"Type": "Pass", "Assign": {"x": "{% $x + 1 %}", "y": "{% $x %}"}, "Output": "{% $x %}", "Next": "Three"},
-            "Three": {"Type": "Pass", "Output": {"x": "{% $x %}", "y": "{% $y %}", "prev": "{% $states.input %}"}, "End": True},
+            "Two": {
+                "Type": "Pass",
+                "Assign": {"x": "{% $x + 1 %}", "y": "{% $x %}"},
+                "Output": "{% $x %}",
+                "Next": "Three",
+            },
+            "Three": {
+                "Type": "Pass",
+                "Output": {"x": "{% $x %}", "y": "{% $y %}", "prev": "{% $states.input %}"},
+                "End": True,
+            },
         },
     }
     assert drive(definition, {}).machine.output == {"x": 2, "y": 1, "prev": 1}
@@ -84,7 +101,13 @@ def test_jsonata_catch_output_and_error_output() -> None:
             "T": {
                 "Type": "Task",
                 "Resource": "r",
-                "Catch": [{"ErrorEquals": ["States.ALL"], "Output": {"why": "{% $states.errorOutput.Cause %}", "in": "{% $states.input %}"}, "Next": "S"}],
+                "Catch": [
+                    {
+                        "ErrorEquals": ["States.ALL"],
+                        "Output": {"why": "{% $states.errorOutput.Cause %}", "in": "{% $states.input %}"},
+                        "Next": "S",
+                    }
+                ],
                 "End": True,
             },
             "S": {"Type": "Succeed"},
@@ -105,8 +128,14 @@ def test_jsonata_map_items_and_item_selector() -> None:
             "M": {
                 "Type": "Map",
                 "Items": "{% $states.input.values %}",
-                "ItemSelector": {"v": "{% $states.context.Map.Item.Value %}", "i": "{% $states.context.Map.Item.Index %}"},
-                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% $states.input.v + $states.input.i %}", "End": True}}},
+                "ItemSelector": {
+                    "v": "{% $states.context.Map.Item.Value %}",
+                    "i": "{% $states.context.Map.Item.Index %}",
+                },
+                "ItemProcessor": {
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "Output": "{% $states.input.v + $states.input.i %}", "End": True}},
+                },
                 "End": True,
             }
         },
@@ -124,6 +153,10 @@ def test_a_jsonata_error_is_a_query_evaluation_error_that_catch_can_handle() -> 
 
 
 def test_jsonata_wait_seconds_expression() -> None:
-    definition = {"QueryLanguage": "JSONata", "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": "{% $states.input.d %}", "End": True}}}
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Seconds": "{% $states.input.d %}", "End": True}},
+    }
     trace = drive(definition, {"d": 9})
     assert trace.timers[0].due_at - trace.machine.history[0]["timestamp"] == 9

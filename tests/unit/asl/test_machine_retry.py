@@ -11,7 +11,9 @@ from lockgate.asl.entropy import SeededEntropy
 from lockgate.asl.machine import Machine
 
 
-def _task(retry: list[dict[str, Any]] | None = None, catch: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+def _task(
+    retry: list[dict[str, Any]] | None = None, catch: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
     state: dict[str, Any] = {"Type": "Task", "Resource": "work", "End": True, **extra}
     if retry is not None:
         state["Retry"] = retry
@@ -42,7 +44,7 @@ def _fails_then(times: int, result: Any, error: str = "Flaky") -> Any:
 def test_backoff_waits_10_then_15_then_22_5_seconds() -> None:
     definition = _task([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "BackoffRate": 1.5, "MaxAttempts": 3}])
     trace = drive(definition, {}, {"work": _always("Boom")})
-    gaps = [b - a for a, b in zip(trace.times, trace.times[1:])]
+    gaps = [b - a for a, b in zip(trace.times, trace.times[1:], strict=False)]
     assert gaps == [10, 15, 22.5]
     assert trace.machine.status == "FAILED"
     assert (trace.machine.error, trace.machine.cause) == ("Boom", "it broke")
@@ -57,9 +59,11 @@ def test_retry_defaults_are_one_second_three_attempts_rate_two() -> None:
 
 
 def test_max_delay_caps_the_wait() -> None:
-    retry = [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 4, "BackoffRate": 3, "MaxAttempts": 4, "MaxDelaySeconds": 20}]
+    retry = [
+        {"ErrorEquals": ["Flaky"], "IntervalSeconds": 4, "BackoffRate": 3, "MaxAttempts": 4, "MaxDelaySeconds": 20}
+    ]
     trace = drive(_task(retry), {}, {"work": _fails_then(4, "ok")})
-    assert [b - a for a, b in zip(trace.times, trace.times[1:])] == [4, 12, 20, 20]
+    assert [b - a for a, b in zip(trace.times, trace.times[1:], strict=False)] == [4, 12, 20, 20]
 
 
 def test_full_jitter_draws_from_the_entropy_and_stays_under_the_wait() -> None:
@@ -99,7 +103,10 @@ def test_retry_count_is_in_the_context_object() -> None:
 
 
 def test_catch_sends_the_error_output_to_its_next_state() -> None:
-    catch = [{"ErrorEquals": ["Other"], "Next": "Recover"}, {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Recover"}]
+    catch = [
+        {"ErrorEquals": ["Other"], "Next": "Recover"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Recover"},
+    ]
     trace = drive(_task(catch=catch), {"order": 1}, {"work": _always("Boom", "disk full")})
     assert trace.machine.status == "SUCCEEDED"
     assert trace.machine.output == {"order": 1, "error": {"Error": "Boom", "Cause": "disk full"}}
@@ -107,7 +114,11 @@ def test_catch_sends_the_error_output_to_its_next_state() -> None:
 
 
 def test_catch_without_result_path_replaces_the_input() -> None:
-    trace = drive(_task(catch=[{"ErrorEquals": ["States.TaskFailed"], "Next": "Recover"}]), {"a": 1}, {"work": _always("Boom", "c")})
+    trace = drive(
+        _task(catch=[{"ErrorEquals": ["States.TaskFailed"], "Next": "Recover"}]),
+        {"a": 1},
+        {"work": _always("Boom", "c")},
+    )
     assert trace.machine.output == {"Error": "Boom", "Cause": "c"}
 
 

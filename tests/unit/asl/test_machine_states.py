@@ -53,7 +53,11 @@ def test_history_names_and_links_events_as_the_service_does() -> None:
     history = trace.machine.history
     assert [e["id"] for e in history] == [1, 2, 3, 4, 5, 6]
     assert [e["previousEventId"] for e in history] == [0, 1, 2, 3, 4, 5]
-    assert history[1]["stateEnteredEventDetails"] == {"name": "P", "input": '{"a":1}', "inputDetails": {"truncated": False}}
+    assert history[1]["stateEnteredEventDetails"] == {
+        "name": "P",
+        "input": '{"a":1}',
+        "inputDetails": {"truncated": False},
+    }
     assert history[-1]["executionSucceededEventDetails"]["output"] == '{"a":1}'
     assert all(e["timestamp"] == START for e in history)
 
@@ -80,7 +84,10 @@ def test_choice_loops_until_a_rule_matches() -> None:
 def test_choice_without_a_match_or_default_fails_with_no_choice_matched() -> None:
     definition = {
         "StartAt": "C",
-        "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "BooleanEquals": True, "Next": "S"}]}, "S": {"Type": "Succeed"}},
+        "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "BooleanEquals": True, "Next": "S"}]},
+            "S": {"Type": "Succeed"},
+        },
     }
     trace = drive(definition, {"x": False})
     assert (trace.machine.status, trace.machine.error) == ("FAILED", "States.NoChoiceMatched")
@@ -149,7 +156,10 @@ def test_context_object_fields() -> None:
             }
         },
     }
-    base = {"Execution": {"Id": "arn:aws:states:local:1:execution:m:run-1", "Name": "run-1"}, "StateMachine": {"Id": "arn:sm", "Name": "m"}}
+    base = {
+        "Execution": {"Id": "arn:aws:states:local:1:execution:m:run-1", "Name": "run-1"},
+        "StateMachine": {"Id": "arn:sm", "Name": "m"},
+    }
     drive(definition, {"in": 1}, {"lockgate:task:look": lambda p: seen.append(p["ctx"])}, context=base)
     ctx = seen[0]
     assert ctx["Execution"]["Name"] == "run-1"
@@ -181,7 +191,10 @@ def test_ids_are_paths_and_a_replay_reproduces_the_run() -> None:
         "States": {
             "Fan": {
                 "Type": "Map",
-                "ItemProcessor": {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": "w", "End": True}}},
+                "ItemProcessor": {
+                    "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": "w", "End": True}},
+                },
                 "Next": "Again",
             },
             "Again": {"Type": "Task", "Resource": "w", "Parameters": {"n": 1}, "End": True},

@@ -119,13 +119,19 @@ def test_parallel_branches_run_at_the_same_time() -> None:
         return "met"
 
     register_task("test_mock.meet", meet)
-    branch = {"StartAt": "M", "States": {"M": {"Type": "Task", "Resource": "lockgate:task:test_mock.meet", "End": True}}}
+    branch = {
+        "StartAt": "M",
+        "States": {"M": {"Type": "Task", "Resource": "lockgate:task:test_mock.meet", "End": True}},
+    }
     definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [branch, branch], "End": True}}}
     assert run_execution(definition, {}, resources=Resources()) == {"status": "SUCCEEDED", "output": ["met", "met"]}
 
 
 def test_an_unmapped_arn_fails_the_execution_naming_it() -> None:
-    definition = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}}}
+    definition = {
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}},
+    }
     result = run_execution(definition, {}, resources=Resources())
     assert result["status"] == "FAILED" and result["error"] == "States.TaskFailed"
     assert "arn:aws:states:::sns:publish" in result["cause"]

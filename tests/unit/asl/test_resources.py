@@ -87,12 +87,14 @@ def test_sync_suffix_falls_back_to_the_base_arn() -> None:
 
 
 def test_resource_map_comes_from_lockgate_toml(home: Path) -> None:
-    Path("lockgate.toml").write_text('[asl.resources]\n"arn:aws:sns:us-east-1:1:topic" = "python:test_resources:triple"\n')
+    Path("lockgate.toml").write_text(
+        '[asl.resources]\n"arn:aws:sns:us-east-1:1:topic" = "python:test_resources:triple"\n'
+    )
     assert Resources.from_settings(load()).call("arn:aws:sns:us-east-1:1:topic", 3) == 9
 
 
 class _Echo(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         status = 500 if body.get("fail") else 200
         data = json.dumps({"got": body, "token": self.headers.get("X-Lockgate-Task-Token")}).encode()
