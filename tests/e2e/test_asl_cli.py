@@ -181,3 +181,53 @@ def test_run_batch_prints_one_result_per_case_in_order(project: Path) -> None:
     assert lines[0] == {"id": "a", "status": "SUCCEEDED", "output": "done"}
     assert lines[1]["status"] == "FAILED" and lines[1]["error"] == "Order.Rejected"
     assert lines[2]["status"] == "INVALID" and lines[3]["status"] == "INVALID"
+
+
+def test_wait_for_task_token_completed_from_another_process(home: Path) -> None:
+    root = Path.cwd()
+    (root / "handoff.py").write_text(
+        "import pathlib\ndef send(MessageBody, **_):\n    pathlib.Path('token.txt').write_text(MessageBody['token'])\n"
+    )
+    (root / "lockgate.toml").write_text('[asl.resources]\n"arn:aws:states:::sqs:sendMessage" = "python:handoff:send"\n')
+    definition = {
+        "StartAt": "Wait for approval",
+        "States": {
+            "Wait for approval": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}},
+                "TimeoutSeconds": 60,
+                "End": True,
+            }
+        },
+    }
+    (root / "approve.json").write_text(json.dumps(definition))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), str(root)])
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "lockgate", "asl", "run", "--definition", "approve.json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        token_file = root / "token.txt"
+        for _ in range(300):
+            if token_file.exists() and token_file.read_text():
+                break
+            runner.poll()
+            assert runner.returncode is None, runner.stderr.read() if runner.stderr else ""
+            subprocess.run([sys.executable, "-c", "import time; time.sleep(0.05)"], check=True)
+        token = token_file.read_text()
+        bad = lockgate("asl", "send-task-success", "--task-token", "nope", "--task-output", "{}")
+        assert bad.returncode == 2 and "TaskDoesNotExist" in bad.stderr
+        sent = lockgate("asl", "send-task-success", "--task-token", token, "--task-output", '{"approved": true}')
+        assert sent.returncode == 0, sent.stderr
+        out, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "SUCCEEDED" and result["output"] == {"approved": True}, err

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.asl.callbacks import FAILURE, HEARTBEAT, SUCCESS, WAIT_FOR_TOKEN, Answer, Mailbox, MemoryMailbox
 from lockgate.asl.commands import RUNNING, Command, Invoke, StartTimer
 from lockgate.asl.entropy import Entropy, SeededEntropy
 from lockgate.asl.machine import Machine
@@ -24,7 +25,11 @@ from lockgate.asl.resources import Resources, TaskFailure
 
 log = logging.getLogger(__name__)
 
-Report = tuple[str, str, Any, Any]  # ("complete", id, result, None) or ("fail", id, error, cause)
+# ("complete", id, result, None), ("fail", id, error, cause), ("heartbeat", id, None, None), or
+# ("started", id, None, None) for a `.waitForTaskToken` task whose answer comes later; an answer
+# from a mailbox carries its sequence number fifth.
+Report = tuple[str, str, Any, Any]
+POLL_SECONDS = 0.2
 
 
 def result_of(machine: Machine) -> dict[str, Any]:
@@ -63,23 +68,39 @@ class Invoker:
         except TaskFailure as exc:
             return ("fail", command.id, exc.error, exc.cause)
         except Exception as exc:  # a resource must never take the driver down
-            log.exception("resource %s failed unexpectedly", command.resource)
+            log.warning(
+                "resource %s failed unexpectedly: %r", command.resource, exc, exc_info=log.isEnabledFor(logging.DEBUG)
+            )
             return ("fail", command.id, "States.TaskFailed", f"{type(exc).__name__}: {exc}")
 
 
-def _work(invoker: Invoker, command: Invoke, done: queue.Queue[Report]) -> None:
+def _work(invoker: Invoker, command: Invoke, done: queue.Queue[Report], awaits_token: bool) -> None:
     try:
-        done.put(invoker.run(command))
+        report = invoker.run(command)
+        if awaits_token and report[0] == "complete":  # the answer comes later, with the token
+            report = ("started", command.id, None, None)
+        done.put(report)
     except BaseException as exc:  # SystemExit, KeyboardInterrupt: hand it to the driving thread
         done.put(("crash", command.id, exc, None))
 
 
-def apply(machine: Machine, report: Report) -> None:
-    kind, id_, a, b = report
+def apply(machine: Machine, report: Report | list[Any]) -> None:
+    """Give one recorded report to the machine ("started" reports are the driver's own)."""
+    kind, id_, a, b = report[0], report[1], report[2], report[3]
     if kind == "complete":
         machine.complete(id_, a)
-    else:
+    elif kind == "fail":
         machine.fail(id_, a, b)
+    elif kind == "heartbeat":
+        machine.heartbeat(id_)
+
+
+def _answer_report(answer: Answer, invoke_id: str) -> Report:
+    if answer.kind == SUCCESS:
+        return ("complete", invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
+    if answer.kind == FAILURE:
+        return ("fail", invoke_id, answer.error, answer.cause, answer.seq)  # type: ignore[return-value]
+    return ("heartbeat", invoke_id, None, None, answer.seq)  # type: ignore[return-value]
 
 
 def drive(
@@ -90,16 +111,25 @@ def drive(
     sleep: Callable[[float], None] = time.sleep,
     max_workers: int = 8,
     commands: list[Command] | None = None,
+    awaiting: dict[str, str] | None = None,
+    mailbox: Mailbox | None = None,
     on_advance: Callable[[float, list[Report], list[str]], bool] | None = None,
 ) -> Machine:
     """Advance the machine until it ends.
 
-    `commands` are outstanding commands of a resumed machine (else it is advanced first).
-    `on_advance(now, reports, fired)` is called after each advance with what it applied; when
-    it returns False the driver stops (the run was taken over or aborted elsewhere).
+    `commands` are outstanding commands of a resumed machine (else it is advanced first);
+    `awaiting` maps the task tokens it still waits on to their invocation ids. Answers to
+    `.waitForTaskToken` tasks come from `mailbox` (in memory by default), polled every
+    POLL_SECONDS while some are awaited. `on_advance(now, reports, fired)` is called after
+    each advance with what it applied; when it returns False the driver stops (the run was
+    taken over or aborted elsewhere).
     """
     timers: list[tuple[float, str]] = []
     done: queue.Queue[Report] = queue.Queue()
+    tokens: dict[str, str] = dict(awaiting or {})
+    box: Mailbox = mailbox or MemoryMailbox()
+    for token, invoke_id in tokens.items():
+        box.register(token, invoke_id, clock())
     running = 0
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="lockgate-asl") as pool:
         if commands is None:
@@ -116,9 +146,13 @@ def drive(
                 mocked = invoker.mocked(command)
                 if mocked is not None:
                     ready.append(mocked)
-                else:
-                    running += 1
-                    pool.submit(_work, invoker, command, done)
+                    continue
+                awaits_token = command.resource.endswith(WAIT_FOR_TOKEN)
+                if awaits_token:
+                    tokens[command.token] = command.id
+                    box.register(command.token, command.id, clock())
+                running += 1
+                pool.submit(_work, invoker, command, done, awaits_token)
             if machine.status != RUNNING:
                 return machine
             fired: list[str] = []
@@ -127,6 +161,8 @@ def drive(
                     (t for t in (timers[0][0] if timers else None, machine.next_deadline()) if t is not None),
                     default=None,
                 )
+                if tokens:
+                    due = min(due, clock() + POLL_SECONDS) if due is not None else clock() + POLL_SECONDS
                 if running:
                     wait = None if due is None else max(0.0, due - clock())
                     try:
@@ -143,6 +179,13 @@ def drive(
             while running and not done.empty():
                 ready.append(done.get_nowait())
                 running -= 1
+            if tokens:
+                for answer in box.poll():
+                    waiting_id = tokens.get(answer.token)
+                    if waiting_id is not None:
+                        ready.append(_answer_report(answer, waiting_id))
+                        if answer.kind != HEARTBEAT:
+                            del tokens[answer.token]
             now = clock()
             while timers and timers[0][0] <= now:
                 fired.append(heapq.heappop(timers)[1])

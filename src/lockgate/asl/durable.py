@@ -14,9 +14,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lockgate import _json
+from lockgate.asl.callbacks import Mailbox, MemoryMailbox, StoreMailbox
 from lockgate.asl.commands import ABORTED, RUNNING, Command, Invoke, StartTimer
 from lockgate.asl.driver import Invoker, Report, apply, drive, result_of
 from lockgate.asl.entropy import RecordingEntropy, ReplayEntropy, SeededEntropy
@@ -107,16 +109,25 @@ def start(
     entropy = RecordingEntropy(SeededEntropy(workflow["seed"]))
     machine = Machine(definition, input, context, entropy=entropy)
     invoker = Invoker(resources or Resources.from_settings(runtime.settings), mock)
-    drive(machine, invoker, clock=runtime.clock, sleep=sleep, on_advance=_Recorder(runtime, run_id, machine, entropy))
+    recorder = _Recorder(runtime, run_id, machine, entropy)
+    drive(machine, invoker, clock=runtime.clock, sleep=sleep, mailbox=_mailbox(runtime, run_id), on_advance=recorder)
     return run_id, result_of(machine)
 
 
-def replay(events: list[h.Event]) -> tuple[Machine, dict[str, Any], list[Command], dict[str, int]]:
-    """Rebuild a machine from a run's history.
+@dataclass
+class Replayed:
+    """A machine rebuilt from a run's history, and what the driver needs to carry on."""
 
-    Returns the machine, the RunStarted params and workflow merged, the commands still
-    outstanding, and how often each state was invoked (for mocked responses).
-    """
+    machine: Machine
+    started: dict[str, Any]  # the RunStarted params and workflow, merged
+    commands: list[Command]  # still outstanding: to carry out again
+    counts: dict[str, int]  # invocations per state so far (for mocked responses)
+    awaiting: dict[str, str]  # task token -> invocation id of `.waitForTaskToken` tasks already started
+    answers_seen: int  # the newest callback answer already applied
+
+
+def replay(events: list[h.Event]) -> Replayed:
+    """Rebuild a machine from a run's history (RunStarted, then AslAdvanced events)."""
     first = events[0]
     if not isinstance(first, h.RunStarted):
         raise UsageError("the run's history does not start with RunStarted")
@@ -125,12 +136,20 @@ def replay(events: list[h.Event]) -> tuple[Machine, dict[str, Any], list[Command
     entropy = RecordingEntropy(ReplayEntropy(draws, SeededEntropy(workflow.get("seed"))))
     machine = Machine(workflow["definition"], first.params["input"], workflow.get("context"), entropy=entropy)
     outstanding: dict[str, Command] = {}
+    started: set[str] = set()
     counts: dict[str, int] = {}
+    seen = 0
     for event in events[1:]:
         if isinstance(event, h.AslAdvanced):
             for report in event.reports:
-                apply(machine, tuple(report))
-                outstanding.pop(report[1], None)
+                if len(report) > 4:
+                    seen = max(seen, int(report[4]))
+                if report[0] == "started":
+                    started.add(report[1])
+                    continue
+                apply(machine, report)
+                if report[0] != "heartbeat":
+                    outstanding.pop(report[1], None)
             for timer in event.fired:
                 machine.fire(timer)
                 outstanding.pop(timer, None)
@@ -142,11 +161,23 @@ def replay(events: list[h.Event]) -> tuple[Machine, dict[str, Any], list[Command
             machine.abort(event.at, "", event.cause)
     entropy.take()  # replayed draws are stored already; only new ones get recorded
     live = set(machine.pending())
-    commands = [c for c in outstanding.values() if c.id in live or (isinstance(c, StartTimer) and c.id.startswith("$"))]
-    for command in commands:
-        if isinstance(command, Invoke):
-            counts[command.state] -= 1  # it is invoked (and counted) again
-    return machine, {**first.params, **workflow}, commands, counts
+    commands: list[Command] = []
+    awaiting: dict[str, str] = {}
+    for command in outstanding.values():
+        if isinstance(command, Invoke) and command.id in live:
+            if command.id in started:
+                awaiting[command.token] = command.id
+            else:
+                commands.append(command)
+                counts[command.state] -= 1  # it is invoked (and counted) again
+        elif isinstance(command, StartTimer) and (command.id in live or command.id.startswith("$")):
+            commands.append(command)
+    return Replayed(machine, {**first.params, **workflow}, commands, counts, awaiting, seen)
+
+
+def _mailbox(runtime: Any, run_id: str, after: int = 0) -> Mailbox:
+    engine = getattr(runtime.store, "engine", None)
+    return StoreMailbox(engine, run_id, after) if engine is not None else MemoryMailbox()
 
 
 def resume(
@@ -157,21 +188,30 @@ def resume(
     events = runtime.store.history(record.run_id)
     if record.status != RUNNING:
         return (
-            result_of(replay(events)[0])
+            result_of(replay(events).machine)
             if record.status != ABORTED
             else {"status": ABORTED, "error": None, "cause": record.cause}
         )
     if not runtime.store.claim(record.run_id, runtime.owner, runtime._is_stale, runtime.clock()):
         raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
-    machine, started, commands, counts = replay(events)
+    replayed = replay(events)
+    machine = replayed.machine
     entropy = machine.entropy
     assert isinstance(entropy, RecordingEntropy)
-    mock = started.get("mock")
+    mock = replayed.started.get("mock")
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
     invoker = Invoker(resources or Resources.from_settings(runtime.settings), mock_config)
-    invoker.counts = counts
-    drive(machine, invoker, clock=runtime.clock, sleep=sleep, commands=commands,
-          on_advance=_Recorder(runtime, record.run_id, machine, entropy))  # fmt: skip
+    invoker.counts = replayed.counts
+    drive(
+        machine,
+        invoker,
+        clock=runtime.clock,
+        sleep=sleep,
+        commands=replayed.commands,
+        awaiting=replayed.awaiting,
+        mailbox=_mailbox(runtime, record.run_id, replayed.answers_seen),
+        on_advance=_Recorder(runtime, record.run_id, machine, entropy),
+    )
     return result_of(machine)
 
 
@@ -194,7 +234,7 @@ def _record(runtime: Any, run_id: str) -> RunRecord:
 def service_history(run_id: str, runtime: Any) -> list[dict[str, Any]]:
     """The execution's history as the service's GetExecutionHistory gives it (ISO 8601 timestamps)."""
     record = _record(runtime, run_id)
-    machine = replay(runtime.store.history(record.run_id))[0]
+    machine = replay(runtime.store.history(record.run_id)).machine
     return [{**event, "timestamp": _json.iso(event["timestamp"])} for event in machine.history]
 
 

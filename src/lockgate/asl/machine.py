@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import logging
 from collections import ChainMap, deque
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +27,12 @@ from lockgate.asl._recovery import Failure, catcher_for, policy, retrier_for
 from lockgate.asl.commands import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, Command, StartTimer
 from lockgate.asl.entropy import Entropy
 
+log = logging.getLogger(__name__)
+
 EXECUTION_TIMEOUT_TIMER = "$execution/timeout"
+# An advance stops after this many state entries and asks to be called again at once, so a
+# loop that never waits still lets its driver commit, time it out or stop it.
+TRANSITIONS_PER_ADVANCE = 10_000
 
 
 def iso(ts: float) -> str:
@@ -169,6 +175,8 @@ class Machine:
 
     def next_deadline(self) -> float | None:
         """The earliest time at which `advance` must be called even with nothing to report."""
+        if self._runnable and self.status == RUNNING:
+            return self._now
         times = [t for entry in self._deadlines.values() for t in (entry[0], entry[2]) if t is not None]
         if self._deadline is not None and self.status == RUNNING:
             times.append(self._deadline)
@@ -238,10 +246,22 @@ class Machine:
         from lockgate.asl._states import run_state
 
         runnable = self._runnable
+        budget = self.transitions + TRANSITIONS_PER_ADVANCE
         while runnable and self.status == RUNNING:
             frame = runnable.popleft()
             while frame.alive and not frame.waiting and frame.name is not None and self.status == RUNNING:
-                run_state(self, frame)
+                if self.transitions >= budget:  # let the driver breathe (stop, commit); next_deadline() is now
+                    runnable.appendleft(frame)
+                    return
+                try:
+                    run_state(self, frame)
+                except Exception as exc:  # a definition no validator saw: fail the execution, never the caller
+                    log.warning(
+                        "state %r failed unexpectedly: %r", frame.name, exc, exc_info=log.isEnabledFor(logging.DEBUG)
+                    )
+                    self.end_frame_failed(
+                        frame, Failure(e.RUNTIME, f"state {frame.name!r}: {type(exc).__name__}: {exc}")
+                    )
 
     def enter(self, frame: Frame) -> Visit:
         """Begin a state: count the visit, log `<Type>StateEntered`, prepare its data."""
@@ -331,7 +351,11 @@ class Machine:
         what, frame, visit = waiting
         if not frame.alive:
             return
-        _states.on_report(self, what, kind, frame, visit, a, b)
+        try:
+            _states.on_report(self, what, kind, frame, visit, a, b)
+        except Exception as exc:  # as in _drain: a broken definition fails the execution
+            log.warning("state %r failed unexpectedly: %r", frame.name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            self.end_frame_failed(frame, Failure(e.RUNTIME, f"state {frame.name!r}: {type(exc).__name__}: {exc}"))
 
     def _check_deadlines(self, now: float) -> None:
         from lockgate.asl import _states

@@ -102,7 +102,7 @@ def _call(fn: Callable[..., Any], payload: Any) -> Any:
         info = describe(exc)
         raise TaskFailure(info.name, info.cause) from exc
     try:
-        return json.loads(json.dumps(result, default=_json_default))
+        return json.loads(json.dumps(result, default=_json_default, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise TaskFailure(e.RUNTIME, f"the task's result is not JSON: {exc}") from None
 

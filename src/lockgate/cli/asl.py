@@ -45,10 +45,14 @@ def _input(value: str | None) -> Any:
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"--input {value}: cannot read: {exc}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         what = f"file {value}" if text is not value else "text"
         raise UsageError(f"--input {what} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
 
 
 def _mock(path: str | None, test_case: str | None, state_machine: str) -> Any:
@@ -135,6 +139,49 @@ def stop_command(
     durable.stop(runtime, run_id, cause)
     record = runtime.store.get_run(run_id)
     emit_json({"run_id": record.run_id if record else run_id, "status": "ABORTED"})
+
+
+def _send(token: str, kind: str, output: Any = None, error: str = "", cause: str = "") -> None:
+    from lockgate.asl import callbacks
+    from lockgate.runtime import default_runtime
+
+    runtime = default_runtime()
+    engine = getattr(runtime.store, "engine", None)
+    if engine is None:
+        raise UsageError("task callbacks need the SQL store")
+    run_id = callbacks.send(engine, token, kind, runtime.clock(), output, error, cause)
+    emit_json({"run_id": run_id, "sent": kind})
+
+
+TOKEN = typer.Option(..., "--task-token", help="The token the task was given ($$.Task.Token).")
+
+
+@asl_app.command("send-task-success")
+def send_task_success(
+    token: str = TOKEN, output: str = typer.Option(..., "--task-output", help="The task's result, JSON.")
+) -> None:
+    """Complete a `.waitForTaskToken` task with a result (SendTaskSuccess)."""
+    try:
+        value = json.loads(output, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--task-output is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    _send(token, "success", output=value)
+
+
+@asl_app.command("send-task-failure")
+def send_task_failure(
+    token: str = TOKEN,
+    error: str = typer.Option("", "--error", help="The error name Retry and Catch will see."),
+    cause: str = typer.Option("", "--cause", help="A description of the failure."),
+) -> None:
+    """Fail a `.waitForTaskToken` task (SendTaskFailure)."""
+    _send(token, "failure", error=error, cause=cause)
+
+
+@asl_app.command("send-task-heartbeat")
+def send_task_heartbeat(token: str = TOKEN) -> None:
+    """Tell a `.waitForTaskToken` task with HeartbeatSeconds that its worker is alive (SendTaskHeartbeat)."""
+    _send(token, "heartbeat")
 
 
 def _batch_case(line: str, number: int, cases: Path) -> dict[str, Any]:

@@ -21,6 +21,14 @@ class Raise(Exception):
         self.error, self.cause = error, cause
 
 
+class DidNotEnd(AssertionError):
+    """The execution was still running after `limit` rounds (a loop that never ends)."""
+
+    def __init__(self, trace: Trace) -> None:
+        super().__init__("the execution did not end")
+        self.trace = trace
+
+
 class Silent:
     """Returned by a test task that never answers (so its timeout or heartbeat expires)."""
 
@@ -49,6 +57,7 @@ def drive(
     seed: int = 0,
     context: dict[str, Any] | None = None,
     limit: int = 10_000,
+    max_transitions: int | None = None,
 ) -> Trace:
     """Run an execution to its end, answering each Invoke at once and jumping the clock to each timer."""
     tasks = tasks or {}
@@ -88,7 +97,9 @@ def drive(
                     machine.fire(timer_id)
                     trace.reports.append(("fire", timer_id, None, None, now))
         commands = machine.advance(now)
-    raise AssertionError("the execution did not end")
+        if max_transitions is not None and machine.transitions > max_transitions:
+            break
+    raise DidNotEnd(trace)
 
 
 def replay(definition: dict[str, Any], value: Any, trace: Trace, *, seed: int = 0) -> Machine:

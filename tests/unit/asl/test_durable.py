@@ -127,7 +127,7 @@ def test_resume_after_a_crash_keeps_the_timer_and_never_repeats_a_succeeded_task
     assert slept == [86400 - 3600]  # the Wait kept its due time across the restart
     assert second.store.get_run(record.run_id).status == "SUCCEEDED"  # type: ignore[union-attr]
     # The UUID drawn after the resume is recorded: a replay gives the same output.
-    machine = durable.replay(second.store.history(record.run_id))[0]
+    machine = durable.replay(second.store.history(record.run_id)).machine
     assert machine.output == result["output"]
 
 

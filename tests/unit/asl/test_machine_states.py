@@ -205,3 +205,27 @@ def test_ids_are_paths_and_a_replay_reproduces_the_run() -> None:
     again = replay(definition, [1, 2], trace)
     assert again.status == "SUCCEEDED"
     assert again.history == trace.machine.history
+
+
+def test_an_endless_loop_yields_to_its_driver_and_can_time_out() -> None:
+    definition = {
+        "TimeoutSeconds": 60,
+        "StartAt": "Spin",
+        "States": {
+            "Spin": {"Type": "Pass", "Next": "Check"},
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.never", "IsPresent": True, "Next": "Out"}],
+                "Default": "Spin",
+            },
+            "Out": {"Type": "Succeed"},
+        },
+    }
+    machine = Machine(definition, {}, None, entropy=SeededEntropy(0))
+    machine.advance(START)
+    assert machine.status == "RUNNING" and machine.transitions == 10_000
+    assert machine.next_deadline() == START
+    machine.advance(START + 1)
+    assert machine.transitions == 20_000
+    machine.advance(START + 60)
+    assert (machine.status, machine.error) == ("TIMED_OUT", "States.Timeout")
