@@ -79,6 +79,72 @@ class _Recorder:
         return False
 
 
+def execution_key(state_machine: str, name: str) -> str:
+    """The idempotency key that makes an execution name unique per state machine."""
+    return f"asl:{state_machine}:{name}"
+
+
+@dataclass
+class Created:
+    """A durable execution stored and ready to be driven."""
+
+    run_id: str
+    name: str
+    machine: Machine
+    entropy: RecordingEntropy
+    mock: MockConfig | None
+
+
+def create(
+    runtime: Any,
+    definition: dict[str, Any],
+    input: Any,
+    *,
+    state_machine: str,
+    name: str | None = None,
+    mock: MockConfig | None = None,
+) -> Created:
+    """Store a new execution (kind "asl"); UsageError if the state machine already has one so named."""
+    from lockgate.runtime import new_run_id
+
+    now = runtime.clock()
+    run_id = new_run_id(now)
+    name = name or run_id
+    context = context_base(state_machine, name)
+    params = {"input": input, "name": name}
+    workflow: dict[str, Any] = {"definition": definition, "context": context, "seed": uuid.uuid4().hex}
+    if mock is not None:
+        workflow["mock"] = {"data": mock.data, "state_machine": mock.state_machine, "test_case": mock.test_case}
+    record = NewRun(
+        run_id,
+        state_machine,
+        KIND,
+        params,
+        now,
+        owner=runtime.owner,
+        idempotency_key=execution_key(state_machine, name),
+    )
+    first = h.RunStarted(at=now, run_id=run_id, pipeline=state_machine, params=params, workflow=workflow)
+    if not runtime.store.create_run(record, [first]):
+        raise UsageError(
+            f"ExecutionAlreadyExists: state machine {state_machine!r} already has an execution named {name!r}"
+        )
+    entropy = RecordingEntropy(SeededEntropy(workflow["seed"]))
+    return Created(run_id, name, Machine(definition, input, context, entropy=entropy), entropy, mock)
+
+
+def execute(
+    runtime: Any, created: Created, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
+) -> dict[str, Any]:
+    """Drive a created execution to its end in this process; its result."""
+    machine = created.machine
+    invoker = Invoker(resources or Resources.from_settings(runtime.settings), created.mock)
+    recorder = _Recorder(runtime, created.run_id, machine, created.entropy)
+    mailbox = _mailbox(runtime, created.run_id)
+    drive(machine, invoker, clock=runtime.clock, sleep=sleep, mailbox=mailbox, on_advance=recorder)
+    return result_of(machine)
+
+
 def start(
     runtime: Any,
     definition: dict[str, Any],
@@ -90,28 +156,9 @@ def start(
     mock: MockConfig | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[str, dict[str, Any]]:
-    """Create a durable run of the state machine and drive it to its end: (run id, result)."""
-    from lockgate.runtime import new_run_id
-
-    now = runtime.clock()
-    run_id = new_run_id(now)
-    name = name or run_id
-    context = context_base(state_machine, name)
-    params = {"input": input, "name": name}
-    workflow: dict[str, Any] = {"definition": definition, "context": context, "seed": uuid.uuid4().hex}
-    if mock is not None:
-        workflow["mock"] = {"data": mock.data, "state_machine": mock.state_machine, "test_case": mock.test_case}
-    record = NewRun(run_id, state_machine, KIND, params, now, owner=runtime.owner)
-    if not runtime.store.create_run(
-        record, [h.RunStarted(at=now, run_id=run_id, pipeline=state_machine, params=params, workflow=workflow)]
-    ):
-        raise UsageError(f"run {run_id} already exists")
-    entropy = RecordingEntropy(SeededEntropy(workflow["seed"]))
-    machine = Machine(definition, input, context, entropy=entropy)
-    invoker = Invoker(resources or Resources.from_settings(runtime.settings), mock)
-    recorder = _Recorder(runtime, run_id, machine, entropy)
-    drive(machine, invoker, clock=runtime.clock, sleep=sleep, mailbox=_mailbox(runtime, run_id), on_advance=recorder)
-    return run_id, result_of(machine)
+    """Create a durable execution and drive it to its end: (run id, result)."""
+    created = create(runtime, definition, input, state_machine=state_machine, name=name, mock=mock)
+    return created.run_id, execute(runtime, created, resources=resources, sleep=sleep)
 
 
 @dataclass

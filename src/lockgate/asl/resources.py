@@ -149,6 +149,9 @@ class Resources:
         """The resource's result; raises TaskFailure with the error Retry and Catch will see."""
         if resource.startswith("arn:"):
             return self._arn(resource, payload, token)
+        for suffix in _SUFFIXES:  # lockgate:task:NAME.waitForTaskToken runs NAME
+            if resource.endswith(suffix):
+                resource = resource[: -len(suffix)]
         return self._target(resource, payload, token)
 
     def _target(self, target: str, payload: Any, token: str) -> Any:

@@ -1,4 +1,5 @@
-"""Tables for state machine callbacks (`.waitForTaskToken`): issued task tokens and their answers."""
+"""Tables of the ASL area: task tokens issued by `.waitForTaskToken` states, their answers, and
+the state machines created through the Step Functions-compatible API."""
 
 from __future__ import annotations
 
@@ -27,4 +28,15 @@ asl_callbacks = sa.Table(
     sa.Column("cause", sa.Text),
     sa.Column("at", sa.Float, nullable=False),
     sa.Index("ix_asl_callbacks_run", "run_id", "id"),
+)
+
+asl_state_machines = sa.Table(
+    "asl_state_machines",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("role_arn", sa.Text, nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )

@@ -8,6 +8,7 @@ from typing import Any
 # "module:attribute" of each APIRouter factory: a function (runtime) -> fastapi.APIRouter.
 ROUTERS: list[str] = [
     "lockgate.server.runs_api:router",
+    "lockgate.server.sfn_api:router",
 ]
 
 

@@ -1,4 +1,4 @@
-"""State machine callbacks: task tokens issued by `.waitForTaskToken` states and their answers."""
+"""ASL: task tokens and callback answers of `.waitForTaskToken` states; state machines of the API."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,8 +31,18 @@ def upgrade() -> None:
         sa.Column("at", sa.Float, nullable=False),
     )
     op.create_index("ix_asl_callbacks_run", "asl_callbacks", ["run_id", "id"])
+    op.create_table(
+        "asl_state_machines",
+        sa.Column("name", sa.String(80), primary_key=True),
+        sa.Column("definition", sa.Text, nullable=False),
+        sa.Column("role_arn", sa.Text, nullable=False),
+        sa.Column("type", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("asl_state_machines")
     op.drop_table("asl_callbacks")
     op.drop_table("asl_task_tokens")
