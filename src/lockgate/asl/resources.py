@@ -188,6 +188,10 @@ class Resources:
                 base = arn[: -len(suffix)]
         if base == LAMBDA_INVOKE and arn not in self.mapping:
             return self._lambda_invoke(arn, payload, token)
+        if base == "arn:aws:states:::states:startExecution" and arn not in self.mapping:
+            from lockgate.asl.nested import start_execution
+
+            return start_execution(arn, payload, self.mapping)
         target = self._lookup(arn)
         if target is None:
             raise TaskFailure(
