@@ -10,7 +10,8 @@ from lockgate.asl._dataflow import check_size
 from lockgate.asl._recovery import Failure
 
 if TYPE_CHECKING:
-    from lockgate.asl.machine import Frame, Machine, Visit
+    from lockgate.asl._frames import Frame, Visit
+    from lockgate.asl.machine import Machine
 
 
 class FanOut:
@@ -29,12 +30,13 @@ class FanOut:
         self.running = 0
         self.finished = 0
         self.failed = 0
+        self.failed_at: set[int] = set()
         self.over = False
         frame.waiting = True
         visit.activity = self
 
     def launch(self, m: Machine) -> None:
-        from lockgate.asl.machine import Frame
+        from lockgate.asl._frames import Frame
 
         prefix = f"{self.visit.attempt_id()}/{'Map' if self.is_map else 'Branch'}"
         while len(self.frames) < len(self.children) and (self.limit <= 0 or self.running < self.limit):
@@ -72,6 +74,7 @@ class FanOut:
                 percentage is None or self.failed * 100 <= percentage * total
             ):
                 self.results[child.index] = failure.output()
+                self.failed_at.add(child.index)
                 self._settle(m, child)
                 return
             failure = Failure(e.EXCEED_TOLERATED_FAILURE_THRESHOLD,
@@ -87,7 +90,13 @@ class FanOut:
         if self.finished == len(self.children):
             self.over = True
             self._event(m, child, "MapStateSucceeded" if self.is_map else "ParallelStateSucceeded")
-            _joined(m, self.frame, self.visit, self.results)
+            if self.is_map and "ResultWriter" in self.visit.state:
+                from lockgate.asl._distributed import write
+
+                m.wake(self.frame)
+                write(m, self.frame, self.visit, self.results, self.failed_at)
+            else:
+                joined(m, self.frame, self.visit, self.results)
         else:
             self.launch(m)
 
@@ -100,14 +109,14 @@ class FanOut:
         self._event(m, child, "MapStateFailed" if self.is_map else "ParallelStateFailed")
         m.wake(self.frame)
         visit = self.visit
-        m.state_failed(self.frame, visit, failure, lambda: guarded(m, self.frame, visit, _restart))
+        m.state_failed(self.frame, visit, failure, lambda: guarded(m, self.frame, visit, restart))
 
 
-def _restart(m: Machine, frame: Frame, visit: Visit) -> None:
+def restart(m: Machine, frame: Frame, visit: Visit) -> None:
     (start_map if visit.kind == "Map" else start_parallel)(m, frame, visit)
 
 
-def _joined(m: Machine, frame: Frame, visit: Visit, results: list[Any]) -> None:
+def joined(m: Machine, frame: Frame, visit: Visit, results: Any) -> None:
     from lockgate.asl._states import guarded
 
     def finish(m: Machine, frame: Frame, visit: Visit) -> None:
@@ -123,7 +132,7 @@ def _joined(m: Machine, frame: Frame, visit: Visit, results: list[Any]) -> None:
     try:
         finish(m, frame, visit)
     except e.StatesError as exc:
-        m.state_failed(frame, visit, Failure(exc.error, exc.cause), lambda: guarded(m, frame, visit, _restart))
+        m.state_failed(frame, visit, Failure(exc.error, exc.cause), lambda: guarded(m, frame, visit, restart))
 
 
 def start_parallel(m: Machine, frame: Frame, visit: Visit) -> None:
@@ -136,7 +145,7 @@ def start_parallel(m: Machine, frame: Frame, visit: Visit) -> None:
     if not branches:
         fan.over = True
         m.event(frame, "ParallelStateSucceeded")
-        _joined(m, frame, visit, [])
+        joined(m, frame, visit, [])
         return
     fan.launch(m)
 
@@ -171,11 +180,23 @@ def _items(visit: Visit) -> list[Any]:
 
 
 def start_map(m: Machine, frame: Frame, visit: Visit) -> None:
-    d, state = visit.data, visit.state
+    state = visit.state
     processor = state.get("ItemProcessor") or state.get("Iterator")
     if not isinstance(processor, dict):
         raise e.StatesError(e.RUNTIME, f"state {visit.name!r} has no ItemProcessor")
-    items = _items(visit)
+    if "ItemReader" in state:
+        from lockgate.asl._distributed import read
+
+        read(m, frame, visit)
+        return
+    launch_map(m, frame, visit, _items(visit))
+
+
+def launch_map(m: Machine, frame: Frame, visit: Visit, items: list[Any]) -> None:
+    """Start the iterations over `items` (ItemSelector, ItemBatcher, concurrency, tolerance)."""
+    d, state = visit.data, visit.state
+    processor = state.get("ItemProcessor") or state.get("Iterator")
+    assert isinstance(processor, dict)  # start_map checked it
     selector_key = "ItemSelector" if "ItemSelector" in state else "Parameters" if "Parameters" in state else None
     inputs = []
     for index, item in enumerate(items):
@@ -187,6 +208,10 @@ def start_map(m: Machine, frame: Frame, visit: Visit) -> None:
             inputs.append(d.evaluate(state[selector_key], context))
         else:
             inputs.append(d.template(state[selector_key], d.effective(), context))
+    if "ItemBatcher" in state:
+        from lockgate.asl._distributed import batches
+
+        inputs = batches(visit, inputs)
     limit = d.field("MaxConcurrency", "MaxConcurrencyPath")
     limit = 0 if limit is None else int(_count(limit, f"state {visit.name!r}: MaxConcurrency"))
     count = d.field("ToleratedFailureCount", "ToleratedFailureCountPath")
@@ -200,10 +225,10 @@ def start_map(m: Machine, frame: Frame, visit: Visit) -> None:
             else None,
         )
     fan = FanOut(m, frame, visit, [(processor, value) for value in inputs], limit, tolerated)
-    m.event(frame, "MapStateStarted", {"length": len(items)})
-    if not items:
+    m.event(frame, "MapStateStarted", {"length": len(inputs)})
+    if not inputs:
         fan.over = True
         m.event(frame, "MapStateSucceeded")
-        _joined(m, frame, visit, [])
+        joined(m, frame, visit, [])
         return
     fan.launch(m)

@@ -13,7 +13,8 @@ from lockgate.asl._recovery import Failure
 from lockgate.asl.commands import StartTimer
 
 if TYPE_CHECKING:
-    from lockgate.asl.machine import Frame, Machine, Visit
+    from lockgate.asl._frames import Frame, Visit
+    from lockgate.asl.machine import Machine
 
 Step = Callable[["Machine", "Frame", "Visit"], None]
 
@@ -52,6 +53,10 @@ def on_report(m: Machine, what: str, kind: str, frame: Frame, visit: Visit | Non
         guarded(m, frame, visit, _waited)
     elif what == "task":
         _task.on_report(m, frame, visit, kind, a, b)
+    elif what in ("reader", "writer"):
+        from lockgate.asl import _distributed
+
+        _distributed.on_report(m, frame, visit, what, kind, a, b)
     else:
         frame.waiting = True  # a report that does not apply to this command: keep waiting
 

@@ -11,7 +11,8 @@ from lockgate.asl._recovery import Failure
 from lockgate.asl.commands import Invoke
 
 if TYPE_CHECKING:
-    from lockgate.asl.machine import Frame, Machine, Visit
+    from lockgate.asl._frames import Frame, Visit
+    from lockgate.asl.machine import Machine
 
 
 def resource_parts(resource: str) -> tuple[str, str]:

@@ -113,6 +113,17 @@ def _json_default(value: Any) -> Any:
     return _default(value)
 
 
+def _items(action: str, payload: Any) -> Any:
+    from lockgate.asl.items import ItemsError, read_items, write_results
+
+    try:
+        if action == "items:read":
+            return read_items(payload["Resource"], payload.get("Parameters") or {}, payload.get("ReaderConfig") or {})
+        return write_results(payload["Resource"], payload.get("Parameters") or {}, payload["Results"], payload["Run"])
+    except ItemsError as exc:
+        raise TaskFailure(exc.error, exc.cause) from None
+
+
 def _http(url: str, payload: Any, token: str) -> Any:
     import httpx
 
@@ -156,6 +167,8 @@ class Resources:
 
     def _target(self, target: str, payload: Any, token: str) -> Any:
         kind, _, rest = target.partition(":")
+        if kind == "lockgate" and rest in ("items:read", "items:write"):
+            return _items(rest, payload)
         if kind == "lockgate" and rest.startswith("task:"):
             name = rest[len("task:") :]
             fn = find_task(name)
