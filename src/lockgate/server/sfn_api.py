@@ -3,8 +3,8 @@
 Requests are `POST /` with `X-Amz-Target: AWSStepFunctions.<Operation>`. Supported: Create,
 Update, Describe, List and Delete StateMachine; StartExecution (a durable lockgate run, driven
 by a thread of the server), StartSyncExecution (in memory), DescribeExecution, ListExecutions,
-GetExecutionHistory, StopExecution, SendTaskSuccess/Failure/Heartbeat and
-ValidateStateMachineDefinition. Errors answer 400 with `{"__type": <AWS error code>, "message"}`.
+GetExecutionHistory, StopExecution, SendTaskSuccess/Failure/Heartbeat,
+ValidateStateMachineDefinition and TestState. Errors answer 400 with `{"__type": <AWS error code>, "message"}`.
 """
 
 import json
@@ -189,6 +189,19 @@ class StepFunctions:
             for p in validate.validate(definition)
         ]
         return {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics}
+
+    def TestState(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        from lockgate.asl.resources import Resources
+        from lockgate.asl.single import test_state
+
+        try:
+            state = json.loads(body.get("definition") or "")
+        except json.JSONDecodeError:
+            raise ApiError("InvalidDefinition", "definition must be the JSON of one state") from None
+        if not isinstance(state, dict) or not isinstance(state.get("Type"), str):
+            raise ApiError("InvalidDefinition", "definition must be one state object with a Type")
+        variables = json.loads(body["variables"]) if body.get("variables") else None
+        return test_state(state, _input(body.get("input")), Resources.from_settings(self.runtime.settings), variables)
 
     # -- executions ----------------------------------------------------------------------------
 

@@ -132,3 +132,24 @@ def test_sync_execution_and_stop(client: Any) -> None:
     _wait_for(lambda: TOKENS)
     client.stop_execution(executionArn=execution, cause="no longer needed")
     assert client.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+def test_test_state_runs_one_state(client: Any) -> None:
+    pass_state = {"Type": "Pass", "Parameters": {"v.$": "$.x"}, "Next": "Later"}
+    answer = client.test_state(definition=json.dumps(pass_state), roleArn="r", input=json.dumps({"x": 3}))
+    assert (
+        answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"v": 3} and answer["nextState"] == "Later"
+    )
+    choice = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.x", "NumericGreaterThan": 1, "Next": "Big"}],
+        "Default": "Small",
+    }
+    assert client.test_state(definition=json.dumps(choice), roleArn="r", input='{"x": 5}')["nextState"] == "Big"
+    failing = {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}
+    retried = {**failing, "Retry": [{"ErrorEquals": ["States.ALL"]}]}
+    caught = {**failing, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handle"}]}
+    assert client.test_state(definition=json.dumps(failing), roleArn="r", input="{}")["status"] == "FAILED"
+    assert client.test_state(definition=json.dumps(retried), roleArn="r", input="{}")["status"] == "RETRIABLE"
+    answer = client.test_state(definition=json.dumps(caught), roleArn="r", input="{}")
+    assert (answer["status"], answer["nextState"], answer["error"]) == ("CAUGHT_ERROR", "Handle", "States.TaskFailed")
