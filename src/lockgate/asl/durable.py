@@ -141,8 +141,46 @@ def execute(
     invoker = Invoker(resources or Resources.from_settings(runtime.settings), created.mock)
     recorder = _Recorder(runtime, created.run_id, machine, created.entropy)
     mailbox = _mailbox(runtime, created.run_id)
-    drive(machine, invoker, clock=runtime.clock, sleep=sleep, mailbox=mailbox, on_advance=recorder)
-    return result_of(machine)
+    try:
+        drive(machine, invoker, clock=runtime.clock, sleep=_Beating(runtime, created.run_id, sleep), mailbox=mailbox,
+              on_advance=recorder)  # fmt: skip
+    except _Stopped:
+        pass
+    return _outcome(runtime, created.run_id, machine)
+
+
+class _Stopped(Exception):
+    """The run was aborted or taken over while this process waited."""
+
+
+class _Beating:
+    """Sleeps in slices, refreshing the run's heartbeat between them, so a long Wait keeps the
+    run owned and a stop (`lockgate asl stop`) is noticed within `heartbeat_seconds`."""
+
+    def __init__(self, runtime: Any, run_id: str, sleep: Callable[[float], None]) -> None:
+        self.runtime, self.run_id, self.sleep = runtime, run_id, sleep
+        self.every = float(getattr(runtime, "heartbeat_seconds", 5.0))
+        self.last = runtime.clock()
+
+    def __call__(self, seconds: float) -> None:
+        left = seconds
+        while left > 0:
+            step = min(left, self.every)
+            self.sleep(step)
+            left -= step
+            now = self.runtime.clock()
+            if now - self.last >= self.every:
+                self.last = now
+                if not self.runtime.store.append(self.run_id, [], None, self.runtime.owner, now):
+                    raise _Stopped()
+
+
+def _outcome(runtime: Any, run_id: str, machine: Machine) -> dict[str, Any]:
+    if machine.status != RUNNING:
+        return result_of(machine)
+    record = runtime.store.get_run(run_id)  # stopped elsewhere
+    status = record.status if record is not None else ABORTED
+    return {"status": status, "error": record.error if record else None, "cause": record.cause if record else None}
 
 
 def start(
@@ -249,17 +287,20 @@ def resume(
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
     invoker = Invoker(resources or Resources.from_settings(runtime.settings), mock_config)
     invoker.counts = replayed.counts
-    drive(
-        machine,
-        invoker,
-        clock=runtime.clock,
-        sleep=sleep,
-        commands=replayed.commands,
-        awaiting=replayed.awaiting,
-        mailbox=_mailbox(runtime, record.run_id, replayed.answers_seen),
-        on_advance=_Recorder(runtime, record.run_id, machine, entropy),
-    )
-    return result_of(machine)
+    try:
+        drive(
+            machine,
+            invoker,
+            clock=runtime.clock,
+            sleep=_Beating(runtime, record.run_id, sleep),
+            commands=replayed.commands,
+            awaiting=replayed.awaiting,
+            mailbox=_mailbox(runtime, record.run_id, replayed.answers_seen),
+            on_advance=_Recorder(runtime, record.run_id, machine, entropy),
+        )
+    except _Stopped:
+        pass
+    return _outcome(runtime, record.run_id, machine)
 
 
 def stop(runtime: Any, run_id: str, cause: str = "stopped by user") -> None:

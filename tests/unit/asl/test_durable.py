@@ -37,6 +37,7 @@ class FakeTime:
 def _runtime(fake: FakeTime) -> Runtime:
     runtime = Runtime()
     runtime.clock = fake.clock
+    runtime.heartbeat_seconds = 3600  # a fake day of waiting in a few slices
     return runtime
 
 
@@ -124,7 +125,7 @@ def test_resume_after_a_crash_keeps_the_timer_and_never_repeats_a_succeeded_task
     result = durable.resume(second, record.run_id, sleep=sleep)
     assert result["status"] == "SUCCEEDED"
     assert CALLS == [7]
-    assert slept == [86400 - 3600]  # the Wait kept its due time across the restart
+    assert sum(slept) == 86400 - 3600  # the Wait kept its due time across the restart
     assert second.store.get_run(record.run_id).status == "SUCCEEDED"  # type: ignore[union-attr]
     # The UUID drawn after the resume is recorded: a replay gives the same output.
     machine = durable.replay(second.store.history(record.run_id)).machine
@@ -172,3 +173,25 @@ def test_a_cancelled_run_stops_and_shows_aborted() -> None:
     record = runtime.store.get_run(run_ids[0])
     assert record is not None and record.status == "ABORTED"
     assert durable.service_history(record.run_id, runtime)[-1]["type"] == "ExecutionAborted"
+
+
+def test_a_long_wait_keeps_the_run_alive_and_notices_a_stop() -> None:
+    fake = FakeTime()
+    runtime = _runtime(fake)
+    runtime.heartbeat_seconds = 5
+    beats: list[float] = []
+    original = runtime.store.append
+
+    def append(run_id: str, events: Any, update: Any, owner: str, now: float) -> bool:
+        if not events:
+            beats.append(now)
+            if len(beats) == 3:
+                durable.stop(runtime, run_id, "enough")
+        return original(run_id, events, update, owner, now)
+
+    runtime.store.append = append  # type: ignore[method-assign]
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86400, "End": True}}}
+    _, result = durable.start(runtime, definition, {}, state_machine="Sleepy", sleep=fake.sleep)
+    assert (result["status"], result["cause"]) == ("ABORTED", "enough")
+    assert beats == [1005.0, 1010.0, 1015.0]  # the third finds the run stopped
+    assert fake.now < 1100  # it stopped waiting long before the day was over
