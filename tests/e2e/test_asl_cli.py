@@ -91,16 +91,16 @@ def test_run_reports_a_failure_with_exit_zero(project: Path) -> None:
 
 def test_run_with_a_mock_config_and_test_case(project: Path) -> None:
     mock = {
-        "StateMachines": {"Orders": {"TestCases": {"Throttled": {"Score": "ThrottledThenHigh"}}}},
+        "StateMachines": {
+            "Orders": {"TestCases": {"High": {"Score": "HighScore"}, "Broken": {"Score": "ServiceDown"}}}
+        },
         "MockedResponses": {
-            "ThrottledThenHigh": {
-                "0-1": {"Throw": {"Error": "Lambda.TooManyRequestsException", "Cause": "slow down"}},
-                "2": {"Return": {"StatusCode": 200, "Payload": {"score": 99}}},
-            }
+            "HighScore": {"0": {"Return": {"StatusCode": 200, "Payload": {"score": 99}}}},
+            "ServiceDown": {"0": {"Throw": {"Error": "Lambda.ServiceException", "Cause": "down"}}},
         },
     }
     Path("MockConfigFile.json").write_text(json.dumps(mock))
-    args = [
+    base = [
         "asl",
         "run",
         "--definition",
@@ -109,13 +109,12 @@ def test_run_with_a_mock_config_and_test_case(project: Path) -> None:
         '{"amount": 1}',
         "--mock-config",
         "MockConfigFile.json",
-        "--test-case",
-        "Throttled",
-        "--in-memory",
     ]
-    result = _last_json(lockgate(*args))
+    result = _last_json(lockgate(*base, "--test-case", "High", "--in-memory"))
     assert result["status"] == "SUCCEEDED" and result["output"]["approved"] is True
-    proc = lockgate(*args[:-3], "--test-case", "Missing")
+    result = _last_json(lockgate(*base, "--test-case", "Broken"))  # durable, caught by States.ALL
+    assert (result["status"], result["error"]) == ("FAILED", "Order.Rejected")
+    proc = lockgate(*base, "--test-case", "Missing")
     assert proc.returncode == 2 and "Missing" in proc.stderr and "Traceback" not in proc.stderr
 
 
