@@ -40,6 +40,7 @@ class Trace:
     times: list[float] = field(default_factory=list)  # when each invoke was issued
     timers: list[StartTimer] = field(default_factory=list)
     reports: list[tuple[str, str, Any, Any, float]] = field(default_factory=list)
+    advances: list[tuple[float, int]] = field(default_factory=list)  # (time, reports applied before it)
 
     @property
     def history_types(self) -> list[str]:
@@ -97,16 +98,20 @@ def drive(
                     machine.fire(timer_id)
                     trace.reports.append(("fire", timer_id, None, None, now))
         commands = machine.advance(now)
+        trace.advances.append((now, len(trace.reports)))
         if max_transitions is not None and machine.transitions > max_transitions:
             break
     raise DidNotEnd(trace)
 
 
 def replay(definition: dict[str, Any], value: Any, trace: Trace, *, seed: int = 0) -> Machine:
-    """Feed a recorded run's reports to a fresh machine, advancing at the recorded times."""
-    machine = Machine(definition, value, None, entropy=SeededEntropy(seed))
+    """Feed a recorded run's reports to a fresh machine, advancing when and where the run did."""
+    machine = Machine(definition, {} if value is None else value, None, entropy=SeededEntropy(seed))
     machine.advance(START)
-    for kind, id_, a, b, at in trace.reports:
-        getattr(machine, kind)(id_, *([a] if kind == "complete" else [a, b] if kind == "fail" else []))
+    given = 0
+    for at, upto in trace.advances:
+        for kind, id_, a, b, _ in trace.reports[given:upto]:
+            getattr(machine, kind)(id_, *([a] if kind == "complete" else [a, b] if kind == "fail" else []))
+        given = upto
         machine.advance(at)
     return machine

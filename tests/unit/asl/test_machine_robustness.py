@@ -1,4 +1,4 @@
-"""Whatever the definition and input, a validated machine ends in a terminal status and never raises."""
+"""Whatever the definition and input, a validated machine never raises, and a replay reproduces it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from machine_harness import DidNotEnd, Raise, drive
+from machine_harness import DidNotEnd, Raise, drive, replay
 
 from lockgate.asl.validate import validate
 
@@ -131,6 +131,14 @@ def test_valid_machines_always_end_cleanly(definition: dict[str, Any], value: An
         return
     assert trace.machine.status in ("SUCCEEDED", "FAILED", "TIMED_OUT")
     assert trace.machine.history[-1]["type"].startswith("Execution")
+    again = replay(definition, value, trace)  # the same reports at the same times: the same run
+    assert (again.status, again.output, again.error, again.cause) == (
+        trace.machine.status,
+        trace.machine.output,
+        trace.machine.error,
+        trace.machine.cause,
+    )
+    assert again.history == trace.machine.history
 
 
 def test_an_unvalidated_broken_definition_fails_instead_of_raising() -> None:
