@@ -47,6 +47,8 @@ def _input(value: str | None) -> Any:
     try:
         return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
+        if text is value and (value.endswith((".json", ".txt")) or "/" in value):
+            raise UsageError(f"--input {value}: no such file, and not JSON text") from None
         what = f"file {value}" if text is not value else "text"
         raise UsageError(f"--input {what} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
 
