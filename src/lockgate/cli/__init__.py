@@ -38,6 +38,7 @@ def _root(
 def _register() -> None:
     # One line per area; each module adds its commands to `app`.
     from lockgate.cli import (
+        asl,  # noqa: F401
         catalog,  # noqa: F401
         notify,  # noqa: F401
         runs,  # noqa: F401

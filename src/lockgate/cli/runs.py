@@ -204,6 +204,10 @@ def list_runs(
 def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."), as_json: bool = JSON) -> None:
     """A run's steps and its event history."""
     runtime = _runtime()
+    if (asl_run := runtime.store.get_run(run_id)) is not None and asl_run.kind == "asl":
+        from lockgate.asl.durable import show_run
+
+        return show_run(asl_run, runtime, as_json)
     record, _state, events = runtime.state(run_id)
     result = runtime.view(record.run_id)
     history = [

@@ -129,10 +129,21 @@ class RunAborted(Event):
     cause: str
 
 
+@dataclass(frozen=True, slots=True)
+class AslAdvanced(Event):
+    """A state machine execution moved on: the task reports and timer firings it applied, in
+    order (`reports`: [kind, id, result or error, cause]), and the random draws it made."""
+
+    reports: list[Any]
+    fired: list[str]
+    draws: list[Any]
+
+
 _TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
         RunStarted, RunResumed, RunRedriven, StepStarted, StepSucceeded, StepFailed, RetryScheduled,
         StepInterrupted, StepSkipped, StepMapped, RunSucceeded, RunFailed, RunTimedOut, RunAborted,
+        AslAdvanced,
     )
 }  # fmt: skip

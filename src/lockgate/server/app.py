@@ -11,6 +11,7 @@ ROUTERS: list[str] = [
     "lockgate.server.triggers_api:router",
     "lockgate.server.notify_api:router",
     "lockgate.server.metrics:router",
+    "lockgate.server.sfn_api:router",
 ]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port, need, wait_for_port
+from tests.conftest import free_port, need, wait_for_port
 
 HERE = Path(__file__).parent
 

@@ -122,7 +122,7 @@ def test_a_data_quality_failure_names_the_report(tmp_path: Path, smtp_server: Ma
 
 
 def test_an_unreachable_mail_server_never_changes_the_run(tmp_path: Path) -> None:
-    from conftest import free_port
+    from tests.conftest import free_port
 
     setup_topic(tmp_path, ["email:ops@example.com"])
     env = {**smtp_env(free_port()), "LOCKGATE_NOTIFY__FLUSH_SECONDS": "3"}

@@ -1,0 +1,1 @@
+"""Amazon States Language: the language layer (paths, intrinsics, Choice rules, JSONata, validation)."""

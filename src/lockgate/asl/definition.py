@@ -1,0 +1,83 @@
+"""Read a state machine definition from a JSON or YAML file, or from JSON text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lockgate.core.errors import UsageError
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def load(source: str | Path) -> dict[str, Any]:
+    """The definition as a dict.
+
+    `source` is a path to a `.json`, `.yaml` or `.yml` file, or the JSON text itself (a string
+    starting with `{` or `[`). Raises UsageError naming the file, line and column of a syntax error, or
+    saying why the file cannot be read or is not a JSON object.
+    """
+    if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
+        return _as_object(_parse_json(source, "<definition text>"), "<definition text>")
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such definition file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a definition file") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the definition ({exc.strerror or exc})") from None
+    if path.suffix.lower() in _YAML_SUFFIXES:
+        return _as_object(_parse_yaml(text, str(path)), str(path))
+    return _as_object(_parse_json(text, str(path)), str(path))
+
+
+def _parse_json(text: str, name: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+
+
+def _parse_yaml(text: str, name: str) -> Any:
+    import yaml  # type: ignore[import-untyped]
+
+    try:
+        return yaml.load(text, Loader=_loader())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
+        raise UsageError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{name}: invalid YAML: {exc}") from None
+
+
+_LOADER: Any = None
+
+
+def _loader() -> Any:
+    """A safe YAML loader that keeps timestamps as strings, as JSON would (ASL compares them as text)."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class Loader(yaml.SafeLoader):  # type: ignore[misc]
+            pass
+
+        Loader.yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        _LOADER = Loader
+    return _LOADER
+
+
+def _as_object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        kind = "an array" if isinstance(value, list) else f"a {type(value).__name__}"
+        raise UsageError(f"{name}: a state machine definition must be a JSON object, not {kind}")
+    return value

@@ -1,0 +1,218 @@
+"""Run an execution to its end in memory: carry out the machine's commands with real resources.
+
+Tasks run on a thread pool (Parallel branches and Map iterations at once); Wait timers and retry
+backoffs go through the injected `clock` and `sleep`, so tests need no real waiting. The
+machine stays single-threaded: only this loop talks to it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate.asl.callbacks import FAILURE, HEARTBEAT, SUCCESS, WAIT_FOR_TOKEN, Answer, Mailbox, MemoryMailbox
+from lockgate.asl.commands import RUNNING, Command, Invoke, StartTimer
+from lockgate.asl.entropy import Entropy, SeededEntropy
+from lockgate.asl.machine import Machine
+from lockgate.asl.mock import MockConfig
+from lockgate.asl.resources import Resources, TaskFailure
+
+log = logging.getLogger(__name__)
+
+# ("complete", id, result, None), ("fail", id, error, cause), ("heartbeat", id, None, None), or
+# ("started", id, None, None) for a `.waitForTaskToken` task whose answer comes later; an answer
+# from a mailbox carries its sequence number fifth.
+Report = tuple[str, str, Any, Any]
+POLL_SECONDS = 0.2
+
+
+def result_of(machine: Machine) -> dict[str, Any]:
+    """The CLI's one-object summary of an ended execution."""
+    if machine.status == "SUCCEEDED":
+        return {"status": machine.status, "output": machine.output}
+    return {"status": machine.status, "error": machine.error, "cause": machine.cause}
+
+
+@dataclass
+class Invoker:
+    """Carries out Invoke commands: mocked responses first, then the real resources."""
+
+    resources: Resources
+    mock: MockConfig | None = None
+
+    def __post_init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def mocked(self, command: Invoke) -> Report | None:
+        """The report for a mocked invocation, or None to run it for real (counts every attempt)."""
+        if self.mock is None or not self.mock.mocks(command.state):
+            return None
+        count = self.counts.get(command.state, 0)
+        self.counts[command.state] = count + 1
+        response = self.mock.response(command.state, count)
+        if response is None:
+            return None
+        if response.error is not None:
+            return ("fail", command.id, response.error, response.cause)
+        return ("complete", command.id, response.returns, None)
+
+    def run(self, command: Invoke) -> Report:
+        try:
+            return ("complete", command.id, self.resources.call(command.resource, command.payload, command.token), None)
+        except TaskFailure as exc:
+            return ("fail", command.id, exc.error, exc.cause)
+        except Exception as exc:  # a resource must never take the driver down
+            log.warning(
+                "resource %s failed unexpectedly: %r", command.resource, exc, exc_info=log.isEnabledFor(logging.DEBUG)
+            )
+            return ("fail", command.id, "States.TaskFailed", f"{type(exc).__name__}: {exc}")
+
+
+def _work(invoker: Invoker, command: Invoke, done: queue.Queue[Report], awaits_token: bool) -> None:
+    try:
+        report = invoker.run(command)
+        if awaits_token and report[0] == "complete":  # the answer comes later, with the token
+            report = ("started", command.id, None, None)
+        done.put(report)
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: hand it to the driving thread
+        done.put(("crash", command.id, exc, None))
+
+
+def apply(machine: Machine, report: Report | list[Any]) -> None:
+    """Give one recorded report to the machine ("started" reports are the driver's own)."""
+    kind, id_, a, b = report[0], report[1], report[2], report[3]
+    if kind == "complete":
+        machine.complete(id_, a)
+    elif kind == "fail":
+        machine.fail(id_, a, b)
+    elif kind == "heartbeat":
+        machine.heartbeat(id_)
+
+
+def _answer_report(answer: Answer, invoke_id: str) -> Report:
+    if answer.kind == SUCCESS:
+        return ("complete", invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
+    if answer.kind == FAILURE:
+        return ("fail", invoke_id, answer.error, answer.cause, answer.seq)  # type: ignore[return-value]
+    return ("heartbeat", invoke_id, None, None, answer.seq)  # type: ignore[return-value]
+
+
+def drive(
+    machine: Machine,
+    invoker: Invoker,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    max_workers: int = 8,
+    commands: list[Command] | None = None,
+    awaiting: dict[str, str] | None = None,
+    mailbox: Mailbox | None = None,
+    on_advance: Callable[[float, list[Report], list[str]], bool] | None = None,
+) -> Machine:
+    """Advance the machine until it ends.
+
+    `commands` are outstanding commands of a resumed machine (else it is advanced first);
+    `awaiting` maps the task tokens it still waits on to their invocation ids. Answers to
+    `.waitForTaskToken` tasks come from `mailbox` (in memory by default), polled every
+    POLL_SECONDS while some are awaited. `on_advance(now, reports, fired)` is called after
+    each advance with what it applied; when it returns False the driver stops (the run was
+    taken over or aborted elsewhere).
+    """
+    timers: list[tuple[float, str]] = []
+    done: queue.Queue[Report] = queue.Queue()
+    tokens: dict[str, str] = dict(awaiting or {})
+    box: Mailbox = mailbox or MemoryMailbox()
+    for token, invoke_id in tokens.items():
+        box.register(token, invoke_id, clock())
+    running = 0
+    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="lockgate-asl") as pool:
+        if commands is None:
+            now = clock()
+            commands = machine.advance(now)
+            if on_advance is not None and not on_advance(now, [], []):
+                return machine
+        while True:
+            ready: list[Report] = []
+            for command in commands:
+                if isinstance(command, StartTimer):
+                    heapq.heappush(timers, (command.due_at, command.id))
+                    continue
+                mocked = invoker.mocked(command)
+                if mocked is not None:
+                    ready.append(mocked)
+                    continue
+                awaits_token = command.resource.endswith(WAIT_FOR_TOKEN)
+                if awaits_token:
+                    tokens[command.token] = command.id
+                    box.register(command.token, command.id, clock())
+                running += 1
+                pool.submit(_work, invoker, command, done, awaits_token)
+            if machine.status != RUNNING:
+                return machine
+            fired: list[str] = []
+            if not ready:
+                due = min(
+                    (t for t in (timers[0][0] if timers else None, machine.next_deadline()) if t is not None),
+                    default=None,
+                )
+                if tokens:
+                    due = min(due, clock() + POLL_SECONDS) if due is not None else clock() + POLL_SECONDS
+                if running:
+                    wait = None if due is None else max(0.0, due - clock())
+                    try:
+                        ready.append(done.get(timeout=wait))
+                        running -= 1
+                    except queue.Empty:
+                        pass
+                elif due is None:
+                    raise RuntimeError("the execution waits on nothing")  # the machine's invariant broke
+                else:
+                    gap = due - clock()
+                    if gap > 0:
+                        sleep(gap)
+            while running and not done.empty():
+                ready.append(done.get_nowait())
+                running -= 1
+            if tokens:
+                for answer in box.poll():
+                    waiting_id = tokens.get(answer.token)
+                    if waiting_id is not None:
+                        ready.append(_answer_report(answer, waiting_id))
+                        if answer.kind != HEARTBEAT:
+                            del tokens[answer.token]
+            now = clock()
+            while timers and timers[0][0] <= now:
+                fired.append(heapq.heappop(timers)[1])
+            for report in ready:
+                if report[0] == "crash":  # an interrupt inside a task stops the run here; resume continues it
+                    raise report[2]
+                apply(machine, report)
+            for timer in fired:
+                machine.fire(timer)
+            commands = machine.advance(now)
+            if on_advance is not None and not on_advance(now, ready, fired):
+                return machine
+
+
+def run_execution(
+    definition: dict[str, Any],
+    input: Any,
+    *,
+    resources: Resources,
+    mock: MockConfig | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    context_base: dict[str, Any] | None = None,
+    entropy: Entropy | None = None,
+    max_workers: int = 8,
+) -> dict[str, Any]:
+    """Run one execution in memory to its end; the result as `lockgate asl run` prints it."""
+    machine = Machine(definition, input, context_base, entropy=entropy or SeededEntropy())
+    drive(machine, Invoker(resources, mock), clock=clock, sleep=sleep, max_workers=max_workers)
+    return result_of(machine)

@@ -1,0 +1,362 @@
+"""State machines as durable lockgate runs (kind "asl"), in the same store as Python pipelines.
+
+A run's history is its RunStarted event (definition, input, context) followed by one
+AslAdvanced event per step of the machine: the task results and timer firings it applied and
+the random draws it made. Pass and Choice transitions cost nothing to store: they are replayed.
+On resume the machine is rebuilt by replaying those events, so a task that succeeded never
+runs again; timers keep their due times, so a Wait of a day survives a restart; tasks whose
+answers were lost with the process are invoked again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate import _json
+from lockgate.asl.callbacks import Mailbox, MemoryMailbox, StoreMailbox
+from lockgate.asl.commands import ABORTED, RUNNING, Command, Invoke, StartTimer
+from lockgate.asl.driver import Invoker, Report, apply, drive, result_of
+from lockgate.asl.entropy import RecordingEntropy, ReplayEntropy, SeededEntropy
+from lockgate.asl.machine import Machine
+from lockgate.asl.mock import MockConfig
+from lockgate.asl.resources import Resources
+from lockgate.core import history as h
+from lockgate.core.errors import UsageError
+from lockgate.store.base import NewRun, RunRecord, RunUpdate
+
+log = logging.getLogger(__name__)
+
+KIND = "asl"
+
+
+def context_base(state_machine: str, name: str) -> dict[str, Any]:
+    machine_arn = f"arn:aws:states:local:000000000000:stateMachine:{state_machine}"
+    return {
+        "Execution": {"Id": f"arn:aws:states:local:000000000000:execution:{state_machine}:{name}", "Name": name},
+        "StateMachine": {"Id": machine_arn, "Name": state_machine},
+    }
+
+
+def _final(machine: Machine, at: float) -> tuple[h.Event, RunUpdate]:
+    status = machine.status
+    if status == "SUCCEEDED":
+        event: h.Event = h.RunSucceeded(at=at, output=machine.output)
+    elif status == "TIMED_OUT":
+        event = h.RunTimedOut(at=at, error=machine.error or "", cause=machine.cause or "")
+    else:
+        event = h.RunFailed(at=at, error=machine.error or "", cause=machine.cause or "")
+    update = RunUpdate(status=status, output=machine.output, has_output=status == "SUCCEEDED",
+                       error=machine.error, cause=machine.cause, ended_at=at)  # fmt: skip
+    return event, update
+
+
+class _Recorder:
+    """Commits each advance of the machine as one AslAdvanced event (one transaction)."""
+
+    def __init__(self, runtime: Any, run_id: str, machine: Machine, entropy: RecordingEntropy) -> None:
+        self.runtime, self.run_id, self.machine, self.entropy = runtime, run_id, machine, entropy
+
+    def __call__(self, now: float, reports: list[Report], fired: list[str]) -> bool:
+        events: list[h.Event] = [
+            h.AslAdvanced(at=now, reports=[list(r) for r in reports], fired=list(fired), draws=self.entropy.take())
+        ]
+        update = None
+        if self.machine.status != RUNNING:
+            final, update = _final(self.machine, now)
+            events.append(final)
+        if self.runtime.store.append(self.run_id, events, update, self.runtime.owner, self.runtime.clock()):
+            return True
+        log.warning(
+            "run %s was aborted or taken over; this process stops driving it",
+            self.run_id,
+            extra={"run_id": self.run_id},
+        )
+        return False
+
+
+def execution_key(state_machine: str, name: str) -> str:
+    """The idempotency key that makes an execution name unique per state machine."""
+    return f"asl:{state_machine}:{name}"
+
+
+@dataclass
+class Created:
+    """A durable execution stored and ready to be driven."""
+
+    run_id: str
+    name: str
+    machine: Machine
+    entropy: RecordingEntropy
+    mock: MockConfig | None
+
+
+def create(
+    runtime: Any,
+    definition: dict[str, Any],
+    input: Any,
+    *,
+    state_machine: str,
+    name: str | None = None,
+    mock: MockConfig | None = None,
+) -> Created:
+    """Store a new execution (kind "asl"); UsageError if the state machine already has one so named."""
+    from lockgate.runtime import new_run_id
+
+    now = runtime.clock()
+    run_id = new_run_id(now)
+    name = name or run_id
+    context = context_base(state_machine, name)
+    params = {"input": input, "name": name}
+    workflow: dict[str, Any] = {"definition": definition, "context": context, "seed": uuid.uuid4().hex}
+    if mock is not None:
+        workflow["mock"] = {"data": mock.data, "state_machine": mock.state_machine, "test_case": mock.test_case}
+    record = NewRun(
+        run_id,
+        state_machine,
+        KIND,
+        params,
+        now,
+        owner=runtime.owner,
+        idempotency_key=execution_key(state_machine, name),
+    )
+    first = h.RunStarted(at=now, run_id=run_id, pipeline=state_machine, params=params, workflow=workflow)
+    if not runtime.store.create_run(record, [first]):
+        raise UsageError(
+            f"ExecutionAlreadyExists: state machine {state_machine!r} already has an execution named {name!r}"
+        )
+    entropy = RecordingEntropy(SeededEntropy(workflow["seed"]))
+    return Created(run_id, name, Machine(definition, input, context, entropy=entropy), entropy, mock)
+
+
+def execute(
+    runtime: Any, created: Created, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
+) -> dict[str, Any]:
+    """Drive a created execution to its end in this process; its result."""
+    machine = created.machine
+    invoker = Invoker(resources or Resources.from_settings(runtime.settings), created.mock)
+    recorder = _Recorder(runtime, created.run_id, machine, created.entropy)
+    mailbox = _mailbox(runtime, created.run_id)
+    try:
+        drive(machine, invoker, clock=runtime.clock, sleep=_Beating(runtime, created.run_id, sleep), mailbox=mailbox,
+              on_advance=recorder)  # fmt: skip
+    except _Stopped:
+        pass
+    return _outcome(runtime, created.run_id, machine)
+
+
+class _Stopped(Exception):
+    """The run was aborted or taken over while this process waited."""
+
+
+class _Beating:
+    """Sleeps in slices, refreshing the run's heartbeat between them, so a long Wait keeps the
+    run owned and a stop (`lockgate asl stop`) is noticed within `heartbeat_seconds`."""
+
+    def __init__(self, runtime: Any, run_id: str, sleep: Callable[[float], None]) -> None:
+        self.runtime, self.run_id, self.sleep = runtime, run_id, sleep
+        self.every = float(getattr(runtime, "heartbeat_seconds", 5.0))
+        self.last = runtime.clock()
+
+    def __call__(self, seconds: float) -> None:
+        left = seconds
+        while left > 0:
+            step = min(left, self.every)
+            self.sleep(step)
+            left -= step
+            now = self.runtime.clock()
+            if now - self.last >= self.every:
+                self.last = now
+                if not self.runtime.store.append(self.run_id, [], None, self.runtime.owner, now):
+                    raise _Stopped()
+
+
+def _outcome(runtime: Any, run_id: str, machine: Machine) -> dict[str, Any]:
+    if machine.status != RUNNING:
+        return result_of(machine)
+    record = runtime.store.get_run(run_id)  # stopped elsewhere
+    status = record.status if record is not None else ABORTED
+    return {"status": status, "error": record.error if record else None, "cause": record.cause if record else None}
+
+
+def start(
+    runtime: Any,
+    definition: dict[str, Any],
+    input: Any,
+    *,
+    state_machine: str,
+    name: str | None = None,
+    resources: Resources | None = None,
+    mock: MockConfig | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, dict[str, Any]]:
+    """Create a durable execution and drive it to its end: (run id, result)."""
+    created = create(runtime, definition, input, state_machine=state_machine, name=name, mock=mock)
+    return created.run_id, execute(runtime, created, resources=resources, sleep=sleep)
+
+
+@dataclass
+class Replayed:
+    """A machine rebuilt from a run's history, and what the driver needs to carry on."""
+
+    machine: Machine
+    started: dict[str, Any]  # the RunStarted params and workflow, merged
+    commands: list[Command]  # still outstanding: to carry out again
+    counts: dict[str, int]  # invocations per state so far (for mocked responses)
+    awaiting: dict[str, str]  # task token -> invocation id of `.waitForTaskToken` tasks already started
+    answers_seen: int  # the newest callback answer already applied
+
+
+def replay(events: list[h.Event]) -> Replayed:
+    """Rebuild a machine from a run's history (RunStarted, then AslAdvanced events)."""
+    first = events[0]
+    if not isinstance(first, h.RunStarted):
+        raise UsageError("the run's history does not start with RunStarted")
+    workflow = first.workflow
+    draws = [d for e in events if isinstance(e, h.AslAdvanced) for d in e.draws]
+    entropy = RecordingEntropy(ReplayEntropy(draws, SeededEntropy(workflow.get("seed"))))
+    machine = Machine(workflow["definition"], first.params["input"], workflow.get("context"), entropy=entropy)
+    outstanding: dict[str, Command] = {}
+    started: set[str] = set()
+    counts: dict[str, int] = {}
+    seen = 0
+    for event in events[1:]:
+        if isinstance(event, h.AslAdvanced):
+            for report in event.reports:
+                if len(report) > 4:
+                    seen = max(seen, int(report[4]))
+                if report[0] == "started":
+                    started.add(report[1])
+                    continue
+                apply(machine, report)
+                if report[0] != "heartbeat":
+                    outstanding.pop(report[1], None)
+            for timer in event.fired:
+                machine.fire(timer)
+                outstanding.pop(timer, None)
+            for command in machine.advance(event.at):
+                outstanding[command.id] = command
+                if isinstance(command, Invoke):
+                    counts[command.state] = counts.get(command.state, 0) + 1
+        elif isinstance(event, h.RunAborted) and machine.status == RUNNING:
+            machine.abort(event.at, "", event.cause)
+    entropy.take()  # replayed draws are stored already; only new ones get recorded
+    live = set(machine.pending())
+    commands: list[Command] = []
+    awaiting: dict[str, str] = {}
+    for command in outstanding.values():
+        if isinstance(command, Invoke) and command.id in live:
+            if command.id in started:
+                awaiting[command.token] = command.id
+            else:
+                commands.append(command)
+                counts[command.state] -= 1  # it is invoked (and counted) again
+        elif isinstance(command, StartTimer) and (command.id in live or command.id.startswith("$")):
+            commands.append(command)
+    return Replayed(machine, {**first.params, **workflow}, commands, counts, awaiting, seen)
+
+
+def _mailbox(runtime: Any, run_id: str, after: int = 0) -> Mailbox:
+    engine = getattr(runtime.store, "engine", None)
+    return StoreMailbox(engine, run_id, after) if engine is not None else MemoryMailbox()
+
+
+def resume(
+    runtime: Any, run_id: str, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
+) -> dict[str, Any]:
+    """Continue a durable run whose process died; a finished run just gives its result."""
+    record = _record(runtime, run_id)
+    events = runtime.store.history(record.run_id)
+    if record.status != RUNNING:
+        return (
+            result_of(replay(events).machine)
+            if record.status != ABORTED
+            else {"status": ABORTED, "error": None, "cause": record.cause}
+        )
+    if not runtime.store.claim(record.run_id, runtime.owner, runtime._is_stale, runtime.clock()):
+        raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
+    replayed = replay(events)
+    machine = replayed.machine
+    entropy = machine.entropy
+    assert isinstance(entropy, RecordingEntropy)
+    mock = replayed.started.get("mock")
+    mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
+    invoker = Invoker(resources or Resources.from_settings(runtime.settings), mock_config)
+    invoker.counts = replayed.counts
+    try:
+        drive(
+            machine,
+            invoker,
+            clock=runtime.clock,
+            sleep=_Beating(runtime, record.run_id, sleep),
+            commands=replayed.commands,
+            awaiting=replayed.awaiting,
+            mailbox=_mailbox(runtime, record.run_id, replayed.answers_seen),
+            on_advance=_Recorder(runtime, record.run_id, machine, entropy),
+        )
+    except _Stopped:
+        pass
+    return _outcome(runtime, record.run_id, machine)
+
+
+def stop(runtime: Any, run_id: str, cause: str = "stopped by user") -> None:
+    """Abort a running execution (StopExecution); the process driving it stops at its next step."""
+    record = _record(runtime, run_id)
+    if not runtime.store.abort(record.run_id, h.RunAborted(at=runtime.clock(), cause=cause)):
+        raise UsageError(f"run {record.run_id} has already finished ({record.status})")
+
+
+def _record(runtime: Any, run_id: str) -> RunRecord:
+    record: RunRecord | None = runtime.store.get_run(run_id)
+    if record is None:
+        raise UsageError(f"no run {run_id!r}")
+    if record.kind != KIND:
+        raise UsageError(f"run {record.run_id} is a {record.kind} run, not a state machine execution")
+    return record
+
+
+def service_history(run_id: str, runtime: Any) -> list[dict[str, Any]]:
+    """The execution's history as the service's GetExecutionHistory gives it (ISO 8601 timestamps)."""
+    record = _record(runtime, run_id)
+    machine = replay(runtime.store.history(record.run_id)).machine
+    return [{**event, "timestamp": _json.iso(event["timestamp"])} for event in machine.history]
+
+
+def show_run(record: RunRecord, runtime: Any, as_json: bool) -> None:
+    """`lockgate show` for a state machine run."""
+    from lockgate.cli._output import console, emit_json
+
+    history = service_history(record.run_id, runtime)
+    summary = {
+        "run_id": record.run_id,
+        "pipeline": record.pipeline,
+        "kind": record.kind,
+        "status": record.status,
+        "params": record.params,
+        "output": record.output,
+        "error": record.error,
+        "cause": record.cause,
+        "started_at": _json.iso(record.started_at or record.created_at),
+        "ended_at": _json.iso(record.ended_at),
+        "history": history,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    from rich.table import Table
+
+    out = console()
+    out.print(f"run {record.run_id}  state machine {record.pipeline}  [bold]{record.status}[/bold]")
+    if record.error:
+        out.print(f"{record.error}: {record.cause}")
+    table = Table(title="history", title_justify="left")
+    for column in ("id", "time", "event", "details"):
+        table.add_column(column)
+    for event in history:
+        details = {k: v for k, v in event.items() if k.endswith("EventDetails")}
+        table.add_row(str(event["id"]), event["timestamp"], event["type"], _json.dumps(details)[:140])
+    out.print(table)

@@ -1,0 +1,329 @@
+"""JSONPath as ASL uses it: paths, payload templates, and InputPath/ResultPath/OutputPath.
+
+A path starting `$` reads the state's data, `$$` the context object, and `$name` the workflow
+variable `name`. Simple paths (`$`, `$.a.b`, `$.a[0]`, `$['a b']`) are walked directly; the rest
+(`$..x`, `$.a[*]`, `$.a[?(@.b > 1)]`, `$.a[1:3]`, `$.a[0,1]`) go through jsonpath-ng. Every
+compiled path is cached by its text: a loop evaluates the same few paths again and again.
+
+Results share structure with their inputs (nothing here ever mutates a value it is given), so
+callers must treat every JSON value as immutable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate.asl import intrinsics
+from lockgate.asl.errors import RUNTIME, StatesError
+
+_MISSING = object()
+_CACHE_LIMIT = 4096
+_MESSAGE_LIMIT = 2000
+
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_STEP = re.compile(
+    r"""\.((?:[^.\[\]\\'"*?@(),:\s$]|\\.)+)"""  # .name, with backslash escapes
+    r"""|\['((?:[^'\\]|\\.)*)'\]"""  # ['name']
+    r"""|\["((?:[^"\\]|\\.)*)"\]"""  # ["name"]
+    r"""|\[\s*(-?\d+)\s*\]"""  # [3] or [-1]
+)
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """A compiled path: where it starts, then either plain steps or a jsonpath-ng expression."""
+
+    text: str
+    source: str  # "input", "context" or "variable"
+    variable: str | None
+    steps: tuple[str | int, ...] | None
+    expression: Any
+    definite: bool
+
+
+_cache: dict[str, _Path] = {}
+
+
+def _compile(path: str) -> _Path:
+    if type(path) is not str:
+        raise StatesError(RUNTIME, f"Invalid path {path!r}: a path must be a string starting with '$'")
+    compiled = _cache.get(path)
+    if compiled is None:
+        compiled = _parse(path)
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[path] = compiled
+    return compiled
+
+
+def _parse(path: str) -> _Path:
+    if not path.startswith("$"):
+        raise StatesError(RUNTIME, f"Invalid path {path!r}: a path must start with '$'")
+    source, variable, rest = "input", None, path
+    if path.startswith("$$"):
+        source, rest = "context", path[1:]
+    else:
+        match = _VARIABLE.match(path)
+        if match:
+            source, variable, rest = "variable", match.group(1), "$" + path[match.end() :]
+    steps = _simple_steps(rest)
+    if steps is not None:
+        return _Path(path, source, variable, steps, None, True)
+    expression = _jsonpath(path, rest)
+    return _Path(path, source, variable, None, expression, _is_definite(expression))
+
+
+def _simple_steps(rest: str) -> tuple[str | int, ...] | None:
+    steps: list[str | int] = []
+    position, end = 1, len(rest)
+    while position < end:
+        match = _STEP.match(rest, position)
+        if match is None:
+            return None
+        dotted, single, double, index = match.groups()
+        if index is not None:
+            steps.append(int(index))
+        else:
+            name = dotted if dotted is not None else single if single is not None else double
+            steps.append(_UNESCAPE.sub(r"\1", name) if "\\" in name else name)
+        position = match.end()
+    return tuple(steps)
+
+
+def _jsonpath(path: str, rest: str) -> Any:
+    from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError  # type: ignore[import-untyped]
+    from jsonpath_ng.ext import parse  # type: ignore[import-untyped]
+
+    try:
+        return parse(rest)
+    except (JsonPathLexerError, JsonPathParserError, ValueError, TypeError, AttributeError) as exc:
+        raise StatesError(RUNTIME, f"Invalid path {path!r}: {exc}") from None
+
+
+def _is_definite(expression: Any) -> bool:
+    """Whether a jsonpath-ng expression names at most one node (no wildcard, filter, slice, union)."""
+    from jsonpath_ng import jsonpath  # type: ignore[import-untyped]
+
+    if isinstance(expression, jsonpath.Root | jsonpath.This):
+        return True
+    if isinstance(expression, jsonpath.Child):
+        return _is_definite(expression.left) and _is_definite(expression.right)
+    if isinstance(expression, jsonpath.Fields):
+        return len(expression.fields) == 1 and expression.fields[0] != "*"
+    if isinstance(expression, jsonpath.Index):
+        return len(expression.indices) == 1
+    return False
+
+
+def _describe(value: Any) -> str:
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + "..."
+
+
+def _not_found(path: _Path, root: Any, field: str | None) -> StatesError:
+    where = {"input": "the input", "context": "the context object", "variable": f"the variable '{path.variable}'"}
+    for_field = f" specified for the field '{field}'" if field else ""
+    return StatesError(
+        RUNTIME,
+        f"The JSONPath '{path.text}'{for_field} could not be found in {where[path.source]} '{_describe(root)}'",
+    )
+
+
+def select(
+    path: str,
+    data: Any,
+    context: dict[str, Any],
+    *,
+    variables: dict[str, Any] | None = None,
+    field: str | None = None,
+) -> Any:
+    """The value a path names in `data` (`$`), `context` (`$$`) or `variables` (`$name`).
+
+    A path with wildcards, filters, slices or unions returns the list of its matches. A path that
+    matches nothing raises StatesError("States.Runtime"); `field` names the field in the message.
+    """
+    compiled = _cache.get(path) if type(path) is str else None
+    if compiled is None:
+        compiled = _compile(path)
+    if compiled.source == "input":
+        root = data
+    elif compiled.source == "context":
+        root = context
+    else:
+        if variables is None or compiled.variable not in variables:
+            raise StatesError(
+                RUNTIME,
+                f"The JSONPath '{path}'"
+                + (f" specified for the field '{field}'" if field else "")
+                + f" references the variable '{compiled.variable}', which is not assigned",
+            )
+        root = variables[compiled.variable]
+    steps = compiled.steps
+    if steps is not None:
+        node = root
+        for step in steps:
+            if type(step) is str:
+                if type(node) is dict:
+                    node = node.get(step, _MISSING)
+                    if node is _MISSING:
+                        raise _not_found(compiled, root, field)
+                    continue
+                raise _not_found(compiled, root, field)
+            if type(node) is list and -len(node) <= step < len(node):  # type: ignore[operator]
+                node = node[step]  # type: ignore[index]
+                continue
+            raise _not_found(compiled, root, field)
+        return node
+    matches = [match.value for match in compiled.expression.find(root)]
+    if compiled.definite:
+        if not matches:
+            raise _not_found(compiled, root, field)
+        return matches[0]
+    return matches
+
+
+def exists(path: str, data: Any, context: dict[str, Any], *, variables: dict[str, Any] | None = None) -> bool:
+    """Whether a path names something (an indefinite path: at least one match)."""
+    try:
+        found = select(path, data, context, variables=variables)
+    except StatesError:
+        if not is_valid_path(path):
+            raise
+        return False
+    return _compile(path).definite or bool(found)
+
+
+def apply_input_path(
+    data: Any, input_path: str | None, context: dict[str, Any], *, variables: dict[str, Any] | None = None
+) -> Any:
+    """The state's effective input before Parameters: null discards the input (`{}`)."""
+    if input_path is None:
+        return {}
+    if input_path == "$":
+        return data
+    return select(input_path, data, context, variables=variables, field="InputPath")
+
+
+def apply_output_path(
+    data: Any, output_path: str | None, context: dict[str, Any], *, variables: dict[str, Any] | None = None
+) -> Any:
+    """The state's effective output: null discards everything (`{}`)."""
+    if output_path is None:
+        return {}
+    if output_path == "$":
+        return data
+    return select(output_path, data, context, variables=variables, field="OutputPath")
+
+
+def apply_result_path(data: Any, result: Any, result_path: str | None) -> Any:
+    """Place `result` into a copy of `data` at `result_path` (null keeps `data`, `$` takes `result`).
+
+    Missing objects on the way are created; a non-object on the way, or an array index out of
+    range, raises StatesError("States.Runtime"). `data` itself is never modified.
+    """
+    if result_path is None:
+        return data
+    if result_path == "$":
+        return result
+    compiled = _compile(result_path)
+    if compiled.source != "input" or compiled.steps is None:
+        raise StatesError(
+            RUNTIME, f"Invalid ResultPath '{result_path}': it must be a reference path into the state's input"
+        )
+    return _place(data, compiled.steps, 0, result, result_path)
+
+
+def _place(node: Any, steps: tuple[str | int, ...], at: int, value: Any, text: str) -> Any:
+    step = steps[at]
+    last = at + 1 == len(steps)
+    if type(step) is str:
+        if type(node) is not dict:
+            raise StatesError(
+                RUNTIME,
+                f"Unable to apply ResultPath '{text}': cannot set the field '{step}' on {_kind(node)} "
+                f"'{_describe(node)}'",
+            )
+        copy = dict(node)
+        copy[step] = value if last else _place(node.get(step, {}), steps, at + 1, value, text)
+        return copy
+    if type(node) is not list or not -len(node) <= step < len(node):  # type: ignore[operator]
+        raise StatesError(
+            RUNTIME, f"Unable to apply ResultPath '{text}': no element [{step}] in {_kind(node)} '{_describe(node)}'"
+        )
+    items = list(node)
+    items[step] = value if last else _place(node[step], steps, at + 1, value, text)  # type: ignore[index]
+    return items
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def build_payload(template: Any, data: Any, context: dict[str, Any], variables: dict[str, Any], entropy: Any) -> Any:
+    """Process a payload template (Parameters, ResultSelector, ItemSelector, JSONPath Assign).
+
+    A key ending `.$` loses the suffix and takes the value its path (`$.x`, `$$.x`, `$name.x`) or
+    intrinsic call names; nested objects and arrays are processed too; other values are copied.
+    Raises StatesError: States.Runtime for a path that finds nothing, States.IntrinsicFailure for
+    a failed intrinsic.
+    """
+    if type(template) is dict:
+        payload: dict[str, Any] = {}
+        for key, value in template.items():
+            if key.endswith(".$"):
+                payload[key[:-2]] = _dynamic(key, value, data, context, variables, entropy)
+            elif type(value) is dict or type(value) is list:
+                payload[key] = build_payload(value, data, context, variables, entropy)
+            else:
+                payload[key] = value
+        return payload
+    if type(template) is list:
+        return [build_payload(item, data, context, variables, entropy) for item in template]
+    return template
+
+
+def _dynamic(key: str, value: Any, data: Any, context: dict[str, Any], variables: dict[str, Any], entropy: Any) -> Any:
+    if not isinstance(value, str):
+        raise StatesError(RUNTIME, f"The value of the field '{key}' must be a path or an intrinsic function")
+    if value.startswith("$"):
+        return select(value, data, context, variables=variables, field=key)
+    return intrinsics.evaluate_intrinsic(value, data, context, variables, entropy)
+
+
+def is_valid_path(path: Any) -> bool:
+    """Whether `path` is a syntactically valid path (`$...`, `$$...` or `$name...`)."""
+    try:
+        _compile(path)
+    except StatesError:
+        return False
+    return True
+
+
+def source_of(path: str) -> str:
+    """What a valid path reads: "input" (`$`), "context" (`$$`) or "variable" (`$name`)."""
+    return _compile(path).source
+
+
+def is_reference_path(path: Any) -> bool:
+    """Whether `path` is a valid path naming at most one node (no wildcard, filter, slice or union)."""
+    try:
+        return _compile(path).definite
+    except StatesError:
+        return False

@@ -1,0 +1,228 @@
+"""What a Task state's `Resource` runs: lockgate tasks, Python callables, HTTP endpoints, mapped AWS ARNs.
+
+    lockgate:task:NAME            a task registered by `register_task`, a `@task` ("module:qualname"
+                                  or its name), or the built-in `lockgate.tasks.NAME`
+    python:module:function        any importable callable
+    http:URL / https:URL          POST the payload as JSON, the JSON answer is the result
+    arn:...                       looked up in `[asl.resources]` of lockgate.toml (ARN -> one of the above)
+
+The state's effective input is the call's arguments: a JSON object becomes keyword arguments,
+anything else one positional argument. `arn:aws:states:::lambda:invoke` looks up
+`Parameters.FunctionName` and answers as the service does (`{"Payload": ..., "StatusCode": 200}`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lockgate.asl import errors as e
+from lockgate.core.errors import describe
+
+log = logging.getLogger(__name__)
+
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+_SUFFIXES = (".sync:2", ".sync", ".waitForTaskToken")
+_NAMED: dict[str, Callable[..., Any]] = {}
+_LOCK = threading.Lock()
+
+
+class TaskFailure(Exception):
+    """A resource call failed with an ASL error name and cause."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(error, cause)
+        self.error, self.cause = error, cause
+
+
+def register_task(name: str, fn: Callable[..., Any]) -> None:
+    """Make `fn` callable from a state machine as `lockgate:task:NAME`."""
+    if not callable(fn):
+        raise TypeError(f"register_task({name!r}): {fn!r} is not callable")
+    with _LOCK:
+        _NAMED[name] = fn
+
+
+def find_task(name: str) -> Callable[..., Any] | None:
+    """A lockgate task by name: registered, then `@task` keys and names, then `lockgate.tasks.NAME`."""
+    if name in _NAMED:
+        return _NAMED[name]
+    from lockgate.dag.task import REGISTRY
+
+    found = REGISTRY.get(name)
+    if found is None:
+        matches = [t for t in REGISTRY.values() if t.name == name]
+        found = matches[0] if len(matches) == 1 else None
+    if found is not None:
+        return found.fn
+    module_name, _, attribute = name.partition(".")
+    if not module_name.isidentifier():
+        return None
+    try:
+        module = importlib.import_module(f"lockgate.tasks.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("lockgate.tasks"):
+            return None
+        raise
+    if name in _NAMED:  # the module registered itself
+        return _NAMED[name]
+    fn = getattr(module, attribute or module_name, None)
+    if fn is not None and hasattr(fn, "fn"):  # a @task object
+        fn = fn.fn
+    return fn if callable(fn) else None
+
+
+def _import(target: str) -> Callable[..., Any]:
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TaskFailure(e.TASK_FAILED, f"python:{target}: cannot import {module_name}: {exc}") from None
+    fn: Any = module
+    for part in attribute.split("."):
+        fn = getattr(fn, part, None)
+    if not callable(fn):
+        raise TaskFailure(
+            e.TASK_FAILED, f"python:{target}: {attribute or '(no function)'} is not a callable of {module_name}"
+        )
+    return fn  # type: ignore[no-any-return]
+
+
+def _call(fn: Callable[..., Any], payload: Any) -> Any:
+    try:
+        if isinstance(payload, dict) and all(isinstance(k, str) and k.isidentifier() for k in payload):
+            result = fn(**payload)
+        else:
+            result = fn(payload)
+    except Exception as exc:
+        info = describe(exc)
+        raise TaskFailure(info.name, info.cause) from exc
+    try:
+        return json.loads(json.dumps(result, default=_json_default, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TaskFailure(e.RUNTIME, f"the task's result is not JSON: {exc}") from None
+
+
+def _json_default(value: Any) -> Any:
+    from lockgate._json import _default
+
+    return _default(value)
+
+
+def _items(action: str, payload: Any) -> Any:
+    from lockgate.asl.items import ItemsError, read_items, write_results
+
+    try:
+        if action == "items:read":
+            return read_items(payload["Resource"], payload.get("Parameters") or {}, payload.get("ReaderConfig") or {})
+        return write_results(payload["Resource"], payload.get("Parameters") or {}, payload["Results"], payload["Run"])
+    except ItemsError as exc:
+        raise TaskFailure(exc.error, exc.cause) from None
+
+
+def _http(url: str, payload: Any, token: str) -> Any:
+    import httpx
+
+    try:
+        response = httpx.post(url, json=payload, headers={"X-Lockgate-Task-Token": token}, timeout=300)
+    except httpx.HTTPError as exc:
+        raise TaskFailure("lockgate.HTTPError", f"POST {url}: {exc}") from None
+    if response.status_code >= 400:
+        raise TaskFailure(f"lockgate.HTTP{response.status_code}", f"POST {url}: {response.text[:1000]}")
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+class Resources:
+    """Runs `Invoke` commands by resource; `mapping` is `[asl.resources]` (ARN -> target)."""
+
+    def __init__(self, mapping: Mapping[str, str] | None = None) -> None:
+        self.mapping = dict(mapping or {})
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> Resources:
+        if settings is None:
+            from lockgate.config import load
+
+            settings = load()
+        table = settings.table("asl").get("resources") or {}
+        return cls({str(k): str(v) for k, v in table.items()})
+
+    def call(self, resource: str, payload: Any, token: str = "") -> Any:
+        """The resource's result; raises TaskFailure with the error Retry and Catch will see."""
+        if resource.startswith("arn:"):
+            return self._arn(resource, payload, token)
+        for suffix in _SUFFIXES:  # lockgate:task:NAME.waitForTaskToken runs NAME
+            if resource.endswith(suffix):
+                resource = resource[: -len(suffix)]
+        return self._target(resource, payload, token)
+
+    def _target(self, target: str, payload: Any, token: str) -> Any:
+        kind, _, rest = target.partition(":")
+        if kind == "lockgate" and rest in ("items:read", "items:write"):
+            return _items(rest, payload)
+        if kind == "lockgate" and rest.startswith("task:"):
+            name = rest[len("task:") :]
+            fn = find_task(name)
+            if fn is None:
+                raise TaskFailure(
+                    e.TASK_FAILED, f"no lockgate task named {name!r} (register it with register_task or @task)"
+                )
+            return _call(fn, payload)
+        if kind == "python":
+            return _call(_import(rest), payload)
+        if kind in ("http", "https"):
+            url = target if rest.startswith("//") else rest
+            return _http(url, payload, token)
+        raise TaskFailure(
+            e.TASK_FAILED, f"resource {target!r} is not lockgate:task:NAME, python:module:function, http:URL or an ARN"
+        )
+
+    def _lookup(self, arn: str) -> str | None:
+        if arn in self.mapping:
+            return self.mapping[arn]
+        for suffix in _SUFFIXES:
+            if arn.endswith(suffix) and arn[: -len(suffix)] in self.mapping:
+                return self.mapping[arn[: -len(suffix)]]
+        return None
+
+    def _arn(self, arn: str, payload: Any, token: str) -> Any:
+        base = arn
+        for suffix in _SUFFIXES:
+            if arn.endswith(suffix):
+                base = arn[: -len(suffix)]
+        if base == LAMBDA_INVOKE and arn not in self.mapping:
+            return self._lambda_invoke(arn, payload, token)
+        if base == "arn:aws:states:::states:startExecution" and arn not in self.mapping:
+            from lockgate.asl.nested import start_execution
+
+            return start_execution(arn, payload, self.mapping)
+        target = self._lookup(arn)
+        if target is None:
+            raise TaskFailure(
+                e.TASK_FAILED, f"resource {arn} is not mapped; add it to [asl.resources] in lockgate.toml"
+            )
+        return self._target(target, payload, token)
+
+    def _lambda_invoke(self, arn: str, payload: Any, token: str) -> Any:
+        name = payload.get("FunctionName") if isinstance(payload, dict) else None
+        if not isinstance(name, str):
+            raise TaskFailure(e.TASK_FAILED, f"{arn}: Parameters.FunctionName must name the function")
+        target = self._lookup(name)
+        if target is None and ":" not in name:
+            target = next((t for arn_, t in self.mapping.items() if arn_.rsplit(":", 1)[-1] == name), None)
+        if target is None:
+            raise TaskFailure(
+                e.TASK_FAILED,
+                f"Lambda function {name} (via {arn}) is not mapped; add it to [asl.resources] in lockgate.toml",
+            )
+        result = self._target(target, payload.get("Payload"), token)
+        return {"Payload": result, "StatusCode": 200, "ExecutedVersion": "$LATEST"}

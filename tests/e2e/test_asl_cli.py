@@ -1,0 +1,232 @@
+"""`lockgate asl ...` end to end, in a fresh interpreter each time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:Score"
+DEFINITION = {
+    "Comment": "score an order, retrying a flaky service, then wait and finish",
+    "StartAt": "Score",
+    "States": {
+        "Score": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": LAMBDA, "Payload.$": "$"},
+            "ResultSelector": {"score.$": "$.Payload.score"},
+            "ResultPath": "$.result",
+            "Retry": [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Rejected"}],
+            "Next": "Decide",
+        },
+        "Decide": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.result.score", "NumericGreaterThan": 50, "Next": "Approved"}],
+            "Default": "Rejected",
+        },
+        "Approved": {"Type": "Pass", "Parameters": {"approved": True, "who.$": "$$.Execution.Name"}, "End": True},
+        "Rejected": {"Type": "Fail", "Error": "Order.Rejected", "Cause": "score too low"},
+    },
+}
+
+
+def lockgate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, str(cwd or Path.cwd()), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd
+    )
+
+
+def _last_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def project(home: Path) -> Path:
+    root = Path.cwd()
+    (root / "Orders.json").write_text(json.dumps(DEFINITION))
+    (root / "scoring.py").write_text("def score(**order):\n    return {'score': order['amount'] * 2}\n")
+    (root / "lockgate.toml").write_text(f'[asl.resources]\n"{LAMBDA}" = "python:scoring:score"\n')
+    return root
+
+
+def test_validate_accepts_a_good_definition(project: Path) -> None:
+    proc = lockgate("asl", "validate", "Orders.json")
+    assert proc.returncode == 0 and "valid" in proc.stdout
+
+
+def test_validate_lists_every_problem_with_state_and_pointer(project: Path) -> None:
+    bad = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}, "B": {"Type": "Fail", "Retry": []}}}
+    Path("bad.json").write_text(json.dumps(bad))
+    proc = lockgate("asl", "validate", "bad.json")
+    assert proc.returncode == 2
+    assert "/States/A/Next" in proc.stderr and "state B" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--in-memory"]])
+def test_run_succeeds_through_the_resource_map(project: Path, mode: list[str]) -> None:
+    result = _last_json(
+        lockgate("asl", "run", "--definition", "Orders.json", "--input", '{"amount": 40}', "--name", "ord-1", *mode)
+    )
+    assert result["status"] == "SUCCEEDED"
+    assert result["output"] == {"approved": True, "who": "ord-1"}
+
+
+def test_run_reports_a_failure_with_exit_zero(project: Path) -> None:
+    Path("input.json").write_text('{"amount": 3}')
+    result = _last_json(lockgate("asl", "run", "--definition", "Orders.json", "--input", "input.json", "--in-memory"))
+    assert result == {"status": "FAILED", "error": "Order.Rejected", "cause": "score too low"}
+
+
+def test_run_with_a_mock_config_and_test_case(project: Path) -> None:
+    mock = {
+        "StateMachines": {
+            "Orders": {"TestCases": {"High": {"Score": "HighScore"}, "Broken": {"Score": "ServiceDown"}}}
+        },
+        "MockedResponses": {
+            "HighScore": {"0": {"Return": {"StatusCode": 200, "Payload": {"score": 99}}}},
+            "ServiceDown": {"0": {"Throw": {"Error": "Lambda.ServiceException", "Cause": "down"}}},
+        },
+    }
+    Path("MockConfigFile.json").write_text(json.dumps(mock))
+    base = [
+        "asl",
+        "run",
+        "--definition",
+        "Orders.json",
+        "--input",
+        '{"amount": 1}',
+        "--mock-config",
+        "MockConfigFile.json",
+    ]
+    result = _last_json(lockgate(*base, "--test-case", "High", "--in-memory"))
+    assert result["status"] == "SUCCEEDED" and result["output"]["approved"] is True
+    result = _last_json(lockgate(*base, "--test-case", "Broken"))  # durable, caught by States.ALL
+    assert (result["status"], result["error"]) == ("FAILED", "Order.Rejected")
+    proc = lockgate(*base, "--test-case", "Missing")
+    assert proc.returncode == 2 and "Missing" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_unmapped_arn_is_a_task_failure_naming_it(home: Path) -> None:
+    definition = {
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True}},
+    }
+    Path("glue.json").write_text(json.dumps(definition))
+    result = _last_json(lockgate("asl", "run", "--definition", "glue.json", "--in-memory"))
+    assert result["status"] == "FAILED" and result["error"] == "States.TaskFailed"
+    assert "arn:aws:states:::glue:startJobRun.sync" in result["cause"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--definition", "missing.json"],
+        ["--definition", "Orders.json", "--input", "{not json"],
+        ["--definition", "Orders.json", "--mock-config", "nope.json", "--test-case", "x"],
+        ["--definition", "Orders.json", "--test-case", "x"],
+    ],
+)
+def test_bad_input_exits_2_without_a_traceback(project: Path, args: list[str]) -> None:
+    proc = lockgate("asl", "run", *args)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_show_gives_the_service_history_of_a_durable_run(project: Path) -> None:
+    result = _last_json(lockgate("asl", "run", "--definition", "Orders.json", "--input", '{"amount": 40}'))
+    shown = _last_json(lockgate("show", result["run_id"], "--json"))
+    assert shown["status"] == "SUCCEEDED" and shown["kind"] == "asl"
+    types = [event["type"] for event in shown["history"]]
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
+    assert {"TaskScheduled", "TaskSucceeded", "ChoiceStateEntered", "PassStateExited"} <= set(types)
+    assert all({"id", "previousEventId", "timestamp", "type"} <= set(event) for event in shown["history"])
+
+
+def test_run_batch_prints_one_result_per_case_in_order(project: Path) -> None:
+    passing = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "done", "End": True}}}
+    mock = {
+        "StateMachines": {"Orders": {"TestCases": {"Low": {"Score": "Low"}}}},
+        "MockedResponses": {"Low": {"0": {"Return": {"Payload": {"score": 1}}}}},
+    }
+    cases = [
+        {"id": "a", "definition": passing, "input": {}},
+        {
+            "id": "b",
+            "definition": DEFINITION,
+            "input": {"amount": 1},
+            "mock_config": mock,
+            "test_case": "Low",
+            "state_machine": "Orders",
+        },
+        {"id": "c", "definition": {"StartAt": "Nope", "States": {}}, "input": {}},
+    ]
+    Path("cases.jsonl").write_text("\n".join(json.dumps(c) for c in cases) + "\n{broken\n")
+    proc = lockgate("asl", "run-batch", "cases.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["a", "b", "c", None]
+    assert lines[0] == {"id": "a", "status": "SUCCEEDED", "output": "done"}
+    assert lines[1]["status"] == "FAILED" and lines[1]["error"] == "Order.Rejected"
+    assert lines[2]["status"] == "INVALID" and lines[3]["status"] == "INVALID"
+
+
+def test_wait_for_task_token_completed_from_another_process(home: Path) -> None:
+    root = Path.cwd()
+    (root / "handoff.py").write_text(
+        "import pathlib\ndef send(MessageBody, **_):\n    pathlib.Path('token.txt').write_text(MessageBody['token'])\n"
+    )
+    (root / "lockgate.toml").write_text('[asl.resources]\n"arn:aws:states:::sqs:sendMessage" = "python:handoff:send"\n')
+    definition = {
+        "StartAt": "Wait for approval",
+        "States": {
+            "Wait for approval": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}},
+                "TimeoutSeconds": 60,
+                "End": True,
+            }
+        },
+    }
+    (root / "approve.json").write_text(json.dumps(definition))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), str(root)])
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "lockgate", "asl", "run", "--definition", "approve.json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        token_file = root / "token.txt"
+        for _ in range(300):
+            if token_file.exists() and token_file.read_text():
+                break
+            runner.poll()
+            assert runner.returncode is None, runner.stderr.read() if runner.stderr else ""
+            subprocess.run([sys.executable, "-c", "import time; time.sleep(0.05)"], check=True)
+        token = token_file.read_text()
+        bad = lockgate("asl", "send-task-success", "--task-token", "nope", "--task-output", "{}")
+        assert bad.returncode == 2 and "TaskDoesNotExist" in bad.stderr
+        sent = lockgate("asl", "send-task-success", "--task-token", token, "--task-output", '{"approved": true}')
+        assert sent.returncode == 0, sent.stderr
+        out, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "SUCCEEDED" and result["output"] == {"approved": True}, err

@@ -1,0 +1,155 @@
+"""The Step Functions-compatible endpoint, driven by the real boto3 `stepfunctions` client."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import free_port
+from lockgate.asl.resources import register_task
+
+DEFINITION = {
+    "StartAt": "Double",
+    "States": {
+        "Double": {
+            "Type": "Task",
+            "Resource": "lockgate:task:test_sfn.double",
+            "ResultPath": "$.doubled",
+            "Next": "Approve",
+        },
+        "Approve": {
+            "Type": "Task",
+            "Resource": "lockgate:task:test_sfn.hand_out.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"},
+            "ResultPath": "$.approval",
+            "End": True,
+        },
+    },
+}
+TOKENS: list[str] = []
+
+
+@pytest.fixture
+def client(home: Any) -> Iterator[Any]:
+    boto3 = pytest.importorskip("boto3")
+    import uvicorn
+    from botocore.config import Config
+
+    from lockgate.runtime import Runtime
+    from lockgate.server.app import create_app
+
+    register_task("test_sfn.double", lambda n: n * 2)
+    register_task("test_sfn.hand_out", lambda token: TOKENS.append(token))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Runtime()), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+    )
+    try:
+        yield sfn
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _wait_for(check: Any, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_state_machines_and_executions_through_boto3(client: Any) -> None:
+    TOKENS.clear()
+    created = client.create_state_machine(
+        name="Orders", definition=json.dumps(DEFINITION), roleArn="arn:aws:iam::1:role/r"
+    )
+    arn = created["stateMachineArn"]
+    assert client.describe_state_machine(stateMachineArn=arn)["name"] == "Orders"
+    assert [m["name"] for m in client.list_state_machines()["stateMachines"]] == ["Orders"]
+
+    started = client.start_execution(stateMachineArn=arn, name="order-1", input=json.dumps({"n": 4}))
+    execution = started["executionArn"]
+    assert execution.endswith(":execution:Orders:order-1")
+    token = _wait_for(lambda: TOKENS[0] if TOKENS else None)
+    assert client.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    client.send_task_success(taskToken=token, output=json.dumps({"ok": True}))
+    done = _wait_for(lambda: (d := client.describe_execution(executionArn=execution))["status"] != "RUNNING" and d)
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"]) == {"n": 4, "doubled": 8, "approval": {"ok": True}}
+
+    events = client.get_execution_history(executionArn=execution)["events"]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "ExecutionStarted" and kinds[-1] == "ExecutionSucceeded"
+    assert "TaskSucceeded" in kinds and events[1]["stateEnteredEventDetails"]["name"] == "Double"
+    listed = client.list_executions(stateMachineArn=arn)["executions"]
+    assert [e["name"] for e in listed] == ["order-1"]
+
+    with pytest.raises(client.exceptions.ExecutionAlreadyExists):
+        client.start_execution(stateMachineArn=arn, name="order-1", input="{}")
+
+
+def test_errors_use_the_service_codes(client: Any) -> None:
+    with pytest.raises(client.exceptions.StateMachineDoesNotExist):
+        client.describe_state_machine(stateMachineArn="arn:aws:states:local:000000000000:stateMachine:Nope")
+    with pytest.raises(client.exceptions.InvalidDefinition):
+        client.create_state_machine(name="Bad", definition=json.dumps({"StartAt": "X", "States": {}}), roleArn="r")
+    with pytest.raises(client.exceptions.TaskDoesNotExist):
+        client.send_task_success(taskToken="nope", output="{}")
+    checked = client.validate_state_machine_definition(definition=json.dumps({"StartAt": "X", "States": {}}))
+    assert checked["result"] == "FAIL" and checked["diagnostics"]
+
+
+def test_sync_execution_and_stop(client: Any) -> None:
+    TOKENS.clear()
+    simple = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"hello": "world"}, "End": True}}}
+    arn = client.create_state_machine(name="Hello", definition=json.dumps(simple), roleArn="r")["stateMachineArn"]
+    answer = client.start_sync_execution(stateMachineArn=arn, input="{}")
+    assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"hello": "world"}
+
+    waiting = client.create_state_machine(name="Waits", definition=json.dumps(DEFINITION), roleArn="r")[
+        "stateMachineArn"
+    ]
+    execution = client.start_execution(stateMachineArn=waiting, input=json.dumps({"n": 1}))["executionArn"]
+    _wait_for(lambda: TOKENS)
+    client.stop_execution(executionArn=execution, cause="no longer needed")
+    assert client.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+def test_test_state_runs_one_state(client: Any) -> None:
+    pass_state = {"Type": "Pass", "Parameters": {"v.$": "$.x"}, "Next": "Later"}
+    answer = client.test_state(definition=json.dumps(pass_state), roleArn="r", input=json.dumps({"x": 3}))
+    assert (
+        answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"v": 3} and answer["nextState"] == "Later"
+    )
+    choice = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.x", "NumericGreaterThan": 1, "Next": "Big"}],
+        "Default": "Small",
+    }
+    assert client.test_state(definition=json.dumps(choice), roleArn="r", input='{"x": 5}')["nextState"] == "Big"
+    failing = {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}
+    retried = {**failing, "Retry": [{"ErrorEquals": ["States.ALL"]}]}
+    caught = {**failing, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handle"}]}
+    assert client.test_state(definition=json.dumps(failing), roleArn="r", input="{}")["status"] == "FAILED"
+    assert client.test_state(definition=json.dumps(retried), roleArn="r", input="{}")["status"] == "RETRIABLE"
+    answer = client.test_state(definition=json.dumps(caught), roleArn="r", input="{}")
+    assert (answer["status"], answer["nextState"], answer["error"]) == ("CAUGHT_ERROR", "Handle", "States.TaskFailed")

@@ -1,0 +1,64 @@
+"""Loading definitions from JSON and YAML files and from JSON text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lockgate.asl.definition import load
+from lockgate.core.errors import UsageError
+
+MACHINE = '{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}'
+
+
+def test_json_text_and_json_files(tmp_path: Path) -> None:
+    assert load(MACHINE)["StartAt"] == "A"
+    path = tmp_path / "machine.asl.json"
+    path.write_text(MACHINE)
+    assert load(path) == load(str(path)) == load(MACHINE)
+
+
+def test_yaml_files_keep_timestamps_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "machine.yaml"
+    path.write_text(
+        "StartAt: Wait\nStates:\n  Wait:\n    Type: Wait\n    Timestamp: 2016-03-14T01:59:00Z\n    End: true\n"
+    )
+    definition = load(path)
+    assert definition["States"]["Wait"]["Timestamp"] == "2016-03-14T01:59:00Z"
+    assert definition["States"]["Wait"]["End"] is True
+
+
+def test_json_syntax_errors_name_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{\n  "StartAt": "A",\n  "States": {,}\n}\n')
+    with pytest.raises(UsageError) as caught:
+        load(path)
+    assert str(caught.value).startswith(f"{path}:3:14: invalid JSON")
+    with pytest.raises(UsageError, match=r"<definition text>:1:2"):
+        load("{oops}")
+
+
+def test_yaml_syntax_errors_name_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text("StartAt: A\nStates:\n  A: {Type: Succeed\n")
+    with pytest.raises(UsageError) as caught:
+        load(path)
+    assert str(caught.value).startswith(f"{path}:4:1: invalid YAML")
+
+
+def test_files_that_are_missing_unreadable_or_not_objects(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such definition file"):
+        load(tmp_path / "missing.json")
+    with pytest.raises(UsageError, match="is a directory"):
+        load(tmp_path)
+    array = tmp_path / "array.json"
+    array.write_text("[1, 2]")
+    with pytest.raises(UsageError, match="must be a JSON object, not an array"):
+        load(array)
+    with pytest.raises(UsageError, match="<definition text>: a state machine definition must be a JSON object"):
+        load(" [1]")
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe{")
+    with pytest.raises(UsageError, match="not UTF-8"):
+        load(binary)

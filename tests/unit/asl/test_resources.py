@@ -1,0 +1,129 @@
+"""Task resources: lockgate tasks, Python callables, HTTP endpoints and mapped AWS ARNs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.asl.resources import Resources, TaskFailure, register_task
+from lockgate.config import load
+from lockgate.dag.task import task
+
+
+def triple(n: int) -> int:
+    return n * 3
+
+
+def test_registered_task_gets_an_object_input_as_keyword_arguments() -> None:
+    register_task("test_resources.add", lambda a, b: a + b)
+    assert Resources().call("lockgate:task:test_resources.add", {"a": 2, "b": 5}) == 7
+
+
+def test_a_non_object_input_is_one_positional_argument() -> None:
+    register_task("test_resources.count", len)
+    assert Resources().call("lockgate:task:test_resources.count", [1, 2, 3]) == 3
+
+
+def test_task_decorated_functions_by_name_and_key() -> None:
+    @task(name="asl_resource_shout")
+    def shout(text: str) -> str:
+        return text.upper()
+
+    assert Resources().call("lockgate:task:asl_resource_shout", {"text": "hi"}) == "HI"
+    assert Resources().call(f"lockgate:task:{shout.key}", {"text": "yo"}) == "YO"
+
+
+def test_unknown_task_fails_with_task_failed() -> None:
+    with pytest.raises(TaskFailure) as info:
+        Resources().call("lockgate:task:no_such_task_anywhere", {})
+    assert info.value.error == "States.TaskFailed" and "no_such_task_anywhere" in info.value.cause
+
+
+def test_an_exception_becomes_its_error_name_and_message() -> None:
+    def broken(**_: Any) -> None:
+        raise ValueError("bad row 3")
+
+    register_task("test_resources.broken", broken)
+    with pytest.raises(TaskFailure) as info:
+        Resources().call("lockgate:task:test_resources.broken", {})
+    assert (info.value.error, info.value.cause) == ("ValueError", "bad row 3")
+
+
+def test_python_target() -> None:
+    assert Resources().call("python:test_resources:triple", 4) == 12
+
+
+def test_mapped_lambda_arn_returns_the_function_output() -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:Triple"
+    assert Resources({arn: "python:test_resources:triple"}).call(arn, {"n": 2}) == 6
+
+
+def test_lambda_invoke_uses_function_name_and_wraps_the_payload() -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:Triple"
+    resources = Resources({arn: "python:test_resources:triple"})
+    answer = resources.call("arn:aws:states:::lambda:invoke", {"FunctionName": arn, "Payload": {"n": 5}})
+    assert answer["Payload"] == 15 and answer["StatusCode"] == 200
+    by_name = resources.call("arn:aws:states:::lambda:invoke", {"FunctionName": "Triple", "Payload": 1})
+    assert by_name["Payload"] == 3
+
+
+def test_an_unmapped_arn_fails_naming_the_arn() -> None:
+    arn = "arn:aws:states:::glue:startJobRun.sync"
+    with pytest.raises(TaskFailure) as info:
+        Resources().call(arn, {})
+    assert info.value.error == "States.TaskFailed"
+    assert arn in info.value.cause
+
+
+def test_sync_suffix_falls_back_to_the_base_arn() -> None:
+    resources = Resources({"arn:aws:states:::glue:startJobRun": "python:test_resources:triple"})
+    assert resources.call("arn:aws:states:::glue:startJobRun.sync", 2) == 6
+
+
+def test_resource_map_comes_from_lockgate_toml(home: Path) -> None:
+    Path("lockgate.toml").write_text(
+        '[asl.resources]\n"arn:aws:sns:us-east-1:1:topic" = "python:test_resources:triple"\n'
+    )
+    assert Resources.from_settings(load()).call("arn:aws:sns:us-east-1:1:topic", 3) == 9
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        status = 500 if body.get("fail") else 200
+        data = json.dumps({"got": body, "token": self.headers.get("X-Lockgate-Task-Token")}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def echo_url() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_target_posts_json_to_a_real_server(echo_url: str) -> None:
+    resources = Resources({"arn:aws:lambda:us-east-1:1:function:Hook": f"http:{echo_url}"})
+    answer = resources.call("arn:aws:lambda:us-east-1:1:function:Hook", {"a": 1}, token="tok")
+    assert answer == {"got": {"a": 1}, "token": "tok"}
+    with pytest.raises(TaskFailure) as info:
+        resources.call("arn:aws:lambda:us-east-1:1:function:Hook", {"fail": True})
+    assert info.value.error == "lockgate.HTTP500"
