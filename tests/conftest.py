@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 
+try:  # jsonata raises the interpreter's recursion limit when first imported; do it before any
+    import jsonata  # noqa: F401  # Hypothesis test sees the limit change under it
+except ImportError:
+    pass
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("LOCKGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

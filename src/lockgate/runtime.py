@@ -269,6 +269,11 @@ class Runtime:
     def resume(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Continue a run whose process died; a finished run is just shown."""
         record = self._record(run_id)
+        if record.kind == "asl":
+            from lockgate.asl import durable
+
+            durable.resume(self, record.run_id)
+            return self.view(record.run_id)
         if record.status != "RUNNING":
             return self.view(record.run_id)
         if not self.store.claim(record.run_id, self.owner, self._is_stale, self.clock()):
@@ -282,6 +287,8 @@ class Runtime:
     def retry(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Run a failed run again from its failed steps, reusing what succeeded."""
         record = self._record(run_id)
+        if record.kind != "python":
+            raise UsageError(f"run {record.run_id} is a state machine execution; redriving those is not supported yet")
         if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
             raise UsageError(
                 f"run {record.run_id} is {record.status}; only a failed, timed-out or aborted run can be retried"
@@ -311,9 +318,10 @@ class Runtime:
     def state(self, run_id: str) -> tuple[RunRecord, engine.RunState, list[h.Event]]:
         record = self._record(run_id)
         events = self.store.history(record.run_id)
-        if events and isinstance(events[0], h.RunStarted):
+        if record.kind == "python" and events and isinstance(events[0], h.RunStarted):
             return record, engine.replay(events, self._load), events
-        # queued, or ended before it could start: no steps to show
+        # queued, ended before it could start, or a state machine (whose states `lockgate show`
+        # reads from its own history): no pipeline steps to show
         state = engine.RunState(
             record.run_id, record.pipeline, Workflow(record.pipeline, {}), record.params, record.created_at
         )
