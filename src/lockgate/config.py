@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
         "retry_backoff_rate": 2.0,
         "retry_max_delay_seconds": 3600.0,
         "max_attempts": 10,
+        "deliver_every_seconds": 5.0,
+        "alarm_every_seconds": 15.0,
     },
     "logging": {"format": "text", "level": "INFO"},
     "lineage": {"file": "", "url": "", "namespace": "lockgate"},

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from lockgate.core import history as h
 from lockgate.core.errors import UsageError, describe
 from lockgate.core.model import Workflow
 from lockgate.executors.base import Executor, Job, Outcome
-from lockgate.store.base import NewRun, RunRecord, RunStore, RunUpdate
+from lockgate.store.base import NewRun, RunRecord, RunRequest, RunStore, RunUpdate
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +194,28 @@ class Runtime:
             parent_run_id=parent_run_id,
         )
         return run_id if self.store.create_run(record, []) else None
+
+    def enqueue_many(self, requests: Sequence[RunRequest]) -> list[str | None]:
+        """Queue many runs in one transaction; per request its new run id, or None when its
+        idempotency key already had a run (also when an earlier request of the batch took it)."""
+        if not requests:
+            return []
+        now = self.clock()
+        records = [
+            NewRun(
+                new_run_id(now),
+                r.pipeline,
+                r.kind,
+                r.params,
+                now + i * 1e-6,  # claimed in the order requested
+                status="QUEUED",
+                idempotency_key=r.idempotency_key,
+                parent_run_id=r.parent_run_id,
+            )
+            for i, r in enumerate(requests)
+        ]
+        created = self.store.create_runs(records)
+        return [record.run_id if made else None for record, made in zip(records, created, strict=True)]
 
     def claim_queued(self, limit: int, pipelines: list[str] | None = None) -> list[RunRecord]:
         """Take queued runs to start in this process (they become RUNNING, owned here)."""
@@ -499,6 +521,11 @@ class Runtime:
         if isinstance(value, list):
             return [self._load_deep(v) for v in value]
         return value
+
+    def is_orphaned(self, record: RunRecord) -> bool:
+        """Whether a RUNNING run's owner is gone (its process died, or its heartbeat is too old),
+        so another process may take it over and resume it."""
+        return self._is_stale(record.owner, record.heartbeat_at)
 
     def _is_stale(self, owner: str | None, heartbeat_at: float | None) -> bool:
         if owner is None:

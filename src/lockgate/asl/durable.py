@@ -14,10 +14,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lockgate import _json
+from lockgate.asl import observed
 from lockgate.asl.callbacks import Mailbox, MemoryMailbox, StoreMailbox
 from lockgate.asl.commands import ABORTED, RUNNING, Command, Invoke, StartTimer
 from lockgate.asl.driver import Invoker, Report, apply, drive, result_of
@@ -56,10 +57,14 @@ def _final(machine: Machine, at: float) -> tuple[h.Event, RunUpdate]:
 
 
 class _Recorder:
-    """Commits each advance of the machine as one AslAdvanced event (one transaction)."""
+    """Commits each advance of the machine as one AslAdvanced event (one transaction); the final
+    one also goes to the runtime's observers (metrics, on_failure/on_success topics)."""
 
-    def __init__(self, runtime: Any, run_id: str, machine: Machine, entropy: RecordingEntropy) -> None:
+    def __init__(
+        self, runtime: Any, run_id: str, machine: Machine, entropy: RecordingEntropy, observed: dict[str, Any]
+    ) -> None:
         self.runtime, self.run_id, self.machine, self.entropy = runtime, run_id, machine, entropy
+        self.observed = observed  # state_machine, params, started_at, meta
 
     def __call__(self, now: float, reports: list[Report], fired: list[str]) -> bool:
         events: list[h.Event] = [
@@ -70,6 +75,12 @@ class _Recorder:
             final, update = _final(self.machine, now)
             events.append(final)
         if self.runtime.store.append(self.run_id, events, update, self.runtime.owner, self.runtime.clock()):
+            if update is not None:
+                o = self.observed
+                state = observed.run_state(
+                    self.run_id, o["state_machine"], o["params"], o["started_at"], o["meta"], self.machine
+                )
+                observed.notify(self.runtime, state, events[1:])
             return True
         log.warning(
             "run %s was aborted or taken over; this process stops driving it",
@@ -93,6 +104,7 @@ class Created:
     machine: Machine
     entropy: RecordingEntropy
     mock: MockConfig | None
+    observed: dict[str, Any] = field(default_factory=dict)
 
 
 def create(
@@ -103,8 +115,12 @@ def create(
     state_machine: str,
     name: str | None = None,
     mock: MockConfig | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Created:
-    """Store a new execution (kind "asl"); UsageError if the state machine already has one so named."""
+    """Store a new execution (kind "asl"); UsageError if the state machine already has one so named.
+
+    `meta` is kept with the run: its `on_failure`/`on_success` topic lists are notified at the end.
+    """
     from lockgate.runtime import new_run_id
 
     now = runtime.clock()
@@ -115,6 +131,8 @@ def create(
     workflow: dict[str, Any] = {"definition": definition, "context": context, "seed": uuid.uuid4().hex}
     if mock is not None:
         workflow["mock"] = {"data": mock.data, "state_machine": mock.state_machine, "test_case": mock.test_case}
+    if meta:
+        workflow["meta"] = dict(meta)
     record = NewRun(
         run_id,
         state_machine,
@@ -129,8 +147,48 @@ def create(
         raise UsageError(
             f"ExecutionAlreadyExists: state machine {state_machine!r} already has an execution named {name!r}"
         )
+    return _created(runtime, first, mock)
+
+
+def _created(runtime: Any, first: h.RunStarted, mock: MockConfig | None) -> Created:
+    """The Created of a stored RunStarted; observers hear of the start."""
+    workflow, params = first.workflow, first.params
     entropy = RecordingEntropy(SeededEntropy(workflow["seed"]))
-    return Created(run_id, name, Machine(definition, input, context, entropy=entropy), entropy, mock)
+    machine = Machine(workflow["definition"], params["input"], workflow["context"], entropy=entropy)
+    seen = {"state_machine": first.pipeline, "params": params, "started_at": first.at, "meta": workflow.get("meta")}
+    observed.notify(runtime, observed.run_state(first.run_id, first.pipeline, params, first.at, seen["meta"]), [first])
+    return Created(first.run_id, params["name"], machine, entropy, mock, seen)
+
+
+def start_claimed(
+    runtime: Any,
+    record: RunRecord,
+    definition: dict[str, Any],
+    input: Any,
+    *,
+    meta: dict[str, Any] | None = None,
+    resources: Resources | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Start a queued execution this process claimed (a trigger's run) and drive it to its end.
+
+    Its name is its run id; its RunStarted is appended to the claimed run, so a crash from here
+    on is resumed like any other execution.
+    """
+    now = runtime.clock()
+    name = record.run_id
+    workflow: dict[str, Any] = {
+        "definition": definition,
+        "context": context_base(record.pipeline, name),
+        "seed": uuid.uuid4().hex,
+    }
+    if meta:
+        workflow["meta"] = dict(meta)
+    params = {"input": input, "name": name}
+    first = h.RunStarted(at=now, run_id=record.run_id, pipeline=record.pipeline, params=params, workflow=workflow)
+    if not runtime.store.append(record.run_id, [first], None, runtime.owner, now):
+        return _outcome(runtime, record.run_id, None)
+    return execute(runtime, _created(runtime, first, None), resources=resources, sleep=sleep)
 
 
 def execute(
@@ -139,7 +197,7 @@ def execute(
     """Drive a created execution to its end in this process; its result."""
     machine = created.machine
     invoker = Invoker(resources or Resources.from_settings(runtime.settings), created.mock)
-    recorder = _Recorder(runtime, created.run_id, machine, created.entropy)
+    recorder = _Recorder(runtime, created.run_id, machine, created.entropy, created.observed)
     mailbox = _mailbox(runtime, created.run_id)
     try:
         drive(machine, invoker, clock=runtime.clock, sleep=_Beating(runtime, created.run_id, sleep), mailbox=mailbox,
@@ -175,8 +233,8 @@ class _Beating:
                     raise _Stopped()
 
 
-def _outcome(runtime: Any, run_id: str, machine: Machine) -> dict[str, Any]:
-    if machine.status != RUNNING:
+def _outcome(runtime: Any, run_id: str, machine: Machine | None) -> dict[str, Any]:
+    if machine is not None and machine.status != RUNNING:
         return result_of(machine)
     record = runtime.store.get_run(run_id)  # stopped elsewhere
     status = record.status if record is not None else ABORTED
@@ -277,7 +335,10 @@ def resume(
             if record.status != ABORTED
             else {"status": ABORTED, "error": None, "cause": record.cause}
         )
-    if not runtime.store.claim(record.run_id, runtime.owner, runtime._is_stale, runtime.clock()):
+    def orphaned(owner: str | None, heartbeat_at: float | None) -> bool:
+        return bool(runtime.is_orphaned(replace(record, owner=owner, heartbeat_at=heartbeat_at)))
+
+    if not runtime.store.claim(record.run_id, runtime.owner, orphaned, runtime.clock()):
         raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
     replayed = replay(events)
     machine = replayed.machine
@@ -287,6 +348,13 @@ def resume(
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
     invoker = Invoker(resources or Resources.from_settings(runtime.settings), mock_config)
     invoker.counts = replayed.counts
+    params = {"input": replayed.started.get("input"), "name": replayed.started.get("name")}
+    seen = {
+        "state_machine": record.pipeline,
+        "params": params,
+        "started_at": record.started_at or record.created_at,
+        "meta": replayed.started.get("meta"),
+    }
     try:
         drive(
             machine,
@@ -296,7 +364,7 @@ def resume(
             commands=replayed.commands,
             awaiting=replayed.awaiting,
             mailbox=_mailbox(runtime, record.run_id, replayed.answers_seen),
-            on_advance=_Recorder(runtime, record.run_id, machine, entropy),
+            on_advance=_Recorder(runtime, record.run_id, machine, entropy, seen),
         )
     except _Stopped:
         pass

@@ -31,17 +31,20 @@ def _runtime() -> Any:
 
 
 def _load(folder: Path | None) -> list[Any]:
-    from lockgate.triggers.project import load_pipelines
+    """The folder's Python pipelines and the state machines of its lockgate.toml."""
+    from lockgate.triggers.project import load_project
 
-    return load_pipelines(folder)
+    return load_project(folder)
 
 
-def _log_to_stderr() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("lockgate")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+def _start_service(runtime: Any, stop: threading.Event) -> None:
+    """What both service commands do first: logging from `[logging]`, and the notification upkeep."""
+    from lockgate.notify.upkeep import Upkeep
+    from lockgate.server.logs import configure_logging
+
+    configure_logging(runtime.settings)
+    if not Upkeep(runtime).start(stop):
+        logging.getLogger("lockgate.notify").warning("this store keeps no notifications: none are retried")
 
 
 def _on_signals(stop: threading.Event, wake: Any) -> None:
@@ -53,18 +56,6 @@ def _on_signals(stop: threading.Event, wake: Any) -> None:
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
-
-
-def _asl_note(folder: Path | None) -> None:
-    import importlib.util
-
-    from lockgate.triggers.project import default_folder
-
-    project = (folder or default_folder()) / "lockgate.toml"
-    if project.is_file() and importlib.util.find_spec("lockgate.asl") is None:
-        logging.getLogger("lockgate.triggers").warning(
-            "%s: state machine definitions are not served: this installation has no ASL engine", project
-        )
 
 
 def _leave(scheduler: Any, grace: float = 5.0) -> None:
@@ -105,20 +96,21 @@ def serve(
             probe.bind((host, port))
         except OSError as exc:
             raise UsageError(f"--host {host} --port {port}: cannot listen there: {exc.strerror}") from None
-    _log_to_stderr()
-    _asl_note(pipelines)
     import uvicorn
 
     from lockgate.server.app import create_app
 
     runtime = _runtime()
-    scheduler = Scheduler(runtime, loaded)
     stop = threading.Event()
+    _start_service(runtime, stop)
+    scheduler = Scheduler(runtime, loaded)
     scheduler.start()
     worker = threading.Thread(target=scheduler.run, args=(stop,), name="lockgate-scheduler", daemon=True)
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning"))
     _on_signals(stop, scheduler.wake)
-    logging.getLogger("lockgate.triggers").info("serving %d pipelines on http://%s:%d", len(loaded), host, port)
+    logging.getLogger("lockgate.triggers").info(
+        "serving %d pipelines and state machines on http://%s:%d", len(loaded), host, port
+    )
     worker.start()
 
     def stop_server() -> None:
@@ -139,10 +131,10 @@ def scheduler(pipelines: Path | None = PIPELINES) -> None:
     from lockgate.triggers.scheduler import Scheduler
 
     loaded = _load(pipelines)
-    _log_to_stderr()
-    _asl_note(pipelines)
-    service = Scheduler(_runtime(), loaded)
+    runtime = _runtime()
     stop = threading.Event()
+    _start_service(runtime, stop)
+    service = Scheduler(runtime, loaded)
     _on_signals(stop, service.wake)
     logging.getLogger("lockgate.triggers").info("scheduling %d pipelines", len(loaded))
     service.run(stop)
@@ -175,21 +167,44 @@ def list_pipelines(pipelines: Path | None = PIPELINES, as_json: bool = JSON) -> 
     _output.console().print(table)
 
 
+def _known(name: str, folder: Path | None) -> None:
+    """Refuse a name that is not a pipeline or state machine of the folder, when the folder loads.
+
+    With no --pipelines and a default folder that cannot be loaded or defines nothing, any name
+    is accepted (a pipeline may be paused before its file is deployed).
+    """
+    from lockgate.triggers.project import find_pipeline
+
+    try:
+        loaded = _load(folder)
+    except UsageError:
+        if folder is not None:
+            raise
+        return
+    if loaded or folder is not None:
+        find_pipeline(loaded, name, folder)
+
+
 @app.command()
-def pause(name: str = typer.Argument(..., help="The pipeline to pause.")) -> None:
+def pause(name: str = typer.Argument(..., help="The pipeline to pause."), pipelines: Path | None = PIPELINES) -> None:
     """Stop scheduling a pipeline; its queued runs wait until it is unpaused."""
     from lockgate.triggers.ledger import Ledger
 
+    _known(name, pipelines)
     runtime = _runtime()
     changed = Ledger(runtime).pause(name, runtime.clock())
     typer.echo(f"{name} paused" if changed else f"{name} was already paused")
 
 
 @app.command()
-def unpause(name: str = typer.Argument(..., help="The pipeline to unpause.")) -> None:
+def unpause(
+    name: str = typer.Argument(..., help="The pipeline to unpause."), pipelines: Path | None = PIPELINES
+) -> None:
     """Schedule a paused pipeline again (missed slots follow its catch-up setting)."""
     from lockgate.triggers.ledger import Ledger
 
+    if name not in Ledger(_runtime()).paused():  # a paused name stays unpausable after its file is gone
+        _known(name, pipelines)
     changed = Ledger(_runtime()).unpause(name)
     typer.echo(f"{name} unpaused" if changed else f"{name} was not paused")
 
@@ -213,8 +228,11 @@ def trigger(
     wait: bool = typer.Option(False, "--wait", help="Run it here to its end instead of queueing it."),
     as_json: bool = JSON,
 ) -> None:
-    """Queue a run of a pipeline (the scheduler starts it) and print its id; with --wait, run it here."""
-    from lockgate.triggers.ledger import run_key
+    """Queue a run of a pipeline or state machine (the scheduler starts it) and print its id; with --wait, run it here.
+
+    A state machine's execution input is the --param values as one JSON object (values read as JSON when they are).
+    """
+    from lockgate.triggers.ledger import kind_of, run_key
     from lockgate.triggers.project import find_pipeline
 
     pipeline = find_pipeline(_load(pipelines), name, pipelines)
@@ -222,6 +240,15 @@ def trigger(
     params = _json.loads(_json.dumps(bound))
     key = run_key("manual", name, idempotency_key) if idempotency_key else None
     runtime = _runtime()
+    if wait and kind_of(pipeline) == "asl":
+        run_id, _ = pipeline.run_here(runtime, params, key)
+        record = runtime.store.get_run(run_id)
+        if as_json:
+            emit_json({"run_id": run_id, "pipeline": name, "status": record.status, "output": record.output,
+                       "error": record.error, "cause": record.cause})  # fmt: skip
+        else:
+            typer.echo(f"{run_id} {record.status}")
+        raise Exit(_output.status_code(record.status))
     if wait:
         result = runtime.execute(pipeline.compile(bound), params, idempotency_key=key)
         if as_json:
@@ -229,7 +256,7 @@ def trigger(
         else:
             typer.echo(f"{result.run_id} {result.status}")
         raise Exit(_output.status_code(result.status))
-    run_id = runtime.enqueue(name, params, idempotency_key=key)
+    run_id = runtime.enqueue(name, params, kind=kind_of(pipeline), idempotency_key=key)
     created = run_id is not None
     if run_id is None:
         run_id = runtime.store.find_by_key(key).run_id
@@ -256,7 +283,7 @@ def backfill(
     as_json: bool = JSON,
 ) -> None:
     """One run per schedule slot between two dates (none for a slot that already has a run), run here."""
-    from lockgate.triggers.ledger import params_for, slot_key
+    from lockgate.triggers.ledger import kind_of, params_for, slot_key
     from lockgate.triggers.project import find_pipeline
     from lockgate.triggers.schedule import Cron, Interval, logical_date, slot_params, slots_between_dates
 
@@ -276,7 +303,10 @@ def backfill(
     skipped = 0
     for at, schedule in sorted(slots.items()):
         run_id = runtime.enqueue(
-            name, params_for(pipeline, slot_params(schedule, at)), idempotency_key=slot_key(name, at)
+            name,
+            params_for(pipeline, slot_params(schedule, at)),
+            kind=kind_of(pipeline),
+            idempotency_key=slot_key(name, at),
         )
         if run_id is None:
             skipped += 1

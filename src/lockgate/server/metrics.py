@@ -116,6 +116,11 @@ def observe_trigger_latency(trigger: str, seconds: float) -> None:
     metrics().trigger_latency.labels(trigger).observe(seconds)
 
 
+def observe_queue_depth(queued: int) -> None:
+    """The scheduler reports how many runs are QUEUED (a scrape also reads it from the store)."""
+    metrics().queue_depth.set(queued)
+
+
 def count_notification(channel: str, outcome: str) -> None:
     """One delivery attempt: outcome `delivered`, `retrying` or `failed`."""
     if _metrics is not None or available():

@@ -19,7 +19,7 @@ def router(runtime: Any) -> Any:
 
     from lockgate import _json
     from lockgate.core.errors import UsageError
-    from lockgate.triggers.ledger import Ledger, run_key
+    from lockgate.triggers.ledger import Ledger, kind_of, run_key
     from lockgate.triggers.notifications import parse_notification
     from lockgate.triggers.project import describe_pipelines
     from lockgate.triggers.scheduler import Scheduler, attached
@@ -70,7 +70,7 @@ def router(runtime: Any) -> Any:
         except (UsageError, TypeError) as exc:
             raise HTTPException(400, str(exc)) from None
         full_key = run_key("manual", name, key) if key else None
-        run_id = runtime.enqueue(name, bound, idempotency_key=full_key)
+        run_id = runtime.enqueue(name, bound, kind=kind_of(pipeline), idempotency_key=full_key)
         if run_id is None:
             record = runtime.store.find_by_key(full_key)
             return {"run_id": record.run_id, "pipeline": name, "status": record.status, "created": False}

@@ -55,11 +55,27 @@ class NewRun:
     parent_run_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A run to queue with `Runtime.enqueue_many`."""
+
+    pipeline: str
+    params: dict[str, Any]
+    idempotency_key: str | None = None
+    kind: str = "python"
+    parent_run_id: str | None = None
+
+
 class RunStore(Protocol):
     """Runs and their histories. Every write is one transaction."""
 
     def create_run(self, run: NewRun, events: Sequence[Event]) -> bool:
         """Insert a run with its first events; False if its idempotency key already has a run."""
+        ...
+
+    def create_runs(self, runs: Sequence[NewRun]) -> list[bool]:
+        """Insert many runs without events in one transaction; per run, False when its idempotency
+        key already had a run (or an earlier run of the same batch took it)."""
         ...
 
     def append(self, run_id: str, events: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:

@@ -18,36 +18,48 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._runs: dict[str, RunRecord] = {}
         self._events: dict[str, list[Event]] = {}
+        self._keys: dict[str, str] = {}  # idempotency key -> run id
 
     def close(self) -> None:
         pass
 
     def create_run(self, run: NewRun, batch: Sequence[Event]) -> bool:
         with self._lock:
-            if run.run_id in self._runs:
-                raise ValueError(f"run {run.run_id} exists")
-            if run.idempotency_key is not None and any(
-                r.idempotency_key == run.idempotency_key for r in self._runs.values()
-            ):
+            return self._create(run, batch)
+
+    def create_runs(self, runs: Sequence[NewRun]) -> list[bool]:
+        with self._lock:
+            for run in runs:
+                if run.run_id in self._runs:
+                    raise ValueError(f"run {run.run_id} exists")
+            return [self._create(run, ()) for run in runs]
+
+    def _create(self, run: NewRun, batch: Sequence[Event]) -> bool:
+        """Insert one run; the caller holds the lock."""
+        if run.run_id in self._runs:
+            raise ValueError(f"run {run.run_id} exists")
+        if run.idempotency_key is not None:
+            if run.idempotency_key in self._keys:
                 return False
-            self._runs[run.run_id] = RunRecord(
-                run_id=run.run_id,
-                pipeline=run.pipeline,
-                kind=run.kind,
-                status=run.status,
-                params=copy.deepcopy(run.params),
-                output=None,
-                error=None,
-                cause=None,
-                created_at=run.created_at,
-                started_at=run.created_at if run.status == "RUNNING" else None,
-                ended_at=None,
-                owner=run.owner,
-                heartbeat_at=run.created_at if run.owner else None,
-                idempotency_key=run.idempotency_key,
-                parent_run_id=run.parent_run_id,
-            )
-            self._events[run.run_id] = list(batch)
+            self._keys[run.idempotency_key] = run.run_id
+        self._runs[run.run_id] = RunRecord(
+            run_id=run.run_id,
+            pipeline=run.pipeline,
+            kind=run.kind,
+            status=run.status,
+            params=copy.deepcopy(run.params),
+            output=None,
+            error=None,
+            cause=None,
+            created_at=run.created_at,
+            started_at=run.created_at if run.status == "RUNNING" else None,
+            ended_at=None,
+            owner=run.owner,
+            heartbeat_at=run.created_at if run.owner else None,
+            idempotency_key=run.idempotency_key,
+            parent_run_id=run.parent_run_id,
+        )
+        self._events[run.run_id] = list(batch)
         return True
 
     def append(self, run_id: str, batch: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:
@@ -82,7 +94,8 @@ class MemoryStore:
 
     def find_by_key(self, idempotency_key: str) -> RunRecord | None:
         with self._lock:
-            return next((r for r in self._runs.values() if r.idempotency_key == idempotency_key), None)
+            run_id = self._keys.get(idempotency_key)
+            return self._runs[run_id] if run_id is not None else None
 
     def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]:
         with self._lock:

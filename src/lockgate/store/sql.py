@@ -19,6 +19,7 @@ from lockgate.store.schema import events, runs
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_CHUNK = 500  # values per IN (...) list
 
 
 def head_revision() -> str:
@@ -137,19 +138,7 @@ class SqlStore:
         return [{"run_id": run_id, "type": e.type, "at": e.at, "body": _json.dumps(e.body())} for e in batch]
 
     def create_run(self, run: NewRun, batch: Sequence[Event]) -> bool:
-        row = {
-            "run_id": run.run_id,
-            "pipeline": run.pipeline,
-            "kind": run.kind,
-            "status": run.status,
-            "params": _json.dumps(run.params),
-            "created_at": run.created_at,
-            "started_at": run.created_at if run.status == "RUNNING" else None,
-            "owner": run.owner,
-            "heartbeat_at": run.created_at if run.owner else None,
-            "idempotency_key": run.idempotency_key,
-            "parent_run_id": run.parent_run_id,
-        }
+        row = _run_row(run)
         try:
             with self.engine.begin() as conn:
                 conn.execute(runs.insert(), row)
@@ -160,6 +149,47 @@ class SqlStore:
                 return False
             raise
         return True
+
+    def create_runs(self, new_runs: Sequence[NewRun]) -> list[bool]:
+        if not new_runs:
+            return []
+        keys = [r.idempotency_key for r in new_runs if r.idempotency_key is not None]
+        with self.engine.begin() as conn:
+            taken: set[str] = set()
+            for i in range(0, len(keys), _CHUNK):
+                query = sa.select(runs.c.idempotency_key).where(runs.c.idempotency_key.in_(keys[i : i + _CHUNK]))
+                taken.update(row[0] for row in conn.execute(query))
+            rows = []
+            for run in new_runs:
+                if run.idempotency_key is not None:
+                    if run.idempotency_key in taken:
+                        continue
+                    taken.add(run.idempotency_key)  # a key twice in one batch: the first wins
+                rows.append(_run_row(run))
+            if rows:
+                # Another scheduler may insert one of these keys between our read and this write
+                # (PostgreSQL, READ COMMITTED): such rows are skipped, not an error.
+                conn.execute(self._insert_skipping_taken(), rows)
+            ids = [row["run_id"] for row in rows]
+            inserted: set[str] = set()
+            for i in range(0, len(ids), _CHUNK):
+                query = sa.select(runs.c.run_id).where(runs.c.run_id.in_(ids[i : i + _CHUNK]))
+                inserted.update(row[0] for row in conn.execute(query))
+        return [run.run_id in inserted for run in new_runs]
+
+    def _insert_skipping_taken(self) -> Any:
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            return sqlite.insert(runs).on_conflict_do_nothing()
+        if dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(runs).on_conflict_do_nothing()
+        if dialect in ("mysql", "mariadb"):
+            return runs.insert().prefix_with("IGNORE")
+        return runs.insert()
 
     def append(self, run_id: str, batch: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:
         if update is None:
@@ -303,6 +333,22 @@ class SqlStore:
                 return False
             conn.execute(self._insert_events, self._event_rows(run_id, [event]))
         return True
+
+
+def _run_row(run: NewRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "pipeline": run.pipeline,
+        "kind": run.kind,
+        "status": run.status,
+        "params": _json.dumps(run.params),
+        "created_at": run.created_at,
+        "started_at": run.created_at if run.status == "RUNNING" else None,
+        "owner": run.owner,
+        "heartbeat_at": run.created_at if run.owner else None,
+        "idempotency_key": run.idempotency_key,
+        "parent_run_id": run.parent_run_id,
+    }
 
 
 def _record(row: Any) -> RunRecord:

@@ -1,6 +1,7 @@
 """Starting queued runs: claim them within the concurrency limits and run each in a worker thread.
 
 Claims go through the store (SKIP LOCKED on PostgreSQL), so several schedulers share one queue.
+A state machine's run (kind "asl") starts as a durable execution with the trigger's event as input.
 A run is checked before it starts: its pipeline must bind its params and compile, and a
 manifest's files must all exist; otherwise it fails at once with the reason, and no step runs.
 """
@@ -87,7 +88,7 @@ class Dispatcher:
         """Resume runs left RUNNING by a process that died (this scheduler's pipelines only)."""
         count = 0
         for record in self.runtime.store.list_runs(status="RUNNING", limit=100_000):
-            if record.pipeline in self.pipelines and self.runtime._is_stale(record.owner, record.heartbeat_at):
+            if record.pipeline in self.pipelines and self.runtime.is_orphaned(record):
                 self._submit("resume", record)
                 count += 1
         return count
@@ -109,7 +110,11 @@ class Dispatcher:
             kind, record = job
             try:
                 if kind == "resume":
-                    self.runtime.resume(record.run_id)
+                    pipeline = self.pipelines.get(record.pipeline)
+                    if record.kind == "asl" and hasattr(pipeline, "resume"):
+                        pipeline.resume(self.runtime, record.run_id)  # with its project's resource map
+                    else:
+                        self.runtime.resume(record.run_id)
                 else:
                     self._start(record)
             except LockgateError as exc:
@@ -135,6 +140,9 @@ class Dispatcher:
                 log.warning("run %s of %s fails before it starts: %s", record.run_id, record.pipeline, problem[1])
                 self.runtime.fail_claimed(record, *problem)
                 return
+        if getattr(pipeline, "kind", "python") == "asl":
+            pipeline.start_claimed(self.runtime, record)  # a durable state machine execution
+            return
         try:
             bound = pipeline.bind(record.params)
         except LockgateError as exc:

@@ -18,7 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.triggers.files import ObjectSeen
+from lockgate.store.base import RunRequest
+from lockgate.triggers.files import FileArrival, ObjectSeen
 from lockgate.triggers.schema import paused_pipelines, trigger_cursors, trigger_objects, trigger_schedules
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,40 @@ def params_for(pipeline: Any, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in parameters}
 
 
+def kind_of(pipeline: Any) -> str:
+    """The run kind a pipeline's runs have: "python", or "asl" for a served state machine."""
+    return str(getattr(pipeline, "kind", "python"))
+
+
+def trigger_label(trigger: Any) -> str:
+    """The `trigger` label of lockgate_trigger_latency_seconds: cron, interval, file, object, manifest, ..."""
+    from lockgate.triggers.manifests import Manifest
+    from lockgate.triggers.schedule import Cron, Interval
+    from lockgate.triggers.upstream import DatasetUpdated, PipelineSucceeded
+
+    if isinstance(trigger, Manifest):
+        return "manifest"
+    if isinstance(trigger, FileArrival):
+        return "object" if trigger.is_s3 else "file"
+    if isinstance(trigger, Cron):
+        return "cron"
+    if isinstance(trigger, Interval):
+        return "interval"
+    if isinstance(trigger, PipelineSucceeded):
+        return "pipeline_succeeded"
+    if isinstance(trigger, DatasetUpdated):
+        return "dataset"
+    return type(trigger).__name__.lower()
+
+
+def observe_latency(label: str, seconds: float) -> None:
+    """Report a trigger's latency (event to queued run) to this process's metrics, if it keeps any."""
+    from lockgate.server import metrics
+
+    if metrics.available():
+        metrics.observe_trigger_latency(label, max(0.0, seconds))
+
+
 class Ledger:
     """Trigger state over the runtime's SQL store; safe to share between threads."""
 
@@ -63,17 +98,27 @@ class Ledger:
 
     # -- queueing runs ----------------------------------------------------------------------
 
-    def request(self, pipeline: str, params: dict[str, Any], key: str) -> str | None:
+    def request(self, pipeline: str, params: dict[str, Any], key: str, kind: str = "python") -> str | None:
         """Queue a run unless `key` already has one; returns the new run's id or None."""
-        run_id: str | None = self.runtime.enqueue(pipeline, params, idempotency_key=key)
+        run_id: str | None = self.runtime.enqueue(pipeline, params, kind=kind, idempotency_key=key)
         if run_id is not None:
             log.info("queued run %s of %s (%s)", run_id, pipeline, key, extra={"run_id": run_id})
         return run_id
 
+    def request_many(self, requests: Sequence[RunRequest]) -> list[str | None]:
+        """Queue many runs in one transaction (a storm, a catch-up); per request the new id or None."""
+        made: list[str | None] = self.runtime.enqueue_many(requests)
+        for request, run_id in zip(requests, made, strict=True):
+            if run_id is not None:
+                log.info(
+                    "queued run %s of %s (%s)", run_id, request.pipeline, request.idempotency_key,
+                    extra={"run_id": run_id},
+                )  # fmt: skip
+        return made
+
     def fire_objects(self, pairs: Iterable[tuple[Any, Any, ObjectSeen]]) -> list[str]:
         """Queue one run per (pipeline, trigger, object) not queued before; returns the new run ids."""
-        queued: list[str] = []
-        rows = []
+        todo: list[tuple[Any, Any, ObjectSeen, set[tuple[str, str]]]] = []
         for pipeline, trigger, obj in pairs:
             seen = self.seen(pipeline.name)
             mark = (obj.uri, obj.etag)
@@ -81,15 +126,32 @@ class Ledger:
                 if mark in seen:
                     continue
                 seen.add(mark)
-            try:
-                params = params_for(pipeline, {"event": trigger.event(obj)})
-                run_id = self.request(pipeline.name, params, object_key(pipeline.name, obj))
-            except BaseException:
-                with self._lock:
-                    seen.discard(mark)  # not queued: let the next scan try again
-                raise
+            todo.append((pipeline, trigger, obj, seen))
+        if not todo:
+            return []
+        try:
+            requests = [
+                RunRequest(
+                    pipeline.name,
+                    params_for(pipeline, {"event": trigger.event(obj)}),
+                    object_key(pipeline.name, obj),
+                    kind_of(pipeline),
+                )
+                for pipeline, trigger, obj, _ in todo
+            ]
+            made = self.request_many(requests)
+        except BaseException:
+            with self._lock:
+                for _, _, obj, seen in todo:
+                    seen.discard((obj.uri, obj.etag))  # not queued: let the next scan try again
+            raise
+        now = self.runtime.clock()
+        queued: list[str] = []
+        rows = []
+        for (pipeline, trigger, obj, _), run_id in zip(todo, made, strict=True):
             if run_id is not None:
                 queued.append(run_id)
+                observe_latency(trigger_label(trigger), now - obj.time)
             rows.append(
                 {
                     "pipeline": pipeline.name,

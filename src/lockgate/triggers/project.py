@@ -41,6 +41,23 @@ def load_pipelines(folder: str | os.PathLike[str] | None) -> list[Any]:
     return [pipeline for pipeline, _ in found.values()]
 
 
+def load_project(folder: str | os.PathLike[str] | None) -> list[Any]:
+    """The folder's Python pipelines and the state machines of its lockgate.toml (see
+    lockgate.triggers.state_machines); UsageError when a name is used by both."""
+    from lockgate.triggers.state_machines import load_state_machines
+
+    pipelines = load_pipelines(folder)
+    where = Path(folder) if folder is not None else default_folder()
+    machines = load_state_machines(where)
+    names = {p.name for p in pipelines}
+    for machine in machines:
+        if machine.name in names:
+            raise UsageError(
+                f"{where / 'lockgate.toml'}: state machine {machine.name!r} has the name of a Python pipeline in {where}"
+            )
+    return pipelines + machines
+
+
 def find_pipeline(pipelines: list[Any], name: str, folder: str | os.PathLike[str] | None) -> Any:
     for pipeline in pipelines:
         if pipeline.name == name:
@@ -51,7 +68,7 @@ def find_pipeline(pipelines: list[Any], name: str, folder: str | os.PathLike[str
 
 
 def describe_pipelines(pipelines: list[Any], paused: set[str]) -> list[dict[str, Any]]:
-    """Each pipeline's triggers, pause state and upstream/downstream pipelines (by PipelineSucceeded)."""
+    """Each pipeline's (or state machine's) kind, triggers, pause state and upstream/downstream pipelines (by PipelineSucceeded)."""
     upstream = {p.name: [t.name for t in p.triggers if isinstance(t, PipelineSucceeded)] for p in pipelines}
     downstream: dict[str, list[str]] = {p.name: [] for p in pipelines}
     for name, ups in upstream.items():
@@ -60,6 +77,7 @@ def describe_pipelines(pipelines: list[Any], paused: set[str]) -> list[dict[str,
     return [
         {
             "name": p.name,
+            "kind": getattr(p, "kind", "python"),
             "triggers": [t.describe() if hasattr(t, "describe") else repr(t) for t in p.triggers],
             "paused": p.name in paused,
             "max_active_runs": p.max_active_runs,

@@ -22,7 +22,8 @@ from lockgate.triggers import buckets
 from lockgate.triggers.dispatch import Dispatcher
 from lockgate.triggers.files import FileArrival, ObjectSeen, local_path
 from lockgate.triggers.folders import FolderWatch, Settler, seen_file, walk_files
-from lockgate.triggers.ledger import Ledger, params_for, slot_key
+from lockgate.store.base import RunRequest
+from lockgate.triggers.ledger import Ledger, kind_of, observe_latency, params_for, slot_key, trigger_label
 from lockgate.triggers.schedule import Cron, Interval, slot_params
 from lockgate.triggers.upstream_scan import UpstreamScan
 
@@ -123,6 +124,9 @@ class Scheduler:
             self.ledger, list(self.pipelines.values()), self.options.lookback_seconds, self.options.tick_seconds
         )
         self._started = False
+        from lockgate.server import metrics
+
+        self._metrics = metrics.available()
         for pipeline in self.pipelines.values():
             for trigger in pipeline.triggers:
                 if isinstance(trigger, FileArrival):
@@ -188,14 +192,21 @@ class Scheduler:
                 target=self._list_forever, args=(root, stop), name="lockgate-s3-list", daemon=True
             )
             root.lister.start()
+        planned: float | None = None  # when the loop meant to tick next
         try:
             while not stop.is_set():
                 self._wake.clear()
+                if planned is not None and self._metrics:
+                    from lockgate.server import metrics
+
+                    metrics.observe_tick_lag(max(0.0, self.clock() - planned))  # woken early: no lag
                 try:
                     self.tick()
                 except Exception:  # a store or network hiccup: log it, try again next tick
                     log.exception("scheduler tick failed")
-                self._wake.wait(self._idle_seconds())
+                idle = self._idle_seconds()
+                planned = self.clock() + idle
+                self._wake.wait(idle)
         finally:
             self.close()
 
@@ -227,6 +238,10 @@ class Scheduler:
         objects = self._queue_objects(now)
         upstream = self.upstream.queue(now, self.dispatcher.finished, self.paused)
         started = self.dispatcher.dispatch(self.paused)
+        if self._metrics and (slots or objects or upstream or started):
+            from lockgate.server import metrics
+
+            metrics.observe_queue_depth(self.runtime.store.count_runs("QUEUED"))
         return TickReport(slots, objects, upstream, started)
 
     # -- schedules ------------------------------------------------------------------------------
@@ -247,7 +262,8 @@ class Scheduler:
                 root.next_scan = now
 
     def _queue_slots(self, now: float) -> int:
-        queued = 0
+        requests: list[RunRequest] = []
+        fired: list[tuple[str, float]] = []
         moved = []
         while self._heap and self._heap[0][0] <= now:
             _, _, entry = heapq.heappop(self._heap)
@@ -265,13 +281,19 @@ class Scheduler:
                 slots = [latest] if latest is not None and latest > entry.base else []
             for at in slots:
                 params = params_for(entry.pipeline, slot_params(schedule, at))
-                if self.ledger.request(entry.pipeline.name, params, slot_key(entry.pipeline.name, at)):
-                    queued += 1
+                requests.append(RunRequest(entry.pipeline.name, params, slot_key(entry.pipeline.name, at), kind_of(entry.pipeline)))
+                fired.append((trigger_label(schedule), at))
             if slots:
                 entry.base = slots[-1]
                 moved.append((entry.pipeline.name, schedule.key, entry.base))
             self._push(entry)
+        made = self.ledger.request_many(requests)  # one transaction for every slot of this tick
         self.ledger.set_last_slots(moved)
+        queued = 0
+        for (label, at), run_id in zip(fired, made, strict=True):
+            if run_id is not None:
+                queued += 1
+                observe_latency(label, now - at)
         return queued
 
     # -- files and objects ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from lockgate import _json
 from lockgate.store.schema import runs
-from lockgate.triggers.ledger import Ledger, params_for, run_key
+from lockgate.triggers.ledger import Ledger, kind_of, observe_latency, params_for, run_key
 from lockgate.triggers.schema import dataset_events
 from lockgate.triggers.upstream import DatasetUpdated, PipelineSucceeded
 
@@ -73,7 +73,7 @@ class UpstreamScan:
             }
             for pipeline in self.after[row.pipeline]:
                 key = run_key("succeeded", pipeline.name, row.run_id)
-                queued += self._once(pipeline, {"event": event}, key, row.ended_at, paused)
+                queued += self._once(pipeline, {"event": event}, key, row.ended_at, paused, now)
         self.ledger.set_cursor("upstream", max([since, *(r.ended_at for r in rows)]))
         return queued
 
@@ -94,7 +94,7 @@ class UpstreamScan:
             for pipeline, trigger in self.datasets:
                 if trigger.matches(row.uri):
                     key = run_key("dataset", pipeline.name, str(row.id))
-                    queued += self._once(pipeline, {"event": event}, key, row.at, paused)
+                    queued += self._once(pipeline, {"event": event}, key, row.at, paused, now)
         self.ledger.set_cursor("datasets", max([since, *(r.at for r in rows)]))
         return queued
 
@@ -105,9 +105,11 @@ class UpstreamScan:
             return now
         return value
 
-    def _once(self, pipeline: Any, values: dict[str, Any], key: str, at: float, paused: set[str]) -> int:
+    def _once(self, pipeline: Any, values: dict[str, Any], key: str, at: float, paused: set[str], now: float) -> int:
         if key in self._handled or pipeline.name in paused:
             return 0
-        run_id = self.ledger.request(pipeline.name, params_for(pipeline, values), key)
+        run_id = self.ledger.request(pipeline.name, params_for(pipeline, values), key, kind_of(pipeline))
         self._handled[key] = at
+        if run_id:
+            observe_latency("pipeline_succeeded" if key.startswith("succeeded:") else "dataset", now - at)
         return 1 if run_id else 0
