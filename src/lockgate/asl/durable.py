@@ -390,7 +390,10 @@ def _record(runtime: Any, run_id: str) -> RunRecord:
 def service_history(run_id: str, runtime: Any) -> list[dict[str, Any]]:
     """The execution's history as the service's GetExecutionHistory gives it (ISO 8601 timestamps)."""
     record = _record(runtime, run_id)
-    machine = replay(runtime.store.history(record.run_id)).machine
+    events = runtime.store.history(record.run_id)
+    if not events:  # queued by a trigger, not started yet
+        return []
+    machine = replay(events).machine
     return [{**event, "timestamp": _json.iso(event["timestamp"])} for event in machine.history]
 
 
