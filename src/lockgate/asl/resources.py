@@ -1,14 +1,18 @@
 """What a Task state's `Resource` runs: lockgate tasks, Python callables, HTTP endpoints, mapped AWS ARNs.
 
     lockgate:task:NAME            a task registered by `register_task`, a `@task` ("module:qualname"
-                                  or its name), or the built-in `lockgate.tasks.NAME`
+                                  or its name), or one of the task library (`to_parquet`, `validate`,
+                                  `crawl`, `query`, `sql_copy`, `spark_submit`, `notify`, ...)
     python:module:function        any importable callable
     http:URL / https:URL          POST the payload as JSON, the JSON answer is the result
     arn:...                       looked up in `[asl.resources]` of lockgate.toml (ARN -> one of the above)
 
 The state's effective input is the call's arguments: a JSON object becomes keyword arguments,
 anything else one positional argument. `arn:aws:states:::lambda:invoke` looks up
-`Parameters.FunctionName` and answers as the service does (`{"Payload": ..., "StatusCode": 200}`).
+`Parameters.FunctionName` and answers as the service does (`{"Payload": ..., "StatusCode": 200}`);
+`arn:aws:states:::sns:publish` publishes to the lockgate topic its TopicArn names (lockgate.notify.sns).
+A failure's error name is the exception's (`lockgate.DataQuality` for a DataQualityError, `ConnectionError`,
+...), which `States.TaskFailed` and `States.ALL` also match.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from lockgate.core.errors import describe
 log = logging.getLogger(__name__)
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+SNS_PUBLISH = "arn:aws:states:::sns:publish"
 _SUFFIXES = (".sync:2", ".sync", ".waitForTaskToken")
 _NAMED: dict[str, Callable[..., Any]] = {}
 _LOCK = threading.Lock()
@@ -59,6 +64,11 @@ def find_task(name: str) -> Callable[..., Any] | None:
         found = matches[0] if len(matches) == 1 else None
     if found is not None:
         return found.fn
+    from lockgate import tasks
+
+    if name in tasks._EXPORTS:  # the task library: to_parquet, spark_submit, notify, ...
+        fn = getattr(tasks, name)
+        return fn.fn if hasattr(fn, "fn") else fn  # type: ignore[no-any-return]
     module_name, _, attribute = name.partition(".")
     if not module_name.isidentifier():
         return None
@@ -201,6 +211,13 @@ class Resources:
                 base = arn[: -len(suffix)]
         if base == LAMBDA_INVOKE and arn not in self.mapping:
             return self._lambda_invoke(arn, payload, token)
+        if base == SNS_PUBLISH and arn not in self.mapping:
+            from lockgate.notify.sns import PublishError, publish
+
+            try:
+                return publish(payload)
+            except PublishError as exc:
+                raise TaskFailure(exc.error, exc.cause) from None
         if base == "arn:aws:states:::states:startExecution" and arn not in self.mapping:
             from lockgate.asl.nested import start_execution
 
