@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port
+from tests.conftest import free_port
 from lockgate.asl.resources import register_task
 
 DEFINITION = {
@@ -146,7 +146,7 @@ def test_test_state_runs_one_state(client: Any) -> None:
         "Default": "Small",
     }
     assert client.test_state(definition=json.dumps(choice), roleArn="r", input='{"x": 5}')["nextState"] == "Big"
-    failing = {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}
+    failing = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}
     retried = {**failing, "Retry": [{"ErrorEquals": ["States.ALL"]}]}
     caught = {**failing, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handle"}]}
     assert client.test_state(definition=json.dumps(failing), roleArn="r", input="{}")["status"] == "FAILED"

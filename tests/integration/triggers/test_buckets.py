@@ -141,6 +141,7 @@ def test_pipelines_api_lists_triggers_queues_runs_and_pauses(runtime, unique, se
     assert listed == [
         {
             "name": pipeline.name,
+            "kind": "python",
             "triggers": ["files s3://nowhere/in/*"],
             "paused": False,
             "max_active_runs": None,

@@ -130,8 +130,8 @@ def test_parallel_branches_run_at_the_same_time() -> None:
 def test_an_unmapped_arn_fails_the_execution_naming_it() -> None:
     definition = {
         "StartAt": "T",
-        "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}},
+        "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}},
     }
     result = run_execution(definition, {}, resources=Resources())
     assert result["status"] == "FAILED" and result["error"] == "States.TaskFailed"
-    assert "arn:aws:states:::sns:publish" in result["cause"]
+    assert "arn:aws:states:::sqs:sendMessage" in result["cause"]
