@@ -144,3 +144,47 @@ def test_an_unknown_task_names_itself(tmp_path: Path) -> None:
     result = run(definition, {})
     assert result["status"] == "FAILED" and "to_parket" in result["cause"]
     assert json.dumps(result)  # a JSON-safe result
+
+
+ROWS_TO_PARQUET = """
+import sys
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.getOrCreate()
+spark.range(int(sys.argv[2])).write.mode("overwrite").parquet(sys.argv[1])
+spark.stop()
+"""
+
+
+@pytest.mark.slow
+def test_glue_start_job_run_sync_mapped_to_spark_submit_runs_the_job_to_its_end(tmp_path: Path) -> None:
+    import lockgate
+    from lockgate.tasks._process import find_command
+
+    try:
+        find_command("spark-submit")
+    except lockgate.UsageError:
+        from tests.conftest import need
+
+        need("spark-submit is not installed: pip install 'lockgate[spark]' (needs Java 17)")
+    (tmp_path / "job.py").write_text(ROWS_TO_PARQUET)
+    definition = {
+        "StartAt": "Job",
+        "States": {
+            "Job": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::glue:startJobRun.sync",
+                "Parameters": {
+                    "application": str(tmp_path / "job.py"),
+                    "args.$": "States.Array($.out, $.rows)",
+                    "master": "local[1]",
+                },
+                "ResultSelector": {"exit_code.$": "$.exit_code"},
+                "End": True,
+            }
+        },
+    }
+    out = tmp_path / "ids"
+    mapping = {"arn:aws:states:::glue:startJobRun.sync": "lockgate:task:spark_submit"}
+    assert run(definition, {"out": str(out), "rows": 4}, mapping) == {"status": "SUCCEEDED", "output": {"exit_code": 0}}
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == [0, 1, 2, 3]
