@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "rescan_seconds": 30.0,
         "folder_events": "inotify",
         "lookback_seconds": 60.0,
+        "park_after_seconds": 30.0,
     },
     "smtp": {
         "host": "localhost",

@@ -174,3 +174,40 @@ def _seconds(stamp: str) -> float:
     import datetime as dt
 
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+SHORT_WAIT = """
+StartAt: Hold
+States:
+  Hold:
+    Type: Wait
+    Seconds: 3
+    End: true
+"""
+
+
+@pytest.mark.slow
+def test_a_long_wait_gives_its_run_slot_back(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCKGATE_TRIGGERS__MAX_CONCURRENT_RUNS", "1")
+    monkeypatch.setenv("LOCKGATE_TRIGGERS__PARK_AFTER_SECONDS", "1")
+    (project / "pipelines" / "waiter.asl.yaml").write_text(SHORT_WAIT)
+    port = free_port()
+    proc = serve(port)
+    try:
+        ids = [
+            json.loads(lockgate("trigger", "waiter", "--pipelines", "pipelines", "-p", f"n={n}", "--json").stdout)["run_id"]
+            for n in range(2)
+        ]
+        wait_until(lambda: len([r for r in runs("waiter") if r["status"] == "SUCCEEDED"]) == 2, timeout=40)
+        spans = []
+        for run_id in ids:
+            shown = json.loads(lockgate("show", run_id, "--json").stdout)
+            times = {e["type"]: _seconds(e["timestamp"]) for e in shown["history"] if e["type"].startswith("Wait")}
+            spans.append((times["WaitStateEntered"], times["WaitStateExited"]))
+            assert 2.9 <= times["WaitStateExited"] - times["WaitStateEntered"] < 5.0
+        (a_in, a_out), (b_in, b_out) = sorted(spans)
+        assert b_in < a_out  # one run slot, yet both waited at once: a parked Wait holds no slot
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err

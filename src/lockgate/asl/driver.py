@@ -114,6 +114,7 @@ def drive(
     awaiting: dict[str, str] | None = None,
     mailbox: Mailbox | None = None,
     on_advance: Callable[[float, list[Report], list[str]], bool] | None = None,
+    park: Callable[[float], bool] | None = None,
 ) -> Machine:
     """Advance the machine until it ends.
 
@@ -122,7 +123,9 @@ def drive(
     `.waitForTaskToken` tasks come from `mailbox` (in memory by default), polled every
     POLL_SECONDS while some are awaited. `on_advance(now, reports, fired)` is called after
     each advance with what it applied; when it returns False the driver stops (the run was
-    taken over or aborted elsewhere).
+    taken over or aborted elsewhere). When nothing is in flight and the machine only waits for a
+    timer, `park(due)` may return True: the driver then returns with the machine still running,
+    and whoever parked it resumes it from its history at `due` (a long Wait holds no thread).
     """
     timers: list[tuple[float, str]] = []
     done: queue.Queue[Report] = queue.Queue()
@@ -174,6 +177,8 @@ def drive(
                     raise RuntimeError("the execution waits on nothing")  # the machine's invariant broke
                 else:
                     gap = due - clock()
+                    if gap > 0 and park is not None and not tokens and park(due):
+                        return machine  # everything is committed; a resume continues at `due`
                     if gap > 0:
                         sleep(gap)
             while running and not done.empty():

@@ -169,6 +169,7 @@ def start_claimed(
     meta: dict[str, Any] | None = None,
     resources: Resources | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    park: Callable[[float], bool] | None = None,
 ) -> dict[str, Any]:
     """Start a queued execution this process claimed (a trigger's run) and drive it to its end.
 
@@ -188,20 +189,29 @@ def start_claimed(
     first = h.RunStarted(at=now, run_id=record.run_id, pipeline=record.pipeline, params=params, workflow=workflow)
     if not runtime.store.append(record.run_id, [first], None, runtime.owner, now):
         return _outcome(runtime, record.run_id, None)
-    return execute(runtime, _created(runtime, first, None), resources=resources, sleep=sleep)
+    return execute(runtime, _created(runtime, first, None), resources=resources, sleep=sleep, park=park)
 
 
 def execute(
-    runtime: Any, created: Created, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
+    runtime: Any,
+    created: Created,
+    *,
+    resources: Resources | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    park: Callable[[float], bool] | None = None,
 ) -> dict[str, Any]:
-    """Drive a created execution to its end in this process; its result."""
+    """Drive a created execution to its end in this process; its result.
+
+    With `park` (see lockgate.asl.driver.drive) it may return while a timer is pending, with
+    status RUNNING; `resume(..., own=True)` carries on from there.
+    """
     machine = created.machine
     invoker = Invoker(resources or Resources.from_settings(runtime.settings), created.mock)
     recorder = _Recorder(runtime, created.run_id, machine, created.entropy, created.observed)
     mailbox = _mailbox(runtime, created.run_id)
     try:
         drive(machine, invoker, clock=runtime.clock, sleep=_Beating(runtime, created.run_id, sleep), mailbox=mailbox,
-              on_advance=recorder)  # fmt: skip
+              on_advance=recorder, park=park)  # fmt: skip
     except _Stopped:
         pass
     return _outcome(runtime, created.run_id, machine)
@@ -324,9 +334,18 @@ def _mailbox(runtime: Any, run_id: str, after: int = 0) -> Mailbox:
 
 
 def resume(
-    runtime: Any, run_id: str, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
+    runtime: Any,
+    run_id: str,
+    *,
+    resources: Resources | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    park: Callable[[float], bool] | None = None,
+    own: bool = False,
 ) -> dict[str, Any]:
-    """Continue a durable run whose process died; a finished run just gives its result."""
+    """Continue a durable run whose process died; a finished run just gives its result.
+
+    With `own`, a run this runtime already owns (one it parked) is continued without a claim.
+    """
     record = _record(runtime, run_id)
     events = runtime.store.history(record.run_id)
     if record.status != RUNNING:
@@ -338,7 +357,8 @@ def resume(
     def orphaned(owner: str | None, heartbeat_at: float | None) -> bool:
         return bool(runtime.is_orphaned(replace(record, owner=owner, heartbeat_at=heartbeat_at)))
 
-    if not runtime.store.claim(record.run_id, runtime.owner, orphaned, runtime.clock()):
+    mine = own and record.owner == runtime.owner
+    if not mine and not runtime.store.claim(record.run_id, runtime.owner, orphaned, runtime.clock()):
         raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
     replayed = replay(events)
     machine = replayed.machine
@@ -365,6 +385,7 @@ def resume(
             awaiting=replayed.awaiting,
             mailbox=_mailbox(runtime, record.run_id, replayed.answers_seen),
             on_advance=_Recorder(runtime, record.run_id, machine, entropy, seen),
+            park=park,
         )
     except _Stopped:
         pass

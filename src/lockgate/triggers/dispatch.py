@@ -8,6 +8,7 @@ manifest's files must all exist; otherwise it fails at once with the reason, and
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from lockgate import _json
 from lockgate.core.errors import LockgateError
 from lockgate.store.schema import runs
 from lockgate.triggers.manifests import Manifest, check_event
@@ -29,9 +31,21 @@ COMPILE_FAILED = "lockgate.CompileFailed"
 class Dispatcher:
     """Runs claimed runs on up to `max_runs` daemon threads; calls `on_done` after each run ends."""
 
-    def __init__(self, runtime: Any, pipelines: Mapping[str, Any], max_runs: int, on_done: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        runtime: Any,
+        pipelines: Mapping[str, Any],
+        max_runs: int,
+        on_done: Callable[[], None],
+        park_after: float | None = None,
+    ) -> None:
+        """`park_after`: a state machine execution that only waits for a timer further away than
+        this many seconds gives its thread back and is continued here when the timer is due."""
         if max_runs < 1:
             raise ValueError("max_runs must be at least 1")
+        self.park_after = park_after
+        self._parked: list[tuple[float, str]] = []  # (due, run id), a heap
+        self._parked_beat = 0.0
         self.runtime = runtime
         self.pipelines = pipelines
         self.max_runs = max_runs
@@ -49,7 +63,11 @@ class Dispatcher:
             return len(self._in_flight)
 
     def dispatch(self, paused: set[str]) -> int:
-        """Claim as many queued runs as the limits allow and start them; returns how many."""
+        """Claim as many queued runs as the limits allow and start them; returns how many.
+
+        Parked executions whose timer is due are continued first (they are not counted).
+        """
+        self._unpark()
         free = self.max_runs - self.in_flight
         if free <= 0:
             return 0
@@ -93,6 +111,49 @@ class Dispatcher:
                 count += 1
         return count
 
+    # -- parked state machine executions -------------------------------------------------------
+
+    def _park(self, run_id: str) -> Callable[[float], bool] | None:
+        if self.park_after is None:
+            return None
+        park_after = self.park_after
+
+        def park(due: float) -> bool:
+            if due - self.runtime.clock() <= park_after:
+                return False
+            with self._lock:
+                heapq.heappush(self._parked, (due, run_id))
+            log.info("run %s waits for a timer; parked until %s", run_id, _json.iso(due), extra={"run_id": run_id})
+            self._on_done()  # the scheduler's next wait accounts for this timer
+            return True
+
+        return park
+
+    def next_parked(self) -> float | None:
+        """When the earliest parked execution is due, if any."""
+        with self._lock:
+            return self._parked[0][0] if self._parked else None
+
+    def _unpark(self) -> None:
+        """Continue the parked executions that are due; keep the others' heartbeats fresh."""
+        now = self.runtime.clock()
+        due: list[str] = []
+        with self._lock:
+            while self._parked and self._parked[0][0] <= now:
+                due.append(heapq.heappop(self._parked)[1])
+            waiting = [run_id for _, run_id in self._parked]
+        for run_id in due:
+            record = self.runtime.store.get_run(run_id)
+            if record is not None and record.status == "RUNNING" and record.owner == self.runtime.owner:
+                self._submit("continue", record)
+        if waiting and now - self._parked_beat >= self.runtime.heartbeat_seconds:
+            self._parked_beat = now
+            gone = {r for r in waiting if not self.runtime.store.append(r, [], None, self.runtime.owner, now)}
+            if gone:  # stopped, or taken over by another scheduler
+                with self._lock:
+                    self._parked = [entry for entry in self._parked if entry[1] not in gone]
+                    heapq.heapify(self._parked)
+
     def _submit(self, kind: str, record: Any) -> None:
         with self._lock:
             self._in_flight.add(record.run_id)
@@ -109,12 +170,12 @@ class Dispatcher:
                 return
             kind, record = job
             try:
-                if kind == "resume":
-                    pipeline = self.pipelines.get(record.pipeline)
-                    if record.kind == "asl" and hasattr(pipeline, "resume"):
-                        pipeline.resume(self.runtime, record.run_id)  # with its project's resource map
-                    else:
-                        self.runtime.resume(record.run_id)
+                pipeline = self.pipelines.get(record.pipeline)
+                if kind in ("resume", "continue") and record.kind == "asl" and hasattr(pipeline, "resume"):
+                    # with its project's resource map; "continue" takes back a run this process parked
+                    pipeline.resume(self.runtime, record.run_id, self._park(record.run_id), own=kind == "continue")
+                elif kind == "resume":
+                    self.runtime.resume(record.run_id)
                 else:
                     self._start(record)
             except LockgateError as exc:
@@ -141,7 +202,7 @@ class Dispatcher:
                 self.runtime.fail_claimed(record, *problem)
                 return
         if getattr(pipeline, "kind", "python") == "asl":
-            pipeline.start_claimed(self.runtime, record)  # a durable state machine execution
+            pipeline.start_claimed(self.runtime, record, self._park(record.run_id))  # a durable execution
             return
         try:
             bound = pipeline.bind(record.params)

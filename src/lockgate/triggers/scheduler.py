@@ -42,6 +42,7 @@ class Options:
     rescan_seconds: float = 30.0
     inotify: bool = True
     lookback_seconds: float = 60.0
+    park_after_seconds: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> Options:
@@ -53,6 +54,7 @@ class Options:
             rescan_seconds=float(table.get("rescan_seconds", default.rescan_seconds)),
             inotify=str(table.get("folder_events", "inotify")).lower() != "poll",
             lookback_seconds=float(table.get("lookback_seconds", default.lookback_seconds)),
+            park_after_seconds=float(table.get("park_after_seconds", default.park_after_seconds)),
         )
 
 
@@ -112,7 +114,9 @@ class Scheduler:
         self.pipelines = {p.name: p for p in pipelines}
         self.ledger = Ledger(runtime)
         self._wake = threading.Event()
-        self.dispatcher = Dispatcher(runtime, self.pipelines, self.options.max_concurrent_runs, self.wake)
+        self.dispatcher = Dispatcher(
+            runtime, self.pipelines, self.options.max_concurrent_runs, self.wake, self.options.park_after_seconds
+        )
         self.watch = FolderWatch(self.wake) if self.options.inotify else None
         self.paused: set[str] = set()
         self._slotted: list[_Slotted] = []
@@ -215,6 +219,9 @@ class Scheduler:
         wait = self.options.tick_seconds
         if self._heap:
             wait = min(wait, self._heap[0][0] - now)
+        parked = self.dispatcher.next_parked()
+        if parked is not None:
+            wait = min(wait, parked - now)
         for root in self._local.values():
             wait = min(wait, root.next_scan - now)
         return max(0.0, wait)

@@ -24,7 +24,7 @@ import inspect
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +102,9 @@ class StateMachine:
         mapping.update(self.project_resources)
         return Resources(mapping)
 
-    def start_claimed(self, runtime: Any, record: Any) -> dict[str, Any]:
-        """Start a queued run this process claimed as a durable execution and drive it to its end."""
+    def start_claimed(self, runtime: Any, record: Any, park: Callable[[float], bool] | None = None) -> dict[str, Any]:
+        """Start a queued run this process claimed as a durable execution and drive it to its end
+        (or until `park` takes it: see lockgate.asl.driver.drive)."""
         from lockgate.asl import durable
 
         return durable.start_claimed(
@@ -113,13 +114,17 @@ class StateMachine:
             self.execution_input(record.params),
             meta=self.meta,
             resources=self.resources(runtime),
+            park=park,
         )
 
-    def resume(self, runtime: Any, run_id: str) -> dict[str, Any]:
-        """Continue an execution whose process died (timers keep their due times)."""
+    def resume(
+        self, runtime: Any, run_id: str, park: Callable[[float], bool] | None = None, own: bool = False
+    ) -> dict[str, Any]:
+        """Continue an execution whose process died (timers keep their due times), or, with `own`,
+        one this process parked."""
         from lockgate.asl import durable
 
-        return durable.resume(runtime, run_id, resources=self.resources(runtime))
+        return durable.resume(runtime, run_id, resources=self.resources(runtime), park=park, own=own)
 
     def run_here(self, runtime: Any, params: Mapping[str, Any], idempotency_key: str | None) -> tuple[str, Any]:
         """Queue a run, claim it and drive it in this process (`lockgate trigger --wait`): (run id, result)."""
