@@ -25,7 +25,9 @@ def lockgate(*args: str) -> subprocess.CompletedProcess:
 def test_pause_refuses_an_unknown_name_and_accepts_pipelines_and_state_machines(tmp_path: Path) -> None:
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "pipelines" / "flows.py").write_text(FLOWS)
-    (tmp_path / "pipelines" / "m.asl.json").write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}))
+    (tmp_path / "pipelines" / "m.asl.json").write_text(
+        json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}})
+    )
     (tmp_path / "pipelines" / "lockgate.toml").write_text('[asl.state_machines.machine]\ndefinition = "m.asl.json"\n')
     refused = lockgate("pause", "dialy")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import free_port, wait_for_port
 
 PROJECT = """
@@ -101,7 +100,9 @@ def test_pipelines_lists_state_machines_with_their_triggers(project: Path) -> No
 
 
 def test_trigger_wait_runs_a_state_machine_here(project: Path) -> None:
-    done = lockgate("trigger", "orders", "--pipelines", "pipelines", "-p", "key=a.csv", "-p", "size=3", "--wait", "--json")
+    done = lockgate(
+        "trigger", "orders", "--pipelines", "pipelines", "-p", "key=a.csv", "-p", "size=3", "--wait", "--json"
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert (result["status"], result["output"]) == ("SUCCEEDED", {"key": "a.csv", "size": 3})
@@ -113,7 +114,10 @@ def test_trigger_wait_runs_a_state_machine_here(project: Path) -> None:
     ("toml", "message"),
     [
         ('[asl.state_machines.x]\ncron = "0 6 * * *"\n', 'needs definition = "FILE.asl.json"'),
-        ('[asl.state_machines.x]\ndefinition = "orders.asl.json"\nfile_arival = {uri = "a"}\n', "unknown keys file_arival"),
+        (
+            '[asl.state_machines.x]\ndefinition = "orders.asl.json"\nfile_arival = {uri = "a"}\n',
+            "unknown keys file_arival",
+        ),
         ('[asl.state_machines.x]\ndefinition = "orders.asl.json"\ntimezone = "UTC"\n', "timezone apply to a cron"),
         ('[asl.state_machines.x]\ndefinition = "bad.asl.json"\n', "invalid state machine definition"),
     ],
@@ -152,7 +156,7 @@ def test_files_start_executions_and_a_wait_survives_a_killed_service(project: Pa
         proc.communicate(timeout=10)
         assert runs("waiter")[0]["status"] == "RUNNING"
         proc = serve(port)
-        (done,) = wait_until(lambda: [r for r in runs("waiter") if r["status"] == "SUCCEEDED"], timeout=40)
+        wait_until(lambda: [r for r in runs("waiter") if r["status"] == "SUCCEEDED"], timeout=40)
         shown = json.loads(lockgate("show", waiter_id, "--json").stdout)
         assert shown["output"] == {"who": "me"}
         times = {e["type"]: e["timestamp"] for e in shown["history"] if e["type"].startswith("Wait")}
@@ -195,7 +199,9 @@ def test_a_long_wait_gives_its_run_slot_back(project: Path, monkeypatch: pytest.
     proc = serve(port)
     try:
         ids = [
-            json.loads(lockgate("trigger", "waiter", "--pipelines", "pipelines", "-p", f"n={n}", "--json").stdout)["run_id"]
+            json.loads(lockgate("trigger", "waiter", "--pipelines", "pipelines", "-p", f"n={n}", "--json").stdout)[
+                "run_id"
+            ]
             for n in range(2)
         ]
         wait_until(lambda: len([r for r in runs("waiter") if r["status"] == "SUCCEEDED"]) == 2, timeout=40)
@@ -205,8 +211,8 @@ def test_a_long_wait_gives_its_run_slot_back(project: Path, monkeypatch: pytest.
             times = {e["type"]: _seconds(e["timestamp"]) for e in shown["history"] if e["type"].startswith("Wait")}
             spans.append((times["WaitStateEntered"], times["WaitStateExited"]))
             assert 2.9 <= times["WaitStateExited"] - times["WaitStateEntered"] < 5.0
-        (a_in, a_out), (b_in, b_out) = sorted(spans)
-        assert b_in < a_out  # one run slot, yet both waited at once: a parked Wait holds no slot
+        (_, first_out), (second_in, _) = sorted(spans)
+        assert second_in < first_out  # one run slot, yet both waited at once: a parked Wait holds no slot
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.conftest import free_port, wait_for_port
 
 FLOWS = """

@@ -354,6 +354,7 @@ def resume(
             if record.status != ABORTED
             else {"status": ABORTED, "error": None, "cause": record.cause}
         )
+
     def orphaned(owner: str | None, heartbeat_at: float | None) -> bool:
         return bool(runtime.is_orphaned(replace(record, owner=owner, heartbeat_at=heartbeat_at)))
 

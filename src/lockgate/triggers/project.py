@@ -53,7 +53,8 @@ def load_project(folder: str | os.PathLike[str] | None) -> list[Any]:
     for machine in machines:
         if machine.name in names:
             raise UsageError(
-                f"{where / 'lockgate.toml'}: state machine {machine.name!r} has the name of a Python pipeline in {where}"
+                f"{where / 'lockgate.toml'}: state machine {machine.name!r} "
+                f"has the name of a Python pipeline in {where}"
             )
     return pipelines + machines
 
@@ -68,7 +69,8 @@ def find_pipeline(pipelines: list[Any], name: str, folder: str | os.PathLike[str
 
 
 def describe_pipelines(pipelines: list[Any], paused: set[str]) -> list[dict[str, Any]]:
-    """Each pipeline's (or state machine's) kind, triggers, pause state and upstream/downstream pipelines (by PipelineSucceeded)."""
+    """Each pipeline's (or state machine's) kind, triggers, pause state and upstream/downstream
+    pipelines (by PipelineSucceeded)."""
     upstream = {p.name: [t.name for t in p.triggers if isinstance(t, PipelineSucceeded)] for p in pipelines}
     downstream: dict[str, list[str]] = {p.name: [] for p in pipelines}
     for name, ups in upstream.items():

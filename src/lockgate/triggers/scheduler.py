@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.store.base import RunRequest
 from lockgate.triggers import buckets
 from lockgate.triggers.dispatch import Dispatcher
 from lockgate.triggers.files import FileArrival, ObjectSeen, local_path
 from lockgate.triggers.folders import FolderWatch, Settler, seen_file, walk_files
-from lockgate.store.base import RunRequest
 from lockgate.triggers.ledger import Ledger, kind_of, observe_latency, params_for, slot_key, trigger_label
 from lockgate.triggers.schedule import Cron, Interval, slot_params
 from lockgate.triggers.upstream_scan import UpstreamScan
@@ -288,7 +288,9 @@ class Scheduler:
                 slots = [latest] if latest is not None and latest > entry.base else []
             for at in slots:
                 params = params_for(entry.pipeline, slot_params(schedule, at))
-                requests.append(RunRequest(entry.pipeline.name, params, slot_key(entry.pipeline.name, at), kind_of(entry.pipeline)))
+                requests.append(
+                    RunRequest(entry.pipeline.name, params, slot_key(entry.pipeline.name, at), kind_of(entry.pipeline))
+                )
                 fired.append((trigger_label(schedule), at))
             if slots:
                 entry.base = slots[-1]

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from tests.conftest import free_port
+
 from lockgate.asl.resources import register_task
 
 DEFINITION = {

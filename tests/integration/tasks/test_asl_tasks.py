@@ -8,12 +8,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import free_port
 
 from lockgate.asl import durable
 from lockgate.asl.driver import run_execution
 from lockgate.asl.resources import Resources
 from lockgate.runtime import default_runtime
-from tests.conftest import free_port
 
 
 def run(definition: dict[str, Any], input: Any, mapping: dict[str, str] | None = None) -> dict[str, Any]:
@@ -63,9 +63,7 @@ def test_validate_then_to_parquet_with_json_arguments(ratings: Path, tmp_path: P
     assert pq.read_table(dest).column("rating").to_pylist() == [4, 5, 9]
 
 
-def test_a_data_quality_error_is_lockgate_data_quality_for_retry_and_catch(
-    ratings: Path, tmp_path: Path
-) -> None:
+def test_a_data_quality_error_is_lockgate_data_quality_for_retry_and_catch(ratings: Path, tmp_path: Path) -> None:
     dest = tmp_path / "lake" / "ratings.parquet"
     rules = [{"column": "rating", "check": "max", "value": 5}]
     created = durable.create(
