@@ -155,8 +155,9 @@ def _created(runtime: Any, first: h.RunStarted, mock: MockConfig | None) -> Crea
     workflow, params = first.workflow, first.params
     entropy = RecordingEntropy(SeededEntropy(workflow["seed"]))
     machine = Machine(workflow["definition"], params["input"], workflow["context"], entropy=entropy)
-    seen = {"state_machine": first.pipeline, "params": params, "started_at": first.at, "meta": workflow.get("meta")}
-    observed.notify(runtime, observed.run_state(first.run_id, first.pipeline, params, first.at, seen["meta"]), [first])
+    meta: dict[str, Any] | None = workflow.get("meta")
+    seen = {"state_machine": first.pipeline, "params": params, "started_at": first.at, "meta": meta}
+    observed.notify(runtime, observed.run_state(first.run_id, first.pipeline, params, first.at, meta), [first])
     return Created(first.run_id, params["name"], machine, entropy, mock, seen)
 
 

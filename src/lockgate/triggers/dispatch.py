@@ -171,7 +171,8 @@ class Dispatcher:
             kind, record = job
             try:
                 pipeline = self.pipelines.get(record.pipeline)
-                if kind in ("resume", "continue") and record.kind == "asl" and hasattr(pipeline, "resume"):
+                if kind in ("resume", "continue") and record.kind == "asl" and getattr(pipeline, "kind", "") == "asl":
+                    assert pipeline is not None
                     # with its project's resource map; "continue" takes back a run this process parked
                     pipeline.resume(self.runtime, record.run_id, self._park(record.run_id), own=kind == "continue")
                 elif kind == "resume":
