@@ -156,14 +156,17 @@ def test_files_start_executions_and_a_wait_survives_a_killed_service(project: Pa
         proc.communicate(timeout=10)
         assert runs("waiter")[0]["status"] == "RUNNING"
         proc = serve(port)
+        listening = time.time()  # the orphan was resumed before the service listened
         wait_until(lambda: [r for r in runs("waiter") if r["status"] == "SUCCEEDED"], timeout=40)
         shown = json.loads(lockgate("show", waiter_id, "--json").stdout)
         assert shown["output"] == {"who": "me"}
         times = {e["type"]: e["timestamp"] for e in shown["history"] if e["type"].startswith("Wait")}
         entered = _seconds(times["WaitStateEntered"])
         exited = _seconds(times["WaitStateExited"])
-        # The timer kept its due time across the restart: not 6 s after the second start.
-        assert 5.9 <= exited - entered < 7.5
+        # The timer kept its due time across the restart: it ended 6 s after it began (or at the
+        # resume, if that came later), not 6 s after the second start.
+        assert exited - entered >= 5.9
+        assert exited < listening + 5.0
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
@@ -210,7 +213,7 @@ def test_a_long_wait_gives_its_run_slot_back(project: Path, monkeypatch: pytest.
             shown = json.loads(lockgate("show", run_id, "--json").stdout)
             times = {e["type"]: _seconds(e["timestamp"]) for e in shown["history"] if e["type"].startswith("Wait")}
             spans.append((times["WaitStateEntered"], times["WaitStateExited"]))
-            assert 2.9 <= times["WaitStateExited"] - times["WaitStateEntered"] < 5.0
+            assert 2.9 <= times["WaitStateExited"] - times["WaitStateEntered"] < 8.0
         (_, first_out), (second_in, _) = sorted(spans)
         assert second_in < first_out  # one run slot, yet both waited at once: a parked Wait holds no slot
     finally:
