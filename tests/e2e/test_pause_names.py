@@ -45,3 +45,10 @@ def test_pause_without_a_loadable_default_folder_accepts_any_name(tmp_path: Path
     done = lockgate("pause", "later")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "later paused"
+
+
+def test_an_unknown_command_or_a_bad_option_value_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    for args in (["notifications", "list"], ["nosuch"], ["runs", "--limit", "x"]):
+        done = lockgate(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "Error:" in done.stderr and "Traceback" not in done.stderr

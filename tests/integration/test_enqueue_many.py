@@ -56,8 +56,6 @@ def test_enqueue_many_keeps_the_requested_order_for_claims(runtime: Runtime) -> 
 
 
 def test_two_writers_with_the_same_keys_queue_each_run_once(runtime: Runtime) -> None:
-    if isinstance(runtime.store, MemoryStore):
-        pytest.skip("one lock: nothing concurrent to show")
     tag = uuid.uuid4().hex[:8]
     requests = [RunRequest("storm", {"n": n}, f"{tag}:{n}") for n in range(300)]
     results: list[list[str | None]] = []

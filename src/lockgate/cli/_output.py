@@ -39,16 +39,29 @@ def error_console() -> Any:
     return Console(stderr=True, highlight=False)
 
 
+def _click_kinds(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception class `name`, and the copy of it that newer Typer versions vendor."""
+    kinds: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:
+        return tuple(kinds)
+    kind = getattr(vendored, name, None)
+    if kind is not None:
+        kinds.append(kind)
+    return tuple(kinds)
+
+
 def fail(exc: BaseException) -> int:
     """Print an exception the way its kind deserves and return the exit code."""
     from lockgate.core.errors import LockgateError, UsageError
 
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, click.ClickException):
-        exc.show(file=sys.stderr)
+    if isinstance(exc, _click_kinds("Exit")):
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    if isinstance(exc, _click_kinds("ClickException")):
+        exc.show(file=sys.stderr)  # type: ignore[attr-defined]
         return EXIT_USAGE
-    if isinstance(exc, click.exceptions.Abort):
+    if isinstance(exc, _click_kinds("Abort")):
         print("aborted", file=sys.stderr)
         return 130
     if isinstance(exc, (UsageError, LockgateError)):
