@@ -8,8 +8,8 @@ the same operations as the REST API. No inline script or style: the pages run un
 Content-Security-Policy, and nothing is loaded from outside the server.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
+# (Request, defined inside `router`) at definition time.
 import datetime as dt
 import json
 import mimetypes
