@@ -110,10 +110,8 @@ def machine_graph(definition: dict[str, Any], events: list[dict[str, Any]], run_
     out = []
     for node_id, label, kind, parent in nodes:
         counts = per_node.get(node_id)
-        if counts:
-            status = overall(counts)
-        else:
-            status = "SKIPPED" if terminal else "PENDING"
+        never = "SKIPPED" if terminal else "PENDING"  # a branch the run did not (yet) take
+        status = overall(counts) if counts else never
         shown = dict(counts) if counts and sum(counts.values()) > 1 else None
         out.append(Node(node_id, label, status, kind, parent, shown))
     return Graph(out, edges)
