@@ -172,11 +172,11 @@ def _visits(events: list[dict[str, Any]], kinds: dict[str, str]) -> list[_Visit]
             parent = before if before is not None and before.open and before.kind in ("Parallel", "Map") else (
                 before.parent if before is not None else None)  # fmt: skip
             node = _node_id(parent.node if parent else None, name)
-            visit = _Visit(node, kinds.get(node, ""), parent)
-            if visit.kind == "Fail":
-                visit.status, visit.open = "FAILED", False
-            visits.append(visit)
-            visit_of[int(event["id"])] = visit
+            entered = _Visit(node, kinds.get(node, ""), parent)
+            if entered.kind == "Fail":
+                entered.status, entered.open = "FAILED", False
+            visits.append(entered)
+            visit_of[int(event["id"])] = entered
             continue
         family = _family(kind)
         visit = before
