@@ -18,7 +18,7 @@ from conftest import free_port, need, wait_for_port
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]  # fmt: skip
-PIPELINES = '''
+PIPELINES = """
 import time
 from pathlib import Path
 
@@ -79,7 +79,7 @@ def forever() -> int:
 @pipeline
 def stuck():
     return forever()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         need(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("the playwright package is missing: pip install -e '.[dev]'")
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
@@ -196,7 +199,8 @@ def test_the_graph_has_the_steps_and_their_dependencies(server: tuple[str, Path]
     nodes = page.evaluate("window.lockgateGraph.nodes().map(n => [n.id(), n.data('status'), n.data('label')])")
     edges = page.evaluate("window.lockgateGraph.edges().map(e => [e.source().id(), e.target().id()])")
     assert sorted(n[0] for n in nodes) == ["half", "hold", "prepare", "report"]
-    assert {tuple(e) for e in edges} == {("prepare", "half"), ("half", "hold"), ("hold", "report"), ("prepare", "report")}
+    expected = {("prepare", "half"), ("half", "hold"), ("hold", "report"), ("prepare", "report")}
+    assert {tuple(e) for e in edges} == expected
     labels = {n[0]: n[2] for n in nodes}
     assert labels["half"] == "half\nsucceeded 2" and labels["prepare"] == "prepare"
     positions = page.evaluate("window.lockgateGraph.nodes().map(n => [n.id(), n.position('x')])")
