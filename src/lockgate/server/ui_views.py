@@ -6,10 +6,13 @@ Each function returns the context of one template; rendering and HTTP are in `ui
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from lockgate.core import history as h
 from lockgate.core.errors import UsageError
+
+MAX_ELEMENTS = 50  # elements of a mapped step listed on a run's page; the step's logs page has them all
 
 
 def run_pipelines(runtime: Any) -> list[str]:
@@ -40,7 +43,7 @@ def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
         steps: list[Any] = []
     else:
         history = [_event_row(i, e) for i, e in enumerate(events, 1)]
-        steps = step_views(state)
+        steps = _capped(step_views(state), state.workflow.steps)
     shown = history[-max_history:]
     return {
         "record": record,
@@ -55,6 +58,28 @@ def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
         "can_retry": run_control.can_retry(record),
         "can_resume": run_control.can_resume(runtime, record),
     }
+
+
+def _capped(views: list[Any], names: Any) -> list[Any]:
+    """The step rows with at most MAX_ELEMENTS elements per mapped step, each such step's rest
+    counted in a {"more": n, "parent": step} row after its last element shown."""
+    rows: list[Any] = []
+    shown: Counter[str] = Counter()
+    hidden: dict[str, int] = {}
+    for view in views:  # a mapped step's elements follow it
+        parent = view.name.partition("[")[0]
+        element = parent != view.name and parent in names
+        if not element:
+            rows += [{"more": n, "parent": p} for p, n in hidden.items()]
+            hidden.clear()
+        elif shown[parent] >= MAX_ELEMENTS:
+            hidden[parent] = hidden.get(parent, 0) + 1
+            continue
+        else:
+            shown[parent] += 1
+        rows.append(view)
+    rows += [{"more": n, "parent": p} for p, n in hidden.items()]
+    return rows
 
 
 def _event_row(number: int, event: h.Event) -> dict[str, Any]:

@@ -188,3 +188,14 @@ def test_static_files_are_served_from_the_package(client: Any) -> None:
     assert client.get("/ui/static/nope.js").status_code == 404
     page = client.get("/ui/pipelines").text
     assert "http://" not in page.split("</head>")[0] and "https://" not in page.split("</head>")[0]
+
+
+def test_a_run_page_lists_the_first_elements_of_a_large_map_and_counts_the_rest(client: Any) -> None:
+    from lockgate.server import ui_views
+
+    result = run(P.ui_wide, count=ui_views.MAX_ELEMENTS + 7)
+    page = client.get(f"/ui/runs/{result.run_id}").text
+    assert f'data-step="square[{ui_views.MAX_ELEMENTS - 1}]"' in page
+    assert f'data-step="square[{ui_views.MAX_ELEMENTS}]"' not in page
+    assert "and 7 more elements of square" in page
+    assert page.index("7 more elements") < page.index('data-step="total"')

@@ -60,3 +60,18 @@ def needs_flag() -> str:
 @pipeline
 def ui_flag():
     return needs_flag()
+
+
+@task
+def span(count: int) -> list[int]:
+    return list(range(count))
+
+
+@task
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+@pipeline
+def ui_wide(count: int = 3):
+    return total(square.map(span(count)))
