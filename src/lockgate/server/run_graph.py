@@ -198,10 +198,24 @@ def _visits(events: list[dict[str, Any]], kinds: dict[str, str]) -> list[_Visit]
 def graph_of(runtime: Any, run_id: str) -> dict[str, Any]:
     """The graph of a run (by id or unique prefix) as JSON; raises UsageError for an unknown run."""
     record, state, events = runtime.state(run_id)
-    if record.kind == "asl" and events and isinstance(events[0], h.RunStarted):
-        from lockgate.asl import durable
+    return graph_json(record, state, events, machine_history(record, events))
 
-        history = durable.replay(events).machine.history
+
+def machine_history(record: Any, events: list[h.Event]) -> list[dict[str, Any]] | None:
+    """A state machine run's execution history (Machine.history), None for other runs."""
+    if record.kind != "asl" or not events or not isinstance(events[0], h.RunStarted):
+        return None
+    from lockgate.asl import durable
+
+    return durable.replay(events).machine.history
+
+
+def graph_json(
+    record: Any, state: RunState, events: list[h.Event], history: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """The graph of a run read already: its record, state, events and (for a state machine) history."""
+    if history is not None:
+        assert isinstance(events[0], h.RunStarted)
         graph = machine_graph(events[0].workflow.get("definition") or {}, history, record.status)
     else:
         graph = pipeline_graph(state)

@@ -32,14 +32,13 @@ def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
     """A run's summary, steps (or states), history and the actions it allows; raises UsageError."""
     from lockgate.runtime import step_views
     from lockgate.server import run_control
-    from lockgate.server.run_graph import graph_of
+    from lockgate.server.run_graph import graph_json, machine_history
 
     record, state, events = runtime.state(run_id)
-    graph = graph_of(runtime, record.run_id)
-    if record.kind == "asl" and events and isinstance(events[0], h.RunStarted):
-        from lockgate.asl import durable
-
-        history = [_asl_row(e) for e in durable.replay(events).machine.history]
+    machine_events = machine_history(record, events)
+    graph = graph_json(record, state, events, machine_events)
+    if machine_events is not None:
+        history = [_asl_row(e) for e in machine_events]
         steps: list[Any] = []
     else:
         history = [_event_row(i, e) for i, e in enumerate(events, 1)]
