@@ -210,12 +210,18 @@ def notifications(runtime: Any) -> dict[str, Any]:
         notifier = notifier_of(runtime)
     except UsageError as exc:
         return {"problem": str(exc), "topics": [], "alarms": [], "deliveries": []}
+    try:
+        rules = rules_from_settings(runtime.settings)
+    except UsageError as exc:  # a broken [[alarms]] table must not hide the rest
+        problem, rules = str(exc), []
+    else:
+        problem = None
     known = states(runtime.store.engine)
     alarms = []
-    for rule in rules_from_settings(runtime.settings):
+    for rule in rules:
         state = known.get(rule.name)
         alarms.append({**rule.to_json(), "state": state.state if state else "INSUFFICIENT_DATA",
                        "since": state.since if state else None,
                        "reason": state.reason if state else "not evaluated yet"})  # fmt: skip
     deliveries = [d.to_json() for d in notifier.outbox.list(limit=100, status=None, run_id=None, topic=None)]
-    return {"problem": None, "topics": notifier.topics.all(), "alarms": alarms, "deliveries": deliveries}
+    return {"problem": problem, "topics": notifier.topics.all(), "alarms": alarms, "deliveries": deliveries}

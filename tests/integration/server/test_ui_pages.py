@@ -199,3 +199,14 @@ def test_a_run_page_lists_the_first_elements_of_a_large_map_and_counts_the_rest(
     assert f'data-step="square[{ui_views.MAX_ELEMENTS}]"' not in page
     assert "and 7 more elements of square" in page
     assert page.index("7 more elements") < page.index('data-step="total"')
+
+
+def test_the_notifications_page_names_a_broken_alarm_table(home: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from lockgate.server.app import create_app
+
+    Path("lockgate.toml").write_text('[[alarms]]\nname = "slow"\nkind = "no-such-kind"\n')
+    with TestClient(create_app(default_runtime())) as client:
+        page = client.get("/ui/notifications")
+    assert page.status_code == 200 and "lockgate.toml: alarm &#39;slow&#39;: kind" in page.text
