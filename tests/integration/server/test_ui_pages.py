@@ -145,6 +145,35 @@ def test_retry_from_the_ui_reruns_the_failed_steps(client: Any, tmp_path: Path, 
     assert client.post(f"/api/runs/{failed.run_id}/resume").status_code == 409
 
 
+def test_resume_from_the_ui_continues_a_run_whose_process_died(client: Any, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    target = f"{Path(__file__).with_name('ui_pipelines.py')}:ui_gate"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lockgate", "run", target, "--param", f"folder={tmp_path}", "--json"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "the step never started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    (record,) = default_runtime().store.list_runs(pipeline="ui_gate")
+    assert record.status == "RUNNING"
+    assert 'id="resume"' in client.get(f"/ui/runs/{record.run_id}").text
+    (tmp_path / "go").write_text("go")
+    answer = client.post(f"/ui/runs/{record.run_id}/resume", follow_redirects=False)
+    assert answer.status_code == 303
+    while default_runtime().store.get_run(record.run_id).status != "SUCCEEDED":
+        assert time.monotonic() < deadline, "the resumed run did not succeed"
+        time.sleep(0.05)
+    page = client.get(f"/ui/runs/{record.run_id}").text
+    assert "RunResumed" in page and "StepInterrupted" in page and 'id="resume"' not in page
+
+
 def test_pipelines_page_pauses_and_draws_dependencies(client: Any) -> None:
     run(P.ui_boom)
     page = client.get("/ui/pipelines").text

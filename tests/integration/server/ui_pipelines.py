@@ -75,3 +75,18 @@ def total(values: list[int]) -> int:
 @pipeline
 def ui_wide(count: int = 3):
     return total(square.map(span(count)))
+
+
+@task
+def gate(folder: str) -> str:
+    import time
+
+    (Path(folder) / "started").write_text("yes")
+    while not (Path(folder) / "go").exists():
+        time.sleep(0.02)
+    return "through"
+
+
+@pipeline
+def ui_gate(folder: str):
+    return gate(folder)
