@@ -206,10 +206,11 @@ def router(runtime: Any) -> Any:
     @ui.post("/ui/pipelines/{name}/{action}")
     def pipeline_action(request: Request, name: str, action: str) -> Response:
         same_origin(request)
-        if action not in ("pause", "unpause"):
+        operations = {"pause": ui_views.pause, "unpause": ui_views.unpause}
+        if action not in operations:
             raise HTTPException(404, f"no action {action!r}; actions are pause and unpause")
         try:
-            ui_views.set_paused(runtime, name, action == "pause")
+            operations[action](runtime, name)
         except UsageError as exc:
             return refused(request, str(exc), "/ui/pipelines")
         return done(request, "/ui/pipelines")

@@ -161,21 +161,29 @@ def _machines(runtime: Any) -> list[dict[str, Any]]:
     return [found[name] for name in sorted(found)]
 
 
-def set_paused(runtime: Any, name: str, paused: bool) -> None:
-    """Pause or unpause a loaded pipeline; raises UsageError for one that is not loaded."""
+def pause(runtime: Any, name: str) -> None:
+    """Pause a loaded pipeline (its triggers queue no runs); raises UsageError for one not loaded."""
+    from lockgate.triggers.ledger import Ledger
+
+    _check_loaded(runtime, name)
+    Ledger(runtime).pause(name, runtime.clock())
+
+
+def unpause(runtime: Any, name: str) -> None:
+    """Unpause a loaded pipeline and wake the scheduler; raises UsageError for one not loaded."""
     from lockgate.triggers.ledger import Ledger
     from lockgate.triggers.scheduler import attached
 
-    if name not in _loaded(runtime):
-        raise UsageError(f"no pipeline {name!r} is served here")
-    ledger = Ledger(runtime)
-    if paused:
-        ledger.pause(name, runtime.clock())
-    else:
-        ledger.unpause(name)
+    _check_loaded(runtime, name)
+    Ledger(runtime).unpause(name)
     scheduler = attached(runtime)
     if scheduler is not None:
         scheduler.wake()
+
+
+def _check_loaded(runtime: Any, name: str) -> None:
+    if name not in _loaded(runtime):
+        raise UsageError(f"no pipeline {name!r} is served here")
 
 
 # -- catalog and notifications -------------------------------------------------------------
