@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 def _outcome(result: dict[str, Any]) -> Any:
     if result.get("status") == "SUCCEEDED":
         return result.get("output")
-    raise TaskFailure(str(result.get("error") or e.TASK_FAILED),
-                      str(result.get("cause") or f"the child execution ended {result.get('status')}"))  # fmt: skip
+    raise TaskFailure(
+        str(result.get("error") or e.TASK_FAILED),
+        str(result.get("cause") or f"the child execution ended {result.get('status')}"),
+    )
 
 
 def run_in_memory(payload: dict[str, Any], resources: Resources) -> Any:
@@ -41,8 +43,9 @@ def run_in_memory(payload: dict[str, Any], resources: Resources) -> Any:
 class ChildRunner:
     """Runs the child executions of a durable parent run as durable runs of their own."""
 
-    def __init__(self, runtime: Any, parent_run_id: str, resources: Resources,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self, runtime: Any, parent_run_id: str, resources: Resources, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.runtime, self.parent_run_id, self.resources, self.sleep = runtime, parent_run_id, resources, sleep
 
     def __call__(self, payload: dict[str, Any]) -> Any:
@@ -56,9 +59,15 @@ class ChildRunner:
         record = self.runtime.store.find_by_key(key)
         if record is None:
             try:
-                created = durable.create(self.runtime, payload["Definition"], payload["Input"], state_machine=machine,
-                                         name=name, parent_run_id=self.parent_run_id,
-                                         extra={"map_run": payload["MapRunArn"], "index": payload["Index"]})  # fmt: skip
+                created = durable.create(
+                    self.runtime,
+                    payload["Definition"],
+                    payload["Input"],
+                    state_machine=machine,
+                    name=name,
+                    parent_run_id=self.parent_run_id,
+                    extra={"map_run": payload["MapRunArn"], "index": payload["Index"]},
+                )
             except UsageError:  # created meanwhile by another driver of the same parent
                 record = self.runtime.store.find_by_key(key)
             else:
@@ -114,8 +123,11 @@ def find_parent(runtime: Any, map_run_arn: str) -> Any:
 def children(runtime: Any, map_run_arn: str) -> list[Any]:
     """The child execution runs of a Map Run, by index."""
     child_machine = map_run_arn.split(":mapRun:", 1)[-1].rsplit(":", 1)[0]
-    found = [r for r in runtime.store.list_runs(pipeline=child_machine, limit=100_000)
-             if r.params.get("map_run") == map_run_arn]  # fmt: skip
+    found = [
+        r
+        for r in runtime.store.list_runs(pipeline=child_machine, limit=100_000)
+        if r.params.get("map_run") == map_run_arn
+    ]
     return sorted(found, key=lambda r: int(r.params.get("index", 0)))
 
 
@@ -123,8 +135,12 @@ def summaries(machine: Any) -> list[dict[str, Any]]:
     """ListMapRuns items for the Map Runs one execution started, newest first."""
     out = []
     for run in sorted(machine.map_runs.values(), key=lambda r: r["started"], reverse=True):
-        item = {"executionArn": run["execution_arn"], "mapRunArn": run["map_run_arn"],
-                "stateMachineArn": run["state_machine_arn"], "startDate": run["started"]}  # fmt: skip
+        item = {
+            "executionArn": run["execution_arn"],
+            "mapRunArn": run["map_run_arn"],
+            "stateMachineArn": run["state_machine_arn"],
+            "startDate": run["started"],
+        }
         if run["stopped"] is not None:
             item["stopDate"] = run["stopped"]
         out.append(item)
@@ -132,8 +148,14 @@ def summaries(machine: Any) -> list[dict[str, Any]]:
 
 
 _COUNTS = ("pending", "running", "succeeded", "failed", "timedOut", "aborted")
-_STATUS_KEY = {"RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timedOut",
-               "ABORTED": "aborted", "QUEUED": "pending"}  # fmt: skip
+_STATUS_KEY = {
+    "RUNNING": "running",
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "TIMED_OUT": "timedOut",
+    "ABORTED": "aborted",
+    "QUEUED": "pending",
+}
 
 
 def describe(runtime: Any, parent: Any, map_run_arn: str) -> dict[str, Any] | None:
@@ -155,8 +177,12 @@ def describe(runtime: Any, parent: Any, map_run_arn: str) -> dict[str, Any] | No
         executions[key] += 1
         items[key] += size
     for counts, total in ((executions, len(run["items"])), (items, sum(run["items"]))):
-        counts.update(total=total, resultsWritten=counts["succeeded"] + counts["failed"],
-                      failuresNotRedrivable=0, pendingRedrive=0)  # fmt: skip
+        counts.update(
+            total=total,
+            resultsWritten=counts["succeeded"] + counts["failed"],
+            failuresNotRedrivable=0,
+            pendingRedrive=0,
+        )
     answer = {
         "mapRunArn": map_run_arn,
         "executionArn": run["execution_arn"],
@@ -174,4 +200,3 @@ def describe(runtime: Any, parent: Any, map_run_arn: str) -> dict[str, Any] | No
     if run.get("redriven_at") is not None:
         answer["redriveDate"] = run["redriven_at"]
     return answer
-

@@ -4,7 +4,8 @@ Requests are `POST /` with `X-Amz-Target: AWSStepFunctions.<Operation>`. Support
 Update, Describe, List and Delete StateMachine; StartExecution (a durable lockgate run, driven
 by a thread of the server), StartSyncExecution (in memory), DescribeExecution, ListExecutions,
 GetExecutionHistory, StopExecution, RedriveExecution, ListMapRuns, DescribeMapRun,
-SendTaskSuccess/Failure/Heartbeat, ValidateStateMachineDefinition and TestState. Errors answer 400 with `{"__type": <AWS error code>, "message"}`.
+SendTaskSuccess/Failure/Heartbeat, ValidateStateMachineDefinition and TestState. Errors answer
+400 with `{"__type": <AWS error code>, "message"}`.
 """
 
 import json

@@ -225,10 +225,18 @@ def test_redrive_execution_through_boto3(client: Any) -> None:
     chain = {
         "StartAt": "Times",
         "States": {
-            "Times": {"Type": "Task", "Resource": "lockgate:task:test_sfn.picky", "Parameters": {"n.$": "$.n"},
-                      "ResultPath": "$.r", "Next": "Count"},
-            "Count": {"Type": "Pass", "Parameters": {"r.$": "$.r", "redrives.$": "$$.Execution.RedriveCount"},
-                      "End": True},
+            "Times": {
+                "Type": "Task",
+                "Resource": "lockgate:task:test_sfn.picky",
+                "Parameters": {"n.$": "$.n"},
+                "ResultPath": "$.r",
+                "Next": "Count",
+            },
+            "Count": {
+                "Type": "Pass",
+                "Parameters": {"r.$": "$.r", "redrives.$": "$$.Execution.RedriveCount"},
+                "End": True,
+            },
         },
     }
     arn = client.create_state_machine(name="Chain", definition=json.dumps(chain), roleArn="r")["stateMachineArn"]

@@ -67,8 +67,14 @@ def _map(**fields: Any) -> dict[str, Any]:
     processor = {
         "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": fields.pop("execution_type", "STANDARD")},
         "StartAt": "Work",
-        "States": {"Work": {"Type": "Task", "Resource": "lockgate:task:test_map_runs.work", "Parameters": {"n.$": "$"},
-                            "End": True}},
+        "States": {
+            "Work": {
+                "Type": "Task",
+                "Resource": "lockgate:task:test_map_runs.work",
+                "Parameters": {"n.$": "$"},
+                "End": True,
+            }
+        },
     }
     state = {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}
     return {"StartAt": "Each", "States": {"Each": state}}
@@ -87,9 +93,7 @@ def test_each_iteration_is_a_child_execution_of_the_parent_run(runtime: Runtime,
     assert "MapRunSucceeded" in [e["type"] for e in history]
     assert sorted(r.params["index"] for r in children) == [0, 1, 2]
     assert {r.params["map_run"] for r in children} == {arn}
-    assert [r.params["name"] for r in map_runs.children(runtime, arn)] == [
-        map_runs_name(arn, i) for i in range(3)
-    ]
+    assert [r.params["name"] for r in map_runs.children(runtime, arn)] == [map_runs_name(arn, i) for i in range(3)]
 
 
 def map_runs_name(arn: str, index: int) -> str:
@@ -124,25 +128,28 @@ def test_a_failed_child_fails_the_map_run_unless_tolerated(runtime: Runtime, fak
     BROKEN.add(2)
     _, result = durable.start(runtime, _map(), [1, 2, 3], state_machine="Strict", sleep=fake.sleep)
     assert result["status"] == "FAILED" and result["error"] == "States.ExceedToleratedFailureThreshold"
-    _, result = durable.start(runtime, _map(ToleratedFailureCount=1), [1, 2, 3], state_machine="Lenient",
-                              sleep=fake.sleep)  # fmt: skip
+    _, result = durable.start(
+        runtime, _map(ToleratedFailureCount=1), [1, 2, 3], state_machine="Lenient", sleep=fake.sleep
+    )
     assert result["status"] == "SUCCEEDED"
     assert result["output"][1] == {"Error": "ValueError", "Cause": "cannot do 2"}
     BROKEN.add(3)
-    _, result = durable.start(runtime, _map(ToleratedFailurePercentage=50), [1, 2, 3], state_machine="Half",
-                              sleep=fake.sleep)  # fmt: skip
+    _, result = durable.start(
+        runtime, _map(ToleratedFailurePercentage=50), [1, 2, 3], state_machine="Half", sleep=fake.sleep
+    )
     assert result["error"] == "States.ExceedToleratedFailureThreshold"
 
 
 def test_result_writer_names_the_map_run(runtime: Runtime, fake: FakeTime, tmp_path: Path) -> None:
     writer = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Path": str(tmp_path / "out")}}
-    run_id, result = durable.start(runtime, _map(ResultWriter=writer), [1, 2], state_machine="Writes",
-                                   sleep=fake.sleep)  # fmt: skip
+    _, result = durable.start(runtime, _map(ResultWriter=writer), [1, 2], state_machine="Writes", sleep=fake.sleep)
     arn = result["output"]["MapRunArn"]
     assert ":mapRun:Writes/Each:" in arn
     manifest = json.loads(Path(result["output"]["ResultWriterDetails"]["Key"]).read_text())
     assert manifest["MapRunArn"]
-    succeeded = json.loads((Path(result["output"]["ResultWriterDetails"]["Key"]).parent / "SUCCEEDED_0.json").read_text())
+    succeeded = json.loads(
+        (Path(result["output"]["ResultWriterDetails"]["Key"]).parent / "SUCCEEDED_0.json").read_text()
+    )
     assert [json.loads(r["Output"]) for r in succeeded] == [{"did": 1}, {"did": 2}]
 
 
@@ -158,9 +165,16 @@ def test_a_resumed_parent_never_runs_a_succeeded_child_again(runtime: Runtime, f
 
 def test_a_child_already_ended_is_not_started_again(runtime: Runtime, fake: FakeTime) -> None:
     """What a parent that crashed before recording a child's answer sees when it resumes."""
-    payload = {"MapRunArn": "arn:aws:states:local:000000000000:mapRun:P/Each:x", "StateMachine": "P/Each",
-               "Name": "child-0", "Index": 0, "Input": 7, "ExecutionType": "STANDARD", "Redrive": False,
-               "Definition": _map()["States"]["Each"]["ItemProcessor"]}  # fmt: skip
+    payload = {
+        "MapRunArn": "arn:aws:states:local:000000000000:mapRun:P/Each:x",
+        "StateMachine": "P/Each",
+        "Name": "child-0",
+        "Index": 0,
+        "Input": 7,
+        "ExecutionType": "STANDARD",
+        "Redrive": False,
+        "Definition": _map()["States"]["Each"]["ItemProcessor"],
+    }
     payload["Definition"] = {k: v for k, v in payload["Definition"].items() if k != "ProcessorConfig"}
     runner = map_runs.ChildRunner(runtime, "parent-run", Resources(), fake.sleep)
     assert runner(payload) == {"did": 7}
@@ -178,8 +192,7 @@ def test_a_redriven_parent_redrives_only_its_failed_children(runtime: Runtime, f
     from lockgate.asl.redrive import redrive
 
     BROKEN.add(2)
-    run_id, result = durable.start(runtime, _map(MaxConcurrency=1), [1, 2, 3], state_machine="Again",
-                                   sleep=fake.sleep)  # fmt: skip
+    run_id, result = durable.start(runtime, _map(MaxConcurrency=1), [1, 2, 3], state_machine="Again", sleep=fake.sleep)
     assert result["status"] == "FAILED"
     BROKEN.clear()
     result = redrive(runtime, run_id, sleep=fake.sleep)
@@ -192,8 +205,9 @@ def test_a_redriven_parent_redrives_only_its_failed_children(runtime: Runtime, f
 
 
 def test_express_children_run_in_memory(runtime: Runtime, fake: FakeTime) -> None:
-    run_id, result = durable.start(runtime, _map(execution_type="EXPRESS"), [1, 2], state_machine="Quick",
-                                   sleep=fake.sleep)  # fmt: skip
+    run_id, result = durable.start(
+        runtime, _map(execution_type="EXPRESS"), [1, 2], state_machine="Quick", sleep=fake.sleep
+    )
     assert result["output"] == [{"did": 1}, {"did": 2}]
     assert not [r for r in runtime.store.list_runs(limit=100) if r.parent_run_id == run_id]
 
@@ -210,14 +224,21 @@ ECHO = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
 
 
 def _reader_map(reader: dict[str, Any], selector: dict[str, Any]) -> dict[str, Any]:
-    state = {"Type": "Map", "ItemReader": reader, "ItemSelector": selector, "End": True,
-             "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, **ECHO}}  # fmt: skip
+    state = {
+        "Type": "Map",
+        "ItemReader": reader,
+        "ItemSelector": selector,
+        "End": True,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, **ECHO},
+    }
     return {"StartAt": "Each", "States": {"Each": state}}
 
 
 def test_item_index_and_value_for_items_from_the_input() -> None:
-    definition = {"StartAt": "Each", "States": {"Each": {"Type": "Map", "ItemSelector": ITEM, "ItemProcessor": ECHO,
-                                                         "End": True}}}  # fmt: skip
+    definition = {
+        "StartAt": "Each",
+        "States": {"Each": {"Type": "Map", "ItemSelector": ITEM, "ItemProcessor": ECHO, "End": True}},
+    }
     result = run_execution(definition, ["a", "b"], resources=Resources())
     assert result["output"] == [{"index": 0, "value": "a"}, {"index": 1, "value": "b"}]
 
@@ -225,8 +246,11 @@ def test_item_index_and_value_for_items_from_the_input() -> None:
 def test_a_json_object_file_gives_each_value_with_its_key_and_source(tmp_path: Path) -> None:
     path = tmp_path / "prices.json"
     path.write_text(json.dumps({"apple": 3, "pear": 5}))
-    reader = {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
-              "Parameters": {"Path": str(path)}}  # fmt: skip
+    reader = {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Path": str(path)},
+    }
     selector = {**ITEM, "key.$": "$$.Map.Item.Key", "source.$": "$$.Map.Item.Source"}
     result = run_execution(_reader_map(reader, selector), {}, resources=Resources())
     assert result["output"] == [

@@ -55,8 +55,12 @@ def tasks() -> None:
 
 
 def _task(name: str, **more: Any) -> dict[str, Any]:
-    return {"Type": "Task", "Resource": "lockgate:task:test_redrive.step",
-            "Parameters": {"name": name, "value.$": "$"}, **more}  # fmt: skip
+    return {
+        "Type": "Task",
+        "Resource": "lockgate:task:test_redrive.step",
+        "Parameters": {"name": name, "value.$": "$"},
+        **more,
+    }
 
 
 CHAIN = {
@@ -64,8 +68,15 @@ CHAIN = {
     "States": {
         "First": _task("first", ResultPath="$.first", Next="Second"),
         "Second": _task("second", ResultPath="$.second", Next="Count"),
-        "Count": {"Type": "Pass", "Parameters": {"redrives.$": "$$.Execution.RedriveCount", "first.$": "$.first.done",
-                                                  "second.$": "$.second.done"}, "End": True},  # fmt: skip
+        "Count": {
+            "Type": "Pass",
+            "Parameters": {
+                "redrives.$": "$$.Execution.RedriveCount",
+                "first.$": "$.first.done",
+                "second.$": "$.second.done",
+            },
+            "End": True,
+        },
     },
 }
 
@@ -122,8 +133,10 @@ def test_only_the_failed_iterations_of_an_inline_map_run_again(runtime: Runtime,
                 "Type": "Map",
                 "ItemSelector": {"name.$": "$$.Map.Item.Value"},
                 "MaxConcurrency": 1,  # c has not started when b fails: deterministic counts
-                "ItemProcessor": {"StartAt": "Work", "States": {"Work": {
-                    "Type": "Task", "Resource": "lockgate:task:test_redrive.step", "End": True}}},  # fmt: skip
+                "ItemProcessor": {
+                    "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": "lockgate:task:test_redrive.step", "End": True}},
+                },
                 "End": True,
             }
         },
@@ -138,7 +151,9 @@ def test_only_the_failed_iterations_of_an_inline_map_run_again(runtime: Runtime,
     assert CALLS == {"a": 1, "b": 2, "c": 1}
 
 
-def test_only_the_failed_branch_of_a_parallel_runs_again_from_its_failed_state(runtime: Runtime, fake: FakeTime) -> None:
+def test_only_the_failed_branch_of_a_parallel_runs_again_from_its_failed_state(
+    runtime: Runtime, fake: FakeTime
+) -> None:
     definition = {
         "StartAt": "Both",
         "States": {
@@ -182,9 +197,12 @@ def test_a_timed_out_execution_redrives_the_state_it_was_in(runtime: Runtime, fa
 def test_an_aborted_execution_can_be_redriven(runtime: Runtime, fake: FakeTime) -> None:
     definition = {
         "StartAt": "First",
-        "States": {"First": _task("first", ResultPath="$.first", Next="Nap"),
-                   "Nap": {"Type": "Wait", "Seconds": 5, "Next": "Second"}, "Second": _task("second", End=True)},
-    }  # fmt: skip
+        "States": {
+            "First": _task("first", ResultPath="$.first", Next="Nap"),
+            "Nap": {"Type": "Wait", "Seconds": 5, "Next": "Second"},
+            "Second": _task("second", End=True),
+        },
+    }
     created = durable.create(runtime, definition, {}, state_machine="Stopped")
     stops = iter([True])
 
