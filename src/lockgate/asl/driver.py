@@ -46,9 +46,9 @@ class Invoker:
 
     resources: Resources
     mock: MockConfig | None = None
-    # runs one child execution of a Distributed Map (payload -> output, TaskFailure when it fails);
-    # None runs it in memory
-    children: Callable[[Any], Any] | None = None
+    # runs one child execution of a Distributed Map ((payload, mock) -> output, TaskFailure when it
+    # fails); None runs it in memory
+    children: Callable[[Any, MockConfig | None], Any] | None = None
 
     def __post_init__(self) -> None:
         self.counts: dict[str, int] = {}
@@ -71,8 +71,9 @@ class Invoker:
             if command.resource == CHILD:
                 from lockgate.asl.map_runs import run_in_memory
 
-                child = self.children or (lambda payload: run_in_memory(payload, self.resources))
-                return ("complete", command.id, child(command.payload), None)
+                if self.children is not None:
+                    return ("complete", command.id, self.children(command.payload, self.mock), None)
+                return ("complete", command.id, run_in_memory(command.payload, self.resources, self.mock), None)
             return ("complete", command.id, self.resources.call(command.resource, command.payload, command.token), None)
         except TaskFailure as exc:
             return ("fail", command.id, exc.error, exc.cause)

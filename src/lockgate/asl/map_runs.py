@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lockgate.asl import errors as e
+from lockgate.asl.mock import MockConfig
 from lockgate.asl.resources import Resources, TaskFailure
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,18 @@ def _outcome(result: dict[str, Any]) -> Any:
     )
 
 
-def run_in_memory(payload: dict[str, Any], resources: Resources) -> Any:
-    """Run one child execution in memory (EXPRESS children, and in-memory parents)."""
+def run_in_memory(payload: dict[str, Any], resources: Resources, mock: MockConfig | None = None) -> Any:
+    """Run one child execution in memory (EXPRESS children, and in-memory parents).
+
+    The parent's mocked responses apply to the child's states too, counted per child execution.
+    """
     from lockgate.asl.driver import run_execution
     from lockgate.asl.durable import context_base
 
     context = context_base(payload["StateMachine"], payload["Name"])
-    return _outcome(run_execution(payload["Definition"], payload["Input"], resources=resources, context_base=context))
+    return _outcome(
+        run_execution(payload["Definition"], payload["Input"], resources=resources, mock=mock, context_base=context)
+    )
 
 
 class ChildRunner:
@@ -48,12 +54,12 @@ class ChildRunner:
     ) -> None:
         self.runtime, self.parent_run_id, self.resources, self.sleep = runtime, parent_run_id, resources, sleep
 
-    def __call__(self, payload: dict[str, Any]) -> Any:
+    def __call__(self, payload: dict[str, Any], mock: MockConfig | None = None) -> Any:
         from lockgate.asl import durable
         from lockgate.core.errors import UsageError
 
         if payload.get("ExecutionType") == "EXPRESS":
-            return run_in_memory(payload, self.resources)
+            return run_in_memory(payload, self.resources, mock)
         machine, name = payload["StateMachine"], payload["Name"]
         key = durable.execution_key(machine, name)
         record = self.runtime.store.find_by_key(key)
@@ -65,6 +71,7 @@ class ChildRunner:
                     payload["Input"],
                     state_machine=machine,
                     name=name,
+                    mock=mock,
                     parent_run_id=self.parent_run_id,
                     extra={"map_run": payload["MapRunArn"], "index": payload["Index"]},
                 )

@@ -280,3 +280,18 @@ def test_an_s3_listing_gives_each_object_its_source(s3: str) -> None:
         {"key": "in/a.csv", "source": "s3://listed/in/a.csv"},
         {"key": "in/b.csv", "source": "s3://listed/in/b.csv"},
     ]
+
+
+def test_mocked_responses_reach_the_states_of_child_executions(runtime: Runtime, fake: FakeTime) -> None:
+    from lockgate.asl.mock import MockConfig
+
+    data = {
+        "StateMachines": {"Parent": {"TestCases": {"Mocked": {"Work": "Fixed"}}}},
+        "MockedResponses": {"Fixed": {"0": {"Return": {"mocked": True}}}},
+    }
+    mock = MockConfig(data, "Parent", "Mocked")
+    result = run_execution(_map(), [1, 2], resources=Resources(), mock=mock)
+    assert result["output"] == [{"mocked": True}, {"mocked": True}]
+    _, result = durable.start(runtime, _map(), [1, 2], state_machine="Parent", mock=mock, sleep=fake.sleep)
+    assert result["output"] == [{"mocked": True}, {"mocked": True}]
+    assert not CALLS
