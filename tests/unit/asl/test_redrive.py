@@ -160,7 +160,8 @@ def test_only_the_failed_branch_of_a_parallel_runs_again_from_its_failed_state(
             "Both": {
                 "Type": "Parallel",
                 "Branches": [
-                    {"StartAt": "L", "States": {"L": _task("left", End=True)}},
+                    # a Pass branch ends within the first step, before the other branch can fail
+                    {"StartAt": "L", "States": {"L": {"Type": "Pass", "Result": {"done": "left"}, "End": True}}},
                     {"StartAt": "R1", "States": {"R1": _task("right1", Next="R2"), "R2": _task("right2", End=True)}},
                 ],
                 "End": True,
@@ -173,7 +174,10 @@ def test_only_the_failed_branch_of_a_parallel_runs_again_from_its_failed_state(
     result = redrive(runtime, run_id, sleep=fake.sleep)
     assert result["status"] == "SUCCEEDED"
     assert [r["done"] for r in result["output"]] == ["left", "right2"]
-    assert CALLS == {"left": 1, "right1": 1, "right2": 2}
+    assert CALLS == {"right1": 1, "right2": 2}
+    entered = [e["stateEnteredEventDetails"]["name"] for e in durable.service_history(run_id, runtime)
+               if e["type"].endswith("StateEntered")]  # fmt: skip
+    assert entered.count("L") == 1 and entered.count("R1") == 1 and entered.count("R2") == 2
 
 
 def test_a_timed_out_execution_redrives_the_state_it_was_in(runtime: Runtime, fake: FakeTime) -> None:
