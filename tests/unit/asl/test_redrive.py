@@ -220,3 +220,30 @@ def test_an_aborted_execution_can_be_redriven(runtime: Runtime, fake: FakeTime) 
     result = redrive(runtime, created.run_id, sleep=fake.sleep)
     assert result["status"] == "SUCCEEDED"
     assert CALLS == {"first": 1, "second": 1}
+
+
+class Crash(BaseException):
+    """Stands in for the process dying during a redrive."""
+
+
+def test_a_redrive_interrupted_by_a_crash_is_resumed(runtime: Runtime, fake: FakeTime) -> None:
+    crashes = iter([True])
+
+    def second(name: str, value: Any = None) -> Any:
+        CALLS[name] += 1
+        if name == "second" and "second" in BROKEN:
+            raise RuntimeError("broken")
+        if name == "second" and next(crashes, False):
+            raise Crash()
+        return {"done": name, "value": value}
+
+    register_task("test_redrive.step", second)
+    BROKEN.add("second")
+    run_id, _ = durable.start(runtime, CHAIN, {}, state_machine="Chain", sleep=fake.sleep)
+    BROKEN.clear()
+    with pytest.raises(Crash):
+        redrive(runtime, run_id, sleep=fake.sleep)
+    runtime.owner = runtime.owner + "-restarted"
+    result = durable.resume(runtime, run_id, sleep=fake.sleep)
+    assert result["output"] == {"redrives": 1, "first": "first", "second": "second"}
+    assert CALLS == {"first": 1, "second": 3}
