@@ -31,7 +31,8 @@ def main(argv):
     rows, unknown = checked.first()
     if unknown:  # checked before anything is written: a bad day leaves no output
         raise ValueError(f"feedback names courses that are not in {courses_csv}: {', '.join(sorted(unknown))}")
-    enriched.coalesce(1).write.mode("overwrite").parquet(output)
+    # OUTPUT is a partition folder (received_date=<day>): the day lives in its name, not in the file
+    enriched.drop("received_date").coalesce(1).write.mode("overwrite").parquet(output)
     print(f"enriched {rows} feedback rows into {output}")
     spark.stop()
 
