@@ -17,7 +17,7 @@ The steps:
    fails naming the missing courses);
 3. validate (one step per file): columns, types and ratings 1-5;
 4. spark_submit: examples/spark/enrich_feedback.py (PySpark, local mode) joins the feedback
-   with the courses and writes ./lake/enriched/daily/received_date=<day>/ as Parquet;
+   with the courses and writes ./lake/daily/enriched/received_date=<day>/ as Parquet;
 5. query: reviews and mean rating per domain and sentiment, the run's output.
 
 The third pipeline (examples/warehouse_load.py) loads enriched feedback into a warehouse.
@@ -37,7 +37,7 @@ from lockgate.triggers import Cron
 ENRICH_APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark", "enrich_feedback.py")
 DAILY = "lake/daily/feedback"
 COURSES = "lake/reference/courses.csv"
-ENRICHED = "lake/enriched/daily"
+ENRICHED = "lake/daily/enriched"
 REFERENCE = [
     ("DEA-C01", "Data Engineer Associate", "data", "associate"),
     ("SAA-C03", "Solutions Architect Associate", "architecture", "associate"),

@@ -118,7 +118,12 @@ def check_manifest(event: dict[str, Any]) -> list[str]:
 
 @task
 def summarise(event: dict[str, Any], files: list[str], converted: dict[str, Any]) -> dict[str, Any]:
-    summary = {"manifest": event["manifest"], "files": len(files), "rows": converted["rows"], "parquet": converted["files"]}
+    summary = {
+        "manifest": event["manifest"],
+        "files": len(files),
+        "rows": converted["rows"],
+        "parquet": converted["files"],
+    }
     print(f"{len(files)} files, {converted['rows']} rows -> {converted['files'][0]}")
     return summary
 

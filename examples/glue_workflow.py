@@ -5,13 +5,13 @@
     lockgate run examples/glue_workflow.py:glue_workflow --param break_join=true   # the failure path
 
 1. land_raw writes the day's feedback as CSV into the raw zone, a new partition
-   ./lake/raw/feedback/day=<day>/, and the course reference set ./lake/reference/courses.csv;
+   ./lake/raw/feedback/day=<day>/, and the course reference set ./lake/reference/course_catalog.csv;
 2. crawl_raw catalogs the raw zone: table raw_feedback gains the partition day=<day>;
 3. to_curated (the job) reads the new partition through the catalog and writes it as Parquet
    into the curated zone ./lake/curated/feedback/day=<day>/;
 4. crawl_curated adds the Parquet partition to the catalog (table feedback_curated);
 5. in parallel: aggregate (ratings per course and day, ./lake/analytics/ratings_by_course.parquet)
-   and join (the new data joined to the reference set, ./lake/enriched/glue/day=<day>/);
+   and join (the new data joined to the reference set, ./lake/analytics/enriched_feedback/day=<day>/);
 6. notify_success (when all succeeded) or notify_failure (trigger rule one_failed: as soon as
    any step failed) publishes to the topic data-eng. Subscribe to receive it:
    `lockgate topics subscribe data-eng email:you@example.com` (see docs/notifications.md).
@@ -32,7 +32,7 @@ from lockgate.tasks import crawl, notify, query
 TOPIC = "data-eng"
 RAW = "lake/raw/feedback"
 CURATED = "lake/curated/feedback"
-COURSES = "lake/reference/courses.csv"
+COURSES = "lake/reference/course_catalog.csv"
 REFERENCE = [
     ("DEA-C01", "Data Engineer Associate", "data"),
     ("SAA-C03", "Solutions Architect Associate", "architecture"),
@@ -93,7 +93,7 @@ def glue_workflow(day: str = "2026-11-24", break_join: bool = False) -> object:
     joined = query.options(name="join")(
         f"SELECT f.*, c.title, c.domain FROM feedback_curated f JOIN read_csv('{reference}') c USING (course_id) "
         f"WHERE f.day = '{day}'",
-        output=f"lake/enriched/glue/day={day}/part-0.parquet",
+        output=f"lake/analytics/enriched_feedback/day={day}/part-0.parquet",
     )
     landed >> crawled_raw >> curated >> crawled_curated >> [aggregated, joined]
     steps = [topic, landed, crawled_raw, curated, crawled_curated, aggregated, joined]

@@ -9,7 +9,7 @@ default a SQLite file in the current folder. The first step writes a small enric
 examples/feedback_daily.py enriched with Spark instead:
 
     lockgate run examples/feedback_daily.py:feedback_daily
-    lockgate run examples/warehouse_load.py:warehouse_load -p lake=lake/enriched/daily -p stand_in=false
+    lockgate run examples/warehouse_load.py:warehouse_load -p lake=lake/daily/enriched -p stand_in=false
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ examples/feedback_daily.py with the `spark_submit` task.
 import sys
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import functions as fn
 
 
 def main(argv):
@@ -25,9 +25,11 @@ def main(argv):
     )
     courses = spark.read.option("header", True).schema("course_id STRING, title STRING, domain STRING, level STRING")
     courses = courses.csv(courses_csv)
-    sentiment = F.when(F.col("rating") >= 4, "positive").when(F.col("rating") == 3, "neutral").otherwise("negative")
-    enriched = feedback.join(F.broadcast(courses), "course_id", "left").withColumn("sentiment", sentiment)
-    checked = enriched.agg(F.count("*").alias("rows"), F.collect_set(F.when(F.col("title").isNull(), F.col("course_id"))))
+    sentiment = fn.when(fn.col("rating") >= 4, "positive").when(fn.col("rating") == 3, "neutral").otherwise("negative")
+    enriched = feedback.join(fn.broadcast(courses), "course_id", "left").withColumn("sentiment", sentiment)
+    checked = enriched.agg(
+        fn.count("*").alias("rows"), fn.collect_set(fn.when(fn.col("title").isNull(), fn.col("course_id")))
+    )
     rows, unknown = checked.first()
     if unknown:  # checked before anything is written: a bad day leaves no output
         raise ValueError(f"feedback names courses that are not in {courses_csv}: {', '.join(sorted(unknown))}")

@@ -9,17 +9,17 @@ the state machine examples/spark_poll.asl.json (submit, wait, poll the status).
 import sys
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import functions as fn
 
 
 def feedback(spark, source):
     if source:
         return spark.read.option("header", True).option("inferSchema", True).csv(source)
     rows = spark.range(1, 1001).withColumnRenamed("id", "feedback_id")
-    rating = (F.abs(F.hash("feedback_id")) % 5 + 1).cast("int")
+    rating = (fn.abs(fn.hash("feedback_id")) % 5 + 1).cast("int")
     return rows.withColumn("rating", rating).withColumn(
         "sentiment",
-        F.when(F.col("rating") >= 4, "positive").when(F.col("rating") == 3, "neutral").otherwise("negative"),
+        fn.when(fn.col("rating") >= 4, "positive").when(fn.col("rating") == 3, "neutral").otherwise("negative"),
     )
 
 
@@ -31,7 +31,7 @@ def main(argv):
     stats = (
         feedback(spark, source)
         .groupBy("sentiment")
-        .agg(F.count("*").alias("reviews"), F.round(F.avg("rating"), 2).alias("mean_rating"))
+        .agg(fn.count("*").alias("reviews"), fn.round(fn.avg("rating"), 2).alias("mean_rating"))
         .orderBy("sentiment")
     )
     stats.write.mode("overwrite").parquet(output)
