@@ -44,7 +44,11 @@ REFERENCE = [
     ("DVA-C02", "Developer Associate", "development", "associate"),
     ("DOP-C02", "DevOps Engineer Professional", "operations", "professional"),
 ]
-SPARK_CONF = {"spark.sql.shuffle.partitions": "1", "spark.ui.enabled": "false"}  # a small local job
+SPARK_CONF = {  # a small job in local mode: one shuffle partition, no web UI, a JVM that starts fast
+    "spark.sql.shuffle.partitions": "1",
+    "spark.ui.enabled": "false",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+}
 SCHEMA = {
     "fields": [
         {"name": "feedback_id", "type": "integer", "constraints": {"required": True, "unique": True}},
