@@ -103,15 +103,20 @@ def create(
     state_machine: str,
     name: str | None = None,
     mock: MockConfig | None = None,
+    parent_run_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Created:
-    """Store a new execution (kind "asl"); UsageError if the state machine already has one so named."""
+    """Store a new execution (kind "asl"); UsageError if the state machine already has one so named.
+
+    `parent_run_id` makes it a child execution (of a Distributed Map); `extra` goes into its params.
+    """
     from lockgate.runtime import new_run_id
 
     now = runtime.clock()
     run_id = new_run_id(now)
     name = name or run_id
     context = context_base(state_machine, name)
-    params = {"input": input, "name": name}
+    params = {"input": input, "name": name, **(extra or {})}
     workflow: dict[str, Any] = {"definition": definition, "context": context, "seed": uuid.uuid4().hex}
     if mock is not None:
         workflow["mock"] = {"data": mock.data, "state_machine": mock.state_machine, "test_case": mock.test_case}
@@ -123,6 +128,7 @@ def create(
         now,
         owner=runtime.owner,
         idempotency_key=execution_key(state_machine, name),
+        parent_run_id=parent_run_id,
     )
     first = h.RunStarted(at=now, run_id=run_id, pipeline=state_machine, params=params, workflow=workflow)
     if not runtime.store.create_run(record, [first]):
@@ -137,8 +143,11 @@ def execute(
     runtime: Any, created: Created, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
 ) -> dict[str, Any]:
     """Drive a created execution to its end in this process; its result."""
+    from lockgate.asl.map_runs import ChildRunner
+
     machine = created.machine
-    invoker = Invoker(resources or Resources.from_settings(runtime.settings), created.mock)
+    resources = resources or Resources.from_settings(runtime.settings)
+    invoker = Invoker(resources, created.mock, ChildRunner(runtime, created.run_id, resources, sleep))
     recorder = _Recorder(runtime, created.run_id, machine, created.entropy)
     mailbox = _mailbox(runtime, created.run_id)
     try:
@@ -205,7 +214,7 @@ class Replayed:
 
     machine: Machine
     started: dict[str, Any]  # the RunStarted params and workflow, merged
-    commands: list[Command]  # still outstanding: to carry out again
+    commands: list[Command] | None  # still outstanding: to carry out again (None: advance first)
     counts: dict[str, int]  # invocations per state so far (for mocked responses)
     awaiting: dict[str, str]  # task token -> invocation id of `.waitForTaskToken` tasks already started
     answers_seen: int  # the newest callback answer already applied
@@ -224,8 +233,14 @@ def replay(events: list[h.Event]) -> Replayed:
     started: set[str] = set()
     counts: dict[str, int] = {}
     seen = 0
+    redriven = False  # a redrive not yet followed by an advance
     for event in events[1:]:
-        if isinstance(event, h.AslAdvanced):
+        if isinstance(event, h.RunRedriven) and machine.status != RUNNING:
+            machine.redrive(event.at)
+            outstanding.clear()
+            redriven = True
+        elif isinstance(event, h.AslAdvanced):
+            redriven = False
             for report in event.reports:
                 if len(report) > 4:
                     seen = max(seen, int(report[4]))
@@ -257,7 +272,7 @@ def replay(events: list[h.Event]) -> Replayed:
                 counts[command.state] -= 1  # it is invoked (and counted) again
         elif isinstance(command, StartTimer) and (command.id in live or command.id.startswith("$")):
             commands.append(command)
-    return Replayed(machine, {**first.params, **workflow}, commands, counts, awaiting, seen)
+    return Replayed(machine, {**first.params, **workflow}, None if redriven else commands, counts, awaiting, seen)
 
 
 def _mailbox(runtime: Any, run_id: str, after: int = 0) -> Mailbox:
@@ -285,7 +300,10 @@ def resume(
     assert isinstance(entropy, RecordingEntropy)
     mock = replayed.started.get("mock")
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
-    invoker = Invoker(resources or Resources.from_settings(runtime.settings), mock_config)
+    from lockgate.asl.map_runs import ChildRunner
+
+    resources = resources or Resources.from_settings(runtime.settings)
+    invoker = Invoker(resources, mock_config, ChildRunner(runtime, record.run_id, resources, sleep))
     invoker.counts = replayed.counts
     try:
         drive(

@@ -59,6 +59,10 @@ def find_task(name: str) -> Callable[..., Any] | None:
         found = matches[0] if len(matches) == 1 else None
     if found is not None:
         return found.fn
+    from lockgate.tasks import _EXPORTS  # built-in tasks whose module has another name (spark_status)
+
+    if name in _EXPORTS:
+        name = f"{_EXPORTS[name].rpartition('.')[2]}.{name}"
     module_name, _, attribute = name.partition(".")
     if not module_name.isidentifier():
         return None

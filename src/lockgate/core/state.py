@@ -1,0 +1,141 @@
+"""A run's state as its history makes it: steps, readiness, timers. Changed only by `apply`."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+from lockgate.core.errors import ErrorInfo
+from lockgate.core.model import Step, Workflow, resolve
+
+MAX_INTERRUPTIONS = 3
+RESOLVED = frozenset({"SUCCEEDED", "FAILED", "SKIPPED"})
+
+
+class StepState:
+    """Where one step (or one mapped element, `name[i]`) stands."""
+
+    __slots__ = (
+        "attempt",
+        "children",
+        "ended_at",
+        "error",
+        "failed_up",
+        "index",
+        "interruptions",
+        "name",
+        "open_children",
+        "parent",
+        "queue",
+        "result",
+        "retries",
+        "running_children",
+        "skipped_up",
+        "spec",
+        "started_at",
+        "status",
+        "succeeded_up",
+        "waiting",
+    )  # fmt: skip
+
+    def __init__(self, name: str, spec: Step, index: int | None = None, parent: StepState | None = None) -> None:
+        self.name = name
+        self.spec = spec
+        self.status = "PENDING"
+        self.attempt = 0
+        self.retries = [0] * len(spec.retry)
+        self.interruptions = 0
+        self.result: Any = None
+        self.error: ErrorInfo | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.index = index
+        self.parent = parent
+        self.children: list[StepState] | None = None
+        self.queue: list[int] = []  # children waiting to start, lowest index first
+        self.running_children = 0
+        self.open_children = 0
+        self.waiting = len(spec.upstream)
+        self.succeeded_up = 0
+        self.failed_up = 0
+        self.skipped_up = 0
+
+    @property
+    def mapped(self) -> bool:
+        return self.spec.map_over is not None and self.index is None
+
+
+class RunState:
+    """A run as its history so far makes it."""
+
+    def __init__(self, run_id: str, pipeline: str, workflow: Workflow, params: dict[str, Any], at: float) -> None:
+        self.run_id = run_id
+        self.pipeline = pipeline
+        self.workflow = workflow
+        self.params = params
+        self.status = "RUNNING"
+        self.started_at = at
+        self.ended_at: float | None = None
+        self.output: Any = None
+        self.error: str | None = None
+        self.cause: str | None = None
+        self.steps: dict[str, StepState] = {}
+        self.downstream: dict[str, list[str]] = {name: [] for name in workflow.steps}
+        self.ready: dict[str, None] = {}
+        self.running: set[str] = set()
+        self.timers: list[tuple[float, int, str, str, int]] = []
+        self.unresolved = len(workflow.steps)
+        self.failed: list[str] = []
+        self.newly_skipped: list[str] = []
+        self._timer_seq = 0
+        self.load: Callable[[Any], Any] = lambda value: value
+        for name, spec in workflow.steps.items():
+            self.steps[name] = StepState(name, spec)
+            for up in spec.upstream:
+                self.downstream[up].append(name)
+        for name, step in self.steps.items():
+            if step.waiting == 0:
+                self.ready[name] = None
+        if workflow.timeout is not None:
+            self.push_timer(at + workflow.timeout, "run_timeout", "", 0)
+
+    def push_timer(self, due: float, kind: str, step: str, attempt: int) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self.timers, (due, self._timer_seq, kind, step, attempt))
+
+    def next_wakeup(self) -> float | None:
+        """When `decide(Tick)` next has something to do, if ever; drops stale timers."""
+        while self.timers:
+            due, _, kind, name, attempt = self.timers[0]
+            if self.timer_live(kind, name, attempt):
+                return due
+            heapq.heappop(self.timers)
+        return None
+
+    def timer_live(self, kind: str, name: str, attempt: int) -> bool:
+        if self.status != "RUNNING":
+            return False
+        if kind == "run_timeout":
+            return True
+        step = self.steps[name]
+        wanted = "RUNNING" if kind == "timeout" else "RETRYING"
+        return step.status == wanted and step.attempt == attempt
+
+    def result_of(self, name: str) -> Any:
+        """A step's result for a downstream argument: None unless it succeeded."""
+        step = self.steps[name]
+        return self.load(step.result) if step.status == "SUCCEEDED" else None
+
+    def items_of(self, step: StepState) -> tuple[Any, ...]:
+        """The mapped arguments of element `step` (`name[i]`), read from upstream results."""
+        assert step.parent is not None and step.index is not None
+        lists = [resolve(t, self.result_of) for t in step.spec.map_over or ()]
+        return tuple(values[step.index] for values in lists)
+
+    def step_input(self, name: str) -> tuple[list[Any], dict[str, Any]]:
+        """The positional and keyword arguments of a step's next attempt."""
+        step = self.steps[name]
+        items = self.items_of(step) if step.parent is not None else ()
+        args = resolve(step.spec.args, self.result_of, items)
+        return args["args"], args["kwargs"]
