@@ -18,7 +18,8 @@ RETRYABLE = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 def can_retry(record: Any) -> bool:
-    return bool(record.kind == "python" and record.status in RETRYABLE)
+    """A run that failed, timed out or was aborted (a state machine run is redriven)."""
+    return bool(record.status in RETRYABLE)
 
 
 def can_resume(runtime: Any, record: Any) -> bool:
@@ -27,10 +28,9 @@ def can_resume(runtime: Any, record: Any) -> bool:
 
 
 def start_retry(runtime: Any, run_id: str) -> str:
-    """Start running a failed run again from its failed steps; its run id. Raises UsageError."""
+    """Start running a failed run again from its failed steps (redrive a state machine run);
+    its run id. Raises UsageError."""
     record = _record(runtime, run_id)
-    if record.kind != "python":
-        raise UsageError(f"run {record.run_id} is a state machine execution; redriving those is not supported yet")
     if not can_retry(record):
         raise UsageError(
             f"run {record.run_id} is {record.status}; only a failed, timed-out or aborted run can be retried"

@@ -89,6 +89,7 @@ class _Visit:
     status: str = "RUNNING"
     failed: bool = False
     open: bool = True
+    superseded: bool = False  # a redrive entered the state again
 
 
 def machine_graph(definition: dict[str, Any], events: list[dict[str, Any]], run_status: str) -> Graph:
@@ -101,6 +102,8 @@ def machine_graph(definition: dict[str, Any], events: list[dict[str, Any]], run_
     terminal = run_status in h.TERMINAL_RUN
     per_node: dict[str, Counter[str]] = {}
     for visit in visits:
+        if visit.superseded:
+            continue
         status = visit.status
         if visit.open and terminal:
             status = "ABORTED" if run_status in ("ABORTED", "SUCCEEDED") else "FAILED"
@@ -178,6 +181,8 @@ def _visits(events: list[dict[str, Any]], kinds: dict[str, str]) -> list[_Visit]
             visits.append(entered)
             visit_of[int(event["id"])] = entered
             continue
+        if kind == "ExecutionRedriven":
+            _redriven(visits)
         family = _family(kind)
         visit = before
         while visit is not None and family is not None and visit.kind != family:
@@ -193,6 +198,18 @@ def _visits(events: list[dict[str, Any]], kinds: dict[str, str]) -> list[_Visit]
         elif kind.endswith(("Scheduled", "Started")) and family == "Task":
             visit.failed = False  # a retry began
     return visits
+
+
+def _redriven(visits: list[_Visit]) -> None:
+    """A redrive enters the states that stopped the execution again; a Parallel or Map state
+    goes on in the same visit, running again only its branches or iterations that failed."""
+    for visit in visits:
+        if not visit.open:
+            continue
+        if visit.kind in ("Parallel", "Map"):
+            visit.failed = False
+        else:
+            visit.open, visit.superseded = False, True
 
 
 def graph_of(runtime: Any, run_id: str) -> dict[str, Any]:

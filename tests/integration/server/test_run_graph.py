@@ -134,7 +134,48 @@ def test_the_run_page_of_a_state_machine_shows_states_and_its_history(finished_r
     from lockgate.server.ui_views import run_detail
 
     detail = run_detail(default_runtime(), finished_run, 500)
-    assert detail["can_retry"] is False and detail["steps"] == []
+    assert detail["can_retry"] is True and detail["steps"] == []
     assert [s["id"] for s in detail["states"]][:2] == ["Flaky", "Check"]
     assert detail["history"][0]["type"] == "ExecutionStarted"
     assert detail["history"][-1]["type"] == "ExecutionFailed"
+
+
+def until_redriven(**params: Any) -> Any:
+    CALLS["once"] = CALLS.get("once", 0) + 1
+    if CALLS["once"] == 1:
+        raise ValueError("first time")
+    return "second time"
+
+
+ONCE = {
+    "StartAt": "Each",
+    "States": {
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "Keep", "States": {"Keep": {"Type": "Pass", "End": True}}},
+            "ResultPath": None,
+            "Next": "Once",
+        },
+        "Once": {"Type": "Task", "Resource": "lockgate:task:ui_graph.once", "End": True},
+    },
+}
+
+
+def test_a_redriven_run_shows_the_state_that_failed_as_its_new_entry_ended(home: Path) -> None:
+    register_task("ui_graph.once", until_redriven)
+    CALLS.clear()
+    runtime = default_runtime()
+    run_id, result = durable.start(runtime, ONCE, {"items": [1, 2]}, state_machine="ui_once")
+    assert result["status"] == "FAILED"
+    failed = {n["id"]: n["status"] for n in graph_of(runtime, run_id)["nodes"]}
+    assert failed == {"Each": "SUCCEEDED", "Each/Keep": "SUCCEEDED", "Once": "FAILED"}
+    assert runtime.retry(run_id).status == "SUCCEEDED"
+    graph = graph_of(runtime, run_id)
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert {k: n["status"] for k, n in nodes.items()} == {
+        "Each": "SUCCEEDED",
+        "Each/Keep": "SUCCEEDED",
+        "Once": "SUCCEEDED",
+    }
+    assert nodes["Once"]["counts"] is None and nodes["Each/Keep"]["counts"] == {"SUCCEEDED": 2}
