@@ -6,8 +6,6 @@ import sys
 import traceback
 from typing import Any
 
-import click
-
 from lockgate import _json
 from lockgate.config import mask_url
 
@@ -41,16 +39,20 @@ def error_console() -> Any:
 
 def fail(exc: BaseException) -> int:
     """Print an exception the way its kind deserves and return the exit code."""
+    import typer
+
     from lockgate.core.errors import LockgateError, UsageError
 
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, click.ClickException):
-        exc.show(file=sys.stderr)
-        return EXIT_USAGE
-    if isinstance(exc, click.exceptions.Abort):
+    if isinstance(exc, typer.Exit):
+        return int(exc.exit_code)
+    if isinstance(exc, typer.Abort):
         print("aborted", file=sys.stderr)
         return 130
+    # Typer raises usage errors (unknown option, missing argument) from its own copy of click:
+    # recognise them by what they can do rather than by class.
+    if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+        exc.show(file=sys.stderr)  # type: ignore[attr-defined]
+        return EXIT_USAGE
     if isinstance(exc, (UsageError, LockgateError)):
         print(f"error: {mask_url(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
