@@ -5,7 +5,11 @@
 
 `warehouse` is a SQLAlchemy URL or the name of a `[connections.NAME]` in lockgate.toml; by
 default a SQLite file in the current folder. The first step writes a small enriched dataset
-(what the seed's enrichment pipeline produces) so the example runs on its own.
+(a stand-in for the enrichment pipeline's output) so the example runs on its own. To load what
+examples/feedback_daily.py enriched with Spark instead:
+
+    lockgate run examples/feedback_daily.py:feedback_daily
+    lockgate run examples/warehouse_load.py:warehouse_load -p lake=lake/daily/enriched -p stand_in=false
 """
 
 from __future__ import annotations
@@ -70,8 +74,10 @@ def count_by_sentiment(warehouse: str, loaded: dict[str, Any]) -> dict[str, Any]
 
 
 @pipeline
-def warehouse_load(warehouse: str = "sqlite:///warehouse.db", lake: str = "lake/enriched") -> dict[str, Any]:
+def warehouse_load(
+    warehouse: str = "sqlite:///warehouse.db", lake: str = "lake/enriched", stand_in: bool = True
+) -> dict[str, Any]:
     """Lake -> warehouse table `feedback` (replaced on each run) -> counts by sentiment."""
-    data = enriched_feedback(lake)
+    data = enriched_feedback(lake) if stand_in else lake
     loaded = sql_copy(data, warehouse, table="feedback", mode="replace")
     return count_by_sentiment(warehouse, loaded)

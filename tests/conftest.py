@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-try:  # jsonata raises the interpreter's recursion limit when first imported; do it before any
-    import jsonata  # noqa: F401  # Hypothesis test sees the limit change under it
+_limit = sys.getrecursionlimit()
+try:  # jsonata raises the recursion limit when imported; import it before any Hypothesis test
+    import jsonata  # noqa: F401  # runs, and keep the limit (lockgate.asl.jsonata does the same)
 except ImportError:
     pass
+sys.setrecursionlimit(_limit)
 
 try:  # a shared 2-core machine makes wall-clock deadlines flaky; properties are about values
     from hypothesis import settings as _hypothesis_settings

@@ -310,7 +310,10 @@ class Runtime:
         """Run a failed run again from its failed steps, reusing what succeeded."""
         record = self._record(run_id)
         if record.kind != "python":
-            raise UsageError(f"run {record.run_id} is a state machine execution; redriving those is not supported yet")
+            from lockgate.asl.redrive import redrive
+
+            redrive(self, record.run_id)
+            return self.view(record.run_id)
         if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
             raise UsageError(
                 f"run {record.run_id} is {record.status}; only a failed, timed-out or aborted run can be retried"

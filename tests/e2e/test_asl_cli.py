@@ -230,3 +230,38 @@ def test_wait_for_task_token_completed_from_another_process(home: Path) -> None:
             runner.wait()
     result = json.loads(out.strip().splitlines()[-1])
     assert result["status"] == "SUCCEEDED" and result["output"] == {"approved": True}, err
+
+
+def test_retry_redrives_a_failed_execution_and_refuses_a_succeeded_one(home: Path) -> None:
+    root = Path.cwd()
+    flaky = {
+        "StartAt": "Count",
+        "States": {
+            "Count": {"Type": "Task", "Resource": "python:flaky:count", "ResultPath": "$.first", "Next": "Check"},
+            "Check": {"Type": "Task", "Resource": "python:flaky:check", "ResultPath": "$.check", "Next": "Done"},
+            "Done": {"Type": "Pass", "Parameters": {"redrives.$": "$$.Execution.RedriveCount"}, "End": True},
+        },
+    }
+    (root / "Flaky.json").write_text(json.dumps(flaky))
+    (root / "flaky.py").write_text(
+        "from pathlib import Path\n"
+        "def count(**_):\n"
+        "    p = Path('counted'); p.write_text(p.read_text() + 'x' if p.exists() else 'x'); return 1\n"
+        "def check(**_):\n"
+        "    if Path('broken').exists():\n"
+        "        raise ValueError('still broken')\n"
+        "    return 'ok'\n"
+    )
+    (root / "broken").write_text("")
+    failed = _last_json(lockgate("asl", "run", "--definition", "Flaky.json", "--input", "{}", cwd=root))
+    assert (failed["status"], failed["error"]) == ("FAILED", "ValueError")
+    (root / "broken").unlink()
+    retried = lockgate("retry", failed["run_id"], "--json", cwd=root)
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout)["status"] == "SUCCEEDED"
+    assert (root / "counted").read_text() == "x"  # the state that succeeded did not run again
+    shown = json.loads(lockgate("show", failed["run_id"], "--json", cwd=root).stdout)
+    assert shown["output"] == {"redrives": 1}
+    assert "ExecutionRedriven" in [e["type"] for e in shown["history"]]
+    again = lockgate("retry", failed["run_id"], cwd=root)
+    assert again.returncode == 2 and "SUCCEEDED" in again.stderr and "Traceback" not in again.stderr

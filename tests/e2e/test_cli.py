@@ -137,3 +137,10 @@ def test_a_module_target_runs_too(tmp_path: Path) -> None:
     result = lockgate("run", "mypipes.daily:daily", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["output"] == "hi"
+
+
+def test_usage_errors_exit_2_without_a_traceback() -> None:
+    for args in (("runs", "--bogus"), ("run",), ("nosuch",)):
+        result = lockgate(*args)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr and "Error:" in result.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from lockgate.asl import errors as e
@@ -17,10 +18,14 @@ from lockgate.asl._recovery import Failure
 from lockgate.asl.commands import Invoke
 
 if TYPE_CHECKING:
+    from lockgate.asl._fanout import FanOut
     from lockgate.asl._frames import Frame, Visit
     from lockgate.asl.machine import Machine
 
 READ, WRITE = "lockgate:items:read", "lockgate:items:write"
+CHILD = "lockgate:map:child"  # run one child execution of a Map Run (carried out by the driver)
+LIST_OBJECTS = "arn:aws:states:::s3:listObjectsV2"
+ACCOUNT = "arn:aws:states:local:000000000000"
 
 
 def _parameters(visit: Visit, spec: dict[str, Any]) -> Any:
@@ -44,12 +49,105 @@ def read(m: Machine, frame: Frame, visit: Visit) -> None:
     if "MaxItemsPath" in config:
         config["MaxItems"] = visit.data.select(config.pop("MaxItemsPath"), visit.data.effective())
     payload = {"Resource": spec.get("Resource"), "Parameters": _parameters(visit, spec), "ReaderConfig": config}
+    visit.activity = payload  # read back for $$.Map.Item.Source
     _issue(m, frame, visit, "reader", READ, payload)
+
+
+def _sources(payload: Any, items: list[Any]) -> list[str] | None:
+    """Where each item read was found ($$.Map.Item.Source): the object's URI."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("Parameters"), dict):
+        return None
+    params = payload["Parameters"]
+    bucket = params.get("Bucket")
+    if payload.get("Resource") == LIST_OBJECTS:
+        keys = [item.get("Key") if isinstance(item, dict) else None for item in items]
+        return [f"s3://{bucket}/{key}" if isinstance(bucket, str) else str(key) for key in keys]
+    where = f"s3://{bucket}/{params.get('Key')}" if isinstance(bucket, str) else str(params.get("Path"))
+    return [where] * len(items)
 
 
 def map_run(m: Machine, visit: Visit) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{m.context(visit)['Execution']['Name']}-{visit.attempt_id()}")
     return name
+
+
+def map_run_arn(m: Machine, visit: Visit) -> str:
+    """The service's Map Run ARN: `mapRun:<state machine>/<Label or state name>:<id>`."""
+    execution = m.context(visit)["Execution"]
+    run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{execution['Id']}/{visit.attempt_id()}")
+    return f"{ACCOUNT}:mapRun:{child_machine(m, visit)}:{run_id}"
+
+
+def child_machine(m: Machine, visit: Visit) -> str:
+    """The state machine name of a Map Run's child executions: `<state machine>/<Label or state name>`."""
+    label = visit.state.get("Label") or visit.name
+    return f"{m.context(visit)['StateMachine']['Name']}/{label}"
+
+
+def start_map_run(m: Machine, fan: FanOut, inputs: list[Any], limit: int,
+                  tolerated: tuple[float | None, float | None] | None) -> None:  # fmt: skip
+    """Make the Map's iterations child executions of one Map Run (MapRunStarted)."""
+    visit = fan.visit
+    arn = map_run_arn(m, visit)
+    fan.map_run = arn
+    execution = m.context(visit)["Execution"]
+    m.map_runs[arn] = {
+        "map_run_arn": arn,
+        "execution_arn": execution["Id"],
+        "state_machine_arn": f"{ACCOUNT}:stateMachine:{child_machine(m, visit)}",
+        "state": visit.name,
+        "started": m._now,
+        "stopped": None,
+        "status": "RUNNING",
+        "max_concurrency": limit,
+        "tolerated_count": 0 if tolerated is None or tolerated[0] is None else int(tolerated[0]),
+        "tolerated_percentage": 0.0 if tolerated is None or tolerated[1] is None else float(tolerated[1]),
+        "items": [len(v["Items"]) if "ItemBatcher" in visit.state and isinstance(v, dict) else 1 for v in inputs],
+        "outcomes": [None] * len(inputs),
+        "redrive_count": 0,
+        "error": None,
+        "cause": None,
+    }
+    m.event(fan.frame, "MapRunStarted", {"mapRunArn": arn})
+
+
+def child_name(arn: str, index: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{arn}/{index}"))
+
+
+def start_child(m: Machine, fan: FanOut, child: Frame) -> None:
+    """Ask the driver to run iteration `child` as a child execution of the Map Run."""
+    visit, arn = fan.visit, fan.map_run
+    assert arn is not None
+    definition, value = fan.children[child.index]
+    processor = {k: v for k, v in definition.items() if k != "ProcessorConfig"}
+    if m.ql != "JSONPath" and "QueryLanguage" not in processor:
+        processor["QueryLanguage"] = m.ql
+    run = m.map_runs[arn]
+    redrive = run["redrive_count"]
+    payload = {
+        "MapRunArn": arn,
+        "StateMachine": child_machine(m, visit),
+        "Name": child_name(arn, child.index),
+        "Index": child.index,
+        "Definition": processor,
+        "Input": value,
+        "ExecutionType": (definition.get("ProcessorConfig") or {}).get("ExecutionType", "STANDARD"),
+        "Redrive": redrive > 0,
+    }
+    invoke_id = f"{child.prefix}Execution" + (f"/redrive{redrive}" if redrive else "")
+    run["outcomes"][child.index] = "RUNNING"
+    m.issue(Invoke(invoke_id, visit.name, CHILD, payload, None, None, m.token(invoke_id)), child, visit, "child")
+
+
+def on_child_report(m: Machine, child: Frame, kind: str, a: Any, b: Any) -> None:
+    """A child execution ended: its output, or its error and cause."""
+    if kind == "complete":
+        m.end_frame(child, a)
+    elif kind in ("fail", "timeout"):
+        m.end_frame_failed(child, Failure(str(a), str(b or "")))
+    else:
+        child.waiting = True
 
 
 def write(m: Machine, frame: Frame, visit: Visit, results: list[Any], failed: set[int]) -> None:
@@ -71,15 +169,19 @@ def on_report(m: Machine, frame: Frame, visit: Visit, what: str, kind: str, a: A
     from lockgate.asl._states import guarded
 
     if kind == "complete" and what == "reader":
-        if not isinstance(a, list):
+        if not isinstance(a, (list, dict)):
             m.state_failed(frame, visit, Failure(e.ITEM_READER_FAILED, "the items read are not an array"),
                            lambda: guarded(m, frame, visit, restart))  # fmt: skip
             return
-        guarded(m, frame, visit, lambda m_, f_, v_: launch_map(m_, f_, v_, a))
+        keys = list(a) if isinstance(a, dict) else None
+        items = list(a.values()) if isinstance(a, dict) else a
+        sources = _sources(visit.activity, items)
+        guarded(m, frame, visit, lambda m_, f_, v_: launch_map(m_, f_, v_, items, keys, sources))
         return
     if kind == "complete":
-        joined(m, frame, visit, {"MapRunArn": f"arn:aws:states:local:000000000000:mapRun:{map_run(m, visit)}",
-                                 "ResultWriterDetails": a})  # fmt: skip
+        fan = visit.activity
+        arn = getattr(fan, "map_run", None) or f"{ACCOUNT}:mapRun:{map_run(m, visit)}"
+        joined(m, frame, visit, {"MapRunArn": arn, "ResultWriterDetails": a})
         return
     error = e.ITEM_READER_FAILED if what == "reader" else e.RESULT_WRITER_FAILED
     cause = f"{a}: {b}" if a not in (error, None, "") else str(b or "")

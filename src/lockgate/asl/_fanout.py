@@ -32,6 +32,8 @@ class FanOut:
         self.failed = 0
         self.failed_at: set[int] = set()
         self.over = False
+        self.queued: list[Frame] = []  # frames to set running again (a redrive), before new ones
+        self.map_run: str | None = None  # the Map Run's ARN when the iterations are child executions
         frame.waiting = True
         visit.activity = self
 
@@ -39,9 +41,21 @@ class FanOut:
         from lockgate.asl._frames import Frame
 
         prefix = f"{self.visit.attempt_id()}/{'Map' if self.is_map else 'Branch'}"
+        while self.queued and (self.limit <= 0 or self.running < self.limit):
+            self.running += 1
+            self._restart(m, self.queued.pop(0))
         while len(self.frames) < len(self.children) and (self.limit <= 0 or self.running < self.limit):
             index = len(self.frames)
             definition, value = self.children[index]
+            if self.map_run is not None:
+                from lockgate.asl._distributed import start_child
+
+                child = Frame(f"{prefix}[{index}]/", {}, definition.get("StartAt", ""), value, ChainMap({}), self,
+                              index, self.frame.last)  # fmt: skip
+                self.frames.append(child)
+                self.running += 1
+                start_child(m, self, child)
+                continue
             if self.is_map:
                 m.event(self.frame, "MapIterationStarted", {"name": self.visit.name, "index": index})
             variables: ChainMap[str, Any] = ChainMap({}, *self.frame.variables.maps)
@@ -51,12 +65,55 @@ class FanOut:
             self.running += 1
             m.spawn(child)
 
+    def _restart(self, m: Machine, child: Frame) -> None:
+        if self.map_run is not None:
+            from lockgate.asl._distributed import start_child
+
+            child.failed_state, child.alive = None, True
+            start_child(m, self, child)
+            return
+        from lockgate.asl._redrive import revive
+
+        if self.is_map:
+            m.event(self.frame, "MapIterationStarted", {"name": self.visit.name, "index": child.index})
+        revive(m, child)
+
+    def redrive(self, m: Machine) -> bool:
+        """Run the unsuccessful children again (a redrive); False when none is left to run."""
+        undone = [c for c in self.frames if c.name is not None or c.failed_state is not None]
+        if not undone and len(self.frames) == len(self.children):
+            if self.is_map and "ResultWriter" in self.visit.state and self.finished == len(self.children):
+                from lockgate.asl._distributed import write
+
+                self.over = True
+                write(m, self.frame, self.visit, self.results, self.failed_at)
+                return True
+            return False
+        self.over = False
+        self.failed = 0
+        self.running = 0
+        self.finished = len(self.frames) - len(undone)
+        for child in undone:
+            self.failed_at.discard(child.index)
+            self.results[child.index] = None
+            child.name, child.failed_state = child.failed_state or child.name, None
+        self.queued = undone
+        if self.map_run is not None:
+            run = m.map_runs[self.map_run]
+            run["redrive_count"] += 1
+            run["status"], run["stopped"], run["redriven_at"] = "RUNNING", None, m._now
+            m.event(self.frame, "MapRunRedriven", {"mapRunArn": self.map_run, "redriveCount": run["redrive_count"]})
+        self.launch(m)
+        return True
+
     def child_succeeded(self, m: Machine, child: Frame, output: Any) -> None:
         if self.over:
             return
         self.running -= 1
         self.results[child.index] = output
-        if self.is_map:
+        if self.map_run is not None:
+            m.map_runs[self.map_run]["outcomes"][child.index] = "SUCCEEDED"
+        elif self.is_map:
             self._event(m, child, "MapIterationSucceeded", {"name": self.visit.name, "index": child.index})
         self._settle(m, child)
 
@@ -65,7 +122,9 @@ class FanOut:
             return
         self.running -= 1
         self.failed += 1
-        if self.is_map:
+        if self.map_run is not None:
+            m.map_runs[self.map_run]["outcomes"][child.index] = "FAILED"
+        elif self.is_map:
             self._event(m, child, "MapIterationFailed", {"name": self.visit.name, "index": child.index})
         total = len(self.children)
         if self.tolerated is not None and failure.error != e.RUNTIME:
@@ -89,6 +148,9 @@ class FanOut:
         self.finished += 1
         if self.finished == len(self.children):
             self.over = True
+            if self.map_run is not None:
+                self._event(m, child, "MapRunSucceeded")
+                m.map_runs[self.map_run].update(status="SUCCEEDED", stopped=m._now)
             self._event(m, child, "MapStateSucceeded" if self.is_map else "ParallelStateSucceeded")
             if self.is_map and "ResultWriter" in self.visit.state:
                 from lockgate.asl._distributed import write
@@ -106,6 +168,9 @@ class FanOut:
         self.over = True
         for other in self.frames:
             m.kill(other)
+        if self.map_run is not None:
+            self._event(m, child, "MapRunFailed", {"error": failure.error, "cause": failure.cause})
+            m.map_runs[self.map_run].update(status="FAILED", stopped=m._now, error=failure.error, cause=failure.cause)
         self._event(m, child, "MapStateFailed" if self.is_map else "ParallelStateFailed")
         m.wake(self.frame)
         visit = self.visit
@@ -192,8 +257,15 @@ def start_map(m: Machine, frame: Frame, visit: Visit) -> None:
     launch_map(m, frame, visit, _items(visit))
 
 
-def launch_map(m: Machine, frame: Frame, visit: Visit, items: list[Any]) -> None:
-    """Start the iterations over `items` (ItemSelector, ItemBatcher, concurrency, tolerance)."""
+def launch_map(
+    m: Machine, frame: Frame, visit: Visit, items: list[Any], keys: list[str] | None = None,
+    sources: list[str] | None = None,
+) -> None:  # fmt: skip
+    """Start the iterations over `items` (ItemSelector, ItemBatcher, concurrency, tolerance).
+
+    `keys` are the items' keys when they were a JSON object's values, `sources` where an
+    ItemReader found each one: `$$.Map.Item.Key` and `$$.Map.Item.Source` in ItemSelector.
+    """
     d, state = visit.data, visit.state
     processor = state.get("ItemProcessor") or state.get("Iterator")
     assert isinstance(processor, dict)  # start_map checked it
@@ -203,7 +275,12 @@ def launch_map(m: Machine, frame: Frame, visit: Visit, items: list[Any]) -> None
         if selector_key is None:
             inputs.append(item)
             continue
-        context = m.context(visit, {"Map": {"Item": {"Index": index, "Value": item}}})
+        about: dict[str, Any] = {"Index": index, "Value": item}
+        if keys is not None:
+            about["Key"] = keys[index]
+        if sources is not None:
+            about["Source"] = sources[index]
+        context = m.context(visit, {"Map": {"Item": about}})
         if d.jsonata:
             inputs.append(d.evaluate(state[selector_key], context))
         else:
@@ -224,8 +301,15 @@ def launch_map(m: Machine, frame: Frame, visit: Visit, items: list[Any]) -> None
             if share is not None
             else None,
         )
+    distributed = (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
+    if distributed and tolerated is None:
+        tolerated = (0.0, None)  # a failed child execution fails the Map Run
     fan = FanOut(m, frame, visit, [(processor, value) for value in inputs], limit, tolerated)
     m.event(frame, "MapStateStarted", {"length": len(inputs)})
+    if distributed:
+        from lockgate.asl._distributed import start_map_run
+
+        start_map_run(m, fan, inputs, limit, tolerated)
     if not inputs:
         fan.over = True
         m.event(frame, "MapStateSucceeded")

@@ -13,6 +13,7 @@ class Frame:
 
     __slots__ = (
         "alive",
+        "failed_state",
         "index",
         "input",
         "last",
@@ -21,6 +22,7 @@ class Frame:
         "prefix",
         "states",
         "variables",
+        "visit",
         "visits",
         "waiting",
     )
@@ -38,6 +40,8 @@ class Frame:
         self.last = last  # id of this frame's latest history event
         self.waiting = False
         self.alive = True
+        self.visit: Visit | None = None  # the state entry in progress (or the one that failed)
+        self.failed_state: str | None = None  # the state at which the frame failed, for a redrive
 
 
 class Visit:

@@ -53,6 +53,10 @@ def on_report(m: Machine, what: str, kind: str, frame: Frame, visit: Visit | Non
         guarded(m, frame, visit, _waited)
     elif what == "task":
         _task.on_report(m, frame, visit, kind, a, b)
+    elif what == "child":
+        from lockgate.asl import _distributed
+
+        _distributed.on_child_report(m, frame, kind, a, b)
     elif what in ("reader", "writer"):
         from lockgate.asl import _distributed
 

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.asl._distributed import CHILD
 from lockgate.asl.callbacks import FAILURE, HEARTBEAT, SUCCESS, WAIT_FOR_TOKEN, Answer, Mailbox, MemoryMailbox
 from lockgate.asl.commands import RUNNING, Command, Invoke, StartTimer
 from lockgate.asl.entropy import Entropy, SeededEntropy
@@ -45,6 +46,9 @@ class Invoker:
 
     resources: Resources
     mock: MockConfig | None = None
+    # runs one child execution of a Distributed Map ((payload, mock) -> output, TaskFailure when it
+    # fails); None runs it in memory
+    children: Callable[[Any, MockConfig | None], Any] | None = None
 
     def __post_init__(self) -> None:
         self.counts: dict[str, int] = {}
@@ -64,6 +68,12 @@ class Invoker:
 
     def run(self, command: Invoke) -> Report:
         try:
+            if command.resource == CHILD:
+                from lockgate.asl.map_runs import run_in_memory
+
+                if self.children is not None:
+                    return ("complete", command.id, self.children(command.payload, self.mock), None)
+                return ("complete", command.id, run_in_memory(command.payload, self.resources, self.mock), None)
             return ("complete", command.id, self.resources.call(command.resource, command.payload, command.token), None)
         except TaskFailure as exc:
             return ("fail", command.id, exc.error, exc.cause)

@@ -64,7 +64,7 @@ class _Recorder:
         self, runtime: Any, run_id: str, machine: Machine, entropy: RecordingEntropy, observed: dict[str, Any]
     ) -> None:
         self.runtime, self.run_id, self.machine, self.entropy = runtime, run_id, machine, entropy
-        self.observed = observed  # state_machine, params, started_at, meta
+        self.observed = observed  # state_machine, params, started_at, meta: see `observed_of`
 
     def __call__(self, now: float, reports: list[Report], fired: list[str]) -> bool:
         events: list[h.Event] = [
@@ -116,10 +116,13 @@ def create(
     name: str | None = None,
     mock: MockConfig | None = None,
     meta: dict[str, Any] | None = None,
+    parent_run_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Created:
     """Store a new execution (kind "asl"); UsageError if the state machine already has one so named.
 
     `meta` is kept with the run: its `on_failure`/`on_success` topic lists are notified at the end.
+    `parent_run_id` makes it a child execution (of a Distributed Map); `extra` goes into its params.
     """
     from lockgate.runtime import new_run_id
 
@@ -127,7 +130,7 @@ def create(
     run_id = new_run_id(now)
     name = name or run_id
     context = context_base(state_machine, name)
-    params = {"input": input, "name": name}
+    params = {"input": input, "name": name, **(extra or {})}
     workflow: dict[str, Any] = {"definition": definition, "context": context, "seed": uuid.uuid4().hex}
     if mock is not None:
         workflow["mock"] = {"data": mock.data, "state_machine": mock.state_machine, "test_case": mock.test_case}
@@ -141,6 +144,7 @@ def create(
         now,
         owner=runtime.owner,
         idempotency_key=execution_key(state_machine, name),
+        parent_run_id=parent_run_id,
     )
     first = h.RunStarted(at=now, run_id=run_id, pipeline=state_machine, params=params, workflow=workflow)
     if not runtime.store.create_run(record, [first]):
@@ -206,8 +210,11 @@ def execute(
     With `park` (see lockgate.asl.driver.drive) it may return while a timer is pending, with
     status RUNNING; `resume(..., own=True)` carries on from there.
     """
+    from lockgate.asl.map_runs import ChildRunner
+
     machine = created.machine
-    invoker = Invoker(resources or Resources.from_settings(runtime.settings), created.mock)
+    resources = resources or Resources.from_settings(runtime.settings)
+    invoker = Invoker(resources, created.mock, ChildRunner(runtime, created.run_id, resources, sleep))
     recorder = _Recorder(runtime, created.run_id, machine, created.entropy, created.observed)
     mailbox = _mailbox(runtime, created.run_id)
     try:
@@ -274,7 +281,7 @@ class Replayed:
 
     machine: Machine
     started: dict[str, Any]  # the RunStarted params and workflow, merged
-    commands: list[Command]  # still outstanding: to carry out again
+    commands: list[Command] | None  # still outstanding: to carry out again (None: advance first)
     counts: dict[str, int]  # invocations per state so far (for mocked responses)
     awaiting: dict[str, str]  # task token -> invocation id of `.waitForTaskToken` tasks already started
     answers_seen: int  # the newest callback answer already applied
@@ -293,8 +300,14 @@ def replay(events: list[h.Event]) -> Replayed:
     started: set[str] = set()
     counts: dict[str, int] = {}
     seen = 0
+    redriven = False  # a redrive not yet followed by an advance
     for event in events[1:]:
-        if isinstance(event, h.AslAdvanced):
+        if isinstance(event, h.RunRedriven) and machine.status != RUNNING:
+            machine.redrive(event.at)
+            outstanding.clear()
+            redriven = True
+        elif isinstance(event, h.AslAdvanced):
+            redriven = False
             for report in event.reports:
                 if len(report) > 4:
                     seen = max(seen, int(report[4]))
@@ -326,7 +339,17 @@ def replay(events: list[h.Event]) -> Replayed:
                 counts[command.state] -= 1  # it is invoked (and counted) again
         elif isinstance(command, StartTimer) and (command.id in live or command.id.startswith("$")):
             commands.append(command)
-    return Replayed(machine, {**first.params, **workflow}, commands, counts, awaiting, seen)
+    return Replayed(machine, {**first.params, **workflow}, None if redriven else commands, counts, awaiting, seen)
+
+
+def observed_of(record: RunRecord, replayed: Replayed) -> dict[str, Any]:
+    """What a _Recorder tells the run observers about a resumed or redriven execution."""
+    return {
+        "state_machine": record.pipeline,
+        "params": {"input": replayed.started.get("input"), "name": replayed.started.get("name")},
+        "started_at": record.started_at or record.created_at,
+        "meta": replayed.started.get("meta"),
+    }
 
 
 def _mailbox(runtime: Any, run_id: str, after: int = 0) -> Mailbox:
@@ -368,15 +391,12 @@ def resume(
     assert isinstance(entropy, RecordingEntropy)
     mock = replayed.started.get("mock")
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
-    invoker = Invoker(resources or Resources.from_settings(runtime.settings), mock_config)
+    from lockgate.asl.map_runs import ChildRunner
+
+    resources = resources or Resources.from_settings(runtime.settings)
+    invoker = Invoker(resources, mock_config, ChildRunner(runtime, record.run_id, resources, sleep))
     invoker.counts = replayed.counts
-    params = {"input": replayed.started.get("input"), "name": replayed.started.get("name")}
-    seen = {
-        "state_machine": record.pipeline,
-        "params": params,
-        "started_at": record.started_at or record.created_at,
-        "meta": replayed.started.get("meta"),
-    }
+    seen = observed_of(record, replayed)
     try:
         drive(
             machine,

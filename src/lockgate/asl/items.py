@@ -40,8 +40,9 @@ def _where(params: dict[str, Any], key: str, error: str) -> str:
     return f"s3://{bucket}/{str(params.get(key) or '').lstrip('/')}"
 
 
-def read_items(resource: str, params: dict[str, Any], config: dict[str, Any]) -> list[Any]:
-    """The items an ItemReader names; ItemsError(States.ItemReaderFailed) when it cannot."""
+def read_items(resource: str, params: dict[str, Any], config: dict[str, Any]) -> list[Any] | dict[str, Any]:
+    """The items an ItemReader names (a JSON file holding an object gives that object, whose values
+    are the items); ItemsError(States.ItemReaderFailed) when it cannot."""
     from lockgate.tasks._fs import filesystem
 
     fail = e.ITEM_READER_FAILED
@@ -62,7 +63,7 @@ def read_items(resource: str, params: dict[str, Any], config: dict[str, Any]) ->
         raise ItemsError(fail, f"cannot read items: {type(exc).__name__}: {exc}") from None
     limit = config.get("MaxItems")
     if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-        items = items[:limit]
+        items = dict(list(items.items())[:limit]) if isinstance(items, dict) else items[:limit]
     return items
 
 
@@ -90,9 +91,9 @@ def _parse(text: str, config: dict[str, Any], uri: str) -> list[Any]:
     kind = str(config.get("InputType") or "JSON").upper()
     if kind == "JSON":
         value = json.loads(text)
-        if not isinstance(value, list):
-            raise ItemsError(e.ITEM_READER_FAILED, f"{uri}: a JSON item file must hold an array")
-        return value
+        if not isinstance(value, (list, dict)):
+            raise ItemsError(e.ITEM_READER_FAILED, f"{uri}: a JSON item file must hold an array or an object")
+        return value  # type: ignore[return-value]  # an object: its values are the items, keyed
     if kind == "JSONL":
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     if kind == "MANIFEST":

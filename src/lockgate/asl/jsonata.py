@@ -17,6 +17,7 @@ import contextvars
 import hashlib
 import json
 import random
+import sys
 from typing import Any
 
 from lockgate.asl.errors import QUERY_EVALUATION_ERROR, StatesError
@@ -37,9 +38,14 @@ def compile_expression(value: str) -> Any:
     compiled = _cache.get(value)
     if compiled is not None:
         return compiled
+    limit = sys.getrecursionlimit()
     from jsonata import Jsonata  # type: ignore[import-untyped]
     from jsonata.jexception import JException  # type: ignore[import-untyped]
 
+    # The library raises the interpreter's recursion limit to 10,000 on import; that deep, a
+    # recursion in a worker thread overflows its C stack and kills the process instead of
+    # raising RecursionError. Keep the limit the process had.
+    sys.setrecursionlimit(limit)
     body = value[2:-2].strip()
     if not body:
         raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} is empty")

@@ -65,6 +65,8 @@ class Machine:
         self.error: str | None = None
         self.cause: str | None = None
         self.transitions = 0
+        self.root: Frame | None = None
+        self.map_runs: dict[str, dict[str, Any]] = {}  # Distributed Map runs by ARN (ListMapRuns, DescribeMapRun)
         self._log = EventLog()
         self._started = False
         self._now = 0.0
@@ -101,6 +103,12 @@ class Machine:
             self._log.add("ExecutionAborted", len(self._log), now, {"error": error, "cause": cause})
             self._end(ABORTED, None, error or None, cause or None)
 
+    def redrive(self, now: float) -> None:
+        """Continue an unsuccessful execution from its failed state (RedriveExecution); ValueError if it succeeded."""
+        from lockgate.asl._redrive import redrive
+
+        redrive(self, now)
+
     def pending(self) -> list[str]:
         """Ids of the invocations and timers the machine waits on, in the order it issued them."""
         return list(self._pending)
@@ -108,7 +116,6 @@ class Machine:
     def advance(self, now: float) -> list[Command]:
         """Apply the reports received since the last call, run what can run, return new commands."""
         self._now = now
-        self._commands = []
         if not self._started:
             self._start(now)
         while self._inbox and self.status == RUNNING:
@@ -181,6 +188,7 @@ class Machine:
             self._commands.append(StartTimer(EXECUTION_TIMEOUT_TIMER, self._deadline))
         root = Frame("", self.definition.get("States") or {}, self.definition.get("StartAt", ""), self.input,
                      ChainMap({}), None, 0, 1)  # fmt: skip
+        self.root = root
         try:
             check_size(self.input, "the execution input")
         except e.StatesError as exc:
@@ -229,6 +237,7 @@ class Machine:
         visit = Visit(name, state, f"{frame.prefix}{name}#{number}", None, now)  # type: ignore[arg-type]
         visit.data = StateData(state, ql, frame.input, frame.variables, self.entropy, lambda: self.context(visit))
         self.event(frame, f"{kind}StateEntered", {"name": name, "input": Raw(frame.input)})
+        frame.visit = visit
         return visit
 
     def leave(
@@ -262,7 +271,7 @@ class Machine:
         self._end(SUCCEEDED, output, None, None)
 
     def end_frame_failed(self, frame: Frame, failure: Failure) -> None:
-        frame.name = None
+        frame.failed_state, frame.name = frame.name, None
         if frame.parent is not None:
             frame.parent.child_failed(self, frame, failure)
             return

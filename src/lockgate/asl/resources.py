@@ -64,11 +64,10 @@ def find_task(name: str) -> Callable[..., Any] | None:
         found = matches[0] if len(matches) == 1 else None
     if found is not None:
         return found.fn
-    from lockgate import tasks
+    from lockgate.tasks import _EXPORTS  # built-in tasks whose module has another name (spark_status)
 
-    if name in tasks._EXPORTS:  # the task library: to_parquet, spark_submit, notify, ...
-        fn = getattr(tasks, name)
-        return fn.fn if hasattr(fn, "fn") else fn  # type: ignore[no-any-return]
+    if name in _EXPORTS:
+        name = f"{_EXPORTS[name].rpartition('.')[2]}.{name}"
     module_name, _, attribute = name.partition(".")
     if not module_name.isidentifier():
         return None

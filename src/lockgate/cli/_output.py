@@ -6,8 +6,6 @@ import sys
 import traceback
 from typing import Any
 
-import click
-
 from lockgate import _json
 from lockgate.config import mask_url
 
@@ -39,31 +37,22 @@ def error_console() -> Any:
     return Console(stderr=True, highlight=False)
 
 
-def _click_kinds(name: str) -> tuple[type[BaseException], ...]:
-    """Click's exception class `name`, and the copy of it that newer Typer versions vendor."""
-    kinds: list[type[BaseException]] = [getattr(click.exceptions, name)]
-    try:
-        from typer._click import exceptions as vendored
-    except ImportError:
-        return tuple(kinds)
-    kind = getattr(vendored, name, None)
-    if kind is not None:
-        kinds.append(kind)
-    return tuple(kinds)
-
-
 def fail(exc: BaseException) -> int:
     """Print an exception the way its kind deserves and return the exit code."""
+    import typer
+
     from lockgate.core.errors import LockgateError, UsageError
 
-    if isinstance(exc, _click_kinds("Exit")):
-        return int(exc.exit_code)  # type: ignore[attr-defined]
-    if isinstance(exc, _click_kinds("ClickException")):
-        exc.show(file=sys.stderr)  # type: ignore[attr-defined]
-        return EXIT_USAGE
-    if isinstance(exc, _click_kinds("Abort")):
+    if isinstance(exc, typer.Exit):
+        return int(exc.exit_code)
+    if isinstance(exc, typer.Abort):
         print("aborted", file=sys.stderr)
         return 130
+    # Typer raises usage errors (unknown option, missing argument) from its own copy of click:
+    # recognise them by what they can do rather than by class.
+    if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+        exc.show(file=sys.stderr)  # type: ignore[attr-defined]
+        return EXIT_USAGE
     if isinstance(exc, (UsageError, LockgateError)):
         print(f"error: {mask_url(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -12,6 +12,7 @@ ROUTERS: list[str] = [
     "lockgate.server.notify_api:router",
     "lockgate.server.metrics:router",
     "lockgate.server.sfn_api:router",
+    "lockgate.server.ui:router",
 ]
 
 

@@ -1,4 +1,4 @@
-"""REST endpoints for runs: list, show, start, resume, retry, cancel."""
+"""REST endpoints for runs: list, show, graph, logs, resume, retry, cancel."""
 
 from __future__ import annotations
 
@@ -49,5 +49,45 @@ def router(runtime: Any) -> Any:
         except UsageError as exc:
             raise HTTPException(409, str(exc)) from None
         return {"run_id": run.run_id, "pipeline": run.pipeline, "status": run.status}
+
+    @api.get("/runs/{run_id}/graph")
+    def run_graph(run_id: str) -> dict[str, Any]:
+        """Nodes (steps or states, with status and per-status counts) and edges, as the UI draws them."""
+        from lockgate.server.run_graph import graph_of
+
+        try:
+            return graph_of(runtime, run_id)
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @api.get("/runs/{run_id}/logs/{step}")
+    def step_logs(run_id: str, step: str, attempt: int | None = Query(None, ge=1)) -> list[dict[str, Any]]:
+        """The log of each attempt of a step (of each element of a mapped step)."""
+        from lockgate.server.attempt_logs import attempt_logs
+
+        try:
+            return [entry.to_json() for entry in attempt_logs(runtime, run_id, step, attempt)]
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @api.post("/runs/{run_id}/retry", status_code=202)
+    def retry_run(run_id: str) -> dict[str, Any]:
+        """Run a failed run again from its failed steps, in the server's process."""
+        from lockgate.server.run_control import start_retry
+
+        return {"run_id": _control(start_retry, run_id), "accepted": True}
+
+    @api.post("/runs/{run_id}/resume", status_code=202)
+    def resume_run(run_id: str) -> dict[str, Any]:
+        """Continue a run whose process died, in the server's process."""
+        from lockgate.server.run_control import start_resume
+
+        return {"run_id": _control(start_resume, run_id), "accepted": True}
+
+    def _control(operation: Any, run_id: str) -> str:
+        try:
+            return str(operation(runtime, run_id))
+        except UsageError as exc:
+            raise HTTPException(404 if str(exc).startswith("no run") else 409, str(exc)) from None
 
     return api

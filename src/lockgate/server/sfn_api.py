@@ -3,8 +3,9 @@
 Requests are `POST /` with `X-Amz-Target: AWSStepFunctions.<Operation>`. Supported: Create,
 Update, Describe, List and Delete StateMachine; StartExecution (a durable lockgate run, driven
 by a thread of the server), StartSyncExecution (in memory), DescribeExecution, ListExecutions,
-GetExecutionHistory, StopExecution, SendTaskSuccess/Failure/Heartbeat,
-ValidateStateMachineDefinition and TestState. Errors answer 400 with `{"__type": <AWS error code>, "message"}`.
+GetExecutionHistory, StopExecution, RedriveExecution, ListMapRuns, DescribeMapRun,
+SendTaskSuccess/Failure/Heartbeat, ValidateStateMachineDefinition and TestState. Errors answer
+400 with `{"__type": <AWS error code>, "message"}`.
 """
 
 import json
@@ -44,6 +45,12 @@ def _execution_names(arn: Any) -> tuple[str, str]:
     if len(parts) < 8 or parts[5] != "execution":
         raise ApiError("InvalidArn", f"not an execution ARN: {arn!r}")
     return parts[6], parts[7]
+
+
+def _map_run_arn(arn: Any) -> str:
+    if not isinstance(arn, str) or ":mapRun:" not in arn or "/" not in arn.split(":mapRun:", 1)[1]:
+        raise ApiError("InvalidArn", f"not a Map Run ARN: {arn!r}")
+    return arn
 
 
 def _definition(text: Any) -> dict[str, Any]:
@@ -279,8 +286,14 @@ class StepFunctions:
         return summary
 
     def DescribeExecution(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        from lockgate.asl.redrive import REDRIVABLE, redrive_count
+
         record = self._execution(body.get("executionArn"))
         answer = {**self._summary(record), "input": json.dumps(record.params.get("input"))}
+        answer["redriveCount"] = redrive_count(self.runtime.store.history(record.run_id))
+        answer["redriveStatus"] = "REDRIVABLE" if record.status in REDRIVABLE else "NOT_REDRIVABLE"
+        if record.params.get("map_run"):
+            answer["mapRunArn"] = record.params["map_run"]
         if record.status == "SUCCEEDED":
             answer["output"] = json.dumps(record.output)
         if record.error is not None:
@@ -290,6 +303,17 @@ class StepFunctions:
         return answer
 
     def ListExecutions(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        if body.get("mapRunArn") is not None:
+            from lockgate.asl import map_runs
+
+            if body.get("stateMachineArn") is not None:
+                raise ApiError("ValidationException", "give either stateMachineArn or mapRunArn, not both")
+            arn = _map_run_arn(body["mapRunArn"])
+            if map_runs.find_parent(self.runtime, arn) is None:
+                raise ApiError("ResourceNotFound", f"Map Run Does Not Exist: '{arn}'")
+            status = body.get("statusFilter")
+            found = [r for r in map_runs.children(self.runtime, arn) if status is None or r.status == status]
+            return {"executions": [{**self._summary(r), "mapRunArn": arn} for r in found]}
         machine = _machine_name(body.get("stateMachineArn"))
         records = self.runtime.store.list_runs(
             pipeline=machine, status=body.get("statusFilter"), limit=int(body.get("maxResults") or 1000)
@@ -315,6 +339,43 @@ class StepFunctions:
         except UsageError as exc:
             raise ApiError("ExecutionNotRunning", str(exc)) from None
         return {"stopDate": self.runtime.clock()}
+
+    def RedriveExecution(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        from lockgate.asl import redrive
+        from lockgate.core.errors import UsageError
+
+        record = self._execution(body.get("executionArn"))
+        try:
+            redrive.reopen(self.runtime, record.run_id)
+        except UsageError as exc:
+            raise ApiError("ExecutionNotRedrivable", str(exc)) from None
+        thread = threading.Thread(target=self._redrive, args=(record.run_id,), name=f"asl-{record.run_id}", daemon=True)
+        thread.start()
+        return {"redriveDate": self.runtime.clock()}
+
+    def _redrive(self, run_id: str) -> None:
+        from lockgate.asl import redrive
+
+        try:
+            redrive.carry_on(self.runtime, run_id)
+        except Exception:
+            log.exception("execution %s stopped with an error", run_id, extra={"run_id": run_id})
+
+    def ListMapRuns(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        from lockgate.asl import map_runs
+
+        record = self._execution(body.get("executionArn"))
+        return {"mapRuns": map_runs.summaries(map_runs.parent_machine(self.runtime, record))}
+
+    def DescribeMapRun(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        from lockgate.asl import map_runs
+
+        arn = _map_run_arn(body.get("mapRunArn"))
+        parent = map_runs.find_parent(self.runtime, arn)
+        described = map_runs.describe(self.runtime, parent, arn) if parent is not None else None
+        if described is None:
+            raise ApiError("ResourceNotFound", f"Map Run Does Not Exist: '{arn}'")
+        return described
 
     def _send(self, body: dict[str, Any], kind: str, **fields: Any) -> dict[str, Any]:
         from lockgate.asl import callbacks

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import free_port, need, wait_for_port
 
 HERE = Path(__file__).parent

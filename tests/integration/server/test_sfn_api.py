@@ -153,3 +153,103 @@ def test_test_state_runs_one_state(client: Any) -> None:
     assert client.test_state(definition=json.dumps(retried), roleArn="r", input="{}")["status"] == "RETRIABLE"
     answer = client.test_state(definition=json.dumps(caught), roleArn="r", input="{}")
     assert (answer["status"], answer["nextState"], answer["error"]) == ("CAUGHT_ERROR", "Handle", "States.TaskFailed")
+
+
+PICKY_BROKEN: set[int] = set()
+
+
+def _picky(n: int) -> int:
+    if n in PICKY_BROKEN:
+        raise ValueError(f"{n} is not welcome")
+    return n * 10
+
+
+DISTRIBUTED = {
+    "StartAt": "Each",
+    "States": {
+        "Each": {
+            "Type": "Map",
+            "Label": "Tens",
+            "MaxConcurrency": 2,
+            "ToleratedFailureCount": 1,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Times",
+                "States": {"Times": {"Type": "Task", "Resource": "lockgate:task:test_sfn.picky", "End": True}},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def _ended(client: Any, execution: str) -> Any:
+    return _wait_for(lambda: (d := client.describe_execution(executionArn=execution))["status"] != "RUNNING" and d)
+
+
+def test_map_runs_through_boto3(client: Any) -> None:
+    register_task("test_sfn.picky", _picky)
+    PICKY_BROKEN.clear()
+    PICKY_BROKEN.add(2)
+    arn = client.create_state_machine(name="Fan", definition=json.dumps(DISTRIBUTED), roleArn="r")["stateMachineArn"]
+    execution = client.start_execution(stateMachineArn=arn, name="fan-1", input=json.dumps([1, 2, 3]))["executionArn"]
+    done = _ended(client, execution)
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"])[0] == 10 and json.loads(done["output"])[1]["Error"] == "ValueError"
+
+    (listed,) = client.list_map_runs(executionArn=execution)["mapRuns"]
+    map_run = listed["mapRunArn"]
+    assert ":mapRun:Fan/Tens:" in map_run and listed["executionArn"] == execution
+    described = client.describe_map_run(mapRunArn=map_run)
+    assert described["status"] == "SUCCEEDED" and described["maxConcurrency"] == 2
+    assert described["toleratedFailureCount"] == 1
+    counts = described["executionCounts"]
+    assert (counts["succeeded"], counts["failed"], counts["total"]) == (2, 1, 3)
+    assert described["itemCounts"]["total"] == 3
+
+    children = client.list_executions(mapRunArn=map_run)["executions"]
+    assert len(children) == 3 and {c["mapRunArn"] for c in children} == {map_run}
+    assert all(":execution:Fan/Tens:" in c["executionArn"] for c in children)
+    failed = [c for c in children if c["status"] == "FAILED"]
+    assert len(failed) == 1
+    child = client.describe_execution(executionArn=failed[0]["executionArn"])
+    assert child["mapRunArn"] == map_run and json.loads(child["input"]) == 2
+    with pytest.raises(client.exceptions.ResourceNotFound):
+        client.describe_map_run(mapRunArn=map_run[:-4] + "0000")
+
+
+def test_redrive_execution_through_boto3(client: Any) -> None:
+    register_task("test_sfn.picky", _picky)
+    PICKY_BROKEN.clear()
+    PICKY_BROKEN.add(5)
+    chain = {
+        "StartAt": "Times",
+        "States": {
+            "Times": {
+                "Type": "Task",
+                "Resource": "lockgate:task:test_sfn.picky",
+                "Parameters": {"n.$": "$.n"},
+                "ResultPath": "$.r",
+                "Next": "Count",
+            },
+            "Count": {
+                "Type": "Pass",
+                "Parameters": {"r.$": "$.r", "redrives.$": "$$.Execution.RedriveCount"},
+                "End": True,
+            },
+        },
+    }
+    arn = client.create_state_machine(name="Chain", definition=json.dumps(chain), roleArn="r")["stateMachineArn"]
+    execution = client.start_execution(stateMachineArn=arn, input=json.dumps({"n": 5}))["executionArn"]
+    failed = _ended(client, execution)
+    assert (failed["status"], failed["error"]) == ("FAILED", "ValueError")
+    assert client.describe_execution(executionArn=execution)["redriveStatus"] == "REDRIVABLE"
+    PICKY_BROKEN.clear()
+    assert client.redrive_execution(executionArn=execution)["redriveDate"]
+    done = _ended(client, execution)
+    assert done["status"] == "SUCCEEDED" and done["redriveCount"] == 1
+    assert json.loads(done["output"])["redrives"] == 1
+    kinds = [e["type"] for e in client.get_execution_history(executionArn=execution)["events"]]
+    assert kinds.count("ExecutionRedriven") == 1 and kinds[-1] == "ExecutionSucceeded"
+    with pytest.raises(client.exceptions.ExecutionNotRedrivable):
+        client.redrive_execution(executionArn=execution)

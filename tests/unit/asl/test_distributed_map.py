@@ -47,7 +47,12 @@ def test_the_reader_is_a_command_of_the_pure_machine() -> None:
     assert isinstance(command, Invoke) and command.id == "Each#1/ItemReader"
     assert command.payload["Parameters"] == {"Bucket": "b", "Key": "items.json"}
     machine.complete(command.id, [{"n": 1}, {"n": 2}])
-    machine.advance(1.0)
+    children = machine.advance(1.0)  # each iteration a child execution, run by the driver
+    assert [c.resource for c in children] == ["lockgate:map:child"] * 2
+    assert [c.payload["Input"] for c in children] == [{"n": 1}, {"n": 2}]
+    for child in children:
+        machine.complete(child.id, {"v": child.payload["Input"]["n"] * 2})
+    machine.advance(2.0)
     assert machine.output == [{"v": 2}, {"v": 4}]
 
 

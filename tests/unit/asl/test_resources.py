@@ -39,6 +39,14 @@ def test_task_decorated_functions_by_name_and_key() -> None:
     assert Resources().call(f"lockgate:task:{shout.key}", {"text": "yo"}) == "YO"
 
 
+def test_every_built_in_task_is_found_by_its_name_even_in_a_module_of_another_name() -> None:
+    import lockgate.tasks
+    from lockgate.asl.resources import find_task
+
+    for name in lockgate.tasks.__all__:  # spark_status lives in lockgate.tasks.spark, to_parquet in .parquet
+        assert find_task(name) is getattr(lockgate.tasks, name).fn, name
+
+
 def test_unknown_task_fails_with_task_failed() -> None:
     with pytest.raises(TaskFailure) as info:
         Resources().call("lockgate:task:no_such_task_anywhere", {})

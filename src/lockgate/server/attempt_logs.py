@@ -1,0 +1,57 @@
+"""The log files of a step's attempts, as the web UI and the REST API show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate.core.errors import UsageError
+
+MAX_BYTES = 1_000_000  # the tail of a longer log is shown, with a note
+MAX_ELEMENTS = 200  # of a mapped step, the logs of this many elements at most
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLog:
+    step: str
+    attempt: int
+    path: str
+    text: str
+    exists: bool
+    truncated: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "attempt": self.attempt, "path": self.path, "text": self.text,
+                "exists": self.exists, "truncated": self.truncated}  # fmt: skip
+
+
+def attempt_logs(runtime: Any, run_id: str, step: str, attempt: int | None = None) -> list[AttemptLog]:
+    """The logs of `step` (a step, or a mapped element `name[i]`; a mapped step gives its
+    elements'), every attempt or only `attempt`. Raises UsageError for an unknown run or step."""
+    record, state, _ = runtime.state(run_id)
+    found = state.steps.get(step)
+    if found is None:
+        parent = state.steps.get(step.partition("[")[0])
+        found = next((c for c in (parent.children or ()) if c.name == step), None) if parent else None
+    if found is None:
+        raise UsageError(f"run {record.run_id} has no step {step!r}")
+    owners = [found] if not found.children else list(found.children)[:MAX_ELEMENTS]
+    out = []
+    for owner in owners:
+        numbers = range(1, owner.attempt + 1) if attempt is None else [attempt]
+        for number in numbers:
+            path = runtime.log_path(record.run_id, owner.name, number)
+            out.append(_read(owner.name, number, path))
+    return out
+
+
+def _read(step: str, attempt: int, path: Any) -> AttemptLog:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - MAX_BYTES))
+            data = f.read()
+    except FileNotFoundError:
+        return AttemptLog(step, attempt, str(path), "", False, False)
+    return AttemptLog(step, attempt, str(path), data.decode("utf-8", errors="replace"), True, size > MAX_BYTES)

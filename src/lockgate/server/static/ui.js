@@ -1,0 +1,142 @@
+/* lockgate web UI: draws run and pipeline graphs with Cytoscape.js (dagre layout) and keeps a
+   running run's graph live by polling its /api/runs/{id}/graph until the run has ended. */
+(function () {
+  "use strict";
+
+  var COLORS = {
+    PENDING: "#c5cad3", RUNNING: "#2f7de1", RETRYING: "#e8962a", SUCCEEDED: "#2e9e57",
+    FAILED: "#d64541", SKIPPED: "#eceef1", ABORTED: "#8e5bb5", QUEUED: "#c5cad3", TIMED_OUT: "#d64541"
+  };
+  var TERMINAL = { SUCCEEDED: true, FAILED: true, TIMED_OUT: true, ABORTED: true };
+  var POLL_MS = 1000;
+
+  function label(node) {
+    var text = node.label;
+    if (node.counts) {
+      var parts = Object.keys(node.counts).sort().map(function (status) {
+        return status.toLowerCase() + " " + node.counts[status];
+      });
+      if (parts.length) { text += "\n" + parts.join(" · "); }
+    }
+    return text;
+  }
+
+  function elements(graph) {
+    var out = [];
+    graph.nodes.forEach(function (n) {
+      var data = { id: n.id, label: label(n), name: n.label, status: n.status, kind: n.kind, counts: n.counts || null };
+      if (n.parent) { data.parent = n.parent; }
+      out.push({ group: "nodes", data: data });
+    });
+    graph.edges.forEach(function (e) {
+      out.push({ group: "edges", data: { id: e.id, source: e.source, target: e.target } });
+    });
+    return out;
+  }
+
+  function style() {
+    var rules = [
+      { selector: "node", style: {
+        "shape": "round-rectangle", "label": "data(label)", "text-wrap": "wrap", "text-valign": "center",
+        "text-halign": "center", "font-size": 12, "font-family": "system-ui, sans-serif", "color": "#16191f",
+        "background-color": COLORS.PENDING, "border-width": 1, "border-color": "#6b7280",
+        "width": function (ele) {
+          var lines = String(ele.data("label")).split("\n");
+          var longest = Math.max.apply(null, lines.map(function (l) { return l.length; }));
+          return Math.max(70, longest * 7 + 20);
+        },
+        "height": function (ele) { return String(ele.data("label")).split("\n").length > 1 ? 44 : 30; }
+      } },
+      { selector: ":parent", style: {
+        "text-valign": "top", "background-opacity": 0.12, "border-style": "dashed", "padding": 12
+      } },
+      { selector: "edge", style: {
+        "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5,
+        "line-color": "#8a93a3", "target-arrow-color": "#8a93a3"
+      } }
+    ];
+    Object.keys(COLORS).forEach(function (status) {
+      rules.push({ selector: 'node[status = "' + status + '"]', style: { "background-color": COLORS[status] } });
+    });
+    ["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"].forEach(function (status) {
+      rules.push({ selector: 'node[status = "' + status + '"]:childless', style: { "color": "#ffffff" } });
+    });
+    rules.push({ selector: 'node[status = "RUNNING"]', style: { "border-width": 3, "border-color": "#123f7a" } });
+    return rules;
+  }
+
+  function layout(cy) {
+    cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 24, rankSep: 48, fit: true, padding: 16 }).run();
+    if (cy.zoom() > 1.25) {  // a small graph is not blown up to fill the box
+      cy.zoom(1.25);
+      cy.center();
+    }
+  }
+
+  function draw(container, graph) {
+    var cy = window.cytoscape({
+      container: container, elements: elements(graph), style: style(), autoungrabify: true,
+      boxSelectionEnabled: false, minZoom: 0.2, maxZoom: 2.5
+    });
+    layout(cy);
+    return cy;
+  }
+
+  function sameShape(cy, graph) {
+    if (cy.nodes().length !== graph.nodes.length || cy.edges().length !== graph.edges.length) { return false; }
+    return graph.nodes.every(function (n) { return cy.getElementById(n.id).nonempty(); });
+  }
+
+  function update(cy, graph) {
+    if (!sameShape(cy, graph)) {
+      cy.elements().remove();
+      cy.add(elements(graph));
+      layout(cy);
+      return;
+    }
+    cy.batch(function () {
+      graph.nodes.forEach(function (n) {
+        cy.getElementById(n.id).data({ status: n.status, label: label(n), counts: n.counts || null });
+      });
+    });
+  }
+
+  function follow(container, cy, url) {
+    function again(ms) { window.setTimeout(tick, ms); }
+    function tick() {
+      window.fetch(url, { headers: { "Accept": "application/json" }, cache: "no-store" })
+        .then(function (answer) {
+          if (!answer.ok) { throw new Error("HTTP " + answer.status); }
+          return answer.json();
+        })
+        .then(function (graph) {
+          update(cy, graph);
+          container.setAttribute("data-status", graph.status);
+          if (!TERMINAL[graph.status]) { again(POLL_MS); }
+        })
+        .catch(function () { again(POLL_MS * 3); });
+    }
+    again(POLL_MS);
+  }
+
+  function start() {
+    var container = document.getElementById("graph");
+    if (!container || !window.cytoscape) { return; }
+    var graph = JSON.parse(container.getAttribute("data-graph"));
+    var cy = draw(container, graph);
+    window.lockgateGraph = cy;
+    var logUrl = container.getAttribute("data-log-url");
+    var pipelineUrl = container.getAttribute("data-pipeline-url");
+    cy.on("tap", "node:childless", function (event) {
+      var id = event.target.id();
+      if (logUrl) { window.location.href = logUrl + encodeURIComponent(id); }
+      else if (pipelineUrl) { window.location.href = pipelineUrl + encodeURIComponent(id); }
+    });
+    container.setAttribute("data-status", graph.status || "");
+    var url = container.getAttribute("data-graph-url");
+    if (url && !TERMINAL[graph.status]) { follow(container, cy, url); }
+    container.setAttribute("data-ready", "true");
+  }
+
+  start();
+}());

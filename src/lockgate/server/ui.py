@@ -1,0 +1,233 @@
+"""The web UI: server-rendered pages (Jinja2, autoescaped) made live by htmx polling.
+
+Pages are `/` (runs), `/ui/runs/{id}`, `/ui/runs/{id}/logs/{step}`, `/ui/pipelines`,
+`/ui/catalog` and `/ui/notifications`; every live part is a partial that the page polls
+and that stops polling once what it shows can no longer change. The graph script
+(`static/ui.js`) reads `/api/runs/{id}/graph`. Buttons post to `/ui/...` actions that call
+the same operations as the REST API. No inline script or style: the pages run under a strict
+Content-Security-Policy, and nothing is loaded from outside the server.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
+# (Request, defined inside `router`) at definition time.
+import datetime as dt
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from lockgate.core.errors import UsageError
+from lockgate.core.history import RUN_STATUSES, TERMINAL_RUN
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+LIMITS = (25, 100, 500, 2000)
+MAX_HISTORY = 500  # events shown on a run's page (the newest ones)
+
+
+def environment() -> Any:
+    """The Jinja2 environment of the UI's templates (autoescape on for every template)."""
+    import jinja2
+
+    from lockgate import __version__
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    env.filters["when"] = when
+    env.filters["duration"] = duration
+    env.filters["pathpart"] = lambda value: quote(str(value), safe="")
+    env.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True, default=str)
+    env.filters["compact"] = compact
+    env.globals["version"] = __version__
+    env.globals["statuses"] = RUN_STATUSES
+    return env
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(pair: tuple[float | None, float | None]) -> str:
+    start, end = pair
+    if start is None or end is None:
+        return ""
+    seconds = max(0.0, end - start)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def compact(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def router(runtime: Any) -> Any:
+    from fastapi import APIRouter, HTTPException, Query, Request
+    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+    from lockgate.server import run_control, ui_views
+
+    env = environment()
+    ui = APIRouter(include_in_schema=False)
+    statics = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()}
+
+    def page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        html = env.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=status_code, headers={"Content-Security-Policy": CSP})
+
+    def same_origin(request: Request) -> None:
+        """Refuse a form posted from another site (a browser always sends Origin with a POST)."""
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+            raise HTTPException(403, f"cross-origin request from {origin} refused")
+
+    def done(request: Request, where: str) -> Response:
+        if request.headers.get("hx-request"):
+            return Response(status_code=200, headers={"HX-Redirect": where})
+        return RedirectResponse(where, status_code=303)
+
+    def refused(request: Request, message: str, back: str) -> Response:
+        if request.headers.get("hx-request"):  # htmx swaps 2xx answers only
+            return page("_flash.html", message=message)
+        return page("error.html", status_code=409, message=message, back=back)
+
+    # -- static files ---------------------------------------------------------------------
+
+    @ui.get("/ui/static/{path:path}")
+    def static(path: str) -> FileResponse:
+        file = statics.get(path)
+        if file is None:
+            raise HTTPException(404, f"no static file {path!r}")
+        kind = mimetypes.guess_type(file.name)[0] or "text/plain"
+        if file.suffix == ".js":
+            kind = "text/javascript"
+        return FileResponse(file, media_type=kind, headers={"Cache-Control": "max-age=3600"})
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def runs_query(pipeline: str | None, status: str | None, limit: int) -> dict[str, Any]:
+        pipeline = pipeline or None
+        status = status or None
+        if status is not None and status not in RUN_STATUSES:
+            raise HTTPException(400, f"status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+        records = runtime.store.list_runs(pipeline=pipeline, status=status, limit=limit)
+        query = urlencode({k: v for k, v in (("pipeline", pipeline), ("status", status), ("limit", limit)) if v})
+        return {"runs": records, "pipeline": pipeline or "", "status": status or "", "limit": limit,
+                "query": query, "more": len(records) == limit}  # fmt: skip
+
+    @ui.get("/", response_class=HTMLResponse)
+    @ui.get("/ui/runs", response_class=HTMLResponse)
+    def runs_page(
+        pipeline: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=10000)
+    ) -> HTMLResponse:
+        return page(
+            "runs.html", **runs_query(pipeline, status, limit), pipelines=ui_views.run_pipelines(runtime), limits=LIMITS
+        )
+
+    @ui.get("/ui/runs/rows", response_class=HTMLResponse)
+    def runs_rows(
+        pipeline: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=10000)
+    ) -> HTMLResponse:
+        return page("_runs_rows.html", **runs_query(pipeline, status, limit))
+
+    def run_context(run_id: str) -> dict[str, Any]:
+        try:
+            return ui_views.run_detail(runtime, run_id, MAX_HISTORY)
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @ui.get("/ui/runs/{run_id}", response_class=HTMLResponse)
+    def run_page(run_id: str) -> HTMLResponse:
+        return page("run.html", **run_context(run_id))
+
+    @ui.get("/ui/runs/{run_id}/live", response_class=HTMLResponse)
+    def run_live(run_id: str) -> HTMLResponse:
+        return page("_run_live.html", **run_context(run_id))
+
+    def logs_context(run_id: str, step: str) -> dict[str, Any]:
+        from lockgate.server.attempt_logs import attempt_logs
+
+        try:
+            record = runtime.store.get_run(run_id)
+            entries = attempt_logs(runtime, run_id, step)
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+        live = record.status not in TERMINAL_RUN
+        return {"record": record, "step": step, "entries": entries, "live": live}
+
+    @ui.get("/ui/runs/{run_id}/logs/{step}", response_class=HTMLResponse)
+    def logs_page(run_id: str, step: str) -> HTMLResponse:
+        return page("logs.html", **logs_context(run_id, step))
+
+    @ui.get("/ui/runs/{run_id}/logs/{step}/live", response_class=HTMLResponse)
+    def logs_live(run_id: str, step: str) -> HTMLResponse:
+        return page("_logs_live.html", **logs_context(run_id, step))
+
+    @ui.post("/ui/runs/{run_id}/{action}")
+    def run_action(request: Request, run_id: str, action: str) -> Response:
+        same_origin(request)
+        back = f"/ui/runs/{quote(run_id, safe='')}"
+        try:
+            if action == "cancel":
+                record = runtime.store.get_run(run_id)
+                if record is not None and record.kind == "asl":
+                    from lockgate.asl import durable
+
+                    durable.stop(runtime, run_id, "stopped from the web UI")
+                else:
+                    runtime.cancel(run_id, "cancelled from the web UI")
+            elif action == "retry":
+                run_control.start_retry(runtime, run_id)
+            elif action == "resume":
+                run_control.start_resume(runtime, run_id)
+            else:
+                raise HTTPException(404, f"no action {action!r}; actions are cancel, retry and resume")
+        except UsageError as exc:
+            return refused(request, str(exc), back)
+        return done(request, back)
+
+    # -- pipelines, catalog, notifications --------------------------------------------------
+
+    @ui.get("/ui/pipelines", response_class=HTMLResponse)
+    def pipelines_page() -> HTMLResponse:
+        return page("pipelines.html", **ui_views.pipelines(runtime))
+
+    @ui.post("/ui/pipelines/{name}/{action}")
+    def pipeline_action(request: Request, name: str, action: str) -> Response:
+        same_origin(request)
+        operations = {"pause": ui_views.pause, "unpause": ui_views.unpause}
+        if action not in operations:
+            raise HTTPException(404, f"no action {action!r}; actions are pause and unpause")
+        try:
+            operations[action](runtime, name)
+        except UsageError as exc:
+            return refused(request, str(exc), "/ui/pipelines")
+        return done(request, "/ui/pipelines")
+
+    @ui.get("/ui/catalog", response_class=HTMLResponse)
+    def catalog_page() -> HTMLResponse:
+        return page("catalog.html", **ui_views.catalog(runtime))
+
+    @ui.get("/ui/catalog/{database}/{name}", response_class=HTMLResponse)
+    def table_page(database: str, name: str) -> HTMLResponse:
+        try:
+            return page("table.html", **ui_views.catalog_table(runtime, f"{database}.{name}"))
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @ui.get("/ui/notifications", response_class=HTMLResponse)
+    def notifications_page() -> HTMLResponse:
+        return page("notifications.html", **ui_views.notifications(runtime))
+
+    return ui

@@ -1,0 +1,243 @@
+"""The web UI in a real Chromium (Playwright) against `lockgate serve` started as its users start it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import free_port, need, wait_for_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]  # fmt: skip
+PIPELINES = """
+import time
+from pathlib import Path
+
+from lockgate import pipeline, task
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def wait_for(name: str) -> None:
+    while not (HERE / name).exists():
+        time.sleep(0.02)
+
+
+@task
+def prepare() -> list:
+    return [2, 4]
+
+
+@task
+def half(x: int) -> int:
+    return x // 2
+
+
+@task
+def hold(halves: list, gate: str) -> int:
+    wait_for(gate)
+    return sum(halves)
+
+
+@task
+def report(total: int, values: list) -> str:
+    return f"{total} of {len(values)}"
+
+
+@pipeline
+def gated(gate: str):
+    values = prepare()
+    return report(hold(half.map(values), gate), values)
+
+
+@task
+def fail_loudly() -> None:
+    print("checking the input")
+    raise ValueError("the input is <b>bad</b>")
+
+
+@pipeline
+def broken():
+    return fail_loudly()
+
+
+@task
+def forever() -> int:
+    wait_for("release")
+    return 1
+
+
+@pipeline
+def stuck():
+    return forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`lockgate serve` on a free port, in a folder and LOCKGATE_HOME of its own."""
+    folder = tmp_path_factory.mktemp("ui")
+    (folder / "pipelines").mkdir()
+    (folder / "pipelines" / "ui_e2e.py").write_text(PIPELINES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")}
+    env["LOCKGATE_HOME"] = str(folder / ".lockgate")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lockgate", "serve", "--pipelines", "pipelines", "--port", str(port)],
+        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        if not wait_for_port(port, timeout=30):
+            proc.kill()
+            raise AssertionError(f"lockgate serve did not listen: {proc.communicate()[1]}")
+        yield f"http://127.0.0.1:{port}", folder
+    finally:
+        (folder / "release").write_text("go")  # let steps still waiting end
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        need(f"{CHROMIUM} is missing: apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("the playwright package is missing: pip install -e '.[dev]'")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page that fails the test on a script error or a Content-Security-Policy violation."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    yield page
+    context.close()
+    assert problems == []
+
+
+def trigger(base: str, pipeline: str, **params: Any) -> str:
+    answer = httpx.post(f"{base}/api/pipelines/{pipeline}/trigger", json={"params": params}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["run_id"])
+
+
+def node_status(page: Any, node: str) -> str:
+    return str(page.evaluate("id => window.lockgateGraph.getElementById(id).data('status')", node))
+
+
+def wait_node(page: Any, node: str, status: str) -> None:
+    page.wait_for_function(
+        "([id, status]) => window.lockgateGraph && window.lockgateGraph.getElementById(id).data('status') === status",
+        arg=[node, status],
+    )
+
+
+def test_the_runs_page_lists_a_run_and_follows_its_status(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, folder = server
+    run_id = trigger(base, "gated", gate="gate-list")
+    page.goto(f"{base}/")
+    row = page.locator(f'tr[data-run="{run_id}"]')
+    expect(row).to_contain_text("gated")
+    expect(row.locator(".status")).to_have_text("RUNNING")
+    page.evaluate("window.stillHere = true")
+    (folder / "gate-list").write_text("open")
+    expect(row.locator(".status")).to_have_text("SUCCEEDED")
+    assert page.evaluate("window.stillHere") is True  # updated in place, not reloaded
+    row.locator("a.mono").click()
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+
+
+def test_a_running_step_turns_succeeded_in_the_graph_without_reloading(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, folder = server
+    run_id = trigger(base, "gated", gate="gate-graph")
+    page.goto(f"{base}/ui/runs/{run_id}")
+    wait_node(page, "hold", "RUNNING")
+    assert node_status(page, "report") == "PENDING"
+    page.evaluate("window.stillHere = true")
+    (folder / "gate-graph").write_text("open")
+    wait_node(page, "hold", "SUCCEEDED")
+    wait_node(page, "report", "SUCCEEDED")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    expect(page.locator('#steps tr[data-step="hold"] .status')).to_have_text("SUCCEEDED")
+    assert page.evaluate("window.stillHere") is True
+
+
+def test_the_graph_has_the_steps_and_their_dependencies(server: tuple[str, Path], page: Any) -> None:
+    base, folder = server
+    (folder / "gate-shape").write_text("open")
+    run_id = trigger(base, "gated", gate="gate-shape")
+    page.goto(f"{base}/ui/runs/{run_id}")
+    wait_node(page, "report", "SUCCEEDED")
+    nodes = page.evaluate("window.lockgateGraph.nodes().map(n => [n.id(), n.data('status'), n.data('label')])")
+    edges = page.evaluate("window.lockgateGraph.edges().map(e => [e.source().id(), e.target().id()])")
+    assert sorted(n[0] for n in nodes) == ["half", "hold", "prepare", "report"]
+    expected = {("prepare", "half"), ("half", "hold"), ("hold", "report"), ("prepare", "report")}
+    assert {tuple(e) for e in edges} == expected
+    labels = {n[0]: n[2] for n in nodes}
+    assert labels["half"] == "half\nsucceeded 2" and labels["prepare"] == "prepare"
+    positions = page.evaluate("window.lockgateGraph.nodes().map(n => [n.id(), n.position('x')])")
+    x = dict(positions)
+    assert x["prepare"] < x["half"] < x["hold"] < x["report"]  # laid out left to right by dagre
+
+
+def test_a_failed_steps_log_shows_its_traceback(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    run_id = trigger(base, "broken")
+    page.goto(f"{base}/ui/runs/{run_id}")
+    wait_node(page, "fail_loudly", "FAILED")
+    expect(page.locator("#run-status")).to_have_text("FAILED")
+    expect(page.locator("#retry")).to_be_visible()
+    # a click on the graph's node opens the step's log
+    box = page.locator("#graph").bounding_box()
+    point = page.evaluate("window.lockgateGraph.getElementById('fail_loudly').renderedPosition()")
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    page.wait_for_url(f"**/ui/runs/{run_id}/logs/fail_loudly")
+    log = page.locator("pre.logtext")
+    expect(log).to_contain_text("checking the input")
+    expect(log).to_contain_text("Traceback (most recent call last)")
+    expect(log).to_contain_text("ValueError: the input is <b>bad</b>")  # shown as text, not markup
+    assert page.locator("pre.logtext b").count() == 0
+
+
+def test_cancel_from_the_ui_aborts_a_running_run(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    run_id = trigger(base, "stuck")
+    page.goto(f"{base}/ui/runs/{run_id}")
+    wait_node(page, "forever", "RUNNING")
+    page.locator("#cancel").click()
+    expect(page.locator("#run-status")).to_have_text("ABORTED")
+    assert httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()["status"] == "ABORTED"
+    expect(page.locator("#cancel")).to_have_count(0)
+    expect(page.locator("#retry")).to_be_visible()
