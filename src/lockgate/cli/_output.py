@@ -11,6 +11,31 @@ from lockgate.config import mask_url
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+# Optional packages and the extra (pyproject.toml) that installs each.
+_EXTRAS = {
+    "fastapi": "server",
+    "uvicorn": "server",
+    "jinja2": "server",
+    "prometheus_client": "server",
+    "multipart": "server",
+    "pyarrow": "lake",
+    "duckdb": "lake",
+    "frictionless": "lake",
+    "jsonschema": "lake",
+    "s3fs": "s3",
+    "fsspec": "s3",
+    "boto3": "s3",
+    "cronsim": "triggers",
+    "watchdog": "triggers",
+    "jsonpath_ng": "asl",
+    "jsonata": "asl",
+    "yaml": "asl",
+    "pyspark": "spark",
+    "psycopg": "postgres",
+    "pymysql": "mysql",
+    "httpx": "http",
+}
+
 
 class Exit(Exception):
     """Leave the command with this exit code."""
@@ -53,6 +78,12 @@ def fail(exc: BaseException) -> int:
     if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
         exc.show(file=sys.stderr)  # type: ignore[attr-defined]
         return EXIT_USAGE
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        extra = _EXTRAS.get(top)
+        if extra is not None:
+            print(f"error: this needs the optional package {top!r}: pip install 'lockgate[{extra}]'", file=sys.stderr)
+            return EXIT_USAGE
     if isinstance(exc, (UsageError, LockgateError)):
         print(f"error: {mask_url(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
