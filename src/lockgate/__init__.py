@@ -28,9 +28,9 @@ _EXPORTS = {
     "task": "lockgate.dag.task",
     "StepContext": "lockgate.attempt",
     "context": "lockgate.attempt",
-    "Run": "lockgate.runtime",
+    "Run": "lockgate.views",
     "Runtime": "lockgate.runtime",
-    "StepView": "lockgate.runtime",
+    "StepView": "lockgate.views",
     "run": "lockgate.runtime",
 }
 
@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from lockgate.core.retry import Retry, RetryPolicy
     from lockgate.dag.pipeline import Pipeline, pipeline
     from lockgate.dag.task import Task, task
-    from lockgate.runtime import Run, Runtime, StepView, run
+    from lockgate.runtime import Runtime, run
+    from lockgate.views import Run, StepView
 
 
 def __getattr__(name: str) -> Any:

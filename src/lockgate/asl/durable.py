@@ -124,7 +124,7 @@ def create(
     `meta` is kept with the run: its `on_failure`/`on_success` topic lists are notified at the end.
     `parent_run_id` makes it a child execution (of a Distributed Map); `extra` goes into its params.
     """
-    from lockgate.runtime import new_run_id
+    from lockgate.views import new_run_id
 
     now = runtime.clock()
     run_id = new_run_id(now)

@@ -91,5 +91,18 @@ def fail(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """`--param NAME=VALUE` options as a dict; raises UsageError naming a malformed one."""
+    from lockgate.core.errors import UsageError
+
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {pair!r}: expected NAME=VALUE")
+        params[key] = value
+    return params
+
+
 def status_code(status: str) -> int:
     return EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED

@@ -9,7 +9,7 @@ import typer
 
 from lockgate import _json
 from lockgate.cli import _output, app
-from lockgate.cli._output import Exit, emit_json
+from lockgate.cli._output import Exit, emit_json, parse_params
 from lockgate.core.errors import UsageError
 from lockgate.core.history import RUN_STATUSES
 
@@ -35,16 +35,6 @@ def _runtime() -> Any:
     return default_runtime()
 
 
-def _params(pairs: list[str]) -> dict[str, str]:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--param {pair!r}: expected NAME=VALUE")
-        params[key] = value
-    return params
-
-
 @app.command()
 def run(
     target: str = typer.Argument(..., help="path/to/file.py:pipeline or package.module:pipeline"),
@@ -60,7 +50,7 @@ def run(
     obj = load_target(target)
     if not isinstance(obj, Pipeline):
         raise UsageError(f"{target} is a {type(obj).__name__}, not a @pipeline")
-    bound = obj.bind(_params(param), from_text=True)
+    bound = obj.bind(parse_params(param), from_text=True)
     workflow = obj.compile(bound)
     runtime = _runtime()
     params = _json.loads(_json.dumps(bound))

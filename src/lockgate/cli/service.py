@@ -14,7 +14,7 @@ import typer
 
 from lockgate import _json
 from lockgate.cli import _output, app
-from lockgate.cli._output import Exit, emit_json
+from lockgate.cli._output import Exit, emit_json, parse_params
 from lockgate.core.errors import UsageError
 
 PIPELINES = typer.Option(
@@ -209,16 +209,6 @@ def unpause(
     typer.echo(f"{name} unpaused" if changed else f"{name} was not paused")
 
 
-def _params(pairs: list[str]) -> dict[str, str]:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--param {pair!r}: expected NAME=VALUE")
-        params[key] = value
-    return params
-
-
 @app.command()
 def trigger(
     name: str = typer.Argument(..., help="The pipeline to run."),
@@ -236,7 +226,7 @@ def trigger(
     from lockgate.triggers.project import find_pipeline
 
     pipeline = find_pipeline(_load(pipelines), name, pipelines)
-    bound = pipeline.bind(_params(param), from_text=True)
+    bound = pipeline.bind(parse_params(param), from_text=True)
     params = _json.loads(_json.dumps(bound))
     key = run_key("manual", name, idempotency_key) if idempotency_key else None
     runtime = _runtime()

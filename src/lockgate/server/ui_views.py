@@ -30,9 +30,9 @@ def run_pipelines(runtime: Any) -> list[str]:
 
 def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
     """A run's summary, steps (or states), history and the actions it allows; raises UsageError."""
-    from lockgate.runtime import step_views
     from lockgate.server import run_control
     from lockgate.server.run_graph import graph_json, machine_history
+    from lockgate.views import step_views
 
     record, state, events = runtime.state(run_id)
     machine_events = machine_history(record, events)
