@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Any
@@ -53,7 +54,8 @@ def emit_json(value: Any) -> None:
 def console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    # Piped into a file or another program, tables keep a readable width instead of 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140)
 
 
 def error_console() -> Any:
