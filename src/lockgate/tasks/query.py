@@ -74,20 +74,33 @@ def connect(sql: str, connection: str | None = None) -> Any:
     if "s3://" in sql or "s3a://" in sql or any(t.location.startswith("s3") for t in tables):
         fs, _ = _fs.filesystem("s3://", connection)
         con.register_filesystem(fs)
-    schemas = set()
+    script = []
     for table in tables:
-        if table.database not in schemas:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(table.database)}")
-            schemas.add(table.database)
+        # Only the names the SQL uses get a view: creating one reads the files' footers.
+        qualified = _mentions(sql, f"{table.database}.{table.name}") or _mentions(
+            sql, f'"{table.database}".{table.name}'
+        )
+        bare = table.database == "default" and _mentions_bare(sql, table.name)
+        if not (qualified or bare):
+            continue
         try:
             body = _view_sql(table, connection)
         except UsageError as exc:  # the name may only be a column here: warn; DuckDB fails if the table is used
             log.warning("%s", exc)
             continue
-        con.execute(f"CREATE VIEW {_quote(table.database)}.{_quote(table.name)} AS {body}")
-        if table.database == "default":
-            con.execute(f"CREATE VIEW {_quote(table.name)} AS {body}")
+        if qualified:
+            script.append(f"CREATE SCHEMA IF NOT EXISTS {_quote(table.database)}")
+            script.append(f"CREATE VIEW {_quote(table.database)}.{_quote(table.name)} AS {body}")
+        if bare:
+            script.append(f"CREATE VIEW {_quote(table.name)} AS {body}")
+    if script:
+        con.execute(";\n".join(script))
     return con
+
+
+def _mentions_bare(sql: str, name: str) -> bool:
+    """Whether `name` appears not qualified by a schema (`x.name`)."""
+    return re.search(rf"(?<![\w$.]){re.escape(name)}(?![\w$])", sql, re.I) is not None
 
 
 def _mentions(sql: str, name: str) -> bool:
