@@ -73,7 +73,7 @@ class StateData:
         """Evaluate a JSONata template (`{% %}` strings anywhere in `value`)."""
         bindings: dict[str, Any] = dict(self.variables)
         bindings["states"] = {"input": self.raw, "context": context or self.context(), **states}
-        return jsonata.evaluate_template(value, bindings)
+        return jsonata.evaluate_template(value, bindings, entropy=self.entropy)
 
     # -- JSONPath -----------------------------------------------------------------------
 

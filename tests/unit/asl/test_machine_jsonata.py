@@ -160,3 +160,16 @@ def test_jsonata_wait_seconds_expression() -> None:
     }
     trace = drive(definition, {"d": 9})
     assert trace.timers[0].due_at - trace.machine.history[0]["timestamp"] == 9
+
+
+
+def test_jsonata_uuid_and_random_in_output_draw_from_the_machines_entropy() -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Draw",
+        "States": {"Draw": {"Type": "Pass", "Output": {"id": "{% $uuid() %}", "r": "{% $random() %}"}, "End": True}},
+    }
+    first, again = drive(definition, {}, seed=7).machine, drive(definition, {}, seed=7).machine
+    assert first.status == "SUCCEEDED", first.cause
+    assert len(first.output["id"]) == 36 and 0 <= first.output["r"] < 1
+    assert first.output == again.output  # drawn from the entropy a replay gets back
