@@ -91,19 +91,8 @@ class Runtime:
         parent_run_id: str | None = None,
     ) -> str | None:
         """Queue a run to be started by whoever claims it; None if the idempotency key has a run."""
-        now = self.clock()
-        run_id = new_run_id(now)
-        record = NewRun(
-            run_id,
-            pipeline,
-            kind,
-            params,
-            now,
-            status="QUEUED",
-            idempotency_key=idempotency_key,
-            parent_run_id=parent_run_id,
-        )
-        return run_id if self.store.create_run(record, []) else None
+        request = RunRequest(pipeline, params, idempotency_key, kind, parent_run_id)
+        return self.enqueue_many([request])[0]
 
     def enqueue_many(self, requests: Sequence[RunRequest]) -> list[str | None]:
         """Queue many runs in one transaction; per request its new run id, or None when its
@@ -140,12 +129,18 @@ class Runtime:
         observer: Observer | None = None,
     ) -> Run:
         """Start a claimed run with its compiled workflow and drive it to its end here."""
-        now = self.clock()
-        first = engine.start(record.run_id, workflow, record.params, now)
-        state = engine.replay([first], self._load)
         kind = executor or self.executor_kind
-        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, self._capacity(kind))]
+        state, batch, _ = self._first_batch(record.run_id, workflow, record.params, self._capacity(kind))
         return self._drive(state, batch, kind, observer, first_commit=True)
+
+    def _first_batch(
+        self, run_id: str, workflow: Workflow, params: dict[str, Any], capacity: int
+    ) -> tuple[engine.RunState, list[h.Event], float]:
+        """A new run's state and first events (RunStarted and the steps it starts), and when."""
+        now = self.clock()
+        first = engine.start(run_id, workflow, params, now)
+        state = engine.replay([first], self._load)
+        return state, [first, *engine.decide(state, engine.Tick(), now, self.draw, capacity)], now
 
     def fail_claimed(self, record: RunRecord, error: str, cause: str) -> None:
         """End a claimed run that could not start (its pipeline cannot be loaded or compiled)."""
@@ -166,11 +161,8 @@ class Runtime:
         capacity: int | None = None,
     ) -> tuple[engine.RunState, list[h.Event]] | None:
         """Create a run and its first batch of events; None if the idempotency key is taken."""
-        now = self.clock()
-        run_id = run_id or new_run_id(now)
-        first = engine.start(run_id, workflow, params, now)
-        state = engine.replay([first], self._load)
-        batch = [first, *engine.decide(state, engine.Tick(), now, self.draw, capacity or self.max_workers)]
+        run_id = run_id or new_run_id(self.clock())
+        state, batch, now = self._first_batch(run_id, workflow, params, capacity or self.max_workers)
         record = NewRun(run_id, workflow.name, kind, params, now, owner=self.owner, idempotency_key=idempotency_key)
         if not self.store.create_run(record, batch):
             return None
