@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import wait_until
 
 PIPELINES = """
 import os
@@ -55,16 +56,6 @@ def runs(pipeline: str) -> list[dict]:
     done = lockgate("runs", "--json", "--pipeline", pipeline)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
-
-
-def wait_until(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def start_serve(port: int) -> subprocess.Popen:

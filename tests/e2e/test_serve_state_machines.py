@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import free_port, wait_for_port, wait_until
 
 PROJECT = """
 [asl.state_machines.orders]
@@ -51,16 +51,6 @@ def runs(name: str) -> list[dict]:
     done = lockgate("runs", "--json", "--pipeline", name)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
-
-
-def wait_until(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def serve(port: int) -> subprocess.Popen:

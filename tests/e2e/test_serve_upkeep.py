@@ -6,12 +6,11 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import free_port, wait_for_port, wait_until
 
 FLOWS = """
 from pathlib import Path
@@ -58,16 +57,6 @@ topic = "ops"
 
 def lockgate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, timeout=60)
-
-
-def wait_until(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 class Hook:

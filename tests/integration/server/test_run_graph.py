@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import FakeTime
 
 from lockgate.asl import durable
 from lockgate.asl.resources import register_task
@@ -71,26 +72,13 @@ DEFINITION = {
 }  # fmt: skip
 
 
-class FakeTime:
-    """The runtime's clock; sleeping moves it on at once."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def finished_run(home: Path) -> str:
     register_task("ui_graph.flaky", flaky)
     register_task("ui_graph.broken", broken)
     CALLS.clear()
     runtime = default_runtime()
-    time = FakeTime()
+    time = FakeTime(1_800_000_000.0)
     runtime.clock = time.clock
     run_id, result = durable.start(runtime, DEFINITION, {}, state_machine="ui_graph", sleep=time.sleep)
     assert result["status"] == "FAILED" and CALLS["flaky"] == 2

@@ -162,7 +162,6 @@ def test_jsonata_wait_seconds_expression() -> None:
     assert trace.timers[0].due_at - trace.machine.history[0]["timestamp"] == 9
 
 
-
 def test_jsonata_uuid_and_random_in_output_draw_from_the_machines_entropy() -> None:
     definition = {
         "QueryLanguage": "JSONata",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import FakeTime
 
 from lockgate.asl import durable, map_runs
 from lockgate.asl.driver import run_execution
@@ -22,29 +23,6 @@ BROKEN: set[Any] = set()
 
 class Crash(BaseException):
     """Stands in for the process dying while a child execution runs."""
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-def runtime(fake: FakeTime) -> Runtime:
-    runtime = Runtime()
-    runtime.clock = fake.clock
-    return runtime
 
 
 @pytest.fixture(autouse=True)

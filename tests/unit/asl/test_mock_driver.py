@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+from tests.conftest import FakeTime
 
 from lockgate.asl.driver import run_execution
 from lockgate.asl.mock import MockConfig
@@ -36,19 +37,6 @@ def _config(responses: dict[str, Any]) -> dict[str, Any]:
         "StateMachines": {"Orders": {"TestCases": {"Case": {"Check": "CheckResponses"}}}},
         "MockedResponses": {"CheckResponses": responses},
     }
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from tests.conftest import FakeTime
 
 from lockgate.asl import durable
 from lockgate.asl.redrive import redrive
@@ -15,29 +16,6 @@ from lockgate.runtime import Runtime
 
 CALLS: Counter[str] = Counter()
 BROKEN: set[str] = set()
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-def runtime(fake: FakeTime) -> Runtime:
-    runtime = Runtime()
-    runtime.clock = fake.clock
-    return runtime
 
 
 @pytest.fixture(autouse=True)
