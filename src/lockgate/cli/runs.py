@@ -255,24 +255,22 @@ def logs(
 @app.command()
 def resume(run_id: str = typer.Argument(...), as_json: bool = JSON, executor: str | None = EXECUTOR) -> None:
     """Continue a run whose process died, to its end."""
-    runtime = _runtime()
-    if as_json:
-        result = runtime.resume(run_id, executor=executor)
-    else:
-        with _LiveView() as view:
-            result = runtime.resume(run_id, executor=executor, observer=view.update)
-    _report(result, as_json)
+    _drive(_runtime().resume, run_id, as_json, executor)
 
 
 @app.command()
 def retry(run_id: str = typer.Argument(...), as_json: bool = JSON, executor: str | None = EXECUTOR) -> None:
     """Run a failed run again from its failed steps, reusing the results of those that succeeded."""
-    runtime = _runtime()
+    _drive(_runtime().retry, run_id, as_json, executor)
+
+
+def _drive(action: Any, run_id: str, as_json: bool, executor: str | None) -> None:
+    """Drive a run with `action` (Runtime.resume or .retry), showing it live unless printing JSON."""
     if as_json:
-        result = runtime.retry(run_id, executor=executor)
+        result = action(run_id, executor=executor)
     else:
         with _LiveView() as view:
-            result = runtime.retry(run_id, executor=executor, observer=view.update)
+            result = action(run_id, executor=executor, observer=view.update)
     _report(result, as_json)
 
 
