@@ -86,12 +86,15 @@ def test_cancel_a_finished_run_is_refused() -> None:
 
 
 def test_bad_input_exits_2_with_a_clear_message_and_no_traceback() -> None:
+    made = lockgate("run", f"{TARGET}:feedback", "--param", "day=2026-11-25", "--json")
+    assert made.returncode == 0, made.stderr  # a home, so `show` has somewhere to look
     cases = {
         ("run", f"{TARGET}:nope"): "has no 'nope'",
+        ("run", f"{TARGET}:feedbak"): "has no 'feedbak'; did you mean 'feedback'? (its pipelines: broken_body, cyclic,",
         ("run", "missing.py:x"): "missing.py: no such file",
         ("run", f"{TARGET}:feedback", "--param", "limit=lots"): "parameter 'limit': 'lots' is not a valid int",
         ("run", f"{TARGET}:feedback", "--param", "colour=red"): "has no parameter 'colour'",
-        ("run", f"{TARGET}:cyclic"): "pipeline has a cycle: extract -> load -> extract",
+        ("run", f"{TARGET}:cyclic"): "pipeline cyclic in " + TARGET + " has a cycle: extract -> load -> extract",
         ("run", f"{TARGET}:extract"): "is a Task, not a @pipeline",
         ("show", "nosuchrun"): "no run 'nosuchrun'",
         ("runs", "--status", "DONE"): "--status 'DONE' is not one of",
@@ -103,6 +106,18 @@ def test_bad_input_exits_2_with_a_clear_message_and_no_traceback() -> None:
         assert result.returncode == 2, args
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_a_user_file_in_a_folder_named_lockgate_keeps_its_file_and_line(tmp_path: Path) -> None:
+    # A project (or a clone of lockgate) under a folder named lockgate is still the user's code.
+    project = tmp_path / "lockgate" / "proj"
+    project.mkdir(parents=True)
+    (project / "file.py").write_text(
+        "from lockgate import pipeline\n\n\n@pipeline\ndef broken():\n    return undefined_name\n"
+    )
+    result = lockgate("run", f"{project / 'file.py'}:broken")
+    assert result.returncode == 2
+    assert "file.py:6: building pipeline broken failed: NameError" in result.stderr, result.stderr
 
 
 def test_a_syntax_error_in_the_pipeline_file_names_file_and_line(tmp_path: Path) -> None:
