@@ -31,6 +31,14 @@ def test_version_and_help_need_no_home(tmp_path: Path) -> None:
     assert not (tmp_path / ".lockgate").exists()
 
 
+def test_help_shows_bracketed_text_and_describes_run_id_arguments() -> None:
+    wide = {"COLUMNS": "200"}
+    assert "Alarms declared in lockgate.toml ([[alarms]]) and their states." in lockgate("--help", env=wide).stdout
+    for command in ("resume", "retry", "cancel", "show", "logs"):
+        text = lockgate(command, "--help", env=wide).stdout
+        assert re.search(r"run_id\s+TEXT\s+\S.*unique prefix", text), (command, text)
+
+
 def test_run_json_prints_the_run_and_exits_0() -> None:
     result = lockgate("run", f"{TARGET}:feedback", "--param", "day=2026-11-25", "--json")
     assert result.returncode == 0, result.stderr

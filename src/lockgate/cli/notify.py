@@ -15,7 +15,10 @@ JSON = typer.Option(False, "--json", help="Print one JSON document instead of ta
 
 topics_app = typer.Typer(help="Topics and their subscriptions (email, webhook, slack).", no_args_is_help=True)
 notifications_app = typer.Typer(help="The delivery log of notifications.", invoke_without_command=True)
-alarms_app = typer.Typer(help="Alarms declared in lockgate.toml ([[alarms]]) and their states.", no_args_is_help=True)
+# Help text is rich markup: a bracket is escaped, or "[[alarms]]" reads as a style tag and vanishes.
+alarms_app = typer.Typer(
+    help="Alarms declared in lockgate.toml (\\[\\[alarms]]) and their states.", no_args_is_help=True
+)
 app.add_typer(topics_app, name="topics")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(alarms_app, name="alarms")

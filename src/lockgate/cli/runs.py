@@ -253,13 +253,23 @@ def logs(
 
 
 @app.command()
-def resume(run_id: str = typer.Argument(...), as_json: bool = JSON, executor: str | None = EXECUTOR) -> None:
+def resume(
+    run_id: str = typer.Argument(
+        ..., help="The run to continue: its id (or a unique prefix), as `lockgate runs` lists."
+    ),
+    as_json: bool = JSON,
+    executor: str | None = EXECUTOR,
+) -> None:
     """Continue a run whose process died, to its end."""
     _drive(_runtime().resume, run_id, as_json, executor)
 
 
 @app.command()
-def retry(run_id: str = typer.Argument(...), as_json: bool = JSON, executor: str | None = EXECUTOR) -> None:
+def retry(
+    run_id: str = typer.Argument(..., help="The failed run: its id (or a unique prefix), as `lockgate runs` lists."),
+    as_json: bool = JSON,
+    executor: str | None = EXECUTOR,
+) -> None:
     """Run a failed run again from its failed steps, reusing the results of those that succeeded."""
     _drive(_runtime().retry, run_id, as_json, executor)
 
@@ -275,7 +285,10 @@ def _drive(action: Any, run_id: str, as_json: bool, executor: str | None) -> Non
 
 
 @app.command()
-def cancel(run_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
+def cancel(
+    run_id: str = typer.Argument(..., help="The run to abort: its id (or a unique prefix), as `lockgate runs` lists."),
+    as_json: bool = JSON,
+) -> None:
     """Abort a run; the process running it stops at its next step boundary."""
     result = _runtime().cancel(run_id)
     if as_json:
