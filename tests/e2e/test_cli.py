@@ -128,6 +128,53 @@ def test_a_user_file_in_a_folder_named_lockgate_keeps_its_file_and_line(tmp_path
     assert "file.py:6: building pipeline broken failed: NameError" in result.stderr, result.stderr
 
 
+def test_reading_where_there_is_no_home_says_so_in_one_line_and_creates_nothing(tmp_path: Path, home: Path) -> None:
+    for args in (["runs"], ["show", "1m8t1sb4"], ["catalog", "tables"], ["notifications"]):
+        result = lockgate(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith(f"error: no lockgate home here: {home} does not exist (set by LOCKGATE_HOME)")
+        assert result.stderr.count("\n") == 1, result.stderr
+    (tmp_path / "pipelines").mkdir()
+    flows = "from lockgate import pipeline\n\n@pipeline\ndef nightly():\n    pass\n"
+    (tmp_path / "pipelines" / "flows.py").write_text(flows)
+    listed = lockgate("pipelines", "--json")  # a folder's pipelines are listed without a home
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["name"] == "nightly", listed.stderr
+    assert not home.exists() and not (tmp_path / ".lockgate").exists()
+
+
+def test_without_settings_the_message_names_the_default_home_and_how_to_choose_another(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "LOCKGATE_HOME"}
+    result = subprocess.run([sys.executable, "-m", "lockgate", "runs"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert f"no lockgate home here: {tmp_path / '.lockgate'} does not exist (the default; set LOCKGATE_HOME" in (
+        result.stderr
+    )
+    assert not (tmp_path / ".lockgate").exists()
+
+
+def test_a_wrong_home_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import sqlite3
+
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "garbled").mkdir()
+    (tmp_path / "garbled" / "lockgate.db").write_text("these are notes, not a database\n" * 40)
+    (tmp_path / "other").mkdir()
+    sqlite3.connect(tmp_path / "other" / "lockgate.db").execute("CREATE TABLE invoices (id INTEGER)").connection.close()
+    cases = {
+        "afile": f"error: the lockgate home {tmp_path / 'afile'} is a file, not a folder (set by LOCKGATE_HOME)",
+        "garbled": f"error: {tmp_path / 'garbled' / 'lockgate.db'} is not a lockgate database: file is not a database",
+        "other": f"error: {tmp_path / 'other' / 'lockgate.db'} is not a lockgate database: it has no runs table",
+    }
+    for home, message in cases.items():
+        result = lockgate("runs", env={"LOCKGATE_HOME": str(tmp_path / home)})
+        assert result.returncode == 2 and result.stderr.startswith(message), (home, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    ran = lockgate("run", f"{TARGET}:feedback", "--json", env={"LOCKGATE_HOME": str(tmp_path / "garbled")})
+    assert ran.returncode == 2 and "lockgate.db is not a database lockgate can use" in ran.stderr, ran.stderr
+
+
 def test_a_syntax_error_in_the_pipeline_file_names_file_and_line(tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text("from lockgate import pipeline\n\n@pipeline\ndef p(:\n    pass\n")

@@ -93,6 +93,17 @@ def fail(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
+def require_home() -> None:
+    """Stop a command that only reads when there is no lockgate home here (or not lockgate's).
+
+    Called before such a command opens the store, which would otherwise create an empty home
+    wherever the user happened to look; commands that run something create it as before.
+    """
+    from lockgate.config import load
+
+    load().check_home()
+
+
 def parse_params(pairs: list[str]) -> dict[str, str]:
     """`--param NAME=VALUE` options as a dict; raises UsageError naming a malformed one."""
     from lockgate.core.errors import UsageError

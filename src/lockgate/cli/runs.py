@@ -35,6 +35,12 @@ def _runtime() -> Any:
     return default_runtime()
 
 
+def _existing_runtime() -> Any:
+    """The runtime of a home that must exist already: for commands about runs made before."""
+    _output.require_home()
+    return _runtime()
+
+
 @app.command()
 def run(
     target: str = typer.Argument(..., help="path/to/file.py:pipeline or package.module:pipeline"),
@@ -164,7 +170,8 @@ def list_runs(
     """List runs, newest first."""
     if status is not None and status.upper() not in RUN_STATUSES:
         raise UsageError(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}")
-    records = _runtime().store.list_runs(pipeline=pipeline, status=status.upper() if status else None, limit=limit)
+    store = _existing_runtime().store
+    records = store.list_runs(pipeline=pipeline, status=status.upper() if status else None, limit=limit)
     rows = [
         {
             "run_id": r.run_id,
@@ -193,7 +200,7 @@ def list_runs(
 @app.command()
 def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."), as_json: bool = JSON) -> None:
     """A run's steps and its event history."""
-    runtime = _runtime()
+    runtime = _existing_runtime()
     if (asl_run := runtime.store.get_run(run_id)) is not None and asl_run.kind == "asl":
         from lockgate.asl.durable import show_run
 
@@ -232,7 +239,7 @@ def logs(
     as_json: bool = JSON,
 ) -> None:
     """Print the log files of a run's attempts (stdout, stderr and logging of each step)."""
-    runtime = _runtime()
+    runtime = _existing_runtime()
     record, state, _ = runtime.state(run_id)
     if step is not None and step not in state.steps:
         raise UsageError(f"run {record.run_id} has no step {step!r}")
@@ -261,7 +268,7 @@ def resume(
     executor: str | None = EXECUTOR,
 ) -> None:
     """Continue a run whose process died, to its end."""
-    _drive(_runtime().resume, run_id, as_json, executor)
+    _drive(_existing_runtime().resume, run_id, as_json, executor)
 
 
 @app.command()
@@ -271,7 +278,7 @@ def retry(
     executor: str | None = EXECUTOR,
 ) -> None:
     """Run a failed run again from its failed steps, reusing the results of those that succeeded."""
-    _drive(_runtime().retry, run_id, as_json, executor)
+    _drive(_existing_runtime().retry, run_id, as_json, executor)
 
 
 def _drive(action: Any, run_id: str, as_json: bool, executor: str | None) -> None:
@@ -290,7 +297,7 @@ def cancel(
     as_json: bool = JSON,
 ) -> None:
     """Abort a run; the process running it stops at its next step boundary."""
-    result = _runtime().cancel(run_id)
+    result = _existing_runtime().cancel(run_id)
     if as_json:
         emit_json({"run_id": result.run_id, "pipeline": result.pipeline, "status": result.status})
     else:
