@@ -59,6 +59,31 @@ def test_run_without_json_shows_the_steps_and_the_output() -> None:
     assert "SUCCEEDED" in result.stdout and "score[2]" in result.stdout and "output: 1" in result.stdout
 
 
+WIDE = """
+from lockgate import pipeline, task
+
+@task
+def summarize() -> list:
+    return [{"sentiment_label": f"label_{i}", "mean_rating_rounded": i + 0.25, "flags": [True, None]} for i in range(5)]
+
+@pipeline
+def wide():
+    return summarize()
+"""
+
+
+def test_long_json_output_is_shown_whole_and_folded_between_items(tmp_path: Path) -> None:
+    (tmp_path / "wide.py").write_text(WIDE)
+    result = lockgate("run", f"{tmp_path / 'wide.py'}:wide", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert "..." not in result.stdout
+    for i in range(5):
+        assert f'"sentiment_label": "label_{i}",' in result.stdout  # one item a line, no word cut in two
+    assert result.stdout.count('"flags": [') == 5 and "true," in result.stdout  # brackets are not markup
+    shown = lockgate("show", json.loads(lockgate("runs", "--json").stdout)[0]["run_id"], env={"COLUMNS": "80"})
+    assert "label_4" in shown.stdout and "..." not in shown.stdout
+
+
 def test_a_failed_run_exits_1_and_names_the_step_and_error() -> None:
     result = lockgate("run", f"{TARGET}:failing", "--json")
     assert result.returncode == 1

@@ -80,6 +80,7 @@ def _report(result: Any, as_json: bool) -> None:
 
 def _print_run(result: Any) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     out = _output.console()
     table = Table(title=f"run {result.run_id} · {result.pipeline}", title_justify="left")
@@ -95,17 +96,24 @@ def _print_run(result: Any) -> None:
             str(step.attempts),
             _short(step.started_at),
             _short(step.ended_at),
-            error[:120],
+            Text(_clip(error, 600)),  # not markup: an error may hold brackets
         )
     out.print(table)
     style = _STYLE.get(result.status, "")
     line = f"[{style}]{result.status}[/]"
     if result.status == "SUCCEEDED":
-        output = _json.dumps(result.output)
-        line += f"  output: {output[:500]}{'...' if len(output) > 500 else ''}"
+        more = f"lockgate show {result.run_id} --json has it whole"
+        _output.print_value(out, f"{line}  output:", result.output, more=more)
     else:
-        line += f"  {result.error}: {result.cause}"
-    out.print(line)
+        out.print(Text.from_markup(line) + Text(f"  {result.error}: {result.cause}"))
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` characters, ending at a word when it is cut (the whole error is in `show --json`)."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return (text[:cut] if cut > 0 else text[:limit]) + " …"
 
 
 def _short(ts: float | None) -> str:
@@ -215,13 +223,15 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."
         return
     _print_run(result)
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="history", title_justify="left")
-    for column in ("id", "time", "event", "details"):
-        table.add_column(column)
-    for item in history:
+    for column in ("id", "time", "event"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("details", overflow="fold")
+    for item, event in zip(history, events, strict=True):
         details = {k: v for k, v in item.items() if k not in ("id", "type", "timestamp", "workflow")}
-        table.add_row(str(item["id"]), item["timestamp"] or "", item["type"], _json.dumps(details)[:140])
+        table.add_row(str(item["id"]), _short(event.at), item["type"], Text(_output.fold_json(details)))
     _output.console().print(table)
 
 
