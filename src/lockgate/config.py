@@ -102,15 +102,16 @@ class Settings:
         looked (an empty `./.lockgate` answers every question with nothing).
         """
         url = self.data["database_url"]
-        if url and not url.startswith("sqlite"):
+        if url and (not url.startswith("sqlite") or ":memory:" in url):
             return  # the runs are in that database; the home folder only holds logs
         home = self.home.absolute()
-        chosen = (
-            f"set by {self.home_from}"
-            if self.home_from
-            else "the default; set LOCKGATE_HOME or home in lockgate.toml to look elsewhere"
-        )
-        database = Path(url.removeprefix("sqlite:///")) if url else home / "lockgate.db"
+        if url:
+            chosen = "named by database_url (LOCKGATE_DATABASE_URL)"
+        elif self.home_from:
+            chosen = f"set by {self.home_from}"
+        else:
+            chosen = "the default; set LOCKGATE_HOME or home in lockgate.toml to look elsewhere"
+        database = Path(re.sub(r"^sqlite[^:]*:///", "", url).partition("?")[0]) if url else home / "lockgate.db"
         if not url and not home.exists():
             raise NoHome(
                 f"no lockgate home here: {home} does not exist ({chosen}); `lockgate run` or `lockgate serve` makes one"
