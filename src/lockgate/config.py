@@ -65,12 +65,18 @@ _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<passw
 EXECUTORS = ("inline", "threads", "processes")
 
 
+class NoHome(UsageError):
+    """There is no lockgate home where the settings say (a command that only reads stops)."""
+
+
 class Settings:
     """The effective settings: defaults, then the file, then the environment."""
 
-    def __init__(self, data: dict[str, Any], source: Path | None) -> None:
+    def __init__(self, data: dict[str, Any], source: Path | None, home_from: str = "") -> None:
         self.data = data
         self.source = source
+        # What chose the home, for messages: "LOCKGATE_HOME", "home in PATH", or "" (the default)
+        self.home_from = home_from
 
     def table(self, name: str) -> dict[str, Any]:
         value = self.data.get(name, {})
@@ -88,6 +94,35 @@ class Settings:
         from lockgate.store.sql import sqlite_url
 
         return self.data["database_url"] or sqlite_url(self.home)
+
+    def check_home(self) -> None:
+        """Refuse, in one line, settings whose home does not exist or is not lockgate's.
+
+        For commands that only read: they must not create an empty home where the user merely
+        looked (an empty `./.lockgate` answers every question with nothing).
+        """
+        url = self.data["database_url"]
+        if url and (not url.startswith("sqlite") or ":memory:" in url):
+            return  # the runs are in that database; the home folder only holds logs
+        home = self.home.absolute()
+        if url:
+            chosen = "named by database_url (LOCKGATE_DATABASE_URL)"
+        elif self.home_from:
+            chosen = f"set by {self.home_from}"
+        else:
+            chosen = "the default; set LOCKGATE_HOME or home in lockgate.toml to look elsewhere"
+        database = Path(re.sub(r"^sqlite[^:]*:///", "", url).partition("?")[0]) if url else home / "lockgate.db"
+        if not url and not home.exists():
+            raise NoHome(
+                f"no lockgate home here: {home} does not exist ({chosen}); `lockgate run` or `lockgate serve` makes one"
+            )
+        if not database.is_file():
+            raise NoHome(f"no lockgate home here: {database} does not exist ({chosen})")
+        problem = _not_lockgate(database)
+        if problem == _EMPTY:  # made this instant by a first run whose tables are not committed yet
+            raise NoHome(f"no lockgate home here yet: {database} has no tables ({chosen})")
+        if problem:
+            raise UsageError(f"{database} is not a lockgate database: {problem} ({chosen})")
 
     def masked(self) -> dict[str, Any]:
         """A copy fit to print: secrets replaced by '***'."""
@@ -121,6 +156,7 @@ def load(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Sett
     named = env.get("LOCKGATE_CONFIG")
     path = Path(named) if named else (cwd or Path.cwd()) / "lockgate.toml"
     source = None
+    loaded: dict[str, Any] = {}
     if named and not path.is_file():
         raise UsageError(f"LOCKGATE_CONFIG names {path}, which is not a file")
     if path.is_file():
@@ -142,10 +178,19 @@ def load(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Sett
             section[field] = _typed(raw, DEFAULTS.get(table, {}).get(field), name)
         elif key in DEFAULTS:
             data[key] = _typed(raw, DEFAULTS[key], name)
+    home_from = ""
+    if "LOCKGATE_HOME" in env:
+        home_from = "LOCKGATE_HOME"
+    elif source is not None and "home" in loaded:
+        home_from = f"home in {source}"
+    home = Path(data["home"])
+    if home.exists() and not home.is_dir():
+        chosen = f"set by {home_from}" if home_from else "the default"
+        raise UsageError(f"the lockgate home {home.absolute()} is a file, not a folder ({chosen})")
     executor = data["engine"]["executor"]
     if executor not in EXECUTORS:
         raise UsageError(f"{source or 'settings'}: engine.executor {executor!r} is not one of {', '.join(EXECUTORS)}")
-    return Settings(data, source)
+    return Settings(data, source, home_from)
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -171,3 +216,23 @@ def _typed(raw: str, default: Any, name: str) -> Any:
     except ValueError:
         raise UsageError(f"environment variable {name}={raw!r} is not a valid {type(default).__name__}") from None
     return raw
+
+
+_EMPTY = "it is empty"
+
+
+def _not_lockgate(database: Path) -> str:
+    """Why a SQLite file is not a lockgate database, or "" when it is one."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return str(exc)
+    if "alembic_version" not in tables or "runs" not in tables:
+        return "it has no runs table" if tables else _EMPTY
+    return ""

@@ -61,7 +61,12 @@ def test_tables_show_history_and_query(tmp_path: Path) -> None:
     assert json.loads(out.stdout) == {"uri": str(tmp_path / "counts.csv"), "rows": 2}
 
 
-def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
+def test_errors_exit_2_with_a_message(tmp_path: Path, home: Path) -> None:
+    nowhere = lockgate("catalog", "tables")
+    assert nowhere.returncode == 2 and nowhere.stderr.startswith("error: no lockgate home here: ")
+    assert not home.exists()  # reading creates nothing
+    hello = Path(__file__).parents[2] / "examples" / "hello.py"
+    assert lockgate("run", f"{hello}:hello", "--json").returncode == 0  # makes the home
     missing = lockgate("catalog", "show", "sales.nope")
     assert missing.returncode == 2 and "no table sales.nope in the catalog" in missing.stderr
     assert "Traceback" not in missing.stderr

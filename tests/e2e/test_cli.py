@@ -31,6 +31,14 @@ def test_version_and_help_need_no_home(tmp_path: Path) -> None:
     assert not (tmp_path / ".lockgate").exists()
 
 
+def test_help_shows_bracketed_text_and_describes_run_id_arguments() -> None:
+    wide = {"COLUMNS": "200"}
+    assert "Alarms declared in lockgate.toml ([[alarms]]) and their states." in lockgate("--help", env=wide).stdout
+    for command in ("resume", "retry", "cancel", "show", "logs"):
+        text = lockgate(command, "--help", env=wide).stdout
+        assert re.search(r"run_id\s+TEXT\s+\S.*unique prefix", text), (command, text)
+
+
 def test_run_json_prints_the_run_and_exits_0() -> None:
     result = lockgate("run", f"{TARGET}:feedback", "--param", "day=2026-11-25", "--json")
     assert result.returncode == 0, result.stderr
@@ -49,6 +57,31 @@ def test_run_without_json_shows_the_steps_and_the_output() -> None:
     result = lockgate("run", f"{TARGET}:feedback")
     assert result.returncode == 0
     assert "SUCCEEDED" in result.stdout and "score[2]" in result.stdout and "output: 1" in result.stdout
+
+
+WIDE = """
+from lockgate import pipeline, task
+
+@task
+def summarize() -> list:
+    return [{"sentiment_label": f"label_{i}", "mean_rating_rounded": i + 0.25, "flags": [True, None]} for i in range(5)]
+
+@pipeline
+def wide():
+    return summarize()
+"""
+
+
+def test_long_json_output_is_shown_whole_and_folded_between_items(tmp_path: Path) -> None:
+    (tmp_path / "wide.py").write_text(WIDE)
+    result = lockgate("run", f"{tmp_path / 'wide.py'}:wide", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert "..." not in result.stdout
+    for i in range(5):
+        assert f'"sentiment_label": "label_{i}",' in result.stdout  # one item a line, no word cut in two
+    assert result.stdout.count('"flags": [') == 5 and "true," in result.stdout  # brackets are not markup
+    shown = lockgate("show", json.loads(lockgate("runs", "--json").stdout)[0]["run_id"], env={"COLUMNS": "80"})
+    assert "label_4" in shown.stdout and "..." not in shown.stdout
 
 
 def test_a_failed_run_exits_1_and_names_the_step_and_error() -> None:
@@ -86,12 +119,15 @@ def test_cancel_a_finished_run_is_refused() -> None:
 
 
 def test_bad_input_exits_2_with_a_clear_message_and_no_traceback() -> None:
+    made = lockgate("run", f"{TARGET}:feedback", "--param", "day=2026-11-25", "--json")
+    assert made.returncode == 0, made.stderr  # a home, so `show` has somewhere to look
     cases = {
         ("run", f"{TARGET}:nope"): "has no 'nope'",
+        ("run", f"{TARGET}:feedbak"): "has no 'feedbak'; did you mean 'feedback'? (its pipelines: broken_body, cyclic,",
         ("run", "missing.py:x"): "missing.py: no such file",
         ("run", f"{TARGET}:feedback", "--param", "limit=lots"): "parameter 'limit': 'lots' is not a valid int",
         ("run", f"{TARGET}:feedback", "--param", "colour=red"): "has no parameter 'colour'",
-        ("run", f"{TARGET}:cyclic"): "pipeline has a cycle: extract -> load -> extract",
+        ("run", f"{TARGET}:cyclic"): "pipeline cyclic in " + TARGET + " has a cycle: extract -> load -> extract",
         ("run", f"{TARGET}:extract"): "is a Task, not a @pipeline",
         ("show", "nosuchrun"): "no run 'nosuchrun'",
         ("runs", "--status", "DONE"): "--status 'DONE' is not one of",
@@ -103,6 +139,65 @@ def test_bad_input_exits_2_with_a_clear_message_and_no_traceback() -> None:
         assert result.returncode == 2, args
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_a_user_file_in_a_folder_named_lockgate_keeps_its_file_and_line(tmp_path: Path) -> None:
+    # A project (or a clone of lockgate) under a folder named lockgate is still the user's code.
+    project = tmp_path / "lockgate" / "proj"
+    project.mkdir(parents=True)
+    (project / "file.py").write_text(
+        "from lockgate import pipeline\n\n\n@pipeline\ndef broken():\n    return undefined_name\n"
+    )
+    result = lockgate("run", f"{project / 'file.py'}:broken")
+    assert result.returncode == 2
+    assert "file.py:6: building pipeline broken failed: NameError" in result.stderr, result.stderr
+
+
+def test_reading_where_there_is_no_home_says_so_in_one_line_and_creates_nothing(tmp_path: Path, home: Path) -> None:
+    for args in (["runs"], ["show", "1m8t1sb4"], ["catalog", "tables"], ["notifications"]):
+        result = lockgate(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith(f"error: no lockgate home here: {home} does not exist (set by LOCKGATE_HOME)")
+        assert result.stderr.count("\n") == 1, result.stderr
+    (tmp_path / "pipelines").mkdir()
+    flows = "from lockgate import pipeline\n\n@pipeline\ndef nightly():\n    pass\n"
+    (tmp_path / "pipelines" / "flows.py").write_text(flows)
+    listed = lockgate("pipelines", "--json")  # a folder's pipelines are listed without a home
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["name"] == "nightly", listed.stderr
+    assert not home.exists() and not (tmp_path / ".lockgate").exists()
+
+
+def test_without_settings_the_message_names_the_default_home_and_how_to_choose_another(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "LOCKGATE_HOME"}
+    result = subprocess.run([sys.executable, "-m", "lockgate", "runs"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert f"no lockgate home here: {tmp_path / '.lockgate'} does not exist (the default; set LOCKGATE_HOME" in (
+        result.stderr
+    )
+    assert not (tmp_path / ".lockgate").exists()
+
+
+def test_a_wrong_home_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import sqlite3
+
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "garbled").mkdir()
+    (tmp_path / "garbled" / "lockgate.db").write_text("these are notes, not a database\n" * 40)
+    (tmp_path / "other").mkdir()
+    sqlite3.connect(tmp_path / "other" / "lockgate.db").execute("CREATE TABLE invoices (id INTEGER)").connection.close()
+    cases = {
+        "afile": f"error: the lockgate home {tmp_path / 'afile'} is a file, not a folder (set by LOCKGATE_HOME)",
+        "garbled": f"error: {tmp_path / 'garbled' / 'lockgate.db'} is not a lockgate database: file is not a database",
+        "other": f"error: {tmp_path / 'other' / 'lockgate.db'} is not a lockgate database: it has no runs table",
+    }
+    for home, message in cases.items():
+        result = lockgate("runs", env={"LOCKGATE_HOME": str(tmp_path / home)})
+        assert result.returncode == 2 and result.stderr.startswith(message), (home, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    ran = lockgate("run", f"{TARGET}:feedback", "--json", env={"LOCKGATE_HOME": str(tmp_path / "garbled")})
+    assert ran.returncode == 2 and "lockgate.db is not a database lockgate can use" in ran.stderr, ran.stderr
 
 
 def test_a_syntax_error_in_the_pipeline_file_names_file_and_line(tmp_path: Path) -> None:

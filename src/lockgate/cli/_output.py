@@ -93,6 +93,55 @@ def fail(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
+def print_value(out: Any, prefix: str, value: Any, *, more: str = "", max_lines: int = 40) -> None:
+    """`prefix` (rich markup) then a JSON value: on the same line when it fits, else below it,
+    indented, so it folds between items rather than inside a word. A value longer than
+    `max_lines` lines stops at a line's end, saying how many more and `more` (where it is whole).
+    """
+    import json
+
+    from rich.text import Text
+
+    compact = json.dumps(value, default=_json_default, ensure_ascii=False)
+    head = Text.from_markup(prefix)
+    if head.cell_len + 1 + len(compact) <= out.width:
+        out.print(head + Text(" " + compact), soft_wrap=True)
+        return
+    lines = json.dumps(value, default=_json_default, ensure_ascii=False, indent=2).splitlines()
+    out.print(head)
+    for line in lines[:max_lines]:
+        out.print(Text("  " + line), soft_wrap=True)  # a long string wraps on the terminal, never cut
+    if len(lines) > max_lines:
+        out.print(Text(f"  ({len(lines) - max_lines} more lines{'; ' + more if more else ''})", style="dim"))
+
+
+def fold_json(value: Any, limit: int = 400) -> str:
+    """JSON for a table cell: spaced after commas so the cell wraps between items, and at most
+    `limit` characters, ending at an item's boundary with `…` when it is longer."""
+    import json
+
+    text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(", ", ": "))
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(", ", 0, limit)
+    return (text[:cut] if cut > 0 else text[:limit]) + ", …"
+
+
+def _json_default(value: Any) -> Any:
+    return _json.loads(_json.dumps(value))
+
+
+def require_home() -> None:
+    """Stop a command that only reads when there is no lockgate home here (or not lockgate's).
+
+    Called before such a command opens the store, which would otherwise create an empty home
+    wherever the user happened to look; commands that run something create it as before.
+    """
+    from lockgate.config import load
+
+    load().check_home()
+
+
 def parse_params(pairs: list[str]) -> dict[str, str]:
     """`--param NAME=VALUE` options as a dict; raises UsageError naming a malformed one."""
     from lockgate.core.errors import UsageError

@@ -125,6 +125,7 @@ def resume_command(run_id: str = typer.Argument(..., help="A state machine run i
     from lockgate.asl import durable
     from lockgate.runtime import default_runtime
 
+    _output.require_home()
     emit_json(durable.resume(default_runtime(), run_id))
 
 
@@ -137,6 +138,7 @@ def stop_command(
     from lockgate.asl import durable
     from lockgate.runtime import default_runtime
 
+    _output.require_home()
     runtime = default_runtime()
     durable.stop(runtime, run_id, cause)
     record = runtime.store.get_run(run_id)
@@ -147,6 +149,7 @@ def _send(token: str, kind: str, output: Any = None, error: str = "", cause: str
     from lockgate.asl import callbacks
     from lockgate.runtime import default_runtime
 
+    _output.require_home()
     runtime = default_runtime()
     engine = getattr(runtime.store, "engine", None)
     if engine is None:

@@ -19,6 +19,7 @@ app.add_typer(catalog_app, name="catalog")
 def _catalog() -> Any:
     from lockgate.catalog.store import Catalog
 
+    _output.require_home()  # every command here only reads the catalog
     return Catalog.default()
 
 

@@ -15,7 +15,10 @@ JSON = typer.Option(False, "--json", help="Print one JSON document instead of ta
 
 topics_app = typer.Typer(help="Topics and their subscriptions (email, webhook, slack).", no_args_is_help=True)
 notifications_app = typer.Typer(help="The delivery log of notifications.", invoke_without_command=True)
-alarms_app = typer.Typer(help="Alarms declared in lockgate.toml ([[alarms]]) and their states.", no_args_is_help=True)
+# Help text is rich markup: a bracket is escaped, or "[[alarms]]" reads as a style tag and vanishes.
+alarms_app = typer.Typer(
+    help="Alarms declared in lockgate.toml (\\[\\[alarms]]) and their states.", no_args_is_help=True
+)
 app.add_typer(topics_app, name="topics")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(alarms_app, name="alarms")
@@ -66,7 +69,18 @@ def delete_topic(name: str = typer.Argument(...)) -> None:
 @topics_app.command("list")
 def list_topics(as_json: bool = JSON) -> None:
     """Topics and their subscriptions, from the store and from lockgate.toml."""
-    found = _notifier().topics.all()
+    from lockgate.config import NoHome, load
+    from lockgate.notify.topics import config_topics
+
+    try:
+        _output.require_home()
+    except NoHome:  # without a home only lockgate.toml's topics exist; with none, say there is no home
+        declared = config_topics(load())
+        if not declared:
+            raise
+        found = [declared[name] for name in sorted(declared)]
+    else:
+        found = _notifier().topics.all()
     if as_json:
         emit_json([t.to_json() for t in found])
         return
@@ -156,6 +170,7 @@ def notifications(
 
     if status is not None and status not in DELIVERY_STATUSES:
         raise UsageError(f"--status {status!r} is not one of {', '.join(DELIVERY_STATUSES)}")
+    _output.require_home()
     found = _notifier().outbox.list(limit=limit, status=status, run_id=run, topic=topic)
     if as_json:
         emit_json([d.to_json() for d in found])
@@ -196,12 +211,21 @@ def deliver(as_json: bool = JSON) -> None:
 
 
 def _alarm_rows(results: list[tuple[Any, Any, str | None]] | None = None) -> list[dict[str, Any]]:
+    from lockgate.config import NoHome, load
     from lockgate.notify.alarms import rules_from_settings
     from lockgate.notify.monitor import states
 
-    runtime = _runtime()
-    rules = rules_from_settings(runtime.settings)
-    known = states(runtime.store.engine)
+    try:
+        _output.require_home()
+    except NoHome:  # alarms are declared in lockgate.toml: list them unevaluated, creating nothing
+        rules = rules_from_settings(load())
+        if not rules:
+            raise
+        known = {}
+    else:
+        runtime = _runtime()
+        rules = rules_from_settings(runtime.settings)
+        known = states(runtime.store.engine)
     fired = {rule.name: what for rule, _, what in results or []}
     out = []
     for rule in rules:

@@ -35,6 +35,12 @@ def _runtime() -> Any:
     return default_runtime()
 
 
+def _existing_runtime() -> Any:
+    """The runtime of a home that must exist already: for commands about runs made before."""
+    _output.require_home()
+    return _runtime()
+
+
 @app.command()
 def run(
     target: str = typer.Argument(..., help="path/to/file.py:pipeline or package.module:pipeline"),
@@ -74,6 +80,7 @@ def _report(result: Any, as_json: bool) -> None:
 
 def _print_run(result: Any) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     out = _output.console()
     table = Table(title=f"run {result.run_id} · {result.pipeline}", title_justify="left")
@@ -89,17 +96,24 @@ def _print_run(result: Any) -> None:
             str(step.attempts),
             _short(step.started_at),
             _short(step.ended_at),
-            error[:120],
+            Text(_clip(error, 600)),  # not markup: an error may hold brackets
         )
     out.print(table)
     style = _STYLE.get(result.status, "")
     line = f"[{style}]{result.status}[/]"
     if result.status == "SUCCEEDED":
-        output = _json.dumps(result.output)
-        line += f"  output: {output[:500]}{'...' if len(output) > 500 else ''}"
+        more = f"lockgate show {result.run_id} --json has it whole"
+        _output.print_value(out, f"{line}  output:", result.output, more=more)
     else:
-        line += f"  {result.error}: {result.cause}"
-    out.print(line)
+        out.print(Text.from_markup(line) + Text(f"  {result.error}: {result.cause}"))
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` characters, ending at a word when it is cut (the whole error is in `show --json`)."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return (text[:cut] if cut > 0 else text[:limit]) + " …"
 
 
 def _short(ts: float | None) -> str:
@@ -164,7 +178,8 @@ def list_runs(
     """List runs, newest first."""
     if status is not None and status.upper() not in RUN_STATUSES:
         raise UsageError(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}")
-    records = _runtime().store.list_runs(pipeline=pipeline, status=status.upper() if status else None, limit=limit)
+    store = _existing_runtime().store
+    records = store.list_runs(pipeline=pipeline, status=status.upper() if status else None, limit=limit)
     rows = [
         {
             "run_id": r.run_id,
@@ -193,7 +208,7 @@ def list_runs(
 @app.command()
 def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."), as_json: bool = JSON) -> None:
     """A run's steps and its event history."""
-    runtime = _runtime()
+    runtime = _existing_runtime()
     if (asl_run := runtime.store.get_run(run_id)) is not None and asl_run.kind == "asl":
         from lockgate.asl.durable import show_run
 
@@ -208,13 +223,15 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."
         return
     _print_run(result)
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="history", title_justify="left")
-    for column in ("id", "time", "event", "details"):
-        table.add_column(column)
-    for item in history:
+    for column in ("id", "time", "event"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("details", overflow="fold")
+    for item, event in zip(history, events, strict=True):
         details = {k: v for k, v in item.items() if k not in ("id", "type", "timestamp", "workflow")}
-        table.add_row(str(item["id"]), item["timestamp"] or "", item["type"], _json.dumps(details)[:140])
+        table.add_row(str(item["id"]), _short(event.at), item["type"], Text(_output.fold_json(details)))
     _output.console().print(table)
 
 
@@ -232,7 +249,7 @@ def logs(
     as_json: bool = JSON,
 ) -> None:
     """Print the log files of a run's attempts (stdout, stderr and logging of each step)."""
-    runtime = _runtime()
+    runtime = _existing_runtime()
     record, state, _ = runtime.state(run_id)
     if step is not None and step not in state.steps:
         raise UsageError(f"run {record.run_id} has no step {step!r}")
@@ -253,15 +270,25 @@ def logs(
 
 
 @app.command()
-def resume(run_id: str = typer.Argument(...), as_json: bool = JSON, executor: str | None = EXECUTOR) -> None:
+def resume(
+    run_id: str = typer.Argument(
+        ..., help="The run to continue: its id (or a unique prefix), as `lockgate runs` lists."
+    ),
+    as_json: bool = JSON,
+    executor: str | None = EXECUTOR,
+) -> None:
     """Continue a run whose process died, to its end."""
-    _drive(_runtime().resume, run_id, as_json, executor)
+    _drive(_existing_runtime().resume, run_id, as_json, executor)
 
 
 @app.command()
-def retry(run_id: str = typer.Argument(...), as_json: bool = JSON, executor: str | None = EXECUTOR) -> None:
+def retry(
+    run_id: str = typer.Argument(..., help="The failed run: its id (or a unique prefix), as `lockgate runs` lists."),
+    as_json: bool = JSON,
+    executor: str | None = EXECUTOR,
+) -> None:
     """Run a failed run again from its failed steps, reusing the results of those that succeeded."""
-    _drive(_runtime().retry, run_id, as_json, executor)
+    _drive(_existing_runtime().retry, run_id, as_json, executor)
 
 
 def _drive(action: Any, run_id: str, as_json: bool, executor: str | None) -> None:
@@ -275,9 +302,12 @@ def _drive(action: Any, run_id: str, as_json: bool, executor: str | None) -> Non
 
 
 @app.command()
-def cancel(run_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
+def cancel(
+    run_id: str = typer.Argument(..., help="The run to abort: its id (or a unique prefix), as `lockgate runs` lists."),
+    as_json: bool = JSON,
+) -> None:
     """Abort a run; the process running it stops at its next step boundary."""
-    result = _runtime().cancel(run_id)
+    result = _existing_runtime().cancel(run_id)
     if as_json:
         emit_json({"run_id": result.run_id, "pipeline": result.pipeline, "status": result.status})
     else:

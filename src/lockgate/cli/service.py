@@ -144,10 +144,17 @@ def scheduler(pipelines: Path | None = PIPELINES) -> None:
 @app.command("pipelines")
 def list_pipelines(pipelines: Path | None = PIPELINES, as_json: bool = JSON) -> None:
     """The pipelines of a folder: triggers, paused or not, and the pipelines each waits for."""
+    from lockgate.config import NoHome
     from lockgate.triggers.ledger import Ledger
     from lockgate.triggers.project import describe_pipelines
 
-    rows = describe_pipelines(_load(pipelines), Ledger(_runtime()).paused())
+    loaded = _load(pipelines)
+    try:
+        _output.require_home()
+        paused = Ledger(_runtime()).paused()
+    except NoHome:  # a folder's pipelines list without a home; none is paused before there is one
+        paused = set()
+    rows = describe_pipelines(loaded, paused)
     if as_json:
         emit_json(rows)
         return

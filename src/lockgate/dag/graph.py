@@ -161,7 +161,13 @@ class Builder:
         upstream = {
             name: list(dict.fromkeys([*spec["upstream"], *self.orders[name]])) for name, spec in self.specs.items()
         }
-        order = _topological(upstream)
+        try:
+            order = _topological(upstream)
+        except CycleError as exc:
+            file = self.specs[exc.steps[0]]["location"].rpartition(":")[0]
+            where = f" in {file}" if file else ""
+            loop = " -> ".join(exc.steps)
+            raise CycleError(f"pipeline {self.pipeline}{where} has a cycle: {loop}", exc.steps) from None
         steps = {}
         for name in order:
             spec = dict(self.specs[name])

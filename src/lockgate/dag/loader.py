@@ -89,7 +89,7 @@ def load_target(target: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise UsageError(f"{where} has no {name!r}") from None
+            raise UsageError(f"{where} has no {name!r}{_offer(obj, part)}") from None
     return obj
 
 
@@ -113,3 +113,25 @@ def find_task(key: str, source: str) -> Task[Any, Any]:
     if not isinstance(obj, Task):
         raise UsageError(f"task {key} is not defined in {source or module_name} any more")
     return obj
+
+
+def _offer(obj: Any, missing: str) -> str:
+    """What the module (or object) does have, and the close match: `; did you mean 'x'? ...`."""
+    import difflib
+
+    from lockgate.dag.pipeline import Pipeline
+
+    names = [n for n in vars(obj) if not n.startswith("_")] if hasattr(obj, "__dict__") else []
+    if not isinstance(obj, ModuleType):
+        close = difflib.get_close_matches(missing, names, n=1)
+        return f"; did you mean {close[0]!r}?" if close else ""
+    # A target names a pipeline: list those; a file without any lists what it defines.
+    pipelines = [n for n in names if isinstance(getattr(obj, n), Pipeline)]
+    kind = "pipelines" if pipelines else "definitions"
+    names = pipelines or [n for n in names if getattr(getattr(obj, n), "__module__", None) == obj.__name__]
+    close = difflib.get_close_matches(missing, names, n=1)
+    text = f"; did you mean {close[0]!r}?" if close else ""
+    if not names:
+        return f"{text} (it defines no pipeline)"
+    shown = ", ".join(sorted(names)[:20]) + (", ..." if len(names) > 20 else "")
+    return f"{text} (its {kind}: {shown})"

@@ -10,6 +10,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, overload
 
 from lockgate.core.errors import RunFailed, UsageError
@@ -165,11 +166,27 @@ def pipeline(
     return wrap(fn) if fn is not None else wrap
 
 
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def _is_lockgate_file(filename: str) -> bool:
+    """Whether a frame's file belongs to the installed lockgate package itself.
+
+    Decided by the package's real folder, not by "lockgate" in the path: a user's project or a
+    clone of this repository is naturally in a folder named lockgate, and its frames are the
+    ones worth naming.
+    """
+    try:
+        return Path(filename).resolve().is_relative_to(_PACKAGE)
+    except (OSError, ValueError):
+        return False
+
+
 def _where(exc: BaseException) -> str:
     """`file.py:line: ` of the innermost frame of user code in a traceback."""
     import traceback
 
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/lockgate/" not in f.filename.replace(os.sep, "/")]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_lockgate_file(f.filename)]
     if not frames:
         return ""
     frame = frames[-1]

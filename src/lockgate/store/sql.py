@@ -61,26 +61,106 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest migration; cheap when it is already there."""
-    head = head_revision()
-    with engine.connect() as conn:
-        try:
-            current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-        except sa.exc.DBAPIError:
-            conn.rollback()
-            current = None
-        if current == head:
-            return
-    from alembic import command
-    from alembic.config import Config
+# Every module that declares tables on store.schema's metadata. A new database gets them all in
+# one step (create_all), so a module with tables must be listed here; the schema tests compare
+# the result with what the migrations build and fail when one is missing.
+SCHEMA_MODULES = (
+    "lockgate.store.schema",
+    "lockgate.tasks._watermarks",
+    "lockgate.catalog.schema",
+    "lockgate.triggers.schema",
+    "lockgate.notify.schema",
+    "lockgate.asl.schema",
+)
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+# Alembic's own bookkeeping table, as Alembic creates it, for stamping a database made by create_all.
+_alembic_version = sa.Table(
+    "alembic_version",
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration; cheap when it is already there.
+
+    A new database (no lockgate tables, no alembic_version) gets every table at once from the
+    metadata and is stamped with the head revision, without importing Alembic: running each
+    migration in turn cost half a second on a first `lockgate run`. Alembic runs only for a
+    database made by an older lockgate, which is behind.
+    """
+    from lockgate.core.errors import UsageError
+
+    head = head_revision()
+    try:
+        with engine.connect() as conn:
+            try:
+                current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            except sa.exc.DBAPIError:
+                conn.rollback()
+                current = None
+    except sa.exc.DatabaseError as exc:
+        if engine.dialect.name != "sqlite":
+            raise
+        raise UsageError(f"{_where(engine)} is not a database lockgate can use: {exc.orig}") from None
+    if current == head:
+        return
+    with engine.begin() as conn:  # on SQLite, BEGIN IMMEDIATE: one process at a time from here
+        if conn.dialect.name == "postgresql":
+            # Two processes starting on one new database: the second waits, then finds it made.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7340210)"))
+        found = _version_or_create(conn, head)
+        if found == head:
+            return
+        if found == _CREATED:
+            log.info("database schema created at %s", head)
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-    log.info("database schema upgraded from %s to %s", current, head)
+    log.info("database schema upgraded from %s to %s", found, head)
+
+
+_CREATED = "(created)"
+
+
+def _version_or_create(conn: sa.Connection, head: str) -> str | None:
+    """The database's revision, read inside the migrating transaction (another process may just
+    have made it); for a database without any of lockgate's tables, create them, stamp `head`
+    and return _CREATED."""
+    import importlib
+
+    from lockgate.core.errors import UsageError
+    from lockgate.store.schema import metadata
+
+    present = set(sa.inspect(conn).get_table_names())
+    if "alembic_version" in present:
+        return conn.execute(_alembic_version.select()).scalar()
+    for name in SCHEMA_MODULES:
+        importlib.import_module(name)
+    ours = sorted(present & set(metadata.tables))
+    if ours:
+        raise UsageError(
+            f"{_where(conn.engine)} has lockgate's tables ({', '.join(ours)}) but no alembic_version: "
+            "lockgate did not make it, or its version record was dropped"
+        )
+    metadata.create_all(conn, checkfirst=False)
+    _alembic_version.create(conn)
+    conn.execute(_alembic_version.insert().values(version_num=head))
+    return _CREATED
+
+
+def _where(engine: sa.Engine) -> str:
+    """The database an engine opens, password hidden, for an error message."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.database
+    return url.render_as_string(hide_password=True)
 
 
 class _Prepared:
