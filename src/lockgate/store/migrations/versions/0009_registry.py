@@ -1,0 +1,44 @@
+"""The registry: what a service serves (pipelines, state machines, their versions) and the files it could not load."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "asl_0001"
+branch_labels = None
+depends_on = None
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "served",
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("source_file", sa.Text, nullable=False),
+        sa.Column("version", sa.String(64), nullable=False),
+        sa.Column("triggers", sa.Text, nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("next_run", sa.Float),
+        sa.Column("paused", sa.Boolean, nullable=False),
+        sa.Column("folder", sa.Text, nullable=False),
+        sa.Column("service", sa.String(200), nullable=False),
+        sa.Column("home", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "served_errors",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("folder", sa.Text, nullable=False),
+        sa.Column("file", sa.Text, nullable=False),
+        sa.Column("line", sa.Integer),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("service", sa.String(200), nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("served_errors")
+    op.drop_table("served")
