@@ -12,7 +12,7 @@ from typing import Any
 from lockgate.core import history as h
 from lockgate.core.errors import ErrorInfo
 from lockgate.core.model import Workflow
-from lockgate.core.state import RunState, StepState
+from lockgate.core.state import RESOLVED, RunState, StepState
 
 
 def start(run_id: str, workflow: Workflow, params: dict[str, Any], now: float) -> h.RunStarted:
@@ -119,6 +119,7 @@ def _apply_mapped(state: RunState, e: h.StepMapped) -> None:
     parent.started_at = e.at
     for index in range(e.count):
         child = StepState(f"{e.step}[{index}]", parent.spec, index, parent)
+        child.attempt = state.element_attempts.pop(child.name, 0)
         state.steps[child.name] = child
         parent.children.append(child)
     parent.queue = list(range(e.count))
@@ -191,6 +192,110 @@ def _apply_redriven(state: RunState, e: h.RunRedriven) -> None:
             state.ready[name] = None
 
 
+MARKED_FAILED = "lockgate.MarkedFailed"
+
+
+def downstream_of(state: RunState, names: list[str]) -> list[str]:
+    """Every step after `names` (transitively), in workflow order."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        for down in state.downstream[todo.pop()]:
+            if down not in seen:
+                seen.add(down)
+                todo.append(down)
+    return [name for name in state.workflow.steps if name in seen]
+
+
+def upstream_of(state: RunState, names: list[str]) -> list[str]:
+    """Every step before `names` (transitively), in workflow order."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        for up in state.workflow.steps[todo.pop()].upstream:
+            if up not in seen:
+                seen.add(up)
+                todo.append(up)
+    return [name for name in state.workflow.steps if name in seen]
+
+
+def _apply_cleared(state: RunState, e: h.StepsCleared) -> None:
+    _reopen(state, e.at, set(e.steps))
+    _recount(state, e.at)
+
+
+def _apply_marked(state: RunState, e: h.StepMarked) -> None:
+    step = state.steps[e.step]
+    again = set(downstream_of(state, [e.step]))  # they run again as if the step had ended so
+    _reopen(state, e.at, again)
+    _drop_children(state, step)
+    step.ended_at = e.at
+    if e.status == "SUCCEEDED":
+        step.status, step.result, step.error = "SUCCEEDED", None, None
+    else:
+        step.status, step.result = "FAILED", None
+        cause = f"step {e.step} was marked failed by {e.actor}"
+        step.error = ErrorInfo(name=MARKED_FAILED, cause=cause, retryable=False)
+    _recount(state, e.at)
+
+
+def _drop_children(state: RunState, step: StepState) -> None:
+    for child in step.children or ():
+        state.steps.pop(child.name, None)
+        state.element_attempts[child.name] = child.attempt
+    step.children = None
+    step.queue = []
+    step.open_children = step.running_children = 0
+
+
+def _reopen(state: RunState, at: float, reset: set[str]) -> None:
+    """The run goes on: steps in `reset` (and any aborted or left pending) wait for their upstream
+    again, keeping their attempt numbers so new attempts follow the old ones in the history."""
+    if state.status != "RUNNING":
+        state.status, state.ended_at, state.error, state.cause, state.output = "RUNNING", None, None, None, None
+        state.timers.clear()
+        if state.workflow.timeout is not None:
+            state.push_timer(at + state.workflow.timeout, "run_timeout", "", 0)
+    for name in state.workflow.steps:
+        step = state.steps[name]
+        if name in reset or step.status in ("ABORTED", "PENDING"):
+            _reset(step)
+            _drop_children(state, step)
+            step.result = None
+            step.started_at = None
+
+
+def _recount(state: RunState, at: float) -> None:
+    """Derive readiness and upstream counters of the pending steps from what the others did."""
+    state.ready.clear()
+    state.failed = [n for n in state.workflow.steps if state.steps[n].status == "FAILED"]
+    state.unresolved = sum(1 for n in state.workflow.steps if state.steps[n].status not in RESOLVED)
+    for name in state.workflow.steps:
+        step = state.steps[name]
+        if step.status != "PENDING":
+            continue
+        step.waiting = step.succeeded_up = step.failed_up = step.skipped_up = 0
+        for up in step.spec.upstream:
+            status = state.steps[up].status
+            if status == "SUCCEEDED":
+                step.succeeded_up += 1
+            elif status == "FAILED":
+                step.failed_up += 1
+            elif status == "SKIPPED":
+                step.skipped_up += 1
+            else:
+                step.waiting += 1
+    for name in state.workflow.steps:
+        step = state.steps[name]
+        if step.status != "PENDING":
+            continue
+        verdict = _rule(step)
+        if verdict == "run":
+            state.ready[name] = None
+        elif verdict == "skip":
+            _skip(state, step, at)
+
+
 def _reset(step: StepState) -> None:
     step.status = "PENDING"
     step.retries = [0] * len(step.spec.retry)
@@ -212,6 +317,8 @@ _APPLY: dict[type, Callable[[RunState, Any], None]] = {
     h.RunTimedOut: _apply_run_end,
     h.RunAborted: _apply_run_end,
     h.RunRedriven: _apply_redriven,
+    h.StepsCleared: _apply_cleared,
+    h.StepMarked: _apply_marked,
 }
 
 

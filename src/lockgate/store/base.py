@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from lockgate.core.history import Event
 
+REOPENABLE = ("FAILED", "TIMED_OUT", "ABORTED")  # what `lockgate retry` takes; clear and mark take SUCCEEDED too
+
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
@@ -116,6 +118,16 @@ class RunStore(Protocol):
 
     def count_runs(self, status: str) -> int: ...
 
-    def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
-        """Set a failed, timed-out or aborted run running again under `owner`, appending `event`."""
+    def reopen(
+        self,
+        run_id: str,
+        owner: str | None,
+        event: Event,
+        now: float,
+        *,
+        finished: Sequence[str] = REOPENABLE,
+        status: str = "RUNNING",
+    ) -> bool:
+        """Set a run that ended with one of `finished` statuses going again, appending `event`:
+        RUNNING under `owner`, or QUEUED with no owner (a service claims it and carries it on)."""
         ...

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from lockgate.core.history import TERMINAL_RUN, Event
-from lockgate.store.base import NewRun, RunRecord, RunUpdate
+from lockgate.store.base import REOPENABLE, NewRun, RunRecord, RunUpdate
 
 
 class MemoryStore:
@@ -141,7 +141,9 @@ class MemoryStore:
             )[:limit]
             claimed = []
             for record in queued:
-                record = replace(record, status="RUNNING", owner=owner, heartbeat_at=now, started_at=now)
+                record = replace(
+                    record, status="RUNNING", owner=owner, heartbeat_at=now, started_at=record.started_at or now
+                )
                 self._runs[record.run_id] = record
                 claimed.append(record)
         return claimed
@@ -150,13 +152,29 @@ class MemoryStore:
         with self._lock:
             return sum(1 for r in self._runs.values() if r.status == status)
 
-    def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
+    def reopen(
+        self,
+        run_id: str,
+        owner: str | None,
+        event: Event,
+        now: float,
+        *,
+        finished: Sequence[str] = REOPENABLE,
+        status: str = "RUNNING",
+    ) -> bool:
         with self._lock:
             record = self._runs.get(run_id)
-            if record is None or record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
+            if record is None or record.status not in finished:
                 return False
             self._runs[run_id] = replace(
-                record, status="RUNNING", ended_at=None, error=None, cause=None, owner=owner, heartbeat_at=now
+                record,
+                status=status,
+                ended_at=None,
+                error=None,
+                cause=None,
+                output=None,
+                owner=owner if status == "RUNNING" else None,
+                heartbeat_at=now if status == "RUNNING" else None,
             )
             self._events[run_id].append(event)
         return True
