@@ -289,7 +289,7 @@ def clear(
     as_json: bool = JSON,
     executor: str | None = EXECUTOR,
 ) -> None:
-    """Run chosen steps of a run again (succeeded ones too) as new attempts in the same run; the others keep their results.
+    """Run chosen steps of a run again (succeeded ones too) as new attempts in the same run; others keep their results.
 
     A running service that serves the pipeline carries the run on; otherwise it runs here to its end.
     """
