@@ -347,7 +347,8 @@ class FolderReloader:
         self.last = self.loader.load()
         for problem in self.last.errors:
             where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-            log.error("not serving %s: %s", where, problem.message)
+            text = problem.message if problem.message.startswith(problem.file) else f"{where}: {problem.message}"
+            log.error("not served: %s", text)
         return self.last
 
     def changed(self) -> bool:
