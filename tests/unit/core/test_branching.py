@@ -166,9 +166,8 @@ def test_if_on_a_step_result_points_to_task_branch_and_groups_are_checked() -> N
 
     with pytest.raises(UsageError, match=r"@task.branch"):
         compile_(testing, day="d")
-    with pytest.raises(UsageError, match="inside a @pipeline"):
-        with group("x"):
-            pass
+    with pytest.raises(UsageError, match="inside a @pipeline"), group("x"):
+        pass
 
     def dotted(day: str):
         with group("a.b"):
