@@ -231,7 +231,24 @@ def _machines(runtime: Any, served: list[Any]) -> list[dict[str, Any]]:
             found.setdefault(name, {"name": name, "type": "", "registered": False, "updated_at": None, "states": None})
     for machine in found.values():
         machine["last"] = _last_run(runtime, machine["name"])
+        if not machine["type"] and machine["last"] is not None:  # known from its runs only: read its definition
+            machine.update(_definition_summary(runtime, machine["last"].run_id))
     return [found[name] for name in sorted(found)]
+
+
+def _definition_summary(runtime: Any, run_id: str) -> dict[str, Any]:
+    """Type and state count of the definition a state machine's run started with."""
+    import sqlalchemy as sa
+
+    from lockgate.store.schema import events
+    from lockgate.triggers.served import machine_summary
+
+    query = sa.select(events.c.body).where(events.c.run_id == run_id, events.c.type == "RunStarted").limit(1)
+    with runtime.store.engine.connect() as conn:
+        body = conn.execute(query).scalar()
+    workflow = json.loads(body).get("workflow", {}) if body else {}
+    definition = workflow.get("definition") if isinstance(workflow, dict) else None
+    return machine_summary(definition) if isinstance(definition, dict) else {}
 
 
 def pause(runtime: Any, name: str) -> None:

@@ -107,6 +107,11 @@ def test_the_trigger_form_is_made_of_the_typed_parameters_and_validates_as_the_c
     assert bad.status_code == 409 and "input: not JSON" in bad.text
     queued = client.post("/ui/pipelines/ops_machine/trigger", data={"input": '{"k": 1}'}, follow_redirects=False)
     assert queued.status_code == 303
+    assert finish(scheduler, queued.headers["location"].rsplit("/", 1)[1]).output == {"k": 1}
+    scheduler.close()  # no longer served here: the state machine is known from its run, type and states too
+    machines = client.get("/ui/pipelines").text.split('id="machines"')[1].split("</table>")[0]
+    row = machines.split('data-machine="ops_machine"')[1].split("</tr>")[0]
+    assert "<td>JSONPath</td><td>2</td>" in row and "no (run from a file)" in row
 
 
 def test_clear_and_mark_from_the_run_page_go_through_the_service_and_the_timeline_shows_attempts(served) -> None:
