@@ -25,7 +25,10 @@ def router(runtime: Any) -> Any:
 
     @api.get("/runs")
     def list_runs(
-        pipeline: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=10000)
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = Query(100, ge=1, le=10000),
+        before: str | None = Query(None, description="A run id: the next page, runs created before it."),
     ) -> list[dict[str, Any]]:
         return [
             {
@@ -35,7 +38,7 @@ def router(runtime: Any) -> Any:
                 "started_at": _json.iso(r.started_at),
                 "ended_at": _json.iso(r.ended_at),
             }
-            for r in runtime.store.list_runs(pipeline=pipeline, status=status, limit=limit)
+            for r in runtime.store.list_runs(pipeline=pipeline, status=status, limit=limit, before=before)
         ]
 
     @api.get("/runs/{run_id}")

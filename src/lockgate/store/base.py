@@ -95,7 +95,9 @@ class RunStore(Protocol):
 
     def find_by_key(self, idempotency_key: str) -> RunRecord | None: ...
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+    def list_runs(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[RunRecord]:
         """Newest first."""
         ...
 

@@ -30,6 +30,10 @@ runs = sa.Table(
     sa.Index("ix_runs_pipeline_created", "pipeline", "created_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_created", "created_at"),
+    # the runs list filtered by pipeline and status, newest first; state machines by kind (0009)
+    sa.Index("ix_runs_pipeline_status_created", "pipeline", "status", "created_at"),
+    sa.Index("ix_runs_status_created", "status", "created_at"),
+    sa.Index("ix_runs_kind_pipeline", "kind", "pipeline"),
 )
 
 events = sa.Table(

@@ -252,13 +252,23 @@ class SqlStore:
             row = conn.execute(sa.select(runs).where(runs.c.idempotency_key == idempotency_key)).first()
         return _record(row) if row is not None else None
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+    def list_runs(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[RunRecord]:
+        """Newest first; `before` (a run id) pages on: the runs created before that one."""
         query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
         if pipeline is not None:
             query = query.where(runs.c.pipeline == pipeline)
         if status is not None:
             query = query.where(runs.c.status == status)
         with self.engine.begin() as conn:
+            if before is not None:
+                at = conn.execute(sa.select(runs.c.created_at).where(runs.c.run_id == before)).scalar()
+                if at is None:
+                    return []
+                query = query.where(
+                    sa.or_(runs.c.created_at < at, sa.and_(runs.c.created_at == at, runs.c.run_id < before))
+                )
             return [_record(row) for row in conn.execute(query)]
 
     def claim(self, run_id: str, owner: str, is_stale: Callable[[str | None, float | None], bool], now: float) -> bool:

@@ -1,4 +1,4 @@
-"""The registry: what a service serves (pipelines, state machines, their versions) and the files it could not load."""
+"""The registry (what a service serves, the files it could not load), and indexes for the runs list."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -37,8 +37,15 @@ def upgrade() -> None:
         sa.Column("service", sa.String(200), nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
+    # the runs list filtered by pipeline and status (newest first, paged), and state machines by kind
+    op.create_index("ix_runs_pipeline_status_created", "runs", ["pipeline", "status", "created_at"])
+    op.create_index("ix_runs_status_created", "runs", ["status", "created_at"])
+    op.create_index("ix_runs_kind_pipeline", "runs", ["kind", "pipeline"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_runs_kind_pipeline", "runs")
+    op.drop_index("ix_runs_status_created", "runs")
+    op.drop_index("ix_runs_pipeline_status_created", "runs")
     op.drop_table("served_errors")
     op.drop_table("served")
