@@ -218,7 +218,9 @@ class Scheduler:
         """Serve `pipelines` from now on (a reload): schedules keep their last slots, watched
         folders their settling state; runs in flight go on with the workflow they started with."""
         fresh = {p.name: p for p in pipelines}
-        self.pipelines.clear()  # the dispatcher holds this same mapping
+        # The dispatcher's threads read this same mapping: a kept name is never missing from it.
+        for gone in set(self.pipelines) - set(fresh):
+            del self.pipelines[gone]
         self.pipelines.update(fresh)
         self._index_roots()
         self.upstream = UpstreamScan(
