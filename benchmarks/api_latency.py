@@ -91,10 +91,11 @@ def fill(engine: Any, count: int) -> list[tuple[str, str, str]]:
             history.append(h.RunFailed(at=ended, error="States.TaskFailed", cause="step report failed"))
         else:
             history.append(h.RunAborted(at=ended, cause="cancelled by user"))
+        output = "6" if status == "SUCCEEDED" else None
         run_rows.append({"run_id": run_id, "pipeline": pipeline, "kind": "python", "status": status,
-                         "params": '{"day": "2026-11-30"}', "output": "6" if status == "SUCCEEDED" else None,
-                         "error": None, "cause": None, "created_at": at, "started_at": at, "ended_at": ended,
-                         "owner": None, "heartbeat_at": None, "idempotency_key": None, "parent_run_id": None})  # fmt: skip
+                         "params": '{"day": "2026-11-30"}', "output": output, "error": None, "cause": None,
+                         "created_at": at, "started_at": at, "ended_at": ended, "owner": None,
+                         "heartbeat_at": None, "idempotency_key": None, "parent_run_id": None})  # fmt: skip
         event_rows += [{"run_id": run_id, "type": e.type, "at": e.at, "body": _json.dumps(e.body())} for e in history]
         if len(run_rows) >= CHUNK:
             flush()
@@ -113,7 +114,7 @@ def fill(engine: Any, count: int) -> list[tuple[str, str, str]]:
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return statistics.median(ordered), p99
 
 
@@ -131,8 +132,9 @@ def report(label: str, samples: list[float], floor: list[float]) -> bool:
     p50, p99 = percentiles(samples)
     f50, f99 = percentiles(floor)
     ok = p99 <= GOAL_MS
+    verdict = "ok" if ok else "MISSED"
     print(f"  {label:<34} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  goal p99 <= {GOAL_MS:.0f} ms "
-          f"({p99 / GOAL_MS:4.2f})  floor p50 {f50:6.2f} ms  p99 {f99:6.2f} ms  {'ok' if ok else 'MISSED'}")  # fmt: skip
+          f"({p99 / GOAL_MS:4.2f})  floor p50 {f50:6.2f} ms  p99 {f99:6.2f} ms  {verdict}")  # fmt: skip
     return ok
 
 
