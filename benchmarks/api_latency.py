@@ -204,7 +204,7 @@ def measure(url: str, requests: int) -> bool:
         cursor.execute(sql.replace("?", mark), params)
         return cursor.fetchall()
 
-    list_sql = ("SELECT * FROM runs WHERE pipeline = ? AND status = ? ORDER BY created_at DESC, run_id DESC LIMIT 50")
+    list_sql = "SELECT * FROM runs WHERE pipeline = ? AND status = ? ORDER BY created_at DESC, run_id DESC LIMIT 50"
     page_sql = ("SELECT * FROM runs WHERE pipeline = ? AND status = ? AND (created_at < ? OR (created_at = ? AND "
                 "run_id < ?)) ORDER BY created_at DESC, run_id DESC LIMIT 50")  # fmt: skip
     with serving(runtime) as base, httpx.Client(base_url=base, timeout=30) as client:
