@@ -279,24 +279,24 @@ MARKED_FAILED = "lockgate.MarkedFailed"
 def downstream_of(state: RunState, names: list[str]) -> list[str]:
     """Every step after `names` (transitively), in workflow order."""
     seen: set[str] = set()
-    todo = list(names)
-    while todo:
-        for down in state.downstream[todo.pop()]:
+    frontier = list(names)
+    while frontier:
+        for down in state.downstream[frontier.pop()]:
             if down not in seen:
                 seen.add(down)
-                todo.append(down)
+                frontier.append(down)
     return [name for name in state.workflow.steps if name in seen]
 
 
 def upstream_of(state: RunState, names: list[str]) -> list[str]:
     """Every step before `names` (transitively), in workflow order."""
     seen: set[str] = set()
-    todo = list(names)
-    while todo:
-        for up in state.workflow.steps[todo.pop()].upstream:
+    frontier = list(names)
+    while frontier:
+        for up in state.workflow.steps[frontier.pop()].upstream:
             if up not in seen:
                 seen.add(up)
-                todo.append(up)
+                frontier.append(up)
     return [name for name in state.workflow.steps if name in seen]
 
 
