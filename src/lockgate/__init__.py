@@ -26,6 +26,8 @@ _EXPORTS = {
     "pipeline": "lockgate.dag.pipeline",
     "Task": "lockgate.dag.task",
     "task": "lockgate.dag.task",
+    "group": "lockgate.dag.control",
+    "short_circuit": "lockgate.dag.control",
     "StepContext": "lockgate.attempt",
     "context": "lockgate.attempt",
     "Run": "lockgate.views",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from lockgate.core.retry import Retry, RetryPolicy
+    from lockgate.dag.control import group, short_circuit
     from lockgate.dag.pipeline import Pipeline, pipeline
     from lockgate.dag.task import Task, task
     from lockgate.runtime import Runtime, run

@@ -228,6 +228,14 @@ class Runtime:
         batch = engine.decide(state, engine.Tick(), now, self.draw, self._capacity(kind))
         return self._drive(state, batch, kind, observer, first_commit=True)
 
+    def carry_on(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
+        """Drive a run this process owns from its history (one reopened by clear or mark, then
+        claimed here); its steps go on from where the history leaves them."""
+        state = engine.replay(self.store.history(run_id), self._load)
+        kind = executor or self.executor_kind
+        batch = engine.decide(state, engine.Tick(), self.clock(), self.draw, self._capacity(kind))
+        return self._drive(state, batch, kind, observer, first_commit=True)
+
     def cancel(self, run_id: str, cause: str = "cancelled by user") -> Run:
         record = self._record(run_id)
         if not self.store.abort(record.run_id, h.RunAborted(at=self.clock(), cause=cause)):
@@ -272,6 +280,7 @@ class Runtime:
             ended_at=record.ended_at,
             steps=step_views(state),
             params=record.params,
+            version=state.workflow.meta.get("version") or None,
         )
 
     def log_dir(self, run_id: str) -> Path:

@@ -46,6 +46,7 @@ class Run:
     ended_at: float | None
     steps: list[StepView] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None  # the pipeline's source digest this run was compiled from
 
     @property
     def succeeded(self) -> bool:
@@ -68,6 +69,7 @@ class Run:
             "cause": self.cause,
             "started_at": _json.iso(self.started_at),
             "ended_at": _json.iso(self.ended_at),
+            "version": self.version,
             "steps": [s.to_json() for s in self.steps],
         }
 

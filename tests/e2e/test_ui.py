@@ -79,6 +79,21 @@ def forever() -> int:
 @pipeline
 def stuck():
     return forever()
+
+
+@task
+def triple(n: int) -> int:
+    return n * 3
+
+
+@task
+def label_it(value: int, label: str) -> str:
+    return f"{label}={value}"
+
+
+@pipeline
+def typed(n: int, label: str = "x"):
+    return label_it(triple(n), label)
 """
 
 
@@ -241,3 +256,45 @@ def test_cancel_from_the_ui_aborts_a_running_run(server: tuple[str, Path], page:
     assert httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()["status"] == "ABORTED"
     expect(page.locator("#cancel")).to_have_count(0)
     expect(page.locator("#retry")).to_be_visible()
+
+
+def test_the_trigger_form_refuses_a_bad_value_and_queues_a_run(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    page.goto(f"{base}/ui/pipelines")
+    page.locator('tr[data-pipeline="typed"] a.trigger').click()
+    page.wait_for_url("**/ui/pipelines/typed/trigger")
+    page.fill("#param-n", "many")
+    page.locator("#trigger-submit").click()
+    expect(page.locator("#flash")).to_contain_text("parameter 'n': 'many' is not a valid int")
+    page.fill("#param-n", "7")
+    page.fill("#param-label", "total")
+    page.locator("#trigger-submit").click()
+    page.wait_for_url("**/ui/runs/*")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    run_id = page.url.rsplit("/", 1)[1]
+    assert httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()["output"] == "total=21"
+
+
+def test_clear_and_mark_from_the_run_page(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    run_id = trigger(base, "typed", n=2)
+    page.goto(f"{base}/ui/runs/{run_id}")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    expect(page.locator("#gantt .bar")).to_have_count(2)
+    page.select_option("#clear-step", "triple")
+    page.check("#clear-downstream")
+    page.locator("#clear").click()
+    expect(page.locator('#steps tr[data-step="label_it"] td:nth-child(3)')).to_have_text("2")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    expect(page.locator("#gantt .bar")).to_have_count(4)
+    page.select_option("#mark-step", "label_it")
+    page.select_option("#mark-status", "FAILED")
+    page.locator("#mark").click()
+    expect(page.locator("#run-status")).to_have_text("FAILED")
+    shown = httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()
+    assert "marked failed by web UI" in shown["cause"]
+    assert [e["type"] for e in shown["history"]].count("StepMarked") == 1

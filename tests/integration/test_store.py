@@ -126,6 +126,23 @@ def test_runs_list_newest_first_with_filters(store) -> None:
     assert [r.run_id for r in store.list_runs(pipeline=pipeline)] == ids[::-1]
     assert [r.run_id for r in store.list_runs(pipeline=pipeline, status="ABORTED")] == [ids[1]]
     assert len(store.list_runs(pipeline=pipeline, limit=2)) == 2
+    page = store.list_runs(pipeline=pipeline, limit=2)
+    rest = store.list_runs(pipeline=pipeline, limit=2, before=page[-1].run_id)
+    assert [r.run_id for r in page + rest] == ids[::-1]  # pages follow on, none twice
+    assert store.list_runs(pipeline=pipeline, before="no-such-run") == []
+
+
+def test_reopen_queues_a_succeeded_run_for_a_service_and_keeps_its_start(store) -> None:
+    run_id, pipeline = _id(), f"p{uuid.uuid4().hex[:8]}"
+    store.create_run(NewRun(run_id, pipeline, "python", {}, 100.0, owner="me"), [_started(run_id)])
+    assert store.append(run_id, [], RunUpdate(status="SUCCEEDED", ended_at=150.0, has_output=True, output=1), "me", 150)
+    cleared = h.StepsCleared(at=200.0, steps=["a"], actor="ana")
+    assert not store.reopen(run_id, None, cleared, 200.0, status="QUEUED")  # retry's statuses: not a success
+    assert store.reopen(run_id, None, cleared, 200.0, finished=["SUCCEEDED"], status="QUEUED")
+    record = store.get_run(run_id)
+    assert (record.status, record.owner, record.ended_at, record.output) == ("QUEUED", None, None, None)
+    (claimed,) = store.claim_queued("w", 300.0, 5, [pipeline])
+    assert claimed.started_at == 100.0 and store.history(run_id)[-1] == cleared
 
 
 def test_a_unique_prefix_finds_a_run(store) -> None:

@@ -10,7 +10,7 @@ def test_all_lists_exactly_the_public_names() -> None:
         [
             "CycleError", "DataQualityError", "HTTPStatusError", "LockgateError", "Pipeline", "Retry",
             "RetryPolicy", "Run", "RunFailed", "Runtime", "StepContext", "StepTimeout", "StepView", "Task",
-            "TaskError", "UsageError", "__version__", "context", "pipeline", "run", "task",
+            "TaskError", "UsageError", "__version__", "context", "group", "pipeline", "run", "short_circuit", "task",
         ]
     )  # fmt: skip
     for name in lockgate.__all__:

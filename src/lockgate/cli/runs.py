@@ -255,18 +255,24 @@ def logs(
         raise UsageError(f"run {record.run_id} has no step {step!r}")
     entries = []
     for name, s in state.steps.items():
-        if step is not None and name != step:
+        if step is not None and name != step and not (s.parent is not None and s.parent.name == step):
             continue
         for attempt in range(1, s.attempt + 1):
             path = runtime.log_path(record.run_id, name, attempt)
             text = path.read_text(errors="replace") if path.exists() else ""
-            entries.append({"step": name, "attempt": attempt, "path": str(path), "text": text})
+            entries.append({"step": name, "index": s.index, "attempt": attempt, "path": str(path), "text": text})
     if as_json:
         emit_json(entries)
-        return
-    for entry in entries:
-        typer.echo(f"==> {entry['step']} attempt {entry['attempt']} ({entry['path']}) <==")
-        typer.echo(entry["text"].rstrip("\n") or "(no output)")
+    else:
+        for entry in entries:
+            typer.echo(f"==> {entry['step']} attempt {entry['attempt']} ({entry['path']}) <==")
+            text = entry["text"].rstrip("\n")
+            if entry["index"] is not None and text:
+                text = "\n".join(f"[{entry['index']}] {line}" for line in text.split("\n"))
+            typer.echo(text or "(no output)")
+    if not entries:
+        what = f"step {step}" if step is not None else "any step"
+        typer.echo(f"no log: {what} of run {record.run_id} has not run an attempt", err=True)
 
 
 @app.command()
@@ -299,6 +305,58 @@ def _drive(action: Any, run_id: str, as_json: bool, executor: str | None) -> Non
         with _LiveView() as view:
             result = action(run_id, executor=executor, observer=view.update)
     _report(result, as_json)
+
+
+@app.command()
+def clear(
+    run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."),
+    step: str = typer.Argument(..., help="The step to run again."),
+    downstream: bool = typer.Option(False, "--downstream", help="Also every step after it."),
+    upstream: bool = typer.Option(False, "--upstream", help="Also every step before it."),
+    as_json: bool = JSON,
+    executor: str | None = EXECUTOR,
+) -> None:
+    """Run chosen steps of a run again (succeeded ones too) as new attempts in the same run; others keep their results.
+
+    A running service that serves the pipeline carries the run on; otherwise it runs here to its end.
+    """
+    from lockgate import reruns
+
+    runtime = _existing_runtime()
+    done = reruns.clear(runtime, run_id, step, downstream=downstream, upstream=upstream, actor=reruns.os_user())
+    _carry_on(runtime, done, f"cleared {', '.join(done.steps)}", as_json, executor)
+
+
+@app.command()
+def mark(
+    run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."),
+    step: str = typer.Argument(..., help="The step whose outcome to set."),
+    success: bool = typer.Option(False, "--success", help="Record it as succeeded."),
+    failed: bool = typer.Option(False, "--failed", help="Record it as failed."),
+    as_json: bool = JSON,
+    executor: str | None = EXECUTOR,
+) -> None:
+    """Record a step's outcome by hand (the history names you); the steps after it proceed as if it had ended so."""
+    from lockgate import reruns
+
+    if success == failed:
+        raise UsageError("give one of --success or --failed")
+    runtime = _existing_runtime()
+    status = "SUCCEEDED" if success else "FAILED"
+    done = reruns.mark(runtime, run_id, step, status, actor=reruns.os_user())
+    _carry_on(runtime, done, f"marked {step} {status}", as_json, executor)
+
+
+def _carry_on(runtime: Any, done: Any, what: str, as_json: bool, executor: str | None) -> None:
+    if done.by == "service":
+        if as_json:
+            emit_json({**done.to_json(), "status": "QUEUED"})
+        else:
+            typer.echo(f"run {done.run_id}: {what}; queued for the service serving it")
+        return
+    if not as_json:
+        typer.echo(f"run {done.run_id}: {what}", err=True)
+    _drive(lambda run_id, **kw: runtime.carry_on(run_id, **kw), done.run_id, as_json, executor)
 
 
 @app.command()

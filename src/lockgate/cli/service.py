@@ -18,7 +18,10 @@ from lockgate.cli._output import Exit, emit_json, parse_params
 from lockgate.core.errors import UsageError
 
 PIPELINES = typer.Option(
-    None, "--pipelines", help="Folder of pipeline files (default: pipelines/ if it exists, else .)."
+    None,
+    "--pipelines",
+    help="Folder of pipeline files (default: [service] pipelines of lockgate.toml, else what a running service "
+    "registered, else pipelines/ if it exists, else .).",
 )
 JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -30,11 +33,59 @@ def _runtime() -> Any:
     return default_runtime()
 
 
-def _load(folder: Path | None) -> list[Any]:
-    """The folder's Python pipelines and the state machines of its lockgate.toml."""
-    from lockgate.triggers.project import load_project
+def _serve_folder(option: Path | None, runtime: Any) -> Any:
+    """The folder a service serves: --pipelines, else [service] pipelines, else pipelines/ or .;
+    loaded file by file (a broken file is an import error, the others are served)."""
+    from lockgate.triggers.project import configured_folder, default_folder
+    from lockgate.triggers.served import FolderReloader
 
-    return load_project(folder)
+    folder = option if option is not None else configured_folder(runtime.settings) or default_folder()
+    reloader = FolderReloader(runtime, folder)
+    reloader.load()
+    return reloader
+
+
+def _source(option: Path | None) -> Any:
+    from lockgate.config import NoHome, load
+    from lockgate.triggers.project import find_source
+
+    try:
+        _output.require_home()
+    except NoHome:  # nothing registered where there is no home: read the folder, create nothing
+        return find_source(option, None, load())
+    return find_source(option, _runtime())
+
+
+def _loaded(source: Any) -> Any:
+    """The source's folder loaded here (tolerantly); UsageError when it cannot be read."""
+    from lockgate.triggers.served import FolderLoader
+
+    if source.folder is None or not source.folder.is_dir():
+        if source.origin == "registry":
+            raise UsageError(
+                f"the service's pipelines folder {source.folder} cannot be read here; pass --pipelines DIR"
+            )
+        raise UsageError(f"--pipelines {source.folder}: no such folder")
+    return FolderLoader(source.folder).load()
+
+
+def _named(name: str, option: Path | None) -> Any:
+    """The pipeline or state machine `name`, from where the CLI finds pipelines."""
+    from lockgate.triggers.project import NO_SERVICE_HINT, find_pipeline
+
+    source = _source(option)
+    loaded = _loaded(source)
+    try:
+        return find_pipeline(loaded.items, name, source.folder)
+    except UsageError as exc:
+        hints = [str(exc)]
+        broken = [e for e in loaded.errors if Path(e.file).stem == name or name in e.message]
+        for problem in broken or loaded.errors[:3]:
+            where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+            hints.append(f"import error in {where}: {problem.message}")
+        if source.origin == "default" and not loaded.items:
+            hints.append(NO_SERVICE_HINT)
+        raise UsageError("\n".join(hints)) from None
 
 
 def _start_service(runtime: Any, stop: threading.Event) -> None:
@@ -89,7 +140,6 @@ def serve(
 
     from lockgate.triggers.scheduler import Scheduler
 
-    loaded = _load(pipelines)
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -101,9 +151,13 @@ def serve(
     from lockgate.server.app import create_app
 
     runtime = _runtime()
+    reloader = _serve_folder(pipelines, runtime)
+    loaded = reloader.last.items
     stop = threading.Event()
     _start_service(runtime, stop)
     scheduler = Scheduler(runtime, loaded)
+    scheduler.reloader = reloader
+    reloader.watch(scheduler.wake)
     scheduler.start()
     worker = threading.Thread(target=scheduler.run, args=(stop,), name="lockgate-scheduler", daemon=True)
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning"))
@@ -130,11 +184,14 @@ def scheduler(pipelines: Path | None = PIPELINES) -> None:
     """Run the scheduler alone (triggers and runs, no HTTP API) until Ctrl-C."""
     from lockgate.triggers.scheduler import Scheduler
 
-    loaded = _load(pipelines)
     runtime = _runtime()
+    reloader = _serve_folder(pipelines, runtime)
+    loaded = reloader.last.items
     stop = threading.Event()
     _start_service(runtime, stop)
     service = Scheduler(runtime, loaded)
+    service.reloader = reloader
+    reloader.watch(service.wake)
     _on_signals(stop, service.wake)
     logging.getLogger("lockgate.triggers").info("scheduling %d pipelines", len(loaded))
     service.run(stop)
@@ -143,31 +200,62 @@ def scheduler(pipelines: Path | None = PIPELINES) -> None:
 
 @app.command("pipelines")
 def list_pipelines(pipelines: Path | None = PIPELINES, as_json: bool = JSON) -> None:
-    """The pipelines of a folder: triggers, paused or not, and the pipelines each waits for."""
+    """What is served: kind, triggers, next run, paused, version, the pipelines each waits for, import errors.
+
+    From any folder: with no --pipelines (nor [service] pipelines), what a running service registered in the store.
+    """
     from lockgate.config import NoHome
     from lockgate.triggers.ledger import Ledger
-    from lockgate.triggers.project import describe_pipelines
+    from lockgate.triggers.project import NO_SERVICE_HINT, describe_pipelines
+    from lockgate.triggers.served import Registry, source_file
 
-    loaded = _load(pipelines)
-    try:
-        _output.require_home()
-        paused = Ledger(_runtime()).paused()
-    except NoHome:  # a folder's pipelines list without a home; none is paused before there is one
-        paused = set()
-    rows = describe_pipelines(loaded, paused)
+    source = _source(pipelines)
+    if source.origin == "registry":
+        rows, errors = source.rows, source.errors
+    else:
+        loaded = _loaded(source)
+        try:
+            _output.require_home()
+            runtime = _runtime()
+            paused, registered = Ledger(runtime).paused(), {row["name"]: row for row in Registry(runtime).rows()}
+        except NoHome:  # a folder's pipelines list without a home; none is paused or served before there is one
+            paused, registered = set(), {}
+        rows = describe_pipelines(loaded.items, paused)
+        by_name = {item.name: item for item in loaded.items}
+        for row in rows:
+            item = by_name[row["name"]]
+            row["version"] = item.version
+            row["source_file"] = source_file(item)
+            same = registered.get(row["name"])
+            row["next_run"] = same["next_run"] if same and same["version"] == item.version else None
+        errors = [e.to_json() for e in loaded.errors]
+        if source.origin == "default" and not rows and not errors:
+            typer.echo(f"nothing in {source.folder}; {NO_SERVICE_HINT}", err=True)
     if as_json:
-        emit_json(rows)
-        return
+        emit_json([*rows, *({"name": None, "kind": "import_error", **e} for e in errors)])
+    else:
+        _pipelines_table(rows)
+    for error in errors:
+        where = f"{error['file']}:{error['line']}" if error.get("line") else error["file"]
+        typer.echo(f"import error {where}: {error['message']}", err=True)
+    if errors:  # what is served is listed; the files that are not make it a failure to look at
+        raise Exit(_output.EXIT_USAGE)
+
+
+def _pipelines_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("pipeline", "triggers", "paused", "upstream", "downstream"):
+    for column in ("pipeline", "kind", "triggers", "next run", "paused", "version", "upstream", "downstream"):
         table.add_column(column)
     for row in rows:
         table.add_row(
             row["name"],
+            "state machine" if row["kind"] == "asl" else "pipeline",
             "\n".join(row["triggers"]) or "-",
+            row.get("next_run") or "-",
             "[yellow]paused[/]" if row["paused"] else "",
+            row.get("version") or "",
             ", ".join(row["upstream"]),
             ", ".join(row["downstream"]),
         )
@@ -175,21 +263,28 @@ def list_pipelines(pipelines: Path | None = PIPELINES, as_json: bool = JSON) -> 
 
 
 def _known(name: str, folder: Path | None) -> None:
-    """Refuse a name that is not a pipeline or state machine of the folder, when the folder loads.
+    """Refuse a name that is not a pipeline or state machine of where the CLI finds pipelines.
 
-    With no --pipelines and a default folder that cannot be loaded or defines nothing, any name
-    is accepted (a pipeline may be paused before its file is deployed).
+    With nothing registered and a default folder that cannot be loaded or defines nothing, any
+    name is accepted (a pipeline may be paused before its file is deployed).
     """
     from lockgate.triggers.project import find_pipeline
 
+    source = _source(folder)
+    if source.origin == "registry" and not (source.folder and source.folder.is_dir()):
+        names = {row["name"] for row in source.rows}
+        if name not in names:
+            listed = ", ".join(sorted(names)) or "none"
+            raise UsageError(f"no pipeline {name!r} in {source.label()} (pipelines there: {listed})")
+        return
     try:
-        loaded = _load(folder)
+        loaded = _loaded(source)
     except UsageError:
-        if folder is not None:
+        if source.origin != "default":
             raise
         return
-    if loaded or folder is not None:
-        find_pipeline(loaded, name, folder)
+    if loaded.items or source.origin != "default":
+        find_pipeline(loaded.items, name, source.folder)
 
 
 @app.command()
@@ -230,9 +325,8 @@ def trigger(
     A state machine's execution input is the --param values as one JSON object (values read as JSON when they are).
     """
     from lockgate.triggers.ledger import kind_of, run_key
-    from lockgate.triggers.project import find_pipeline
 
-    pipeline = find_pipeline(_load(pipelines), name, pipelines)
+    pipeline = _named(name, pipelines)
     bound = pipeline.bind(parse_params(param), from_text=True)
     params = _json.loads(_json.dumps(bound))
     key = run_key("manual", name, idempotency_key) if idempotency_key else None
@@ -281,10 +375,9 @@ def backfill(
 ) -> None:
     """One run per schedule slot between two dates (none for a slot that already has a run), run here."""
     from lockgate.triggers.ledger import kind_of, params_for, slot_key
-    from lockgate.triggers.project import find_pipeline
     from lockgate.triggers.schedule import Cron, Interval, logical_date, slot_params, slots_between_dates
 
-    pipeline = find_pipeline(_load(pipelines), name, pipelines)
+    pipeline = _named(name, pipelines)
     first, last = _date(start, "--start"), _date(end, "--end")
     if last < first:
         raise UsageError(f"--end {end} is before --start {start}")

@@ -19,7 +19,7 @@ from typing import Any
 from lockgate.core import history as h
 from lockgate.core.errors import INTERRUPTED, TIMEOUT, ErrorInfo
 from lockgate.core.model import resolve
-from lockgate.core.replay import apply, make_ready, replay, start
+from lockgate.core.replay import BRANCH_ERROR, apply, branch_problem, make_ready, replay, start
 from lockgate.core.retry import match_retrier
 from lockgate.core.state import MAX_INTERRUPTIONS, RunState, StepState
 
@@ -81,7 +81,12 @@ def decide(
     if isinstance(signal, AttemptSucceeded):
         step = state.steps.get(signal.step)
         if step is not None and step.status == "RUNNING" and step.attempt == signal.attempt:
-            emit(h.StepSucceeded(at=now, step=signal.step, attempt=signal.attempt, result=signal.result))
+            problem = branch_problem(state, step, signal.result) if step.spec.control == "branch" else None
+            if problem is not None:
+                error = ErrorInfo(name=BRANCH_ERROR, cause=problem, retryable=False)
+                emit(h.StepFailed(at=now, step=signal.step, attempt=signal.attempt, error=error.to_json(), final=True))
+            else:
+                emit(h.StepSucceeded(at=now, step=signal.step, attempt=signal.attempt, result=signal.result))
     elif isinstance(signal, AttemptFailed):
         step = state.steps.get(signal.step)
         if step is not None and step.status == "RUNNING" and step.attempt == signal.attempt:
@@ -119,7 +124,7 @@ def decide(
 
     while state.newly_skipped:
         name = state.newly_skipped.pop(0)
-        emit(h.StepSkipped(at=now, step=name, reason="trigger rule not met"))
+        emit(h.StepSkipped(at=now, step=name, reason=state.skip_reasons.pop(name, "trigger rule not met")))
 
     _start_ready(state, now, capacity - len(state.running), emit, draw)
 

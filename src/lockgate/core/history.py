@@ -56,6 +56,25 @@ class RunRedriven(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StepsCleared(Event):
+    """`lockgate clear`: these steps run again as new attempts (succeeded ones too), in the same
+    run; a finished run is open again. `actor` is who asked (an OS user, an API token's name)."""
+
+    steps: list[str]
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepMarked(Event):
+    """`lockgate mark`: a step's outcome set by hand (`status` SUCCEEDED or FAILED); every step
+    after it is pending again and proceeds as if it had ended so."""
+
+    step: str
+    status: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
 class StepStarted(Event):
     step: str
     attempt: int
@@ -142,8 +161,8 @@ class AslAdvanced(Event):
 _TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
-        RunStarted, RunResumed, RunRedriven, StepStarted, StepSucceeded, StepFailed, RetryScheduled,
-        StepInterrupted, StepSkipped, StepMapped, RunSucceeded, RunFailed, RunTimedOut, RunAborted,
+        RunStarted, RunResumed, RunRedriven, StepsCleared, StepMarked, StepStarted, StepSucceeded, StepFailed,
+        RetryScheduled, StepInterrupted, StepSkipped, StepMapped, RunSucceeded, RunFailed, RunTimedOut, RunAborted,
         AslAdvanced,
     )
 }  # fmt: skip

@@ -10,6 +10,9 @@ from lockgate.core.errors import UsageError
 from lockgate.core.retry import RetryPolicy
 
 TRIGGER_RULES = ("all_success", "all_done", "one_failed", "one_success", "none_failed")
+# What a step's result does to its downstream: nothing, choose which direct downstream steps run
+# (the others are SKIPPED), or, when false, skip everything downstream.
+CONTROLS = ("", "branch", "short_circuit")
 
 # Markers inside argument templates. A template is JSON in which {REF: "step"} stands for that
 # step's result and {ITEM: i} for the i-th mapped iterable's current element.
@@ -31,8 +34,12 @@ class Step:
     map_over: tuple[Any, ...] | None = None
     map_concurrency: int | None = None
     location: str = ""
+    control: str = ""
+    group: str = ""
 
     def __post_init__(self) -> None:
+        if self.control not in CONTROLS:
+            raise UsageError(f"{self.location or self.name}: control {self.control!r} is not one of {CONTROLS}")
         if self.trigger_rule not in TRIGGER_RULES:
             rules = ", ".join(TRIGGER_RULES)
             raise UsageError(f"{self.location or self.name}: trigger rule {self.trigger_rule!r} is not one of {rules}")
@@ -53,6 +60,8 @@ class Step:
             "map_over": None if self.map_over is None else list(self.map_over),
             "map_concurrency": self.map_concurrency,
             "location": self.location,
+            **({"control": self.control} if self.control else {}),
+            **({"group": self.group} if self.group else {}),
         }
 
     @classmethod
@@ -68,6 +77,8 @@ class Step:
             map_over=None if data["map_over"] is None else tuple(data["map_over"]),
             map_concurrency=data["map_concurrency"],
             location=data.get("location", ""),
+            control=data.get("control", ""),
+            group=data.get("group", ""),
         )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from lockgate.core import history as h
 from lockgate.core.errors import ErrorInfo
 from lockgate.core.model import Workflow
-from lockgate.core.state import RunState, StepState
+from lockgate.core.state import RESOLVED, RunState, StepState
 
 
 def start(run_id: str, workflow: Workflow, params: dict[str, Any], now: float) -> h.RunStarted:
@@ -31,6 +31,7 @@ def replay(events: list[h.Event], load: Callable[[Any], Any] | None = None) -> R
     for event in events[1:]:
         apply(state, event)
     state.newly_skipped.clear()
+    state.skip_reasons.clear()
     return state
 
 
@@ -75,6 +76,79 @@ def _apply_succeeded(state: RunState, e: h.StepSucceeded) -> None:
     step.error = None
     step.ended_at = e.at
     _resolved(state, step, e.at)
+    control = step.spec.control
+    if control == "branch":
+        chosen = set(branch_targets(state, step, e.result) or ())
+        for name in state.downstream[step.name]:
+            if name not in chosen:
+                _skip_outright(state, name, e.at, f"branch {step.name} did not choose it")
+    elif control == "short_circuit" and not e.result:
+        for name in downstream_of(state, [step.name]):
+            _skip_outright(state, name, e.at, f"short-circuited by {step.name}")
+
+
+BRANCH_ERROR = "lockgate.BranchError"
+
+
+def branch_targets(state: RunState, step: StepState, result: Any) -> list[str] | None:
+    """The direct downstream steps a branch result names (a step name or its task's name, one
+    or a list), or None when the result names something else."""
+    names = [result] if isinstance(result, str) else result
+    if names is None:
+        return []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    downstream = state.downstream[step.name]
+    chosen = []
+    for wanted in names:
+        matches = [d for d in downstream if d == wanted or _task_name(state, d) == wanted]
+        if len(matches) != 1:
+            return None
+        chosen.append(matches[0])
+    return chosen
+
+
+def branch_problem(state: RunState, step: StepState, result: Any) -> str | None:
+    """Why a branch step's result cannot be followed, if it cannot."""
+    if branch_targets(state, step, result) is not None:
+        return None
+    allowed = ", ".join(state.downstream[step.name]) or "none"
+    return (
+        f"branch {step.name} returned {result!r}: expected the name (or a list of names) of steps "
+        f"directly after it ({allowed})"
+    )
+
+
+def _task_name(state: RunState, name: str) -> str:
+    """A step's name without its group and its repeat suffix (`extract.pull__2` -> `pull`)."""
+    return name.rpartition(".")[2].partition("__")[0]
+
+
+def steered_off(state: RunState) -> dict[str, str]:
+    """Steps that branches and short circuits which already succeeded keep from running, and why
+    (used when a run goes on again after a retry, clear or mark)."""
+    out: dict[str, str] = {}
+    for name, spec in state.workflow.steps.items():
+        step = state.steps[name]
+        if step.status != "SUCCEEDED" or not spec.control:
+            continue
+        if spec.control == "branch":
+            chosen = set(branch_targets(state, step, step.result) or ())
+            for down in state.downstream[name]:
+                if down not in chosen:
+                    out.setdefault(down, f"branch {name} did not choose it")
+        elif not state.load(step.result):
+            for down in downstream_of(state, [name]):
+                out.setdefault(down, f"short-circuited by {name}")
+    return out
+
+
+def _skip_outright(state: RunState, name: str, at: float, reason: str) -> None:
+    """Skip a step whatever its trigger rule (a branch not taken, a short circuit)."""
+    step = state.steps[name]
+    if step.status == "PENDING" and step.children is None:
+        state.skip_reasons[name] = reason
+        _skip(state, step, at)
 
 
 def _apply_failed(state: RunState, e: h.StepFailed) -> None:
@@ -119,6 +193,7 @@ def _apply_mapped(state: RunState, e: h.StepMapped) -> None:
     parent.started_at = e.at
     for index in range(e.count):
         child = StepState(f"{e.step}[{index}]", parent.spec, index, parent)
+        child.attempt = state.element_attempts.pop(child.name, 0)
         state.steps[child.name] = child
         parent.children.append(child)
     parent.queue = list(range(e.count))
@@ -185,10 +260,125 @@ def _apply_redriven(state: RunState, e: h.RunRedriven) -> None:
                 step.succeeded_up += 1
             else:
                 step.waiting += 1
-        if step.waiting == 0:
+    steered = steered_off(state)
+    for name in names:
+        step = state.steps[name]
+        if step.status == "SKIPPED":  # by a skip spreading from one steered off just before
+            continue
+        if name in steered:
+            _skip_outright(state, name, e.at, steered[name])
+        elif step.waiting == 0:
             if step.children is not None:
                 step.status = "RUNNING"
             state.ready[name] = None
+
+
+MARKED_FAILED = "lockgate.MarkedFailed"
+
+
+def downstream_of(state: RunState, names: list[str]) -> list[str]:
+    """Every step after `names` (transitively), in workflow order."""
+    seen: set[str] = set()
+    frontier = list(names)
+    while frontier:
+        for down in state.downstream[frontier.pop()]:
+            if down not in seen:
+                seen.add(down)
+                frontier.append(down)
+    return [name for name in state.workflow.steps if name in seen]
+
+
+def upstream_of(state: RunState, names: list[str]) -> list[str]:
+    """Every step before `names` (transitively), in workflow order."""
+    seen: set[str] = set()
+    frontier = list(names)
+    while frontier:
+        for up in state.workflow.steps[frontier.pop()].upstream:
+            if up not in seen:
+                seen.add(up)
+                frontier.append(up)
+    return [name for name in state.workflow.steps if name in seen]
+
+
+def _apply_cleared(state: RunState, e: h.StepsCleared) -> None:
+    _go_on_with(state, e.at, set(e.steps))
+    _recount(state, e.at)
+
+
+def _apply_marked(state: RunState, e: h.StepMarked) -> None:
+    step = state.steps[e.step]
+    again = set(downstream_of(state, [e.step]))  # they run again as if the step had ended so
+    _go_on_with(state, e.at, again)
+    _drop_children(state, step)
+    step.ended_at = e.at
+    if e.status == "SUCCEEDED":
+        step.status, step.result, step.error = "SUCCEEDED", None, None
+    else:
+        step.status, step.result = "FAILED", None
+        cause = f"step {e.step} was marked failed by {e.actor}"
+        step.error = ErrorInfo(name=MARKED_FAILED, cause=cause, retryable=False)
+    _recount(state, e.at)
+
+
+def _drop_children(state: RunState, step: StepState) -> None:
+    for child in step.children or ():
+        state.steps.pop(child.name, None)
+        state.element_attempts[child.name] = child.attempt
+    step.children = None
+    step.queue = []
+    step.open_children = step.running_children = 0
+
+
+def _go_on_with(state: RunState, at: float, reset: set[str]) -> None:
+    """The run goes on: steps in `reset` (and any aborted or left pending) wait for their upstream
+    again, keeping their attempt numbers so new attempts follow the old ones in the history."""
+    if state.status != "RUNNING":
+        state.status, state.ended_at, state.error, state.cause, state.output = "RUNNING", None, None, None, None
+        state.timers.clear()
+        if state.workflow.timeout is not None:
+            state.push_timer(at + state.workflow.timeout, "run_timeout", "", 0)
+    for name in state.workflow.steps:
+        step = state.steps[name]
+        if name in reset or step.status in ("ABORTED", "PENDING"):
+            _reset(step)
+            _drop_children(state, step)
+            step.result = None
+            step.started_at = None
+
+
+def _recount(state: RunState, at: float) -> None:
+    """Derive readiness and upstream counters of the pending steps from what the others did."""
+    state.ready.clear()
+    state.failed = [n for n in state.workflow.steps if state.steps[n].status == "FAILED"]
+    state.unresolved = sum(1 for n in state.workflow.steps if state.steps[n].status not in RESOLVED)
+    for name in state.workflow.steps:
+        step = state.steps[name]
+        if step.status != "PENDING":
+            continue
+        step.waiting = step.succeeded_up = step.failed_up = step.skipped_up = 0
+        for up in step.spec.upstream:
+            status = state.steps[up].status
+            if status == "SUCCEEDED":
+                step.succeeded_up += 1
+            elif status == "FAILED":
+                step.failed_up += 1
+            elif status == "SKIPPED":
+                step.skipped_up += 1
+            else:
+                step.waiting += 1
+    steered = steered_off(state)
+    for name in state.workflow.steps:
+        step = state.steps[name]
+        if step.status != "PENDING":
+            continue
+        if name in steered:
+            _skip_outright(state, name, at, steered[name])
+            continue
+        verdict = _rule(step)
+        if verdict == "run":
+            state.ready[name] = None
+        elif verdict == "skip":
+            _skip(state, step, at)
 
 
 def _reset(step: StepState) -> None:
@@ -212,6 +402,8 @@ _APPLY: dict[type, Callable[[RunState, Any], None]] = {
     h.RunTimedOut: _apply_run_end,
     h.RunAborted: _apply_run_end,
     h.RunRedriven: _apply_redriven,
+    h.StepsCleared: _apply_cleared,
+    h.StepMarked: _apply_marked,
 }
 
 

@@ -88,6 +88,8 @@ class RunState:
         self.unresolved = len(workflow.steps)
         self.failed: list[str] = []
         self.newly_skipped: list[str] = []
+        self.skip_reasons: dict[str, str] = {}  # why a newly skipped step was, when not its trigger rule
+        self.element_attempts: dict[str, int] = {}  # mapped elements dropped by a clear: attempts go on
         self._timer_seq = 0
         self.load: Callable[[Any], Any] = lambda value: value
         for name, spec in workflow.steps.items():

@@ -54,8 +54,9 @@ class StepRef:
 
     def __bool__(self) -> bool:
         raise UsageError(
-            f"step {self.name}'s result is not known while the pipeline is built; "
-            "branch inside a task, or use trigger rules"
+            f"step {self.name}'s result is not known while the pipeline is built, so `if` cannot test it; "
+            "to choose which steps run, return their names from a @task.branch task, "
+            "or stop what follows with lockgate.short_circuit(value)"
         )
 
     def __iter__(self) -> Any:
@@ -75,6 +76,8 @@ class Builder:
         self.specs: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[str, str]] = {}  # step -> {upstream: location}
         self._calls: dict[str, int] = {}  # task name -> how many steps it has made
+        self.groups: list[str] = []  # the `with group(...)` blocks the next step is made in
+        self.gates: list[str] = []  # short-circuit steps every later step waits for
 
     def __enter__(self) -> Builder:
         self._token = _BUILDER.set(self)
@@ -93,12 +96,16 @@ class Builder:
     ) -> StepRef:
         location = _caller_location()
         _check_call(task, args, kwargs, map_over, location)
-        count = self._calls.get(task.name, 0) + 1
-        name = task.name if count == 1 else f"{task.name}__{count}"
+        if task.control and map_over is not None:
+            raise UsageError(f"{location}: step {task.name}: a branch or short-circuit step cannot be mapped")
+        group = ".".join(self.groups)
+        base = f"{group}.{task.name}" if group else task.name
+        count = self._calls.get(base, 0) + 1
+        name = base if count == 1 else f"{base}__{count}"
         while name in self.specs:  # a task explicitly named like a generated name
             count += 1
-            name = f"{task.name}__{count}"
-        self._calls[task.name] = count
+            name = f"{base}__{count}"
+        self._calls[base] = count
         upstream: dict[str, None] = {}
         where = f"{location}: step {name}"
         arg_template = {
@@ -120,8 +127,10 @@ class Builder:
             "map_over": maps,
             "map_concurrency": max_concurrency or task.max_concurrency,
             "location": location,
+            "control": task.control,
+            "group": group,
         }
-        self.orders[name] = {}
+        self.orders[name] = {gate: location for gate in self.gates}
         return StepRef(name, self)
 
     def order(self, up: StepRef, down: StepRef) -> None:

@@ -41,22 +41,39 @@ def load_file(path: str | os.PathLike[str]) -> ModuleType:
             spec.loader.exec_module(module)
         except SyntaxError as exc:
             sys.modules.pop(name, None)
-            raise UsageError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from None
+            problem = UsageError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}")
+            problem.location = (str(file), exc.lineno)  # type: ignore[attr-defined]
+            raise problem from None
         except Exception as exc:
             sys.modules.pop(name, None)
-            raise UsageError(f"{path}: importing it failed: {_where(exc, file)}{type(exc).__name__}: {exc}") from exc
+            line = _line_in(exc, file)
+            where = f"line {line}: " if line else ""
+            problem = UsageError(f"{path}: importing it failed: {where}{type(exc).__name__}: {exc}")
+            problem.location = (str(file), line)  # type: ignore[attr-defined]
+            raise problem from exc
     _FILE_MODULES[str(file)] = module
     return module
 
 
-def _where(exc: BaseException, file: Path) -> str:
+def _line_in(exc: BaseException, file: Path) -> int | None:
+    """The last line of `file` the traceback passes through, if any."""
     tb = exc.__traceback__
     line = None
     while tb is not None:
         if Path(tb.tb_frame.f_code.co_filename).resolve() == file:
             line = tb.tb_lineno
         tb = tb.tb_next
-    return f"line {line}: " if line else ""
+    return line
+
+
+def forget_file(path: str | os.PathLike[str]) -> None:
+    """Drop a file's module from the caches, so the next `load_file` imports it again (a reload)."""
+    file = Path(path).resolve()
+    module = _FILE_MODULES.pop(str(file), None)
+    name = file.stem
+    existing = sys.modules.get(name)
+    if existing is not None and (existing is module or getattr(existing, "__file__", None) == str(file)):
+        del sys.modules[name]
 
 
 def load_module(name: str) -> ModuleType:

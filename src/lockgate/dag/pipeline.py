@@ -43,6 +43,7 @@ class Pipeline:
         self.on_success = list(on_success)
         self.on_retry = list(on_retry)
         self.max_active_runs = max_active_runs
+        self.version = ""  # the source file's digest, set by the service's loader; runs record it
         self.signature = inspect.signature(fn)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
@@ -103,6 +104,8 @@ class Pipeline:
             )
             if value
         }
+        if self.version:
+            meta["version"] = self.version
         return builder.workflow(output, self.timeout, self.source, meta)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -29,6 +29,7 @@ class Task(Generic[P, R]):
         timeout: float | None = None,
         trigger_rule: str = "all_success",
         max_concurrency: int | None = None,
+        control: str = "",
     ) -> None:
         if not callable(fn):
             raise UsageError(f"@task applies to a function, not {fn!r}")
@@ -48,6 +49,7 @@ class Task(Generic[P, R]):
         self.timeout = timeout
         self.trigger_rule = trigger_rule
         self.max_concurrency = max_concurrency
+        self.control = control  # "branch": its result names the downstream steps to follow
         self.key = f"{fn.__module__}:{fn.__qualname__}"
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
         REGISTRY[self.key] = self
@@ -144,3 +146,24 @@ def task(
         )
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _branch(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retry: RetryPolicy | Sequence[RetryPolicy] | None = None,
+    timeout: float | None = None,
+    trigger_rule: str = "all_success",
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """`@task.branch`: a task that returns the name (or a list of names) of the downstream steps to
+    follow; its other direct downstream steps are SKIPPED, and the skip spreads by trigger rules."""
+
+    def wrap(f: Callable[P, R]) -> Task[P, R]:
+        return Task(f, name=name, retry=retry, timeout=timeout, trigger_rule=trigger_rule, control="branch")
+
+    return wrap(fn) if fn is not None else wrap
+
+
+task.branch = _branch  # type: ignore[attr-defined]

@@ -29,4 +29,7 @@ def create_app(runtime: Any = None) -> Any:
     for target in ROUTERS:
         module, _, name = target.partition(":")
         app.include_router(getattr(importlib.import_module(module), name)(runtime))
+    from lockgate.server.ui import install_error_pages
+
+    install_error_pages(app)
     return app

@@ -49,6 +49,11 @@ def start_resume(runtime: Any, run_id: str) -> str:
     return str(record.run_id)
 
 
+def carry_on(runtime: Any, run_id: str) -> None:
+    """Drive a run reopened here by clear or mark (no service serves its pipeline), on a thread."""
+    _drive(runtime.carry_on, run_id, "carry-on")
+
+
 def _record(runtime: Any, run_id: str) -> Any:
     record = runtime.store.get_run(run_id)
     if record is None:

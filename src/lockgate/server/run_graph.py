@@ -10,6 +10,7 @@ execution's history.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,12 +44,16 @@ class Node:
 class Graph:
     nodes: list[Node] = field(default_factory=list)
     edges: list[tuple[str, str]] = field(default_factory=list)
+    labels: dict[tuple[str, str], str] = field(default_factory=dict)  # a Choice rule's condition, ...
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "nodes": [n.to_json() for n in self.nodes],
-            "edges": [{"id": f"{s}->{t}", "source": s, "target": t} for s, t in self.edges],
-        }
+        edges = []
+        for s, t in self.edges:
+            edge = {"id": f"{s}->{t}", "source": s, "target": t}
+            if (s, t) in self.labels:
+                edge["label"] = self.labels[(s, t)]
+            edges.append(edge)
+        return {"nodes": [n.to_json() for n in self.nodes], "edges": edges}
 
 
 def overall(statuses: Counter[str]) -> str:
@@ -66,13 +71,24 @@ def pipeline_graph(state: RunState) -> Graph:
     """Steps and dependencies of a Python pipeline run, each with its current status."""
     nodes = []
     edges = []
+    groups: dict[str, Counter[str]] = {}
     for name, spec in state.workflow.steps.items():
         step = state.steps[name]
         counts = None
         if spec.map_over is not None:
             counts = dict(Counter(child.status for child in step.children or ()))
-        nodes.append(Node(name, name, step.status, spec.task.rpartition(":")[2] or spec.task, counts=counts))
+        parent = f"group:{spec.group}" if spec.group else None
+        label = name.removeprefix(f"{spec.group}.") if spec.group else name
+        nodes.append(Node(name, label, step.status, spec.task.rpartition(":")[2] or spec.task, parent, counts))
         edges += [(up, name) for up in spec.upstream]
+        path = spec.group
+        while path:  # a step in a nested group counts in every enclosing group
+            groups.setdefault(path, Counter())[step.status] += 1
+            path = path.rpartition(".")[0]
+    for path, statuses in groups.items():  # a task group is one compound node around its steps
+        outer = path.rpartition(".")[0]
+        nodes.append(Node(f"group:{path}", path.rpartition(".")[2], overall(statuses), "group",
+                          f"group:{outer}" if outer else None))  # fmt: skip
     return Graph(nodes, edges)
 
 
@@ -97,7 +113,8 @@ def machine_graph(definition: dict[str, Any], events: list[dict[str, Any]], run_
     (the history as Machine.history renders it) and the run's status."""
     nodes: list[tuple[str, str, str, str | None]] = []  # id, label, type, parent
     edges: list[tuple[str, str]] = []
-    _walk(definition, None, nodes, edges)
+    labels: dict[tuple[str, str], str] = {}
+    _walk(definition, None, nodes, edges, labels)
     visits = _visits(events, {n[0]: n[2] for n in nodes})
     terminal = run_status in h.TERMINAL_RUN
     per_node: dict[str, Counter[str]] = {}
@@ -117,10 +134,16 @@ def machine_graph(definition: dict[str, Any], events: list[dict[str, Any]], run_
         status = overall(counts) if counts else never
         shown = dict(counts) if counts and sum(counts.values()) > 1 else None
         out.append(Node(node_id, label, status, kind, parent, shown))
-    return Graph(out, edges)
+    return Graph(out, edges, labels)
 
 
-def _walk(machine: dict[str, Any], parent: str | None, nodes: list[Any], edges: list[tuple[str, str]]) -> None:
+def _walk(
+    machine: dict[str, Any],
+    parent: str | None,
+    nodes: list[Any],
+    edges: list[tuple[str, str]],
+    labels: dict[tuple[str, str], str],
+) -> None:
     states = machine.get("States")
     if not isinstance(states, dict):
         return
@@ -130,18 +153,67 @@ def _walk(machine: dict[str, Any], parent: str | None, nodes: list[Any], edges: 
             continue
         kind = str(state.get("Type", ""))
         nodes.append((ids[name], name, kind, parent))
-        targets = [state.get("Next"), state.get("Default")]
-        targets += [c.get("Next") for c in state.get("Choices") or () if isinstance(c, dict)]
-        targets += [c.get("Next") for c in state.get("Catch") or () if isinstance(c, dict)]
-        for target in targets:
-            if isinstance(target, str) and target in ids and (ids[name], ids[target]) not in edges:
-                edges.append((ids[name], ids[target]))
+        targets: list[tuple[Any, str | None]] = [(state.get("Next"), None)]
+        targets += [(c.get("Next"), choice_label(c)) for c in state.get("Choices") or () if isinstance(c, dict)]
+        targets.append((state.get("Default"), "default" if kind == "Choice" else None))
+        targets += [
+            (c.get("Next"), "catch " + ", ".join(map(str, c.get("ErrorEquals") or [])))
+            for c in state.get("Catch") or ()
+            if isinstance(c, dict)
+        ]
+        for target, text in targets:
+            if not (isinstance(target, str) and target in ids):
+                continue
+            edge = (ids[name], ids[target])
+            if edge not in edges:
+                edges.append(edge)
+            if text:
+                labels[edge] = f"{labels[edge]} | {text}" if edge in labels else text
         for branch in state.get("Branches") or ():
             if isinstance(branch, dict):
-                _walk(branch, ids[name], nodes, edges)
+                _walk(branch, ids[name], nodes, edges, labels)
         processor = state.get("ItemProcessor") or state.get("Iterator")
         if isinstance(processor, dict):
-            _walk(processor, ids[name], nodes, edges)
+            _walk(processor, ids[name], nodes, edges, labels)
+
+
+_COMPARISONS = {
+    "Equals": "==", "GreaterThan": ">", "GreaterThanEquals": ">=", "LessThan": "<", "LessThanEquals": "<=",
+    "Matches": "matches",
+}  # fmt: skip
+MAX_LABEL = 60
+
+
+def choice_label(rule: dict[str, Any]) -> str:
+    """A Choice rule as a short condition: `$.n > 1000`, `$.ok == true and not $.late`, a JSONata
+    `Condition` as written."""
+    text = _condition(rule)
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def _condition(rule: dict[str, Any]) -> str:
+    if isinstance(rule.get("Condition"), str):
+        return rule["Condition"].removeprefix("{%").removesuffix("%}").strip()
+    if isinstance(rule.get("And"), list):
+        return " and ".join(_condition(r) for r in rule["And"] if isinstance(r, dict))
+    if isinstance(rule.get("Or"), list):
+        return " or ".join(_condition(r) for r in rule["Or"] if isinstance(r, dict))
+    if isinstance(rule.get("Not"), dict):
+        return "not " + _condition(rule["Not"])
+    variable = str(rule.get("Variable", "?"))
+    for key, value in rule.items():
+        if key in ("Variable", "Next", "Comment", "Assign", "Output"):
+            continue
+        test = key.removesuffix("Path")
+        shown = str(value) if key.endswith("Path") else json.dumps(value)
+        for kind in ("String", "Numeric", "Boolean", "Timestamp"):
+            if test.startswith(kind):
+                test = test.removeprefix(kind)
+                break
+        if test.startswith("Is"):
+            return f"{variable} {test[2:].lower()}" if value else f"{variable} not {test[2:].lower()}"
+        return f"{variable} {_COMPARISONS.get(test, test)} {shown}"
+    return variable
 
 
 def _node_id(parent: str | None, name: str) -> str:

@@ -7,8 +7,13 @@ from typing import Any
 from lockgate import _json
 
 
+def actor_of(request: Any) -> str:
+    """Who asks, for the history: the API token's name once requests carry one, else "api"."""
+    return str(getattr(request.state, "actor", None) or "api")
+
+
 def router(runtime: Any) -> Any:
-    from fastapi import APIRouter, HTTPException, Query
+    from fastapi import APIRouter, Body, HTTPException, Query, Request
 
     from lockgate.core.errors import UsageError
 
@@ -20,7 +25,10 @@ def router(runtime: Any) -> Any:
 
     @api.get("/runs")
     def list_runs(
-        pipeline: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=10000)
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = Query(100, ge=1, le=10000),
+        before: str | None = Query(None, description="A run id: the next page, runs created before it."),
     ) -> list[dict[str, Any]]:
         return [
             {
@@ -30,7 +38,7 @@ def router(runtime: Any) -> Any:
                 "started_at": _json.iso(r.started_at),
                 "ended_at": _json.iso(r.ended_at),
             }
-            for r in runtime.store.list_runs(pipeline=pipeline, status=status, limit=limit)
+            for r in runtime.store.list_runs(pipeline=pipeline, status=status, limit=limit, before=before)
         ]
 
     @api.get("/runs/{run_id}")
@@ -83,6 +91,45 @@ def router(runtime: Any) -> Any:
         from lockgate.server.run_control import start_resume
 
         return {"run_id": _control(start_resume, run_id), "accepted": True}
+
+    @api.post("/runs/{run_id}/clear", status_code=202)
+    def clear_run(request: Request, run_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Run chosen steps again: `{"step": "enrich", "downstream": true, "upstream": false}`."""
+        from lockgate import reruns
+
+        step = _step_of(body)
+        downstream, upstream = bool(body.get("downstream", False)), bool(body.get("upstream", False))
+        return _rerun(
+            lambda: reruns.clear(
+                runtime, run_id, step, downstream=downstream, upstream=upstream, actor=actor_of(request)
+            )
+        )
+
+    @api.post("/runs/{run_id}/mark", status_code=202)
+    def mark_run(request: Request, run_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Record a step's outcome by hand: `{"step": "load", "status": "SUCCEEDED"}` (or "FAILED")."""
+        from lockgate import reruns
+
+        step = _step_of(body)
+        status = str(body.get("status", "")).upper()
+        return _rerun(lambda: reruns.mark(runtime, run_id, step, status, actor=actor_of(request)))
+
+    def _step_of(body: dict[str, Any]) -> str:
+        step = body.get("step")
+        if not isinstance(step, str) or not step:
+            raise HTTPException(400, "step: expected the name of a step")
+        return step
+
+    def _rerun(operation: Any) -> dict[str, Any]:
+        from lockgate.server.run_control import carry_on
+
+        try:
+            done = operation()
+        except UsageError as exc:
+            raise HTTPException(404 if str(exc).startswith("no run") else 409, str(exc)) from None
+        if done.by == "here":
+            carry_on(runtime, done.run_id)
+        return {**done.to_json(), "accepted": True}
 
     def _control(operation: Any, run_id: str) -> str:
         try:

@@ -52,7 +52,28 @@ def router(runtime: Any) -> Any:
 
     @api.get("/pipelines")
     def list_pipelines() -> list[dict[str, Any]]:
-        return describe_pipelines(list(_pipelines(runtime).values()), ledger.paused())
+        """What is served here, with each one's version, next run and parameters from the registry."""
+        from lockgate.triggers.served import Registry
+
+        rows = describe_pipelines(list(_pipelines(runtime).values()), ledger.paused())
+        registered = {row["name"]: row for row in Registry(runtime).rows()}
+        for row in rows:
+            extra = registered.get(row["name"], {})
+            for key in ("version", "next_run", "source_file", "parameters", "type", "states"):
+                if key in extra:
+                    row[key] = extra[key]
+        return rows
+
+    @api.get("/import_errors")
+    def import_errors() -> list[dict[str, Any]]:
+        """Files of the served folder that failed to load: file, line, message."""
+        from lockgate.triggers.served import Registry
+
+        scheduler = attached(runtime)
+        reloader = getattr(scheduler, "reloader", None)
+        if reloader is not None and reloader.last is not None:
+            return [e.to_json() for e in reloader.last.errors]
+        return [{k: e[k] for k in ("file", "line", "message")} for e in Registry(runtime).errors()]
 
     @api.post("/pipelines/{name}/trigger")
     def trigger(name: str, body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:

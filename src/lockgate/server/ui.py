@@ -72,6 +72,30 @@ def compact(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def ui_actor(request: Any) -> str:
+    """Who acts from the web UI, for the history: the signed-in user once sessions name one."""
+    return str(getattr(request.state, "actor", None) or "web UI")
+
+
+def install_error_pages(app: Any) -> None:
+    """Errors of the UI's pages are HTML pages (a 404 for an unknown run); the API keeps JSON."""
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.responses import HTMLResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    env = environment()
+
+    async def handler(request: Any, exc: Any) -> Any:
+        path = request.url.path
+        if path == "/" or (path.startswith("/ui/") and not path.startswith("/ui/static/")):
+            title = {404: "Not found", 400: "Bad request", 403: "Forbidden"}.get(exc.status_code, "Refused")
+            html = env.get_template("error.html").render(message=exc.detail, back="/ui/runs", title=title)
+            return HTMLResponse(html, status_code=exc.status_code, headers={"Content-Security-Policy": CSP})
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(StarletteHTTPException, handler)
+
+
 def router(runtime: Any) -> Any:
     from fastapi import APIRouter, HTTPException, Query, Request
     from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -174,6 +198,47 @@ def router(runtime: Any) -> Any:
     def logs_live(run_id: str, step: str) -> HTMLResponse:
         return page("_logs_live.html", **logs_context(run_id, step))
 
+    @ui.post("/ui/runs/{run_id}/clear")
+    async def clear_action(request: Request, run_id: str) -> Response:
+        """Clear a step (and, with the `downstream` / `upstream` fields, what follows or precedes it)."""
+        from lockgate import reruns
+
+        same_origin(request)
+        form = await request.form()
+        back = f"/ui/runs/{quote(run_id, safe='')}"
+        try:
+            done_ = reruns.clear(
+                runtime,
+                run_id,
+                str(form.get("step", "")),
+                downstream=bool(form.get("downstream")),
+                upstream=bool(form.get("upstream")),
+                actor=ui_actor(request),
+            )
+        except UsageError as exc:
+            return refused(request, str(exc), back)
+        if done_.by == "here":
+            run_control.carry_on(runtime, done_.run_id)
+        return done(request, back)
+
+    @ui.post("/ui/runs/{run_id}/mark")
+    async def mark_action(request: Request, run_id: str) -> Response:
+        """Mark a step SUCCEEDED or FAILED (the `status` field)."""
+        from lockgate import reruns
+
+        same_origin(request)
+        form = await request.form()
+        back = f"/ui/runs/{quote(run_id, safe='')}"
+        try:
+            done_ = reruns.mark(
+                runtime, run_id, str(form.get("step", "")), str(form.get("status", "")), actor=ui_actor(request)
+            )
+        except UsageError as exc:
+            return refused(request, str(exc), back)
+        if done_.by == "here":
+            run_control.carry_on(runtime, done_.run_id)
+        return done(request, back)
+
     @ui.post("/ui/runs/{run_id}/{action}")
     def run_action(request: Request, run_id: str, action: str) -> Response:
         same_origin(request)
@@ -202,6 +267,24 @@ def router(runtime: Any) -> Any:
     @ui.get("/ui/pipelines", response_class=HTMLResponse)
     def pipelines_page() -> HTMLResponse:
         return page("pipelines.html", **ui_views.pipelines(runtime))
+
+    @ui.get("/ui/pipelines/{name}/trigger", response_class=HTMLResponse)
+    def trigger_page(name: str) -> HTMLResponse:
+        try:
+            return page("trigger.html", **ui_views.trigger_form(runtime, name))
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @ui.post("/ui/pipelines/{name}/trigger")
+    async def trigger_action(request: Request, name: str) -> Response:
+        """Queue a run from the trigger form; a value the pipeline refuses comes back as a message."""
+        same_origin(request)
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        try:
+            run_id = ui_views.trigger_submit(runtime, name, form)
+        except UsageError as exc:
+            return refused(request, str(exc), f"/ui/pipelines/{quote(name, safe='')}/trigger")
+        return done(request, f"/ui/runs/{quote(run_id, safe='')}")
 
     @ui.post("/ui/pipelines/{name}/{action}")
     def pipeline_action(request: Request, name: str, action: str) -> Response:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from lockgate.core import history as h
 from lockgate.core.errors import UsageError
 
+RECENT = 20  # runs shown as marks per pipeline
 MAX_ELEMENTS = 50  # elements of a mapped step listed on a run's page; the step's logs page has them all
 
 
@@ -44,8 +46,14 @@ def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
         history = [_event_row(i, e) for i, e in enumerate(events, 1)]
         steps = _capped(step_views(state), state.workflow.steps)
     shown = history[-max_history:]
+    rerunnable = record.kind == "python" and record.status in h.TERMINAL_RUN and bool(state.workflow.steps)
     return {
         "record": record,
+        "version": state.workflow.meta.get("version"),
+        "orphaned": record.status == "RUNNING" and runtime.is_orphaned(record),
+        "gantt": gantt(events, runtime.clock()) if machine_events is None else None,
+        "can_rerun": rerunnable,
+        "step_names": list(state.workflow.steps) if rerunnable else [],
         "live": record.status not in h.TERMINAL_RUN,
         "steps": steps,
         "states": [n for n in graph["nodes"]] if record.kind == "asl" else [],
@@ -57,6 +65,49 @@ def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
         "can_retry": run_control.can_retry(record),
         "can_resume": run_control.can_resume(runtime, record),
     }
+
+
+GANTT_WIDTH = 800  # px of the timeline's bars (an SVG: the page's CSP allows no inline style)
+GANTT_ROW = 18
+MAX_BARS = 300
+
+
+def gantt(events: list[h.Event], now: float) -> dict[str, Any] | None:
+    """One bar per attempt (start to its outcome, or to now while it runs), placed on the run's span."""
+    bars: list[dict[str, Any]] = []
+    open_: dict[tuple[str, int], dict[str, Any]] = {}
+    end_of_run = None
+    for event in events:
+        if isinstance(event, h.StepStarted):
+            bar = {"step": event.step, "attempt": event.attempt, "start": event.at, "end": None, "status": "RUNNING"}
+            open_[(event.step, event.attempt)] = bar
+            bars.append(bar)
+        elif isinstance(event, (h.StepSucceeded, h.StepFailed, h.StepInterrupted)):
+            bar = open_.pop((event.step, event.attempt), None)
+            if bar is not None:
+                bar["end"] = event.at
+                bar["status"] = {"StepSucceeded": "SUCCEEDED", "StepFailed": "FAILED"}.get(event.type, "ABORTED")
+        elif isinstance(event, (h.RunSucceeded, h.RunFailed, h.RunTimedOut, h.RunAborted)):
+            end_of_run = event.at
+            for bar in open_.values():
+                bar["end"], bar["status"] = event.at, "ABORTED"
+            open_.clear()
+        elif isinstance(event, (h.StepsCleared, h.StepMarked, h.RunRedriven)):
+            end_of_run = None
+    if not bars:
+        return None
+    bars = bars[-MAX_BARS:]
+    first = min(b["start"] for b in bars)
+    last = max([b["end"] or (end_of_run or now) for b in bars])
+    span = max(last - first, 1e-3)
+    for i, bar in enumerate(bars):
+        end = bar["end"] if bar["end"] is not None else (end_of_run or now)
+        bar["x"] = round((bar["start"] - first) / span * GANTT_WIDTH, 1)
+        bar["width"] = max(round((end - bar["start"]) / span * GANTT_WIDTH, 1), 2.0)
+        bar["y"] = i * GANTT_ROW
+        bar["seconds"] = round(end - bar["start"], 3)
+    return {"bars": bars, "width": GANTT_WIDTH, "height": len(bars) * GANTT_ROW, "span": round(span, 3),
+            "label_width": 220, "row": GANTT_ROW}  # fmt: skip
 
 
 def _capped(views: list[Any], names: Any) -> list[Any]:
@@ -109,11 +160,21 @@ def pipelines(runtime: Any) -> dict[str, Any]:
     pipelines that start after others succeed."""
     from lockgate.triggers.ledger import Ledger
     from lockgate.triggers.project import describe_pipelines
+    from lockgate.triggers.scheduler import attached
+    from lockgate.triggers.served import Registry
 
     loaded = _loaded(runtime)
     rows = describe_pipelines(list(loaded.values()), Ledger(runtime).paused())
+    scheduler = attached(runtime)
+    registry = Registry(runtime)
+    registered = {row["name"]: row for row in registry.rows()}
+    upcoming = scheduler.next_runs() if scheduler is not None else {}
+    recent = recent_runs(runtime, [row["name"] for row in rows], RECENT)
     for row in rows:
-        row["last"] = _last_run(runtime, row["name"])
+        row["recent"] = list(reversed(recent.get(row["name"], [])))
+        row["last"] = row["recent"][-1] if row["recent"] else None
+        row["next_run"] = upcoming.get(row["name"])
+        row["version"] = getattr(loaded[row["name"]], "version", "") or registered.get(row["name"], {}).get("version")
     nodes = [{"id": r["name"], "label": r["name"], "status": r["last"].status if r["last"] else "PENDING",
               "kind": "pipeline", "parent": None, "counts": None} for r in rows]  # fmt: skip
     names = {r["name"] for r in rows}
@@ -125,12 +186,48 @@ def pipelines(runtime: Any) -> dict[str, Any]:
                 nodes.append({"id": up, "label": up, "status": "PENDING", "kind": "pipeline", "parent": None,
                               "counts": None})  # fmt: skip
             edges.append({"id": f"{up}->{row['name']}", "source": up, "target": row["name"]})
+    reloader = getattr(scheduler, "reloader", None)
+    if reloader is not None and reloader.last is not None:
+        errors = [e.to_json() for e in reloader.last.errors]
+    else:
+        errors = registry.errors()
     return {
         "pipelines": rows,
-        "machines": _machines(runtime),
+        "import_errors": errors,
+        "machines": _machines(runtime, [p for p in loaded.values() if getattr(p, "kind", "") == "asl"]),
         "graph_json": json.dumps({"nodes": nodes, "edges": edges}),
         "has_edges": bool(edges),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRun:
+    run_id: str
+    status: str
+    created_at: float
+
+
+def recent_runs(runtime: Any, names: list[str], limit: int) -> dict[str, list[Any]]:
+    """The newest `limit` runs of each pipeline, newest first: one small indexed query each, on one
+    connection, reading only what the marks show."""
+    engine = getattr(runtime.store, "engine", None)
+    if engine is None:
+        return {name: runtime.store.list_runs(pipeline=name, limit=limit) for name in names}
+    import sqlalchemy as sa
+
+    from lockgate.store.schema import runs
+
+    query = (
+        sa.select(runs.c.run_id, runs.c.status, runs.c.created_at)
+        .where(runs.c.pipeline == sa.bindparam("name"))
+        .order_by(runs.c.created_at.desc(), runs.c.run_id.desc())
+        .limit(limit)
+    )
+    out: dict[str, list[Any]] = {}
+    with engine.connect() as conn:
+        for name in names:
+            out[name] = [RecentRun(r.run_id, r.status, r.created_at) for r in conn.execute(query, {"name": name})]
+    return out
 
 
 def _last_run(runtime: Any, name: str) -> Any:
@@ -138,8 +235,11 @@ def _last_run(runtime: Any, name: str) -> Any:
     return found[0] if found else None
 
 
-def _machines(runtime: Any) -> list[dict[str, Any]]:
-    """State machines registered through the Step Functions API, and those that have runs."""
+def _machines(runtime: Any, served: list[Any]) -> list[dict[str, Any]]:
+    """State machines served from a lockgate.toml, registered through the Step Functions API, and
+    those that have runs."""
+    from lockgate.triggers.served import machine_summary
+
     engine = getattr(runtime.store, "engine", None)
     if engine is None:
         return []
@@ -154,11 +254,33 @@ def _machines(runtime: Any) -> list[dict[str, Any]]:
             states = json.loads(row.definition).get("States") if row.definition else None
             found[row.name] = {"name": row.name, "type": row.type, "registered": True, "updated_at": row.updated_at,
                                "states": len(states) if isinstance(states, dict) else 0}  # fmt: skip
+        for machine in served:
+            summary = machine_summary(machine.definition)
+            found.setdefault(machine.name, {"name": machine.name, "type": summary["type"], "registered": True,
+                                            "updated_at": None, "states": summary["states"],
+                                            "served_from": str(machine.path)})  # fmt: skip
         for (name,) in conn.execute(sa.select(runs.c.pipeline).where(runs.c.kind == "asl").distinct()):
             found.setdefault(name, {"name": name, "type": "", "registered": False, "updated_at": None, "states": None})
     for machine in found.values():
         machine["last"] = _last_run(runtime, machine["name"])
+        if not machine["type"] and machine["last"] is not None:  # known from its runs only: read its definition
+            machine.update(_definition_summary(runtime, machine["last"].run_id))
     return [found[name] for name in sorted(found)]
+
+
+def _definition_summary(runtime: Any, run_id: str) -> dict[str, Any]:
+    """Type and state count of the definition a state machine's run started with."""
+    import sqlalchemy as sa
+
+    from lockgate.store.schema import events
+    from lockgate.triggers.served import machine_summary
+
+    query = sa.select(events.c.body).where(events.c.run_id == run_id, events.c.type == "RunStarted").limit(1)
+    with runtime.store.engine.connect() as conn:
+        body = conn.execute(query).scalar()
+    workflow = json.loads(body).get("workflow", {}) if body else {}
+    definition = workflow.get("definition") if isinstance(workflow, dict) else None
+    return machine_summary(definition) if isinstance(definition, dict) else {}
 
 
 def pause(runtime: Any, name: str) -> None:
@@ -179,6 +301,43 @@ def unpause(runtime: Any, name: str) -> None:
     scheduler = attached(runtime)
     if scheduler is not None:
         scheduler.wake()
+
+
+def trigger_form(runtime: Any, name: str) -> dict[str, Any]:
+    """The form of a pipeline's typed parameters (a JSON box for a state machine); raises UsageError."""
+    from lockgate.triggers.served import parameters_of
+
+    _check_loaded(runtime, name)
+    pipeline = _loaded(runtime)[name]
+    kind = getattr(pipeline, "kind", "python")
+    return {"pipeline": name, "kind": kind, "parameters": parameters_of(pipeline)}
+
+
+def trigger_submit(runtime: Any, name: str, form: dict[str, str]) -> str:
+    """Queue a run from the form, validated as `lockgate trigger` validates; its run id. Raises UsageError."""
+    from lockgate import _json
+    from lockgate.triggers.ledger import kind_of
+    from lockgate.triggers.scheduler import attached
+
+    _check_loaded(runtime, name)
+    pipeline = _loaded(runtime)[name]
+    if kind_of(pipeline) == "asl":
+        text = form.get("input", "").strip() or "{}"
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"input: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        if not isinstance(given, dict):
+            raise UsageError("input: expected a JSON object")
+        bound = pipeline.bind(given)
+    else:
+        given = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
+        bound = pipeline.bind(given, from_text=True)
+    run_id = runtime.enqueue(name, _json.loads(_json.dumps(bound)), kind=kind_of(pipeline))
+    scheduler = attached(runtime)
+    if scheduler is not None:
+        scheduler.wake()
+    return str(run_id)
 
 
 def _check_loaded(runtime: Any, name: str) -> None:

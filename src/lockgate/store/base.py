@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from lockgate.core.history import Event
 
+REOPENABLE = ("FAILED", "TIMED_OUT", "ABORTED")  # what `lockgate retry` takes; clear and mark take SUCCEEDED too
+
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
@@ -93,7 +95,9 @@ class RunStore(Protocol):
 
     def find_by_key(self, idempotency_key: str) -> RunRecord | None: ...
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+    def list_runs(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[RunRecord]:
         """Newest first."""
         ...
 
@@ -116,6 +120,16 @@ class RunStore(Protocol):
 
     def count_runs(self, status: str) -> int: ...
 
-    def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
-        """Set a failed, timed-out or aborted run running again under `owner`, appending `event`."""
+    def reopen(
+        self,
+        run_id: str,
+        owner: str | None,
+        event: Event,
+        now: float,
+        *,
+        finished: Sequence[str] = REOPENABLE,
+        status: str = "RUNNING",
+    ) -> bool:
+        """Set a run that ended with one of `finished` statuses going again, appending `event`:
+        RUNNING under `owner`, or QUEUED with no owner (a service claims it and carries it on)."""
         ...

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from lockgate.core.history import TERMINAL_RUN, Event
-from lockgate.store.base import NewRun, RunRecord, RunUpdate
+from lockgate.store.base import REOPENABLE, NewRun, RunRecord, RunUpdate
 
 
 class MemoryStore:
@@ -97,14 +97,21 @@ class MemoryStore:
             run_id = self._keys.get(idempotency_key)
             return self._runs[run_id] if run_id is not None else None
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+    def list_runs(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[RunRecord]:
         with self._lock:
             rows = [
                 r
                 for r in self._runs.values()
                 if (pipeline is None or r.pipeline == pipeline) and (status is None or r.status == status)
             ]
+            cursor = self._runs.get(before) if before is not None else None
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        if before is not None:
+            if cursor is None:
+                return []
+            rows = [r for r in rows if (r.created_at, r.run_id) < (cursor.created_at, cursor.run_id)]
         return rows[:limit]
 
     def claim(self, run_id: str, owner: str, is_stale: Callable[[str | None, float | None], bool], now: float) -> bool:
@@ -141,7 +148,9 @@ class MemoryStore:
             )[:limit]
             claimed = []
             for record in queued:
-                record = replace(record, status="RUNNING", owner=owner, heartbeat_at=now, started_at=now)
+                record = replace(
+                    record, status="RUNNING", owner=owner, heartbeat_at=now, started_at=record.started_at or now
+                )
                 self._runs[record.run_id] = record
                 claimed.append(record)
         return claimed
@@ -150,13 +159,29 @@ class MemoryStore:
         with self._lock:
             return sum(1 for r in self._runs.values() if r.status == status)
 
-    def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
+    def reopen(
+        self,
+        run_id: str,
+        owner: str | None,
+        event: Event,
+        now: float,
+        *,
+        finished: Sequence[str] = REOPENABLE,
+        status: str = "RUNNING",
+    ) -> bool:
         with self._lock:
             record = self._runs.get(run_id)
-            if record is None or record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
+            if record is None or record.status not in finished:
                 return False
             self._runs[run_id] = replace(
-                record, status="RUNNING", ended_at=None, error=None, cause=None, owner=owner, heartbeat_at=now
+                record,
+                status=status,
+                ended_at=None,
+                error=None,
+                cause=None,
+                output=None,
+                owner=owner if status == "RUNNING" else None,
+                heartbeat_at=now if status == "RUNNING" else None,
             )
             self._events[run_id].append(event)
         return True

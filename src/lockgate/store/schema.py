@@ -30,6 +30,10 @@ runs = sa.Table(
     sa.Index("ix_runs_pipeline_created", "pipeline", "created_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_created", "created_at"),
+    # the runs list filtered by pipeline and status, newest first; state machines by kind (0009)
+    sa.Index("ix_runs_pipeline_status_created", "pipeline", "status", "created_at"),
+    sa.Index("ix_runs_status_created", "status", "created_at"),
+    sa.Index("ix_runs_kind_pipeline", "kind", "pipeline"),
 )
 
 events = sa.Table(
@@ -41,4 +45,36 @@ events = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Index("ix_events_run", "run_id", "id"),
+)
+
+# What a running service serves (lockgate.triggers.served): one row per pipeline or state machine,
+# rewritten at start and at every reload, so a CLI anywhere with the same store knows it.
+served = sa.Table(
+    "served",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("source_file", sa.Text, nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("triggers", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("next_run", sa.Float),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("folder", sa.Text, nullable=False),
+    sa.Column("service", sa.String(200), nullable=False),
+    sa.Column("home", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Files of a served folder that failed to load, with where and why.
+served_errors = sa.Table(
+    "served_errors",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("folder", sa.Text, nullable=False),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("line", sa.Integer),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("service", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from lockgate import _json
 from lockgate.core.history import TERMINAL_RUN, Event, event_from
-from lockgate.store.base import NewRun, RunRecord, RunUpdate
+from lockgate.store.base import REOPENABLE, NewRun, RunRecord, RunUpdate
 from lockgate.store.schema import events, runs
 
 log = logging.getLogger(__name__)
@@ -332,13 +332,23 @@ class SqlStore:
             row = conn.execute(sa.select(runs).where(runs.c.idempotency_key == idempotency_key)).first()
         return _record(row) if row is not None else None
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+    def list_runs(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[RunRecord]:
+        """Newest first; `before` (a run id) pages on: the runs created before that one."""
         query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
         if pipeline is not None:
             query = query.where(runs.c.pipeline == pipeline)
         if status is not None:
             query = query.where(runs.c.status == status)
         with self.engine.begin() as conn:
+            if before is not None:
+                at = conn.execute(sa.select(runs.c.created_at).where(runs.c.run_id == before)).scalar()
+                if at is None:
+                    return []
+                query = query.where(
+                    sa.or_(runs.c.created_at < at, sa.and_(runs.c.created_at == at, runs.c.run_id < before))
+                )
             return [_record(row) for row in conn.execute(query)]
 
     def claim(self, run_id: str, owner: str, is_stale: Callable[[str | None, float | None], bool], now: float) -> bool:
@@ -390,7 +400,12 @@ class SqlStore:
             conn.execute(
                 sa.update(runs)
                 .where(runs.c.run_id.in_(ids), runs.c.status == "QUEUED")
-                .values(status="RUNNING", owner=owner, heartbeat_at=now, started_at=now)
+                .values(
+                    status="RUNNING",
+                    owner=owner,
+                    heartbeat_at=now,
+                    started_at=sa.func.coalesce(runs.c.started_at, now),  # a reopened run keeps its start
+                )
             )
             rows = conn.execute(sa.select(runs).where(runs.c.run_id.in_(ids)).order_by(runs.c.created_at)).all()
         return [_record(row) for row in rows]
@@ -401,13 +416,31 @@ class SqlStore:
                 conn.execute(sa.select(sa.func.count()).select_from(runs).where(runs.c.status == status)).scalar() or 0
             )
 
-    def reopen(self, run_id: str, owner: str, event: Event, now: float) -> bool:
-        """Set a finished run running again under `owner` (for `lockgate retry`)."""
+    def reopen(
+        self,
+        run_id: str,
+        owner: str | None,
+        event: Event,
+        now: float,
+        *,
+        finished: Sequence[str] = REOPENABLE,
+        status: str = "RUNNING",
+    ) -> bool:
+        """Set a finished run going again: RUNNING under `owner`, or QUEUED for a service to claim."""
+        running = status == "RUNNING"
         with self.engine.begin() as conn:
             done = conn.execute(
                 sa.update(runs)
-                .where(runs.c.run_id == run_id, runs.c.status.in_(["FAILED", "TIMED_OUT", "ABORTED"]))
-                .values(status="RUNNING", ended_at=None, error=None, cause=None, owner=owner, heartbeat_at=now)
+                .where(runs.c.run_id == run_id, runs.c.status.in_(list(finished)))
+                .values(
+                    status=status,
+                    ended_at=None,
+                    error=None,
+                    cause=None,
+                    output=None,
+                    owner=owner if running else None,
+                    heartbeat_at=now if running else None,
+                )
             ).rowcount
             if done != 1:
                 return False

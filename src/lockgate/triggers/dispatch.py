@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from lockgate import _json
 from lockgate.core.errors import LockgateError
-from lockgate.store.schema import runs
+from lockgate.store.schema import events, runs
 from lockgate.triggers.manifests import Manifest, check_event
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,9 @@ class Dispatcher:
 
     def _start(self, record: Any) -> None:
         pipeline = self.pipelines[record.pipeline]
+        if record.kind == "python" and _has_history(self.runtime, record.run_id):
+            self.runtime.carry_on(record.run_id)  # reopened by clear or mark: it goes on as it was compiled
+            return
         if any(isinstance(t, Manifest) for t in pipeline.triggers):
             problem = check_event(record.params.get("event"))
             if problem is not None:
@@ -226,3 +229,8 @@ class Dispatcher:
         """Let the worker threads end after their current run (they are daemons: exit does not wait)."""
         for _ in self._threads:
             self._jobs.put(None)
+
+
+def _has_history(runtime: Any, run_id: str) -> bool:
+    with runtime.store.engine.begin() as conn:
+        return conn.execute(sa.select(events.c.id).where(events.c.run_id == run_id).limit(1)).first() is not None

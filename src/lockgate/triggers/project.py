@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,63 @@ def describe_pipelines(pipelines: list[Any], paused: set[str]) -> list[dict[str,
         }
         for p in sorted(pipelines, key=lambda p: p.name)
     ]
+
+
+NO_SERVICE_HINT = (
+    "no service has registered pipelines in this store; start `lockgate serve --pipelines DIR` "
+    "with the same LOCKGATE_HOME (or LOCKGATE_DATABASE_URL), pass --pipelines DIR, "
+    'or set [service] pipelines = "DIR" in lockgate.toml'
+)
+
+
+@dataclass(slots=True)
+class Source:
+    """Where a command found the pipelines it names: a folder, and how it was chosen
+    (`--pipelines`, `lockgate.toml`, `registry` or `default`), with the registry's rows when
+    that is where it looked."""
+
+    folder: Path | None
+    origin: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def label(self) -> str:
+        if self.origin == "registry":
+            return f"the pipelines a service serves from {self.folder}"
+        return str(self.folder)
+
+
+def configured_folder(settings: Any) -> Path | None:
+    """`[service] pipelines` of the settings, relative to the lockgate.toml that sets it."""
+    value = settings.get("service", "pipelines")
+    if not value:
+        return None
+    path = Path(str(value))
+    if not path.is_absolute() and settings.source is not None:
+        path = Path(settings.source).parent / path
+    return path
+
+
+def find_source(option: Path | None, runtime: Any, settings: Any = None) -> Source:
+    """Where the CLI finds pipelines: `--pipelines DIR`, else `[service] pipelines` of lockgate.toml,
+    else what a running service registered in the store, else ./pipelines/ or .
+
+    `runtime` is None where there is no home yet: then no service has registered anything, and
+    `settings` are the ones to read."""
+    if option is not None:
+        return Source(Path(option), "--pipelines")
+    settings = runtime.settings if runtime is not None else settings
+    configured = configured_folder(settings)
+    if configured is not None:
+        if not configured.is_dir():
+            raise UsageError(f"{settings.source}: [service] pipelines {configured}: no such folder")
+        return Source(configured, "lockgate.toml")
+    if runtime is None:
+        return Source(default_folder(), "default")
+    from lockgate.triggers.served import Registry
+
+    registry = Registry(runtime)
+    folders = registry.folders()
+    if folders:
+        return Source(Path(folders[0]), "registry", registry.rows(), registry.errors())
+    return Source(default_folder(), "default")

@@ -128,14 +128,25 @@ class Scheduler:
             self.ledger, list(self.pipelines.values()), self.options.lookback_seconds, self.options.tick_seconds
         )
         self._started = False
+        self.reloader: Any = None  # a served.FolderReloader: the folder is loaded again when it changes
         from lockgate.server import metrics
 
         self._metrics = metrics.available()
+        self._index_roots()
+
+    def _index_roots(self) -> None:
+        """Group the file and object triggers by the folder or bucket they watch; a root kept
+        across a reload keeps its settling state and its watch."""
+        for root in [*self._local.values(), *self._s3.values()]:
+            root.triggers = []
         for pipeline in self.pipelines.values():
             for trigger in pipeline.triggers:
                 if isinstance(trigger, FileArrival):
                     roots = self._s3 if trigger.is_s3 else self._local
                     roots.setdefault(trigger.root, _Root(trigger.root)).triggers.append((pipeline, trigger))
+        for roots in (self._local, self._s3):
+            for uri in [uri for uri, root in roots.items() if not root.triggers and root.lister is None]:
+                del roots[uri]  # a bucket with a lister thread keeps its (now empty) root: it matches nothing
 
     def wake(self) -> None:
         self._wake.set()
@@ -147,9 +158,26 @@ class Scheduler:
         if self._started:
             return
         self._started = True
+        self._slot_schedules()
+        for root in self._local.values():
+            folder = local_path(root.uri)
+            if not os.path.isdir(folder):
+                log.warning("watched folder %s does not exist yet; it is looked for every %g s", folder, root.interval)
+            elif self.watch is not None:
+                root.watched = self.watch.watch(folder)
+        _ATTACHED[id(self.runtime)] = self
+        resumed = self.dispatcher.resume_orphans()
+        if resumed:
+            log.info("resuming %d runs left by a process that stopped", resumed)
+        self._publish()
+
+    def _slot_schedules(self) -> None:
+        """Put every schedule on the heap at its next slot after its last one (from the ledger)."""
         now = self.clock()
         known = self.ledger.schedules()
         fresh = []
+        self._slotted = []
+        self._heap = []
         for pipeline in self.pipelines.values():
             for trigger in pipeline.triggers:
                 if not isinstance(trigger, (Cron, Interval)):
@@ -170,18 +198,65 @@ class Scheduler:
         self.paused = self.ledger.paused()
         for entry in self._slotted:
             self._push(entry)
+
+    def next_runs(self) -> dict[str, float]:
+        """Each scheduled pipeline's next slot."""
+        out: dict[str, float] = {}
+        for due, _, entry in self._heap:
+            name = entry.pipeline.name
+            out[name] = min(due, out.get(name, due))
+        return out
+
+    def _publish(self) -> None:
+        if self.reloader is not None:
+            try:
+                self.reloader.publish(self.next_runs(), self.paused)
+            except Exception:
+                log.exception("recording what this service serves failed")
+
+    def replace(self, pipelines: Iterable[Any]) -> None:
+        """Serve `pipelines` from now on (a reload): schedules keep their last slots, watched
+        folders their settling state; runs in flight go on with the workflow they started with."""
+        fresh = {p.name: p for p in pipelines}
+        # The dispatcher's threads read this same mapping: a kept name is never missing from it.
+        for gone in set(self.pipelines) - set(fresh):
+            del self.pipelines[gone]
+        self.pipelines.update(fresh)
+        self._index_roots()
+        self.upstream = UpstreamScan(
+            self.ledger, list(self.pipelines.values()), self.options.lookback_seconds, self.options.tick_seconds
+        )
+        if not self._started:
+            return
+        self._slot_schedules()
         for root in self._local.values():
             folder = local_path(root.uri)
-            if not os.path.isdir(folder):
-                log.warning("watched folder %s does not exist yet; it is looked for every %g s", folder, root.interval)
-            elif self.watch is not None:
+            if self.watch is not None and not root.watched and os.path.isdir(folder):
                 root.watched = self.watch.watch(folder)
-        _ATTACHED[id(self.runtime)] = self
-        resumed = self.dispatcher.resume_orphans()
-        if resumed:
-            log.info("resuming %d runs left by a process that stopped", resumed)
+            root.next_scan = min(root.next_scan, self.clock())
+
+    def reload_if_changed(self) -> bool:
+        """Load the served folder again when a file of it changed; True when it did."""
+        if self.reloader is None or not self.reloader.changed():
+            return False
+        loaded = self.reloader.load()
+        before = set(self.pipelines)
+        self.replace(loaded.items)
+        after = set(self.pipelines)
+        log.info(
+            "reloaded %s: serving %d (added %s, removed %s), %d import errors",
+            self.reloader.folder,
+            len(after),
+            ", ".join(sorted(after - before)) or "none",
+            ", ".join(sorted(before - after)) or "none",
+            len(loaded.errors),
+        )
+        self._publish()
+        return True
 
     def close(self) -> None:
+        if self.reloader is not None:
+            self.reloader.stop()
         if self.watch is not None:
             self.watch.stop()
         self.dispatcher.stop()
@@ -236,6 +311,7 @@ class Scheduler:
 
     def tick(self) -> TickReport:
         self.start()
+        self.reload_if_changed()
         now = self.clock()
         paused = self.ledger.paused()
         for name in self.paused - paused:  # unpaused: find what arrived meanwhile
@@ -298,6 +374,10 @@ class Scheduler:
             self._push(entry)
         made = self.ledger.request_many(requests)  # one transaction for every slot of this tick
         self.ledger.set_last_slots(moved)
+        if moved and self.reloader is not None:
+            names = {name for name, _, _ in moved}
+            upcoming = self.next_runs()
+            self.reloader.registry.set_next_runs({name: upcoming.get(name) for name in names})
         queued = 0
         for (label, at), run_id in zip(fired, made, strict=True):
             if run_id is not None:

@@ -66,13 +66,18 @@ class StateMachine:
         self.on_success = on_success
         self.max_active_runs = max_active_runs
         self.project_resources = dict(resources)
+        self.version = ""  # the definition file's digest, set by the service's loader
 
     def __repr__(self) -> str:
         return f"<state machine {self.name} ({self.path})>"
 
     @property
     def meta(self) -> dict[str, Any]:
-        return {k: v for k, v in (("on_failure", self.on_failure), ("on_success", self.on_success)) if v}
+        return {
+            k: v
+            for k, v in (("on_failure", self.on_failure), ("on_success", self.on_success), ("version", self.version))
+            if v
+        }
 
     def bind(self, params: Mapping[str, Any], *, from_text: bool = False) -> dict[str, Any]:
         """The run's params; `--param k=v` values given as text are read as JSON when they are JSON."""

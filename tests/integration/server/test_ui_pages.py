@@ -163,7 +163,8 @@ def test_resume_from_the_ui_continues_a_run_whose_process_died(client: Any, tmp_
     proc.wait(timeout=10)
     (record,) = default_runtime().store.list_runs(pipeline="ui_gate")
     assert record.status == "RUNNING"
-    assert 'id="resume"' in client.get(f"/ui/runs/{record.run_id}").text
+    orphaned = client.get(f"/ui/runs/{record.run_id}").text
+    assert 'id="resume"' in orphaned and 'id="orphaned"' in orphaned  # its owner is dead, and it says so
     (tmp_path / "go").write_text("go")
     answer = client.post(f"/ui/runs/{record.run_id}/resume", follow_redirects=False)
     assert answer.status_code == 303
@@ -172,6 +173,7 @@ def test_resume_from_the_ui_continues_a_run_whose_process_died(client: Any, tmp_
         time.sleep(0.05)
     page = client.get(f"/ui/runs/{record.run_id}").text
     assert "RunResumed" in page and "StepInterrupted" in page and 'id="resume"' not in page
+    assert 'id="orphaned"' not in page
 
 
 def test_pipelines_page_pauses_and_draws_dependencies(client: Any) -> None:

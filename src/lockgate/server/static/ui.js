@@ -29,7 +29,9 @@
       out.push({ group: "nodes", data: data });
     });
     graph.edges.forEach(function (e) {
-      out.push({ group: "edges", data: { id: e.id, source: e.source, target: e.target } });
+      var data = { id: e.id, source: e.source, target: e.target };
+      if (e.label) { data.label = e.label; }
+      out.push({ group: "edges", data: data });
     });
     return out;
   }
@@ -53,6 +55,11 @@
       { selector: "edge", style: {
         "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5,
         "line-color": "#8a93a3", "target-arrow-color": "#8a93a3"
+      } },
+      { selector: "edge[label]", style: {
+        "label": "data(label)", "font-size": 10, "font-family": "system-ui, sans-serif", "color": "#374151",
+        "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": 2,
+        "text-rotation": "autorotate"
       } }
     ];
     Object.keys(COLORS).forEach(function (status) {
