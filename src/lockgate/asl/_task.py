@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lockgate.asl import arns
 from lockgate.asl import errors as e
 from lockgate.asl._dataflow import check_size
 from lockgate.asl._events import Raw
@@ -46,7 +47,8 @@ def start(m: Machine, frame: Frame, visit: Visit) -> None:
     heartbeat = _seconds(d.field("HeartbeatSeconds", "HeartbeatSecondsPath"), f"state {visit.name!r}: HeartbeatSeconds")
     check_size(payload, f"the input of task {visit.name!r}")
     kind, name = resource_parts(resource)
-    scheduled: dict[str, Any] = {"resourceType": kind, "resource": name, "region": "local", "parameters": Raw(payload)}
+    region = arns.where()[0]
+    scheduled: dict[str, Any] = {"resourceType": kind, "resource": name, "region": region, "parameters": Raw(payload)}
     if timeout is not None:
         scheduled["timeoutInSeconds"] = int(timeout)
     if heartbeat is not None:

@@ -36,9 +36,11 @@ KIND = "asl"
 
 
 def context_base(state_machine: str, name: str) -> dict[str, Any]:
-    machine_arn = f"arn:aws:states:local:000000000000:stateMachine:{state_machine}"
+    from lockgate.asl import arns
+
+    machine_arn = arns.state_machine(state_machine)
     return {
-        "Execution": {"Id": f"arn:aws:states:local:000000000000:execution:{state_machine}:{name}", "Name": name},
+        "Execution": {"Id": arns.execution(state_machine, name), "Name": name},
         "StateMachine": {"Id": machine_arn, "Name": state_machine},
     }
 

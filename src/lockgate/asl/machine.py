@@ -20,6 +20,7 @@ from collections import ChainMap, deque
 from collections.abc import Callable
 from typing import Any
 
+from lockgate.asl import arns
 from lockgate.asl import errors as e
 from lockgate.asl._dataflow import JSONPATH, StateData, check_size
 from lockgate.asl._events import EventLog, Raw
@@ -52,12 +53,12 @@ class Machine:
         base = context_base or {}
         self._execution = dict(base.get("Execution") or {})
         self._machine_ctx = dict(base.get("StateMachine") or {})
-        self._execution.setdefault("Id", "arn:aws:states:local:000000000000:execution:machine:execution")
+        self._execution.setdefault("Id", arns.execution("machine", "execution"))
         self._execution.setdefault("Name", self._execution["Id"].rsplit(":", 1)[-1])
-        self._execution.setdefault("RoleArn", "arn:aws:iam::000000000000:role/lockgate")
+        self._execution.setdefault("RoleArn", arns.role())
         self._execution.setdefault("RedriveCount", 0)
         self._execution["Input"] = input
-        self._machine_ctx.setdefault("Id", "arn:aws:states:local:000000000000:stateMachine:machine")
+        self._machine_ctx.setdefault("Id", arns.state_machine("machine"))
         self._machine_ctx.setdefault("Name", self._machine_ctx["Id"].rsplit(":", 1)[-1])
         self.ql: str = definition.get("QueryLanguage", JSONPATH)
         self.status = RUNNING

@@ -128,7 +128,13 @@ def _items(action: str, payload: Any) -> Any:
     try:
         if action == "items:read":
             return read_items(payload["Resource"], payload.get("Parameters") or {}, payload.get("ReaderConfig") or {})
-        return write_results(payload["Resource"], payload.get("Parameters") or {}, payload["Results"], payload["Run"])
+        return write_results(
+            payload["Resource"],
+            payload.get("Parameters") or {},
+            payload["Results"],
+            payload["Run"],
+            payload.get("MapRunArn"),
+        )
     except ItemsError as exc:
         raise TaskFailure(exc.error, exc.cause) from None
 

@@ -289,9 +289,7 @@ class _Checker(FieldChecks):
         elif len(given) == 2:
             self.add(f"{at}/Iterator", name, "ItemProcessor and Iterator cannot be used together")
         for processor in given:
-            self.machine(
-                state[processor], f"{at}/{processor}", language, top=False, processor=processor == "ItemProcessor"
-            )
+            self.machine(state[processor], f"{at}/{processor}", language, top=False, processor=True)
         self.exclusive(name, state, at, "ItemSelector", "Parameters")
         self.exclusive(name, state, at, "Items", "ItemsPath")
         self.path_field(name, state, at, "ItemsPath")

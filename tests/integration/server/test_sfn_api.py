@@ -109,7 +109,7 @@ def test_state_machines_and_executions_through_boto3(client: Any) -> None:
 
 def test_errors_use_the_service_codes(client: Any) -> None:
     with pytest.raises(client.exceptions.StateMachineDoesNotExist):
-        client.describe_state_machine(stateMachineArn="arn:aws:states:local:000000000000:stateMachine:Nope")
+        client.describe_state_machine(stateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:Nope")
     with pytest.raises(client.exceptions.InvalidDefinition):
         client.create_state_machine(name="Bad", definition=json.dumps({"StartAt": "X", "States": {}}), roleArn="r")
     with pytest.raises(client.exceptions.TaskDoesNotExist):

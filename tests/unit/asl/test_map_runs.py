@@ -67,7 +67,7 @@ def test_each_iteration_is_a_child_execution_of_the_parent_run(runtime: Runtime,
     history = durable.service_history(run_id, runtime)
     started = next(e for e in history if e["type"] == "MapRunStarted")
     arn = started["mapRunStartedEventDetails"]["mapRunArn"]
-    assert arn.startswith("arn:aws:states:local:000000000000:mapRun:Parent/Works:")
+    assert arn.startswith("arn:aws:states:us-east-1:123456789012:mapRun:Parent/Works:")
     assert "MapRunSucceeded" in [e["type"] for e in history]
     assert sorted(r.params["index"] for r in children) == [0, 1, 2]
     assert {r.params["map_run"] for r in children} == {arn}
@@ -89,7 +89,10 @@ def test_the_label_defaults_to_the_state_name(runtime: Runtime, fake: FakeTime) 
 def test_batches_are_children_too(runtime: Runtime, fake: FakeTime) -> None:
     definition = _map(ItemBatcher={"MaxItemsPerBatch": 2, "BatchInput": {"tag": "t"}})
     run_id, result = durable.start(runtime, definition, [1, 2, 3], state_machine="Batches", sleep=fake.sleep)
-    assert result["output"] == [{"did": {"tag": "t", "Items": [1, 2]}}, {"did": {"tag": "t", "Items": [3]}}]
+    assert result["output"] == [
+        {"did": {"BatchInput": {"tag": "t"}, "Items": [1, 2]}},
+        {"did": {"BatchInput": {"tag": "t"}, "Items": [3]}},
+    ]
     children = [r for r in runtime.store.list_runs(limit=100) if r.parent_run_id == run_id]
     assert len(children) == 2
 
@@ -144,7 +147,7 @@ def test_a_resumed_parent_never_runs_a_succeeded_child_again(runtime: Runtime, f
 def test_a_child_already_ended_is_not_started_again(runtime: Runtime, fake: FakeTime) -> None:
     """What a parent that crashed before recording a child's answer sees when it resumes."""
     payload = {
-        "MapRunArn": "arn:aws:states:local:000000000000:mapRun:P/Each:x",
+        "MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:P/Each:x",
         "StateMachine": "P/Each",
         "Name": "child-0",
         "Index": 0,
