@@ -171,3 +171,16 @@ def test_arns_default_to_the_service_look(monkeypatch: pytest.MonkeyPatch) -> No
     arns.reset()
     with pytest.raises(ValueError, match="not a region"):
         arns.configure("local")
+
+
+def test_an_import_failure_is_neither_retried_nor_caught_by_the_wildcards() -> None:
+    from lockgate.asl._recovery import Failure, matches
+    from lockgate.asl.errors import IMPORT_FAILED
+
+    failure = Failure(IMPORT_FAILED, "python:m:f: cannot import the module m")
+    assert not matches("States.ALL", failure) and not matches("States.TaskFailed", failure)
+    assert matches(IMPORT_FAILED, failure)
+    retried = {"Type": "Task", "Resource": "python:lockgate_no_such_module:f",
+               "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 5, "IntervalSeconds": 3600}]}  # fmt: skip
+    result = run(one(retried))
+    assert result["error"] == IMPORT_FAILED and "lockgate_no_such_module" in result["cause"]
