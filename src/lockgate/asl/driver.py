@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockgate.asl._distributed import CHILD
+from lockgate.asl.activities import activity_name
 from lockgate.asl.callbacks import FAILURE, HEARTBEAT, SUCCESS, WAIT_FOR_TOKEN, Answer, Mailbox, MemoryMailbox
 from lockgate.asl.commands import RUNNING, Command, Invoke, StartTimer
 from lockgate.asl.entropy import Entropy, SeededEntropy
@@ -49,6 +50,8 @@ class Invoker:
     # runs one child execution of a Distributed Map ((payload, mock) -> output, TaskFailure when it
     # fails); None runs it in memory
     children: Callable[[Any, MockConfig | None], Any] | None = None
+    # offers an activity task to workers (durable executions); None: activities cannot run here
+    activities: Callable[[Invoke], None] | None = None
 
     def __post_init__(self) -> None:
         self.counts: dict[str, int] = {}
@@ -74,6 +77,12 @@ class Invoker:
                 if self.children is not None:
                     return ("complete", command.id, self.children(command.payload, self.mock), None)
                 return ("complete", command.id, run_in_memory(command.payload, self.resources, self.mock), None)
+            if activity_name(command.resource) is not None:
+                if self.activities is None:
+                    return ("fail", command.id, "States.TaskFailed",
+                            f"{command.resource}: activities need a durable execution (lockgate serve)")  # fmt: skip
+                self.activities(command)
+                return ("complete", command.id, None, None)  # the worker's answer comes with the token
             return ("complete", command.id, self.resources.call(command.resource, command.payload, command.token), None)
         except TaskFailure as exc:
             return ("fail", command.id, exc.error, exc.cause)
@@ -160,7 +169,7 @@ def drive(
                 if mocked is not None:
                     ready.append(mocked)
                     continue
-                awaits_token = command.resource.endswith(WAIT_FOR_TOKEN)
+                awaits_token = command.resource.endswith(WAIT_FOR_TOKEN) or activity_name(command.resource) is not None
                 if awaits_token:
                     tokens[command.token] = command.id
                     box.register(command.token, command.id, clock())
