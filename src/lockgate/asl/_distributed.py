@@ -108,7 +108,24 @@ def start_map_run(m: Machine, fan: FanOut, inputs: list[Any], limit: int,
         "error": None,
         "cause": None,
     }
+    m.map_run_fans[arn] = fan
     m.event(fan.frame, "MapRunStarted", {"mapRunArn": arn})
+
+
+def update_map_run(m: Machine, arn: str, settings: dict[str, Any]) -> None:
+    """UpdateMapRun: new concurrency and tolerated failures for a Map Run still running."""
+    run, fan = m.map_runs.get(arn), m.map_run_fans.get(arn)
+    if run is None or fan is None or run["status"] != "RUNNING" or fan.over:
+        return  # it ended meanwhile: the service ignores the update too
+    if settings.get("maxConcurrency") is not None:
+        fan.limit = run["max_concurrency"] = int(settings["maxConcurrency"])
+    count, share = fan.tolerated if fan.tolerated is not None else (None, None)
+    if settings.get("toleratedFailureCount") is not None:
+        count = run["tolerated_count"] = int(settings["toleratedFailureCount"])
+    if settings.get("toleratedFailurePercentage") is not None:
+        share = run["tolerated_percentage"] = float(settings["toleratedFailurePercentage"])
+    fan.tolerated = (count, share)
+    fan.launch(m)
 
 
 def child_name(arn: str, index: int) -> str:

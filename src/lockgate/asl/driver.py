@@ -18,7 +18,17 @@ from typing import Any
 
 from lockgate.asl._distributed import CHILD
 from lockgate.asl.activities import activity_name
-from lockgate.asl.callbacks import FAILURE, HEARTBEAT, SUCCESS, WAIT_FOR_TOKEN, Answer, Mailbox, MemoryMailbox
+from lockgate.asl.callbacks import (
+    FAILURE,
+    HEARTBEAT,
+    MAP_RUN_UPDATE,
+    SUCCESS,
+    WAIT_FOR_TOKEN,
+    Answer,
+    Mailbox,
+    MemoryMailbox,
+    map_run_key,
+)
 from lockgate.asl.commands import RUNNING, Command, Invoke, StartTimer
 from lockgate.asl.entropy import Entropy, SeededEntropy
 from lockgate.asl.machine import Machine
@@ -112,9 +122,13 @@ def apply(machine: Machine, report: Report | list[Any]) -> None:
         machine.fail(id_, a, b)
     elif kind == "heartbeat":
         machine.heartbeat(id_)
+    elif kind == MAP_RUN_UPDATE:
+        machine.update_map_run(id_, a)
 
 
 def _answer_report(answer: Answer, invoke_id: str) -> Report:
+    if answer.kind == MAP_RUN_UPDATE:  # UpdateMapRun: the id is the Map Run's ARN
+        return (MAP_RUN_UPDATE, invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
     if answer.kind == SUCCESS:
         return ("complete", invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
     if answer.kind == FAILURE:
@@ -169,6 +183,8 @@ def drive(
                 if mocked is not None:
                     ready.append(mocked)
                     continue
+                if command.resource == CHILD:  # UpdateMapRun answers come through the mailbox, keyed by the Map Run
+                    tokens.setdefault(map_run_key(command.payload["MapRunArn"]), command.payload["MapRunArn"])
                 awaits_token = command.resource.endswith(WAIT_FOR_TOKEN) or activity_name(command.resource) is not None
                 if awaits_token:
                     tokens[command.token] = command.id
@@ -208,7 +224,7 @@ def drive(
                     waiting_id = tokens.get(answer.token)
                     if waiting_id is not None:
                         ready.append(_answer_report(answer, waiting_id))
-                        if answer.kind != HEARTBEAT:
+                        if answer.kind not in (HEARTBEAT, MAP_RUN_UPDATE):
                             del tokens[answer.token]
             now = clock()
             while timers and timers[0][0] <= now:

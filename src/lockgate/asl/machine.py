@@ -68,6 +68,7 @@ class Machine:
         self.transitions = 0
         self.root: Frame | None = None
         self.map_runs: dict[str, dict[str, Any]] = {}  # Distributed Map runs by ARN (ListMapRuns, DescribeMapRun)
+        self.map_run_fans: dict[str, Any] = {}  # the FanOut of each Map Run, for UpdateMapRun
         self._log = EventLog()
         self._started = False
         self._now = 0.0
@@ -97,6 +98,11 @@ class Machine:
 
     def fire(self, id: str) -> None:
         self._inbox.append(("fire", id, None, None))
+
+    def update_map_run(self, arn: str, settings: dict[str, Any]) -> None:
+        """Change a running Map Run's `maxConcurrency`, `toleratedFailureCount` or
+        `toleratedFailurePercentage` (UpdateMapRun); more children start at once when allowed."""
+        self._inbox.append(("update_map_run", arn, settings, None))
 
     def abort(self, now: float, error: str = "", cause: str = "") -> None:
         """Stop the execution (StopExecution); pending commands are forgotten."""
@@ -297,6 +303,11 @@ class Machine:
         if id == EXECUTION_TIMEOUT_TIMER:
             if kind == "fire":
                 self._time_out()
+            return
+        if kind == "update_map_run":
+            from lockgate.asl._distributed import update_map_run
+
+            update_map_run(self, id, a)
             return
         if kind == "heartbeat":
             entry = self._deadlines.get(id)

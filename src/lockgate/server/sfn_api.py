@@ -8,7 +8,7 @@ StopExecution, RedriveExecution, ListMapRuns, DescribeMapRun, SendTaskSuccess/Fa
 ValidateStateMachineDefinition, TestState; TagResource, UntagResource, ListTagsForResource;
 Create/Describe/List/DeleteActivity and GetActivityTask; PublishStateMachineVersion,
 ListStateMachineVersions, DeleteStateMachineVersion; Create/Describe/Update/List/Delete
-StateMachineAlias. List operations page with `maxResults` and `nextToken`. Errors answer 400
+StateMachineAlias; UpdateMapRun. List operations page with `maxResults` and `nextToken`. Errors answer 400
 with `{"__type": <AWS error code>, "message"}`.
 
 The SDKs send StartSyncExecution and TestState to the host `sync-<endpoint host>`; the server
@@ -730,6 +730,38 @@ class StepFunctions:
         if described is None:
             raise ApiError("ResourceNotFound", f"Map Run Does Not Exist: '{arn}'")
         return described
+
+    def UpdateMapRun(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """New maxConcurrency and tolerated failures for a running Map Run; its driver applies them at its next poll."""
+        from lockgate.asl import callbacks, map_runs
+
+        arn = _map_run_arn(body.get("mapRunArn"))
+        settings: dict[str, Any] = {}
+        for key, low, high in (("maxConcurrency", 0, 10_000), ("toleratedFailureCount", 0, 100_000_000),
+                               ("toleratedFailurePercentage", 0, 100)):  # fmt: skip
+            value = body.get(key)
+            if value is None:
+                continue
+            integer = key != "toleratedFailurePercentage"
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int if integer else (int, float))
+                or not low <= value <= high
+            ):
+                raise ApiError("ValidationException", f"{key} must be a number from {low} to {high}")
+            settings[key] = value
+        if not settings:
+            raise ApiError(
+                "ValidationException", "give maxConcurrency, toleratedFailureCount or toleratedFailurePercentage"
+            )
+        parent = map_runs.find_parent(self.runtime, arn)
+        described = map_runs.describe(self.runtime, parent, arn) if parent is not None else None
+        if described is None:
+            raise ApiError("ResourceNotFound", f"Map Run Does Not Exist: '{arn}'")
+        if described["status"] != "RUNNING":
+            raise ApiError("ValidationException", f"Map Run {arn} is {described['status']}; only a running one changes")
+        callbacks.update_map_run(self.engine, parent.run_id, arn, settings, self._now())
+        return {}
 
     # -- task tokens -------------------------------------------------------------------------
 

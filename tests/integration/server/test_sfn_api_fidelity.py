@@ -349,3 +349,39 @@ def test_the_aws_cli(served: Served) -> None:
     assert served.aws("list-tags-for-resource", "--resource-arn", arn)["tags"] == [{"key": "team", "value": "data"}]
     executions = served.aws("list-executions", "--state-machine-arn", arn, "--page-size", "1")
     assert [e["name"] for e in executions["executions"]] == ["cli-1"]
+
+
+# --- UpdateMapRun ------------------------------------------------------------------------------
+
+HANDED: list[str] = []
+
+
+def test_update_map_run_lets_more_children_run(sfn: Any) -> None:
+    from lockgate.asl.resources import register_task
+
+    HANDED.clear()
+    register_task("test_sfn_fidelity.hand_out", lambda token: HANDED.append(token))
+    ask = {
+        "Type": "Task",
+        "Resource": "lockgate:task:test_sfn_fidelity.hand_out.waitForTaskToken",
+        "Parameters": {"token.$": "$$.Task.Token"},
+        "End": True,
+    }
+    processor = {"StartAt": "Ask", "States": {"Ask": ask}, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}
+    each = {"Type": "Map", "MaxConcurrency": 1, "ItemProcessor": processor, "End": True}
+    definition = {"StartAt": "Each", "States": {"Each": each}}
+    arn = _machine(sfn, "Throttled", json.dumps(definition))
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps([1, 2, 3]))["executionArn"]
+    _until(lambda: HANDED)
+    (run,) = _until(lambda: sfn.list_map_runs(executionArn=execution)["mapRuns"])
+    time.sleep(0.5)
+    assert len(HANDED) == 1  # MaxConcurrency 1
+    sfn.update_map_run(mapRunArn=run["mapRunArn"], maxConcurrency=3, toleratedFailureCount=1)
+    _until(lambda: len(HANDED) == 3)
+    for token in HANDED:
+        sfn.send_task_success(taskToken=token, output='"ok"')
+    assert _ended(sfn, execution)["status"] == "SUCCEEDED"
+    described = sfn.describe_map_run(mapRunArn=run["mapRunArn"])
+    assert (described["maxConcurrency"], described["toleratedFailureCount"]) == (3, 1)
+    with pytest.raises(sfn.exceptions.ValidationException):
+        sfn.update_map_run(mapRunArn=run["mapRunArn"], maxConcurrency=5)  # it has ended

@@ -276,3 +276,34 @@ def test_mocked_responses_reach_the_states_of_child_executions(runtime: Runtime,
     _, result = durable.start(runtime, _map(), [1, 2], state_machine="Parent", mock=mock, sleep=fake.sleep)
     assert result["output"] == [{"mocked": True}, {"mocked": True}]
     assert not CALLS
+
+
+def _waiting_children(commands: list[Any]) -> list[Any]:
+    from lockgate.asl._distributed import CHILD
+
+    return [c for c in commands if getattr(c, "resource", None) == CHILD]
+
+
+def test_update_map_run_raises_the_concurrency_of_a_running_map_run() -> None:
+    definition = _map(MaxConcurrency=1)
+    machine = Machine(definition, [1, 2, 3], None, entropy=SeededEntropy(0))
+    first = _waiting_children(machine.advance(0.0))
+    assert len(first) == 1
+    (arn,) = machine.map_runs
+    machine.update_map_run(arn, {"maxConcurrency": 3})
+    more = _waiting_children(machine.advance(1.0))
+    assert len(more) == 2 and machine.map_runs[arn]["max_concurrency"] == 3
+
+
+def test_update_map_run_changes_the_tolerated_failures() -> None:
+    machine = Machine(_map(), [1, 2], None, entropy=SeededEntropy(0))
+    children = _waiting_children(machine.advance(0.0))
+    (arn,) = machine.map_runs
+    machine.update_map_run(arn, {"toleratedFailureCount": 1})
+    machine.advance(1.0)
+    machine.fail(children[0].id, "Broken", "one item")
+    machine.complete(children[1].id, {"did": 2})
+    machine.advance(2.0)
+    assert machine.status == "SUCCEEDED", (machine.error, machine.cause)
+    assert machine.output == [{"Error": "Broken", "Cause": "one item"}, {"did": 2}]
+    assert machine.map_runs[arn]["tolerated_count"] == 1
