@@ -398,7 +398,7 @@ class StepFunctions:
     def _routing(self, name: str, routing: Any) -> list[dict[str, Any]]:
         if not isinstance(routing, list) or not 1 <= len(routing) <= 2:
             raise ApiError("ValidationException", "routingConfiguration must list one or two versions")
-        out = []
+        out: list[dict[str, Any]] = []
         for route in routing:
             arn = route.get("stateMachineVersionArn") if isinstance(route, dict) else None
             weight = route.get("weight") if isinstance(route, dict) else None
@@ -664,14 +664,14 @@ class StepFunctions:
                 raise ApiError("ResourceNotFound", f"Map Run Does Not Exist: '{arn}'")
             found = [r for r in map_runs.children(self.runtime, arn) if status is None or r.status == status]
             return page([{**self._summary(r), "mapRunArn": arn} for r in found], body, "executions")
-        arn = body.get("stateMachineArn")
-        machine, qualifier = _machine_ref(arn)
+        machine_ref = body.get("stateMachineArn")
+        machine, qualifier = _machine_ref(machine_ref)
         self._known_machine(machine)
         records = self.runtime.store.list_runs(pipeline=machine, status=status, limit=1_000_000)
         summaries = [self._summary(r) for r in records if r.kind == "asl"]
         if qualifier is not None:
             key = "stateMachineVersionArn" if qualifier.isdigit() else "stateMachineAliasArn"
-            summaries = [s for s in summaries if s.get(key) == arn]
+            summaries = [s for s in summaries if s.get(key) == machine_ref]
         return page(summaries, body, "executions")
 
     def GetExecutionHistory(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
