@@ -243,8 +243,14 @@ class _Checker(FieldChecks):
         if "Credentials" in state:
             if not isinstance(state["Credentials"], dict):
                 self.add(f"{at}/Credentials", name, "Credentials must be an object")
-            elif language == "JSONPath":
-                self.template(name, state["Credentials"], f"{at}/Credentials")
+            else:
+                roles = [key for key in state["Credentials"] if key in ("RoleArn", "RoleArn.$")]
+                if len(roles) != 1 or len(state["Credentials"]) != 1:
+                    self.add(
+                        f"{at}/Credentials", name, "Credentials must hold exactly one field, RoleArn (or RoleArn.$)"
+                    )
+                if language == "JSONPath":
+                    self.template(name, state["Credentials"], f"{at}/Credentials")
         if isinstance(state.get("Resource"), str):
             self.resource(name, state["Resource"], f"{at}/Resource")
         arguments = state.get("Parameters") if language == "JSONPath" else state.get("Arguments")

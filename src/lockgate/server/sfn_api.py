@@ -160,7 +160,8 @@ class StepFunctions:
         settings = getattr(runtime, "settings", None)
         arns.configure_from(settings)
         poll = settings.get("asl", "activity_poll_seconds") if settings is not None else None
-        self.activity_poll_seconds = float(poll) if poll is not None else 60.0
+        # the service holds a poll 60 s; answering just before lets clients with a 60 s read timeout see it
+        self.activity_poll_seconds = float(poll) if poll is not None else 59.0
 
     def _now(self) -> float:
         return float(self.runtime.clock())
@@ -907,7 +908,7 @@ class StepFunctions:
         return {}
 
     def GetActivityTask(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        """The oldest waiting task of the activity, waiting for one up to `activity_poll_seconds` (60)."""
+        """The oldest waiting task of the activity, waiting for one up to `activity_poll_seconds` (59)."""
         from lockgate.asl import activities
 
         name = _activity_name(body.get("activityArn"))

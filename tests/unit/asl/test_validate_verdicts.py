@@ -67,6 +67,11 @@ REJECTED = {
     "Credentials with a .$ field that is not a path": task(
         "arn:aws:states:::lambda:invoke", Credentials={"RoleArn.$": "role"}, Parameters={"FunctionName": "f"}
     ),
+    "Credentials without RoleArn": task(
+        "arn:aws:states:::lambda:invoke",
+        Credentials={"Role": "arn:aws:iam::1:role/r"},
+        Parameters={"FunctionName": "f"},
+    ),
     "a JSONPath state in a JSONata machine": one(
         {"Type": "Pass", "QueryLanguage": "JSONPath"}, QueryLanguage="JSONata"
     ),
