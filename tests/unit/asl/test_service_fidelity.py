@@ -184,3 +184,16 @@ def test_an_import_failure_is_neither_retried_nor_caught_by_the_wildcards() -> N
                "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 5, "IntervalSeconds": 3600}]}  # fmt: skip
     result = run(one(retried))
     assert result["error"] == IMPORT_FAILED and "lockgate_no_such_module" in result["cause"]
+
+
+def test_a_large_multibyte_task_result_the_service_accepts_passes_durably(runtime: Any, fake: Any) -> None:
+    from lockgate.asl import durable
+    from lockgate.asl.resources import register_task
+
+    register_task("fidelity.big", lambda n: "ü" * n)  # two bytes each in UTF-8, six as a \\u escape
+    _, result = durable.start(runtime, one({"Type": "Task", "Resource": "lockgate:task:fidelity.big"}), 130_000,
+                              state_machine="Big", sleep=fake.sleep)  # fmt: skip
+    assert result["status"] == "SUCCEEDED" and len(result["output"]) == 130_000
+    _, result = durable.start(runtime, one({"Type": "Task", "Resource": "lockgate:task:fidelity.big"}), 132_000,
+                              state_machine="Big", sleep=fake.sleep)  # fmt: skip
+    assert result["error"] == "States.DataLimitExceeded"
