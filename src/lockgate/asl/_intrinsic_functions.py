@@ -231,9 +231,12 @@ def java_round(value: float) -> int:
 def _math_add(values: list[Any], entropy: Any) -> int:
     total = 0
     for position, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if type(value) is int:
+            number = value
+        elif type(value) is float and math.isfinite(value):
+            number = java_round(value)
+        else:
             raise _bad("States.MathAdd", position, "a number", value)
-        number = java_round(value) if isinstance(value, float) else value
         if not _INT32[0] <= number <= _INT32[1]:
             raise fail(f"States.MathAdd: {number} is outside the range {_INT32[0]} to {_INT32[1]}")
         total += number
