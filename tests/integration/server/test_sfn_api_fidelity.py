@@ -279,6 +279,8 @@ def test_versions_aliases_and_routing(sfn: Any) -> None:
     on_v1 = sfn.start_execution(stateMachineArn=v1)["executionArn"]
     assert json.loads(_ended(sfn, on_v1)["output"]) == "one"
     assert sfn.describe_execution(executionArn=on_v1)["stateMachineVersionArn"] == v1
+    assert [e["executionArn"] for e in sfn.list_executions(stateMachineArn=v1)["executions"]] == [on_v1]
+    assert sfn.describe_state_machine_for_execution(executionArn=on_v1)["stateMachineVersionArn"] == v1
 
     alias = sfn.create_state_machine_alias(name="live", description="prod", routingConfiguration=[
         {"stateMachineVersionArn": v1, "weight": 50}, {"stateMachineVersionArn": v2, "weight": 50}])  # fmt: skip
