@@ -638,9 +638,6 @@ class StepFunctions:
             "roleArn": row["role_arn"] or arns.role(),
             "updateDate": row["updated_at"],
         }
-        for key in ("stateMachineVersionArn", "stateMachineAliasArn"):
-            if record.params.get(key):
-                answer[key] = record.params[key]
         if record.params.get("map_run"):
             answer["mapRunArn"] = record.params["map_run"]
         return answer
