@@ -309,7 +309,8 @@ class _Checker(FieldChecks):
             self.add(f"{at}/Branches", name, "Branches must be a non-empty array of state machines")
         else:
             for index, branch in enumerate(branches):
-                self.machine(branch, f"{at}/Branches/{index}", language, top=False)
+                # a state without QueryLanguage takes the top-level one, not its Parallel's
+                self.machine(branch, f"{at}/Branches/{index}", self.top_language, top=False)
 
     def state_map(self, name: str, state: dict[str, Any], at: str, language: str, names: set[str]) -> None:
         given = [key for key in ("ItemProcessor", "Iterator") if key in state]
@@ -318,7 +319,7 @@ class _Checker(FieldChecks):
         elif len(given) == 2:
             self.add(f"{at}/Iterator", name, "ItemProcessor and Iterator cannot be used together")
         for processor in given:
-            self.machine(state[processor], f"{at}/{processor}", language, top=False, processor=True)
+            self.machine(state[processor], f"{at}/{processor}", self.top_language, top=False, processor=True)
         self.exclusive(name, state, at, "ItemSelector", "Parameters")
         self.exclusive(name, state, at, "Items", "ItemsPath")
         self.path_field(name, state, at, "ItemsPath")

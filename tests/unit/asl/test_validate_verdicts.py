@@ -75,6 +75,14 @@ REJECTED = {
     "a JSONPath state in a JSONata machine": one(
         {"Type": "Pass", "QueryLanguage": "JSONPath"}, QueryLanguage="JSONata"
     ),
+    "a JSONata field in a state that takes the top-level JSONPath inside a JSONata Map": one(
+        {
+            "Type": "Map",
+            "QueryLanguage": "JSONata",
+            "Items": "{% [1] %}",
+            "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "Output": "{% 1 %}", "End": True}}},
+        }
+    ),
     "a JSONPath state inside a Map of a JSONata machine": one(
         {
             "Type": "Map",
@@ -112,6 +120,17 @@ ACCEPTED = {
             "ItemProcessor": {
                 "StartAt": "I",
                 "States": {"I": {"Type": "Pass", "QueryLanguage": "JSONPath", "InputPath": "$", "End": True}},
+            },
+        }
+    ),
+    "a JSONata Map whose states take the top-level JSONPath": one(
+        {
+            "Type": "Map",
+            "QueryLanguage": "JSONata",
+            "Items": "{% [1] %}",
+            "ItemProcessor": {
+                "StartAt": "I",
+                "States": {"I": {"Type": "Pass", "Parameters": {"v.$": "$"}, "End": True}},
             },
         }
     ),
