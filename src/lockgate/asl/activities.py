@@ -47,6 +47,8 @@ def take(engine: Any, name: str, worker: str, now: float) -> dict[str, str] | No
     """Claim the oldest waiting task of activity `name` whose execution still runs: {taskToken, input}."""
     import sqlalchemy as sa
 
+    from lockgate.asl.callbacks import ACTIVITY_STARTED
+    from lockgate.asl.schema import asl_callbacks
     from lockgate.store.schema import asl_activity_tasks as t
     from lockgate.store.schema import runs
 
@@ -58,11 +60,14 @@ def take(engine: Any, name: str, worker: str, now: float) -> dict[str, str] | No
         .limit(5)
     )
     with engine.begin() as conn:
-        for row in conn.execute(query).all():
+        for row in conn.execute(query.add_columns(t.c.run_id)).all():
             claimed = conn.execute(
                 sa.update(t).where(t.c.token == row.token, t.c.taken_at.is_(None)).values(taken_at=now, worker=worker)
             ).rowcount
-            if claimed == 1:
+            if claimed == 1:  # the run's history shows ActivityStarted with the worker's name
+                started = {"run_id": row.run_id, "token": row.token, "kind": ACTIVITY_STARTED,
+                           "output": json.dumps(worker), "error": "", "cause": "", "at": now}  # fmt: skip
+                conn.execute(asl_callbacks.insert(), started)
                 return {"taskToken": row.token, "input": row.input}
     return None
 

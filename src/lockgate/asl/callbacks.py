@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from lockgate.core.errors import UsageError
 
 SUCCESS, FAILURE, HEARTBEAT = "success", "failure", "heartbeat"
+ACTIVITY_STARTED = "activity_started"  # a worker took an activity task (its name is the output)
 MAP_RUN_UPDATE = "update_map_run"  # UpdateMapRun's new settings for a running Map Run, keyed by map_run_key
 WAIT_FOR_TOKEN = ".waitForTaskToken"
 

@@ -19,6 +19,7 @@ from typing import Any
 from lockgate.asl._distributed import CHILD
 from lockgate.asl.activities import activity_name
 from lockgate.asl.callbacks import (
+    ACTIVITY_STARTED,
     FAILURE,
     HEARTBEAT,
     MAP_RUN_UPDATE,
@@ -124,11 +125,13 @@ def apply(machine: Machine, report: Report | list[Any]) -> None:
         machine.heartbeat(id_)
     elif kind == MAP_RUN_UPDATE:
         machine.update_map_run(id_, a)
+    elif kind == ACTIVITY_STARTED:
+        machine.activity_started(id_, a)
 
 
 def _answer_report(answer: Answer, invoke_id: str) -> Report:
-    if answer.kind == MAP_RUN_UPDATE:  # UpdateMapRun: the id is the Map Run's ARN
-        return (MAP_RUN_UPDATE, invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
+    if answer.kind in (MAP_RUN_UPDATE, ACTIVITY_STARTED):  # UpdateMapRun (the id is the Map Run's ARN), a worker
+        return (answer.kind, invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
     if answer.kind == SUCCESS:
         return ("complete", invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
     if answer.kind == FAILURE:
@@ -224,7 +227,7 @@ def drive(
                     waiting_id = tokens.get(answer.token)
                     if waiting_id is not None:
                         ready.append(_answer_report(answer, waiting_id))
-                        if answer.kind not in (HEARTBEAT, MAP_RUN_UPDATE):
+                        if answer.kind not in (HEARTBEAT, MAP_RUN_UPDATE, ACTIVITY_STARTED):
                             del tokens[answer.token]
             now = clock()
             while timers and timers[0][0] <= now:

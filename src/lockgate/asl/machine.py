@@ -99,6 +99,10 @@ class Machine:
     def fire(self, id: str) -> None:
         self._inbox.append(("fire", id, None, None))
 
+    def activity_started(self, id: str, worker: str) -> None:
+        """A worker took the activity task of invocation `id` (GetActivityTask): ActivityStarted."""
+        self._inbox.append(("activity_started", id, worker, None))
+
     def update_map_run(self, arn: str, settings: dict[str, Any]) -> None:
         """Change a running Map Run's `maxConcurrency`, `toleratedFailureCount` or
         `toleratedFailurePercentage` (UpdateMapRun); more children start at once when allowed."""
@@ -303,6 +307,11 @@ class Machine:
         if id == EXECUTION_TIMEOUT_TIMER:
             if kind == "fire":
                 self._time_out()
+            return
+        if kind == "activity_started":
+            waiting = self._pending.get(id)
+            if waiting is not None and waiting[1].alive:
+                self.event(waiting[1], "ActivityStarted", {"workerName": str(a or "")})
             return
         if kind == "update_map_run":
             from lockgate.asl._distributed import update_map_run

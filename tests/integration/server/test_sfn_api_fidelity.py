@@ -222,6 +222,12 @@ def test_activity_lifecycle_and_a_worker(sfn: Any) -> None:
     sfn.send_task_success(taskToken=found["taskToken"], output=json.dumps({"done": 32}))
     done = _ended(sfn, execution)
     assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"done": 32}
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    kinds = [e["type"] for e in events]
+    assert kinds[2:5] == ["ActivityScheduled", "ActivityStarted", "ActivitySucceeded"], kinds
+    assert events[2]["activityScheduledEventDetails"]["resource"] == activity
+    assert json.loads(events[2]["activityScheduledEventDetails"]["input"]) == {"px": 32}
+    assert events[3]["activityStartedEventDetails"]["workerName"] == "w1"
 
     sfn.delete_activity(activityArn=activity)
     with pytest.raises(sfn.exceptions.ActivityDoesNotExist):
@@ -236,12 +242,16 @@ def test_activity_failure_and_heartbeat_timeout(sfn: Any) -> None:
     sfn.send_task_failure(taskToken=found["taskToken"], error="Worker.Broke", cause="disk full")
     done = _ended(sfn, execution)
     assert (done["status"], done["error"], done["cause"]) == ("FAILED", "Worker.Broke", "disk full")
+    failed = [e for e in sfn.get_execution_history(executionArn=execution)["events"] if e["type"] == "ActivityFailed"]
+    assert failed[0]["activityFailedEventDetails"] == {"error": "Worker.Broke", "cause": "disk full"}
 
     beating = _activity_machine(sfn, activity, HeartbeatSeconds=1, TimeoutSeconds=30)
     execution = sfn.start_execution(stateMachineArn=beating)["executionArn"]
     assert sfn.get_activity_task(activityArn=activity)["taskToken"]  # taken, then never answered
     done = _ended(sfn, execution)
     assert (done["status"], done["error"]) == ("FAILED", "States.HeartbeatTimeout")
+    kinds = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
+    assert "ActivityTimedOut" in kinds and "TaskTimedOut" not in kinds
 
 
 def test_a_long_poll_is_answered_as_soon_as_a_task_arrives(sfn: Any) -> None:
