@@ -47,8 +47,12 @@ def lockgate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 
 
 def _last_json(proc: subprocess.CompletedProcess[str]) -> Any:
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """The last JSON line printed; the exit code must match its status (0 succeeded, 1 otherwise)."""
+    assert proc.returncode in (0, 1), proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "status" in result:
+        assert proc.returncode == (0 if result["status"] == "SUCCEEDED" else 1), (result, proc.stderr)
+    return result
 
 
 @pytest.fixture
@@ -265,3 +269,63 @@ def test_retry_redrives_a_failed_execution_and_refuses_a_succeeded_one(home: Pat
     assert "ExecutionRedriven" in [e["type"] for e in shown["history"]]
     again = lockgate("retry", failed["run_id"], cwd=root)
     assert again.returncode == 2 and "SUCCEEDED" in again.stderr and "Traceback" not in again.stderr
+
+
+def _one_task(resource: str, **fields: Any) -> dict[str, Any]:
+    return {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource, **fields, "End": True}}}
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_run_exits_1_when_the_execution_fails(home: Path, durable: bool) -> None:
+    root = Path.cwd()
+    (root / "Fails.json").write_text(json.dumps({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E"}}}))
+    proc = lockgate("asl", "run", "--definition", "Fails.json", *([] if durable else ["--in-memory"]), cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["status"] == "FAILED"
+
+
+def test_run_exits_1_when_the_execution_times_out(home: Path) -> None:
+    root = Path.cwd()
+    slow = {"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}}
+    (root / "Slow.json").write_text(json.dumps(slow))
+    proc = lockgate("asl", "run", "--definition", "Slow.json", "--in-memory", cwd=root)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "TIMED_OUT", proc.stdout + proc.stderr
+
+
+def _without_pythonpath(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")  # lockgate itself, not the user's code
+    return subprocess.run([sys.executable, "-m", "lockgate", *args], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=cwd)  # fmt: skip
+
+
+def test_a_python_resource_is_found_next_to_the_definition_and_in_the_pipelines_folder(home: Path) -> None:
+    root = Path.cwd()
+    (root / "flows").mkdir()
+    (root / "pipelines").mkdir()
+    (root / "flows" / "beside_definition.py").write_text("def twice(n):\n    return n * 2\n")
+    (root / "pipelines" / "in_pipelines.py").write_text("def plus(n):\n    return n + 1\n")
+    both = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Task", "Resource": "python:beside_definition:twice", "Next": "B"},
+            "B": {"Type": "Task", "Resource": "python:in_pipelines:plus", "End": True},
+        },
+    }
+    (root / "flows" / "Both.json").write_text(json.dumps(both))
+    for mode in (["--in-memory"], []):
+        proc = _without_pythonpath("asl", "run", "--definition", "flows/Both.json", "--input", "5", *mode, cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.strip().splitlines()[-1])["output"] == 11
+
+
+def test_an_import_error_of_the_users_module_is_not_retried_and_names_it(home: Path) -> None:
+    root = Path.cwd()
+    (root / "needs_missing.py").write_text("import lockgate_no_such_package\n\ndef go(**_):\n    return 1\n")
+    retried = _one_task("python:needs_missing:go", Retry=[{"ErrorEquals": ["States.ALL"], "MaxAttempts": 3}])
+    (root / "Imports.json").write_text(json.dumps(retried))
+    proc = _without_pythonpath("asl", "run", "--definition", "Imports.json", "--in-memory", cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["error"] == "lockgate.ImportFailed"
+    assert "needs_missing" in result["cause"] and "lockgate_no_such_package" in result["cause"]

@@ -13,6 +13,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from lockgate.asl import arns
 from lockgate.asl import errors as e
 from lockgate.asl._recovery import Failure
 from lockgate.asl.commands import Invoke
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 READ, WRITE = "lockgate:items:read", "lockgate:items:write"
 CHILD = "lockgate:map:child"  # run one child execution of a Map Run (carried out by the driver)
 LIST_OBJECTS = "arn:aws:states:::s3:listObjectsV2"
-ACCOUNT = "arn:aws:states:local:000000000000"
 
 
 def _parameters(visit: Visit, spec: dict[str, Any]) -> Any:
@@ -75,7 +75,7 @@ def map_run_arn(m: Machine, visit: Visit) -> str:
     """The service's Map Run ARN: `mapRun:<state machine>/<Label or state name>:<id>`."""
     execution = m.context(visit)["Execution"]
     run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{execution['Id']}/{visit.attempt_id()}")
-    return f"{ACCOUNT}:mapRun:{child_machine(m, visit)}:{run_id}"
+    return arns.states("mapRun", child_machine(m, visit), str(run_id))
 
 
 def child_machine(m: Machine, visit: Visit) -> str:
@@ -94,7 +94,7 @@ def start_map_run(m: Machine, fan: FanOut, inputs: list[Any], limit: int,
     m.map_runs[arn] = {
         "map_run_arn": arn,
         "execution_arn": execution["Id"],
-        "state_machine_arn": f"{ACCOUNT}:stateMachine:{child_machine(m, visit)}",
+        "state_machine_arn": arns.state_machine(child_machine(m, visit)),
         "state": visit.name,
         "started": m._now,
         "stopped": None,
@@ -108,7 +108,24 @@ def start_map_run(m: Machine, fan: FanOut, inputs: list[Any], limit: int,
         "error": None,
         "cause": None,
     }
+    m.map_run_fans[arn] = fan
     m.event(fan.frame, "MapRunStarted", {"mapRunArn": arn})
+
+
+def update_map_run(m: Machine, arn: str, settings: dict[str, Any]) -> None:
+    """UpdateMapRun: new concurrency and tolerated failures for a Map Run still running."""
+    run, fan = m.map_runs.get(arn), m.map_run_fans.get(arn)
+    if run is None or fan is None or run["status"] != "RUNNING" or fan.over:
+        return  # it ended meanwhile: the service ignores the update too
+    if settings.get("maxConcurrency") is not None:
+        fan.limit = run["max_concurrency"] = int(settings["maxConcurrency"])
+    count, share = fan.tolerated if fan.tolerated is not None else (None, None)
+    if settings.get("toleratedFailureCount") is not None:
+        count = run["tolerated_count"] = int(settings["toleratedFailureCount"])
+    if settings.get("toleratedFailurePercentage") is not None:
+        share = run["tolerated_percentage"] = float(settings["toleratedFailurePercentage"])
+    fan.tolerated = (count, share)
+    fan.launch(m)
 
 
 def child_name(arn: str, index: int) -> str:
@@ -159,8 +176,10 @@ def write(m: Machine, frame: Frame, visit: Visit, results: list[Any], failed: se
             rows.append({"Index": index, "Status": "FAILED", "Error": value.get("Error"), "Cause": value.get("Cause")})
         else:
             rows.append({"Index": index, "Status": "SUCCEEDED", "Output": json.dumps(value)})
+    fan = visit.activity
+    arn = getattr(fan, "map_run", None) or arns.states("mapRun", child_machine(m, visit), map_run(m, visit))
     payload = {"Resource": spec.get("Resource"), "Parameters": _parameters(visit, spec), "Results": rows,
-               "Run": map_run(m, visit)}  # fmt: skip
+               "Run": arn.rsplit(":", 1)[-1], "MapRunArn": arn}  # fmt: skip
     _issue(m, frame, visit, "writer", WRITE, payload)
 
 
@@ -180,7 +199,7 @@ def on_report(m: Machine, frame: Frame, visit: Visit, what: str, kind: str, a: A
         return
     if kind == "complete":
         fan = visit.activity
-        arn = getattr(fan, "map_run", None) or f"{ACCOUNT}:mapRun:{map_run(m, visit)}"
+        arn = getattr(fan, "map_run", None) or arns.states("mapRun", child_machine(m, visit), map_run(m, visit))
         joined(m, frame, visit, {"MapRunArn": arn, "ResultWriterDetails": a})
         return
     error = e.ITEM_READER_FAILED if what == "reader" else e.RESULT_WRITER_FAILED
@@ -189,7 +208,8 @@ def on_report(m: Machine, frame: Frame, visit: Visit, what: str, kind: str, a: A
 
 
 def batches(visit: Visit, inputs: list[Any]) -> list[Any]:
-    """Group iteration inputs as ItemBatcher says: `{"Items": [...], ...BatchInput}` each."""
+    """Group iteration inputs as ItemBatcher says: `{"BatchInput": {...}, "Items": [...]}` each, as the service
+    does (`BatchInput` only when the state has one)."""
     d, spec = visit.data, visit.state["ItemBatcher"]
     if not isinstance(spec, dict):
         raise e.StatesError(e.RUNTIME, f"state {visit.name!r}: ItemBatcher must be an object")
@@ -199,11 +219,10 @@ def batches(visit: Visit, inputs: list[Any]) -> list[Any]:
         max_bytes = d.field("MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath")
     finally:
         d.state = saved
+    extra: Any = None
     if "BatchInput" in spec:
         extra = d.evaluate(spec["BatchInput"]) if d.jsonata else d.template(spec["BatchInput"], d.effective())
-    else:
-        extra = {}
-    if not isinstance(extra, dict):
+    if extra is not None and not isinstance(extra, dict):
         raise e.StatesError(e.RUNTIME, f"state {visit.name!r}: BatchInput must be an object")
     for value, name in ((max_items, "MaxItemsPerBatch"), (max_bytes, "MaxInputBytesPerBatch")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
@@ -212,7 +231,7 @@ def batches(visit: Visit, inputs: list[Any]) -> list[Any]:
     current: list[Any] = []
     size = 0
     for item in inputs:
-        item_size = len(json.dumps(item, separators=(",", ":")))
+        item_size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
         full = (max_items is not None and len(current) >= max_items) or (
             max_bytes is not None and current and size + item_size > max_bytes
         )
@@ -223,4 +242,6 @@ def batches(visit: Visit, inputs: list[Any]) -> list[Any]:
         size += item_size
     if current:
         groups.append(current)
-    return [{**extra, "Items": group} for group in groups]
+    if extra is None:
+        return [{"Items": group} for group in groups]
+    return [{"BatchInput": extra, "Items": group} for group in groups]

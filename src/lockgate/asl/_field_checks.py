@@ -39,6 +39,25 @@ def is_number(value: Any) -> TypeGuard[int | float]:
 
 
 _VARIABLE_NAME = re.compile(r"(?!\d)\w{1,80}")
+# A Lambda function ARN: name, then an optional version (digits or $LATEST) or alias (not all digits).
+_LAMBDA_ARN = re.compile(
+    r"arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?(-[a-z]+)+-\d{1,2}:\d{12}:function:[a-zA-Z0-9_-]{1,64}"
+    r"(:(\$LATEST|\d+|(?!\d+$)[a-zA-Z0-9_-]{1,128}))?"
+)
+# The parts of a Distributed Map and their fields; a field and its ...Path form exclude each other.
+MAP_PARTS = {
+    "ItemReader": frozenset({"Resource", "Parameters", "Arguments", "ReaderConfig"}),
+    "ItemBatcher": frozenset(
+        {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath", "BatchInput"}
+    ),
+    "ResultWriter": frozenset({"Resource", "Parameters", "Arguments", "WriterConfig"}),
+}
+
+
+def _looks_like_expression(text: str) -> bool:
+    """A string meant as `{% %}` but malformed: a delimiter missing, or text or spaces around them."""
+    stripped = text.strip()
+    return stripped.startswith("{%") or stripped.endswith("%}")
 
 
 class FieldChecks:
@@ -113,9 +132,12 @@ class FieldChecks:
 
     def intrinsic(self, name: str | None, value: str, at: str) -> None:
         try:
-            intrinsics.parse_intrinsic(value)
+            call = intrinsics.parse_intrinsic(value)
         except StatesError as exc:
             self.add(at, name, exc.cause)
+            return
+        for problem in intrinsics.literal_problems(call):
+            self.add(at, name, problem)
 
     def expressions(self, name: str | None, value: Any, at: str) -> None:
         """Compile every `{% %}` string inside a JSONata state's fields."""
@@ -132,7 +154,7 @@ class FieldChecks:
                 jsonata.compile_expression(value)
             except StatesError as exc:
                 self.add(at, name, exc.cause)
-        elif isinstance(value, str) and "{%" in value and (value.strip().startswith("{%")):
+        elif isinstance(value, str) and _looks_like_expression(value):
             self.add(at, name, "a JSONata expression must start with '{%' and end with '%}' with nothing around them")
 
     def assign(self, name: str, assign: Any, at: str, language: str) -> None:
@@ -152,6 +174,47 @@ class FieldChecks:
                     self.dynamic(name, key, value, pointer)
                 else:
                     self.template(name, value, pointer)
+
+    # --- resources and Map parts ---------------------------------------------------------------
+
+    def resource(self, name: str, resource: str, at: str) -> None:
+        if "${" in resource:
+            self.add(at, name, f"Resource {resource!r} holds an unresolved ${{...}} substitution")
+        elif resource.startswith("arn:") and resource.split(":")[2:3] == ["lambda"]:
+            self.lambda_arn(name, resource, at)
+
+    def lambda_arn(self, name: str, arn: str, at: str) -> None:
+        if "${" in arn:
+            self.add(at, name, f"{arn!r} holds an unresolved ${{...}} substitution")
+        elif not _LAMBDA_ARN.fullmatch(arn):
+            self.add(at, name, f"{arn!r} is not a Lambda function ARN (function:NAME, then :VERSION or :ALIAS)")
+
+    def map_part(self, name: str, key: str, part: dict[str, Any], at: str, language: str) -> None:
+        for field in part:
+            if field not in MAP_PARTS[key]:
+                self.add(f"{at}/{escape(field)}", name, f"the field '{field}' is not allowed in {key}")
+        for field in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+            if field in part and f"{field}Path" in part:
+                self.add(f"{at}/{field}Path", name, f"{field} and {field}Path cannot be used together")
+            value = part.get(field)
+            expression = language == "JSONata" and jsonata.is_expression(value)
+            if field in part and not expression and not (is_int(value) and value > 0):
+                self.add(f"{at}/{field}", name, f"{field} must be a positive integer")
+            if f"{field}Path" in part:
+                if language == "JSONata":
+                    self.add(f"{at}/{field}Path", name, f"'{field}Path' is a JSONPath field")
+                else:
+                    self.path(name, part[f"{field}Path"], f"{at}/{field}Path", f"{field}Path", reference=True)
+        if language == "JSONPath":
+            for field in ("Parameters", "BatchInput"):
+                if isinstance(part.get(field), dict):
+                    self.template(name, part[field], f"{at}/{field}")
+            if "Arguments" in part:
+                self.add(f"{at}/Arguments", name, "'Arguments' is a JSONata field; use Parameters")
+        else:
+            if "Parameters" in part:
+                self.add(f"{at}/Parameters", name, "'Parameters' is a JSONPath field; use Arguments")
+            self.expressions(name, {k: v for k, v in part.items() if k != "Resource"}, at)
 
     # --- Retry and Catch ---------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import random
 import re
 from collections.abc import Callable
@@ -86,6 +87,21 @@ def _json_key(value: Any) -> str:
 # --- the functions -------------------------------------------------------------------------
 
 
+def java_text(value: Any) -> str:
+    """`value` as the service's Java runtime prints it: `{a=1, b=[x, true]}`, strings unquoted."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ", ".join(java_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}={java_text(item)}" for key, item in value.items()) + "}"
+    return json.dumps(value)
+
+
 def format_values(values: list[Any], pieces: tuple[str, ...] | None) -> str:
     template = _string("States.Format", 0, values[0])
     if pieces is None:
@@ -98,17 +114,15 @@ def format_values(values: list[Any], pieces: tuple[str, ...] | None) -> str:
         )
     out = [pieces[0]]
     for value, piece in zip(arguments, pieces[1:], strict=True):
-        if isinstance(value, list | dict):
-            raise fail(
-                f"States.Format: a value to format must be a string, number, boolean or null, not an {_type(value)}"
-            )
-        out.append(value if isinstance(value, str) else json.dumps(value))
+        out.append(java_text(value))
         out.append(piece)
     return "".join(out)
 
 
 def _string_to_json(values: list[Any], entropy: Any) -> Any:
     text = _string("States.StringToJson", 0, values[0])
+    if not text.strip():
+        return None  # the service parses empty text as null
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -209,10 +223,20 @@ def _math_random(values: list[Any], entropy: Any) -> int:
     return min(end - 1, start + int(draw * (end - start)))
 
 
+def java_round(value: float) -> int:
+    """Java's Math.round: the nearest integer, halves upward (1.5 -> 2, -1.5 -> -1)."""
+    return math.floor(value + 0.5)
+
+
 def _math_add(values: list[Any], entropy: Any) -> int:
     total = 0
     for position, value in enumerate(values):
-        number = _integer("States.MathAdd", position, value)
+        if type(value) is int:
+            number = value
+        elif type(value) is float and math.isfinite(value):
+            number = java_round(value)
+        else:
+            raise _bad("States.MathAdd", position, "a number", value)
         if not _INT32[0] <= number <= _INT32[1]:
             raise fail(f"States.MathAdd: {number} is outside the range {_INT32[0]} to {_INT32[1]}")
         total += number

@@ -13,7 +13,7 @@ from lockgate.core.retry import RetryPolicy
 # Never caught nor retried: the execution fails (the service's States.Runtime rule).
 _UNCATCHABLE = frozenset({e.RUNTIME})
 # Not matched by the States.ALL and States.TaskFailed wildcards; only by name.
-_TERMINAL = frozenset({e.DATA_LIMIT_EXCEEDED})
+_TERMINAL = frozenset({e.DATA_LIMIT_EXCEEDED, e.IMPORT_FAILED})
 _TIMEOUTS = frozenset({e.TIMEOUT, e.HEARTBEAT_TIMEOUT})
 
 

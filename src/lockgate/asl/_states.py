@@ -126,6 +126,12 @@ def timestamp(value: Any, what: str) -> float:
 def _wait(m: Machine, frame: Frame, visit: Visit) -> None:
     d = visit.data
     seconds = d.field("Seconds", "SecondsPath")
+    if "SecondsPath" in visit.state and isinstance(seconds, float) and not seconds.is_integer():
+        raise e.StatesError(
+            e.RUNTIME,
+            f"state {visit.name!r}: the value {seconds} selected by SecondsPath "
+            f"'{visit.state['SecondsPath']}' cannot be parsed as a long value",
+        )
     if seconds is not None:
         due = visit.entered + _number(seconds, f"state {visit.name!r}: Seconds")
     else:

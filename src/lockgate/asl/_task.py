@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lockgate.asl import arns
 from lockgate.asl import errors as e
 from lockgate.asl._dataflow import check_size
 from lockgate.asl._events import Raw
 from lockgate.asl._recovery import Failure
+from lockgate.asl.activities import activity_name
 from lockgate.asl.commands import Invoke
 
 if TYPE_CHECKING:
@@ -45,14 +47,18 @@ def start(m: Machine, frame: Frame, visit: Visit) -> None:
     timeout = _seconds(d.field("TimeoutSeconds", "TimeoutSecondsPath"), f"state {visit.name!r}: TimeoutSeconds")
     heartbeat = _seconds(d.field("HeartbeatSeconds", "HeartbeatSecondsPath"), f"state {visit.name!r}: HeartbeatSeconds")
     check_size(payload, f"the input of task {visit.name!r}")
-    kind, name = resource_parts(resource)
-    scheduled: dict[str, Any] = {"resourceType": kind, "resource": name, "region": "local", "parameters": Raw(payload)}
+    limits: dict[str, Any] = {}
     if timeout is not None:
-        scheduled["timeoutInSeconds"] = int(timeout)
+        limits["timeoutInSeconds"] = int(timeout)
     if heartbeat is not None:
-        scheduled["heartbeatInSeconds"] = int(heartbeat)
-    m.event(frame, "TaskScheduled", scheduled)
-    m.event(frame, "TaskStarted", {"resourceType": kind, "resource": name})
+        limits["heartbeatInSeconds"] = int(heartbeat)
+    if activity_name(resource) is not None:  # the service's Activity events, not Task events
+        m.event(frame, "ActivityScheduled", {"resource": resource, "input": Raw(payload), **limits})
+    else:
+        kind, name = resource_parts(resource)
+        scheduled = {"resourceType": kind, "resource": name, "region": arns.where()[0], "parameters": Raw(payload)}
+        m.event(frame, "TaskScheduled", {**scheduled, **limits})
+        m.event(frame, "TaskStarted", {"resourceType": kind, "resource": name})
     invoke_id = visit.attempt_id()
     now = m._now
     timeout_at = now + timeout if timeout is not None else None
@@ -64,17 +70,24 @@ def on_report(m: Machine, frame: Frame, visit: Visit, kind: str, a: Any, b: Any)
     from lockgate.asl._states import guarded
 
     resource = visit.state["Resource"]
+    activity = activity_name(resource) is not None
     rtype, name = resource_parts(resource)
     if kind == "complete":
-        m.event(frame, "TaskSucceeded", {"resourceType": rtype, "resource": name, "output": Raw(a)})
+        if activity:
+            m.event(frame, "ActivitySucceeded", {"output": Raw(a)})
+        else:
+            m.event(frame, "TaskSucceeded", {"resourceType": rtype, "resource": name, "output": Raw(a)})
         try:
             _succeeded(m, frame, visit, a)
         except e.StatesError as exc:
             m.state_failed(frame, visit, Failure(exc.error, exc.cause), lambda: guarded(m, frame, visit, start))
         return
     error, cause = str(a or ""), str(b or "")
-    event = "TaskTimedOut" if kind == "timeout" else "TaskFailed"
-    m.event(frame, event, {"resourceType": rtype, "resource": name, "error": error, "cause": cause})
+    if activity:
+        m.event(frame, "ActivityTimedOut" if kind == "timeout" else "ActivityFailed", {"error": error, "cause": cause})
+    else:
+        event = "TaskTimedOut" if kind == "timeout" else "TaskFailed"
+        m.event(frame, event, {"resourceType": rtype, "resource": name, "error": error, "cause": cause})
     m.state_failed(frame, visit, Failure(error, cause), lambda: guarded(m, frame, visit, start))
 
 

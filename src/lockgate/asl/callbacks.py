@@ -16,7 +16,26 @@ from typing import Any, Protocol
 from lockgate.core.errors import UsageError
 
 SUCCESS, FAILURE, HEARTBEAT = "success", "failure", "heartbeat"
+ACTIVITY_STARTED = "activity_started"  # a worker took an activity task (its name is the output)
+MAP_RUN_UPDATE = "update_map_run"  # UpdateMapRun's new settings for a running Map Run, keyed by map_run_key
 WAIT_FOR_TOKEN = ".waitForTaskToken"
+
+
+def map_run_key(map_run_arn: str) -> str:
+    """The mailbox key under which a run driving a Map Run hears of UpdateMapRun (short: a digest of the ARN)."""
+    import hashlib
+
+    return "mapRun:" + hashlib.sha256(map_run_arn.encode()).hexdigest()[:40]
+
+
+def update_map_run(engine: Any, run_id: str, map_run_arn: str, settings: dict[str, Any], now: float) -> None:
+    """Record UpdateMapRun's settings for the run driving the Map Run (it applies them at its next poll)."""
+    from lockgate.asl.schema import asl_callbacks
+
+    with engine.begin() as conn:
+        row = {"run_id": run_id, "token": map_run_key(map_run_arn), "kind": MAP_RUN_UPDATE,
+               "output": json.dumps(settings), "error": "", "cause": "", "at": now}  # fmt: skip
+        conn.execute(asl_callbacks.insert(), row)
 
 
 @dataclass(frozen=True, slots=True)

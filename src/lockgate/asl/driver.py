@@ -17,7 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockgate.asl._distributed import CHILD
-from lockgate.asl.callbacks import FAILURE, HEARTBEAT, SUCCESS, WAIT_FOR_TOKEN, Answer, Mailbox, MemoryMailbox
+from lockgate.asl.activities import activity_name
+from lockgate.asl.callbacks import (
+    ACTIVITY_STARTED,
+    FAILURE,
+    HEARTBEAT,
+    MAP_RUN_UPDATE,
+    SUCCESS,
+    WAIT_FOR_TOKEN,
+    Answer,
+    Mailbox,
+    MemoryMailbox,
+    map_run_key,
+)
 from lockgate.asl.commands import RUNNING, Command, Invoke, StartTimer
 from lockgate.asl.entropy import Entropy, SeededEntropy
 from lockgate.asl.machine import Machine
@@ -49,14 +61,16 @@ class Invoker:
     # runs one child execution of a Distributed Map ((payload, mock) -> output, TaskFailure when it
     # fails); None runs it in memory
     children: Callable[[Any, MockConfig | None], Any] | None = None
+    # offers an activity task to workers (durable executions); None: activities cannot run here
+    activities: Callable[[Invoke], None] | None = None
 
     def __post_init__(self) -> None:
         self.counts: dict[str, int] = {}
 
     def mocked(self, command: Invoke) -> Report | None:
         """The report for a mocked invocation, or None to run it for real (counts every attempt)."""
-        if self.mock is None or not self.mock.mocks(command.state):
-            return None
+        if self.mock is None or command.resource == CHILD or not self.mock.mocks(command.state):
+            return None  # a Map Run's child execution is never mocked itself: its states are
         count = self.counts.get(command.state, 0)
         self.counts[command.state] = count + 1
         response = self.mock.response(command.state, count)
@@ -74,6 +88,12 @@ class Invoker:
                 if self.children is not None:
                     return ("complete", command.id, self.children(command.payload, self.mock), None)
                 return ("complete", command.id, run_in_memory(command.payload, self.resources, self.mock), None)
+            if activity_name(command.resource) is not None:
+                if self.activities is None:
+                    return ("fail", command.id, "States.TaskFailed",
+                            f"{command.resource}: activities need a durable execution (lockgate serve)")  # fmt: skip
+                self.activities(command)
+                return ("complete", command.id, None, None)  # the worker's answer comes with the token
             return ("complete", command.id, self.resources.call(command.resource, command.payload, command.token), None)
         except TaskFailure as exc:
             return ("fail", command.id, exc.error, exc.cause)
@@ -103,9 +123,15 @@ def apply(machine: Machine, report: Report | list[Any]) -> None:
         machine.fail(id_, a, b)
     elif kind == "heartbeat":
         machine.heartbeat(id_)
+    elif kind == MAP_RUN_UPDATE:
+        machine.update_map_run(id_, a)
+    elif kind == ACTIVITY_STARTED:
+        machine.activity_started(id_, a)
 
 
 def _answer_report(answer: Answer, invoke_id: str) -> Report:
+    if answer.kind in (MAP_RUN_UPDATE, ACTIVITY_STARTED):  # UpdateMapRun (the id is the Map Run's ARN), a worker
+        return (answer.kind, invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
     if answer.kind == SUCCESS:
         return ("complete", invoke_id, answer.output, None, answer.seq)  # type: ignore[return-value]
     if answer.kind == FAILURE:
@@ -160,7 +186,9 @@ def drive(
                 if mocked is not None:
                     ready.append(mocked)
                     continue
-                awaits_token = command.resource.endswith(WAIT_FOR_TOKEN)
+                if command.resource == CHILD:  # UpdateMapRun answers come through the mailbox, keyed by the Map Run
+                    tokens.setdefault(map_run_key(command.payload["MapRunArn"]), command.payload["MapRunArn"])
+                awaits_token = command.resource.endswith(WAIT_FOR_TOKEN) or activity_name(command.resource) is not None
                 if awaits_token:
                     tokens[command.token] = command.id
                     box.register(command.token, command.id, clock())
@@ -199,7 +227,7 @@ def drive(
                     waiting_id = tokens.get(answer.token)
                     if waiting_id is not None:
                         ready.append(_answer_report(answer, waiting_id))
-                        if answer.kind != HEARTBEAT:
+                        if answer.kind not in (HEARTBEAT, MAP_RUN_UPDATE, ACTIVITY_STARTED):
                             del tokens[answer.token]
             now = clock()
             while timers and timers[0][0] <= now:

@@ -36,9 +36,11 @@ KIND = "asl"
 
 
 def context_base(state_machine: str, name: str) -> dict[str, Any]:
-    machine_arn = f"arn:aws:states:local:000000000000:stateMachine:{state_machine}"
+    from lockgate.asl import arns
+
+    machine_arn = arns.state_machine(state_machine)
     return {
-        "Execution": {"Id": f"arn:aws:states:local:000000000000:execution:{state_machine}:{name}", "Name": name},
+        "Execution": {"Id": arns.execution(state_machine, name), "Name": name},
         "StateMachine": {"Id": machine_arn, "Name": state_machine},
     }
 
@@ -214,7 +216,9 @@ def execute(
 
     machine = created.machine
     resources = resources or Resources.from_settings(runtime.settings)
-    invoker = Invoker(resources, created.mock, ChildRunner(runtime, created.run_id, resources, sleep))
+    invoker = invoker_for(
+        runtime, created.run_id, resources, created.mock, ChildRunner(runtime, created.run_id, resources, sleep)
+    )
     recorder = _Recorder(runtime, created.run_id, machine, created.entropy, created.observed)
     mailbox = _mailbox(runtime, created.run_id)
     try:
@@ -352,6 +356,20 @@ def observed_of(record: RunRecord, replayed: Replayed) -> dict[str, Any]:
     }
 
 
+def invoker_for(runtime: Any, run_id: str, resources: Resources, mock: MockConfig | None, children: Any) -> Invoker:
+    """The Invoker of a durable execution: activity tasks are offered to workers through the store."""
+    invoker = Invoker(resources, mock, children)
+    engine = getattr(runtime.store, "engine", None)
+    if engine is not None:
+        from lockgate.asl import activities
+
+        def offer(command: Invoke) -> None:
+            activities.enqueue(engine, run_id, command.resource, command.payload, command.token, runtime.clock())
+
+        invoker.activities = offer
+    return invoker
+
+
 def _mailbox(runtime: Any, run_id: str, after: int = 0) -> Mailbox:
     engine = getattr(runtime.store, "engine", None)
     return StoreMailbox(engine, run_id, after) if engine is not None else MemoryMailbox()
@@ -394,7 +412,9 @@ def resume(
     from lockgate.asl.map_runs import ChildRunner
 
     resources = resources or Resources.from_settings(runtime.settings)
-    invoker = Invoker(resources, mock_config, ChildRunner(runtime, record.run_id, resources, sleep))
+    invoker = invoker_for(
+        runtime, record.run_id, resources, mock_config, ChildRunner(runtime, record.run_id, resources, sleep)
+    )
     invoker.counts = replayed.counts
     seen = observed_of(record, replayed)
     try:
@@ -414,11 +434,22 @@ def resume(
     return _outcome(runtime, record.run_id, machine)
 
 
-def stop(runtime: Any, run_id: str, cause: str = "stopped by user") -> None:
-    """Abort a running execution (StopExecution); the process driving it stops at its next step."""
+def stop(runtime: Any, run_id: str, cause: str = "stopped by user", error: str | None = None) -> None:
+    """Abort a running execution (StopExecution); the process driving it stops at its next step.
+
+    `error`, when given, is recorded as the run's error (StopExecution's `error`).
+    """
     record = _record(runtime, run_id)
     if not runtime.store.abort(record.run_id, h.RunAborted(at=runtime.clock(), cause=cause)):
         raise UsageError(f"run {record.run_id} has already finished ({record.status})")
+    engine = getattr(runtime.store, "engine", None)
+    if error and engine is not None:
+        import sqlalchemy as sa
+
+        from lockgate.store.schema import runs
+
+        with engine.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.run_id == record.run_id).values(error=error[:200]))
 
 
 def _record(runtime: Any, run_id: str) -> RunRecord:

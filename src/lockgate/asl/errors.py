@@ -21,6 +21,9 @@ ITEM_READER_FAILED = "States.ItemReaderFailed"
 RESULT_WRITER_FAILED = "States.ResultWriterFailed"
 PERMISSIONS = "States.Permissions"
 BRANCH_FAILED = "States.BranchFailed"
+# A `python:module:function` whose module cannot be imported: a fault of the code, not a transient
+# one, so the States.ALL and States.TaskFailed wildcards neither retry nor catch it (only its name).
+IMPORT_FAILED = "lockgate.ImportFailed"
 
 
 class StatesError(Exception):

@@ -172,6 +172,58 @@ class _Parser:
         return PathArgument(text)
 
 
+# The kind each argument must have, per function (the last entry repeats), to judge literal arguments
+# before running: a literal of the wrong kind fails every execution.
+_KINDS: dict[str, tuple[str, ...]] = {
+    "States.Format": ("string", "any"),
+    "States.StringToJson": ("string",),
+    "States.ArrayPartition": ("array", "integer"),
+    "States.ArrayContains": ("array", "any"),
+    "States.ArrayRange": ("integer", "integer", "integer"),
+    "States.ArrayGetItem": ("array", "integer"),
+    "States.ArrayLength": ("array",),
+    "States.ArrayUnique": ("array",),
+    "States.Base64Encode": ("string",),
+    "States.Base64Decode": ("string",),
+    "States.Hash": ("any", "string"),
+    "States.JsonMerge": ("object", "object", "boolean"),
+    "States.MathRandom": ("integer", "integer", "integer"),
+    "States.MathAdd": ("number", "number"),
+    "States.StringSplit": ("string", "string"),
+}
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
+
+
+def literal_problems(call: Call) -> list[str]:
+    """The literal arguments of `call` (and of calls nested in it) whose kind the function refuses."""
+    problems: list[str] = []
+    kinds = _KINDS.get(call.name, ())
+    for position, argument in enumerate(call.arguments):
+        if type(argument) is Call:
+            problems.extend(literal_problems(argument))
+            continue
+        if type(argument) is not Literal or not kinds:
+            continue
+        wanted = kinds[min(position, len(kinds) - 1)]
+        found = _kind_of(argument.value)
+        if wanted == "any" or found == wanted or (wanted == "number" and found == "integer"):
+            continue
+        problems.append(f"{call.name}: argument {position + 1} must be {'an' if wanted[0] in 'aio' else 'a'} "
+                        f"{wanted}, not the {found} {argument.value!r}")  # fmt: skip
+    return problems
+
+
 _cache: dict[str, Call] = {}
 
 

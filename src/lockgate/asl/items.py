@@ -113,37 +113,36 @@ def _parse(text: str, config: dict[str, Any], uri: str) -> list[Any]:
     raise ItemsError(e.ITEM_READER_FAILED, f"ReaderConfig.InputType {kind!r} is not JSON, JSONL, CSV or MANIFEST")
 
 
-def write_results(resource: str, params: dict[str, Any], results: list[dict[str, Any]], run: str) -> dict[str, Any]:
-    """Write a Map's results as the service does (manifest.json, SUCCEEDED_0.json, FAILED_0.json)."""
+def write_results(
+    resource: str, params: dict[str, Any], results: list[dict[str, Any]], run: str, arn: str | None = None
+) -> dict[str, Any]:
+    """Write a Map's results as the service does: under `Prefix/<Map Run id>/`, `manifest.json`
+    listing `SUCCEEDED_0.json` and `FAILED_0.json` by their full keys; the answer is
+    `{"Bucket", "Key"}` of the manifest (Bucket empty for a local `Path`)."""
     from lockgate.tasks._fs import filesystem, join
 
     fail = e.RESULT_WRITER_FAILED
     if resource != PUT_OBJECT:
         raise ItemsError(fail, f"ResultWriter Resource {resource!r} is not {PUT_OBJECT}")
     base = join(_where(params, "Prefix", fail), run)
+    on_s3 = base.startswith("s3")
+    bucket, _, prefix = base.split("://", 1)[-1].partition("/") if on_s3 else ("", "", "")
     try:
         fs, path = filesystem(base)
         fs.makedirs(path, exist_ok=True)
-        files = []
+        files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
         for status in ("SUCCEEDED", "FAILED"):
             chosen = [r for r in results if r["Status"] == status]
             if chosen:
                 name = f"{status}_0.json"
+                text = json.dumps(chosen)
                 with fs.open(f"{path}/{name}", "w") as handle:
-                    handle.write(json.dumps(chosen))
-                files.append({"Key": name, "Size": len(json.dumps(chosen))})
-        by_status = {s: [f for f in files if str(f["Key"]).startswith(s)] for s in ("SUCCEEDED", "FAILED")}
-        manifest = {"DestinationBucket": params.get("Bucket"), "MapRunArn": run, "ResultFiles": by_status}
+                    handle.write(text)
+                key = f"{prefix}/{name}" if on_s3 else f"{path}/{name}"
+                files[status].append({"Key": key, "Size": len(text.encode())})
+        manifest = {"DestinationBucket": bucket or params.get("Bucket"), "MapRunArn": arn or run, "ResultFiles": files}
         with fs.open(f"{path}/manifest.json", "w") as handle:
             handle.write(json.dumps(manifest))
     except OSError as exc:
         raise ItemsError(fail, f"cannot write results to {base}: {exc}") from None
-    key = (
-        f"{base.split('://', 1)[-1].split('/', 1)[-1]}/manifest.json"
-        if base.startswith("s3")
-        else f"{path}/manifest.json"
-    )
-    details = {"Key": key}
-    if isinstance(params.get("Bucket"), str):
-        details["Bucket"] = params["Bucket"]
-    return details
+    return {"Bucket": bucket, "Key": f"{prefix}/manifest.json" if on_s3 else f"{path}/manifest.json"}

@@ -20,6 +20,7 @@ from collections import ChainMap, deque
 from collections.abc import Callable
 from typing import Any
 
+from lockgate.asl import arns
 from lockgate.asl import errors as e
 from lockgate.asl._dataflow import JSONPATH, StateData, check_size
 from lockgate.asl._events import EventLog, Raw
@@ -52,12 +53,12 @@ class Machine:
         base = context_base or {}
         self._execution = dict(base.get("Execution") or {})
         self._machine_ctx = dict(base.get("StateMachine") or {})
-        self._execution.setdefault("Id", "arn:aws:states:local:000000000000:execution:machine:execution")
+        self._execution.setdefault("Id", arns.execution("machine", "execution"))
         self._execution.setdefault("Name", self._execution["Id"].rsplit(":", 1)[-1])
-        self._execution.setdefault("RoleArn", "arn:aws:iam::000000000000:role/lockgate")
+        self._execution.setdefault("RoleArn", arns.role())
         self._execution.setdefault("RedriveCount", 0)
         self._execution["Input"] = input
-        self._machine_ctx.setdefault("Id", "arn:aws:states:local:000000000000:stateMachine:machine")
+        self._machine_ctx.setdefault("Id", arns.state_machine("machine"))
         self._machine_ctx.setdefault("Name", self._machine_ctx["Id"].rsplit(":", 1)[-1])
         self.ql: str = definition.get("QueryLanguage", JSONPATH)
         self.status = RUNNING
@@ -67,6 +68,7 @@ class Machine:
         self.transitions = 0
         self.root: Frame | None = None
         self.map_runs: dict[str, dict[str, Any]] = {}  # Distributed Map runs by ARN (ListMapRuns, DescribeMapRun)
+        self.map_run_fans: dict[str, Any] = {}  # the FanOut of each Map Run, for UpdateMapRun
         self._log = EventLog()
         self._started = False
         self._now = 0.0
@@ -96,6 +98,15 @@ class Machine:
 
     def fire(self, id: str) -> None:
         self._inbox.append(("fire", id, None, None))
+
+    def activity_started(self, id: str, worker: str) -> None:
+        """A worker took the activity task of invocation `id` (GetActivityTask): ActivityStarted."""
+        self._inbox.append(("activity_started", id, worker, None))
+
+    def update_map_run(self, arn: str, settings: dict[str, Any]) -> None:
+        """Change a running Map Run's `maxConcurrency`, `toleratedFailureCount` or
+        `toleratedFailurePercentage` (UpdateMapRun); more children start at once when allowed."""
+        self._inbox.append(("update_map_run", arn, settings, None))
 
     def abort(self, now: float, error: str = "", cause: str = "") -> None:
         """Stop the execution (StopExecution); pending commands are forgotten."""
@@ -296,6 +307,16 @@ class Machine:
         if id == EXECUTION_TIMEOUT_TIMER:
             if kind == "fire":
                 self._time_out()
+            return
+        if kind == "activity_started":
+            waiting = self._pending.get(id)
+            if waiting is not None and waiting[1].alive:
+                self.event(waiting[1], "ActivityStarted", {"workerName": str(a or "")})
+            return
+        if kind == "update_map_run":
+            from lockgate.asl._distributed import update_map_run
+
+            update_map_run(self, id, a)
             return
         if kind == "heartbeat":
             entry = self._deadlines.get(id)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate import _json
+from lockgate.asl import arns
 from lockgate.asl import errors as e
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def start_execution(arn: str, payload: Any, mapping: dict[str, str]) -> Any:
     except UsageError as exc:
         raise TaskFailure("StepFunctions.ExecutionAlreadyExistsException", str(exc)) from None
     started = runtime.clock()
-    execution_arn = f"arn:aws:states:local:000000000000:execution:{machine_name}:{created.name}"
+    execution_arn = arns.execution(machine_name, created.name)
     if not arn.endswith((".sync", ".sync:2")):
         threading.Thread(target=durable.execute, args=(runtime, created), daemon=True).start()
         return {"ExecutionArn": execution_arn, "StartDate": _json.iso(started)}

@@ -70,10 +70,11 @@ def _parse(path: str) -> _Path:
         match = _VARIABLE.match(path)
         if match:
             source, variable, rest = "variable", match.group(1), "$" + path[match.end() :]
+    rest = _jayway(rest)
     steps = _simple_steps(rest)
     if steps is not None:
         return _Path(path, source, variable, steps, None, True)
-    expression = _jsonpath(path, rest)
+    expression = _jsonpath(path, _bracketed(rest))
     return _Path(path, source, variable, None, expression, _is_definite(expression))
 
 
@@ -92,6 +93,39 @@ def _simple_steps(rest: str) -> tuple[str | int, ...] | None:
             steps.append(_UNESCAPE.sub(r"\1", name) if "\\" in name else name)
         position = match.end()
     return tuple(steps)
+
+
+_DOTTED_ESCAPED = re.compile(r"""\.((?:[^.\[\]\\'"*?@(),:\s$]|\\.)*\\.(?:[^.\[\]\\'"*?@(),:\s$]|\\.)*)""")
+
+
+def _jayway(rest: str) -> str:
+    """Jayway JsonPath (the service's library) takes a dot before a bracket (`$.[0]`, `$.[?(...)]`)."""
+    if ".[" not in rest:
+        return rest
+    out: list[str] = []
+    quote = ""
+    for at, char in enumerate(rest):
+        if quote:
+            if char == quote and rest[at - 1] != "\\":
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "." and rest[at + 1 : at + 2] == "[" and rest[at - 1 : at] != ".":
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def _bracketed(rest: str) -> str:
+    """Dotted names with backslash escapes (`$.a\\.b[*]`) in the bracket form jsonpath-ng reads."""
+    if "\\" not in rest:
+        return rest
+
+    def quoted(match: re.Match[str]) -> str:
+        name = _UNESCAPE.sub(r"\1", match.group(1))
+        return "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+    return _DOTTED_ESCAPED.sub(quoted, rest)
 
 
 def _jsonpath(path: str, rest: str) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lockgate.asl import durable
-from lockgate.asl.driver import Invoker, drive
+from lockgate.asl.driver import drive
 from lockgate.asl.mock import MockConfig
 from lockgate.asl.resources import Resources
 from lockgate.core import history as h
@@ -48,7 +48,9 @@ def carry_on(
     mock = replayed.started.get("mock")
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
     resources = resources or Resources.from_settings(runtime.settings)
-    invoker = Invoker(resources, mock_config, ChildRunner(runtime, run_id, resources, sleep))
+    invoker = durable.invoker_for(
+        runtime, run_id, resources, mock_config, ChildRunner(runtime, run_id, resources, sleep)
+    )
     invoker.counts = replayed.counts
     entropy = machine.entropy
     seen = durable.observed_of(runtime.store.get_run(run_id), replayed)

@@ -20,8 +20,10 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from lockgate.asl import errors as e
@@ -85,12 +87,20 @@ def find_task(name: str) -> Callable[..., Any] | None:
     return fn if callable(fn) else None
 
 
-def _import(target: str) -> Callable[..., Any]:
+def _import(target: str, folders: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """The callable `module:function` names, its module looked up in `folders` first (then sys.path)."""
     module_name, _, attribute = target.partition(":")
+    with _LOCK:
+        for folder in reversed(folders):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise TaskFailure(e.TASK_FAILED, f"python:{target}: cannot import {module_name}: {exc}") from None
+        where = f" (looked in {', '.join(folders)} and the import path)" if folders else ""
+        raise TaskFailure(
+            e.IMPORT_FAILED, f"python:{target}: cannot import the module {module_name}: {exc}{where}"
+        ) from None
     fn: Any = module
     for part in attribute.split("."):
         fn = getattr(fn, part, None)
@@ -128,7 +138,13 @@ def _items(action: str, payload: Any) -> Any:
     try:
         if action == "items:read":
             return read_items(payload["Resource"], payload.get("Parameters") or {}, payload.get("ReaderConfig") or {})
-        return write_results(payload["Resource"], payload.get("Parameters") or {}, payload["Results"], payload["Run"])
+        return write_results(
+            payload["Resource"],
+            payload.get("Parameters") or {},
+            payload["Results"],
+            payload["Run"],
+            payload.get("MapRunArn"),
+        )
     except ItemsError as exc:
         raise TaskFailure(exc.error, exc.cause) from None
 
@@ -153,17 +169,23 @@ def _http(url: str, payload: Any, token: str) -> Any:
 class Resources:
     """Runs `Invoke` commands by resource; `mapping` is `[asl.resources]` (ARN -> target)."""
 
-    def __init__(self, mapping: Mapping[str, str] | None = None) -> None:
+    def __init__(self, mapping: Mapping[str, str] | None = None, folders: Sequence[str | Path] = ()) -> None:
         self.mapping = dict(mapping or {})
+        # where python:module:function modules are found first: the definition's folder, the pipelines folder
+        self.folders = tuple(dict.fromkeys(str(Path(folder).resolve()) for folder in folders))
 
     @classmethod
-    def from_settings(cls, settings: Any = None) -> Resources:
+    def from_settings(cls, settings: Any = None, folders: Sequence[str | Path] = ()) -> Resources:
+        """`[asl.resources]` of the settings; modules found in `folders`, then the pipelines folder."""
         if settings is None:
             from lockgate.config import load
 
             settings = load()
+        from lockgate.triggers.project import default_folder
+
         table = settings.table("asl").get("resources") or {}
-        return cls({str(k): str(v) for k, v in table.items()})
+        pipelines = settings.get("service", "pipelines") or default_folder()
+        return cls({str(k): str(v) for k, v in table.items()}, [*folders, pipelines])
 
     def call(self, resource: str, payload: Any, token: str = "") -> Any:
         """The resource's result; raises TaskFailure with the error Retry and Catch will see."""
@@ -187,7 +209,7 @@ class Resources:
                 )
             return _call(fn, payload)
         if kind == "python":
-            return _call(_import(rest), payload)
+            return _call(_import(rest, self.folders), payload)
         if kind in ("http", "https"):
             url = target if rest.startswith("//") else rest
             return _http(url, payload, token)

@@ -20,12 +20,19 @@ __all__ = ["Problem", "validate"]
 def validate(definition: Any) -> list[Problem]:
     """Every problem in `definition`, in document order; an empty list means it is valid."""
     checker = _Checker()
+    if isinstance(definition, dict) and definition.get("QueryLanguage") == "JSONata":
+        checker.top_language = "JSONata"
     checker.machine(definition, "", None, top=True)
     return checker.problems
 
 
 class _Checker(FieldChecks):
     """The machine- and state-level checks, walking nested machines with pointers into them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.top_language = "JSONPath"
+        self.state_names: dict[str, str] = {}  # every state name of the definition, nested ones too
 
     # --- machines ----------------------------------------------------------------------------
 
@@ -60,6 +67,11 @@ class _Checker(FieldChecks):
             self.add(f"{at}/StartAt", None, f"StartAt names '{start}', which is not a state in States")
         names = set(states)
         for name, state in states.items():
+            earlier = self.state_names.setdefault(name, f"{at}/States/{escape(name)}")
+            if earlier != f"{at}/States/{escape(name)}":
+                self.add(f"{at}/States/{escape(name)}", name,
+                         f"the state name '{name}' is used twice (also at {earlier}); names are unique in the "
+                         "whole state machine, Parallel branches and Map processors included")  # fmt: skip
             if len(name) > 80:
                 self.add(f"{at}/States/{escape(name)}", name, "a state name must be at most 80 characters long")
             self.state(name, state, f"{at}/States/{escape(name)}", language or "JSONPath", names)
@@ -123,7 +135,7 @@ class _Checker(FieldChecks):
         if language not in ("JSONPath", "JSONata"):
             self.add(f"{at}/QueryLanguage", state, f"QueryLanguage must be 'JSONPath' or 'JSONata', not {language!r}")
             return outer
-        if outer == "JSONata" and language == "JSONPath":
+        if self.top_language == "JSONata" and language == "JSONPath":
             self.add(
                 f"{at}/QueryLanguage",
                 state,
@@ -228,8 +240,25 @@ class _Checker(FieldChecks):
         timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
         if is_int(timeout) and is_int(heartbeat) and 0 < timeout <= heartbeat:
             self.add(f"{at}/HeartbeatSeconds", name, "HeartbeatSeconds must be smaller than TimeoutSeconds")
-        if "Credentials" in state and not isinstance(state["Credentials"], dict):
-            self.add(f"{at}/Credentials", name, "Credentials must be an object")
+        if "Credentials" in state:
+            if not isinstance(state["Credentials"], dict):
+                self.add(f"{at}/Credentials", name, "Credentials must be an object")
+            else:
+                roles = [key for key in state["Credentials"] if key in ("RoleArn", "RoleArn.$")]
+                if len(roles) != 1 or len(state["Credentials"]) != 1:
+                    self.add(
+                        f"{at}/Credentials", name, "Credentials must hold exactly one field, RoleArn (or RoleArn.$)"
+                    )
+                if language == "JSONPath":
+                    self.template(name, state["Credentials"], f"{at}/Credentials")
+        if isinstance(state.get("Resource"), str):
+            self.resource(name, state["Resource"], f"{at}/Resource")
+        arguments = state.get("Parameters") if language == "JSONPath" else state.get("Arguments")
+        if isinstance(arguments, dict) and isinstance(arguments.get("FunctionName"), str):
+            function = arguments["FunctionName"]
+            if function.startswith("arn:") and ":lambda:" in function:
+                self.lambda_arn(name, function, f"{at}/{'Parameters' if language == 'JSONPath' else 'Arguments'}"
+                                "/FunctionName")  # fmt: skip
 
     def state_wait(self, name: str, state: dict[str, Any], at: str, language: str, names: set[str]) -> None:
         given = [key for key in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if key in state]
@@ -280,7 +309,8 @@ class _Checker(FieldChecks):
             self.add(f"{at}/Branches", name, "Branches must be a non-empty array of state machines")
         else:
             for index, branch in enumerate(branches):
-                self.machine(branch, f"{at}/Branches/{index}", language, top=False)
+                # a state without QueryLanguage takes the top-level one, not its Parallel's
+                self.machine(branch, f"{at}/Branches/{index}", self.top_language, top=False)
 
     def state_map(self, name: str, state: dict[str, Any], at: str, language: str, names: set[str]) -> None:
         given = [key for key in ("ItemProcessor", "Iterator") if key in state]
@@ -289,9 +319,7 @@ class _Checker(FieldChecks):
         elif len(given) == 2:
             self.add(f"{at}/Iterator", name, "ItemProcessor and Iterator cannot be used together")
         for processor in given:
-            self.machine(
-                state[processor], f"{at}/{processor}", language, top=False, processor=processor == "ItemProcessor"
-            )
+            self.machine(state[processor], f"{at}/{processor}", self.top_language, top=False, processor=True)
         self.exclusive(name, state, at, "ItemSelector", "Parameters")
         self.exclusive(name, state, at, "Items", "ItemsPath")
         self.path_field(name, state, at, "ItemsPath")
@@ -313,6 +341,8 @@ class _Checker(FieldChecks):
         for key in ("ItemReader", "ItemBatcher", "ResultWriter"):
             if key in state and not isinstance(state[key], dict):
                 self.add(f"{at}/{key}", name, f"{key} must be an object")
+            elif key in state:
+                self.map_part(name, key, state[key], f"{at}/{key}", language)
         reader = state.get("ItemReader")
         if isinstance(reader, dict) and not isinstance(reader.get("Resource"), str):
             self.add(f"{at}/ItemReader", name, "ItemReader needs Resource")

@@ -96,27 +96,35 @@ def run_command(
     name: str = typer.Option(None, "--name", help="The execution's name ($$.Execution.Name)."),
     in_memory: bool = typer.Option(False, "--in-memory", help="Run in memory only: fast, nothing stored, no resume."),
 ) -> None:
-    """Run an execution to its end and print {"status", "output"} or {"status", "error", "cause"}."""
+    """Run an execution to its end and print {"status", "output"} or {"status", "error", "cause"}.
+
+    Exits 0 when it succeeded, 1 when it failed, timed out or was aborted. `python:module:function`
+    resources are found next to the definition file and in the pipelines folder.
+    """
+    from lockgate.asl.resources import Resources
+
     definition = _definition(definition_file)
+    resources = Resources.from_settings(folders=[definition_file.parent])
     value = _input(input_value)
     machine_name = state_machine or definition_file.stem
     mock = _mock(mock_config, test_case, machine_name)
     if in_memory:
         from lockgate.asl.driver import run_execution
         from lockgate.asl.durable import context_base
-        from lockgate.asl.resources import Resources
 
-        result = run_execution(definition, value, resources=Resources.from_settings(), mock=mock,
+        result = run_execution(definition, value, resources=resources, mock=mock,
                                context_base=context_base(machine_name, name or "local"))  # fmt: skip
     else:
         from lockgate.asl import durable
         from lockgate.runtime import default_runtime
 
         run_id, result = durable.start(
-            default_runtime(), definition, value, state_machine=machine_name, name=name, mock=mock
+            default_runtime(), definition, value, state_machine=machine_name, name=name, mock=mock, resources=resources
         )
         result = {**result, "run_id": run_id}
     emit_json(result)
+    if result.get("status") != "SUCCEEDED":
+        raise Exit(_output.status_code(str(result.get("status"))))
 
 
 @asl_app.command("resume")
@@ -126,7 +134,10 @@ def resume_command(run_id: str = typer.Argument(..., help="A state machine run i
     from lockgate.runtime import default_runtime
 
     _output.require_home()
-    emit_json(durable.resume(default_runtime(), run_id))
+    result = durable.resume(default_runtime(), run_id)
+    emit_json(result)
+    if result.get("status") != "SUCCEEDED":
+        raise Exit(_output.status_code(str(result.get("status"))))
 
 
 @asl_app.command("stop")

@@ -78,3 +78,56 @@ served_errors = sa.Table(
     sa.Column("service", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# --- Step Functions API: tags, activities and their tasks, state machine versions and aliases ---
+
+asl_tags = sa.Table(
+    "asl_tags",
+    metadata,
+    sa.Column("resource_arn", sa.String(400), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+asl_activities = sa.Table(
+    "asl_activities",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# One row per Task state waiting on an activity: a worker's GetActivityTask takes it (taken_at set).
+asl_activity_tasks = sa.Table(
+    "asl_activity_tasks",
+    metadata,
+    sa.Column("token", sa.String(200), primary_key=True),
+    sa.Column("activity", sa.String(80), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("taken_at", sa.Float),
+    sa.Column("worker", sa.String(80)),
+    sa.Index("ix_asl_activity_tasks_waiting", "activity", "taken_at", "created_at"),
+)
+
+asl_versions = sa.Table(
+    "asl_versions",
+    metadata,
+    sa.Column("machine", sa.String(80), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("role_arn", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+asl_aliases = sa.Table(
+    "asl_aliases",
+    metadata,
+    sa.Column("machine", sa.String(80), primary_key=True),
+    sa.Column("alias", sa.String(80), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("routing", sa.Text, nullable=False),  # JSON: [{"stateMachineVersionArn", "weight"}]
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

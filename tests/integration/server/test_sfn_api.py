@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.conftest import free_port
+from tests.integration.server.sfn_server import running
 
 from lockgate.asl.resources import register_task
 
@@ -36,35 +35,13 @@ TOKENS: list[str] = []
 
 @pytest.fixture
 def client(home: Any) -> Iterator[Any]:
-    boto3 = pytest.importorskip("boto3")
-    import uvicorn
-    from botocore.config import Config
-
+    pytest.importorskip("boto3")
     from lockgate.runtime import Runtime
-    from lockgate.server.app import create_app
 
     register_task("test_sfn.double", lambda n: n * 2)
     register_task("test_sfn.hand_out", lambda token: TOKENS.append(token))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Runtime()), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
-    )
-    try:
-        yield sfn
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with running(Runtime()) as served:
+        yield served.client()
 
 
 def _wait_for(check: Any, timeout: float = 20) -> Any:
@@ -109,7 +86,7 @@ def test_state_machines_and_executions_through_boto3(client: Any) -> None:
 
 def test_errors_use_the_service_codes(client: Any) -> None:
     with pytest.raises(client.exceptions.StateMachineDoesNotExist):
-        client.describe_state_machine(stateMachineArn="arn:aws:states:local:000000000000:stateMachine:Nope")
+        client.describe_state_machine(stateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:Nope")
     with pytest.raises(client.exceptions.InvalidDefinition):
         client.create_state_machine(name="Bad", definition=json.dumps({"StartAt": "X", "States": {}}), roleArn="r")
     with pytest.raises(client.exceptions.TaskDoesNotExist):

@@ -105,7 +105,10 @@ def test_item_batcher_groups_items() -> None:
     echo = {"StartAt": "E", "States": {"E": {"Type": "Pass", "End": True}}}
     definition = _map(None, echo, ItemBatcher={"MaxItemsPerBatch": 2, "BatchInput": {"tag": "t"}})
     result = _run(definition, [1, 2, 3])
-    assert result["output"] == [{"tag": "t", "Items": [1, 2]}, {"tag": "t", "Items": [3]}]
+    assert result["output"] == [
+        {"BatchInput": {"tag": "t"}, "Items": [1, 2]},
+        {"BatchInput": {"tag": "t"}, "Items": [3]},
+    ]
 
 
 def test_result_writer_writes_a_manifest_and_result_files(tmp_path: Path) -> None:

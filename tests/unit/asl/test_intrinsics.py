@@ -57,9 +57,31 @@ def test_format_escapes() -> None:
 def test_format_checks() -> None:
     assert "1 placeholder" in fails("States.Format('{}')")
     assert "0 placeholder" in fails("States.Format('none', 1)")
-    assert "not an object" in fails("States.Format('{}', $.o)", {"o": {"a": 1}})
     assert "must be a string" in fails("States.Format(3)")
     assert "open escape" in fails(r"States.Format('bad \n escape')")
+
+
+def test_format_renders_objects_and_arrays_as_java_maps_and_lists() -> None:
+    data = {"o": {"Arg1": 1, "Arg2": []}, "a": [1, "s", None, {"q": True}, 1.5]}
+    assert run("States.Format('{}', $.o)", data) == "{Arg1=1, Arg2=[]}"
+    assert run("States.Format('<{}>', $.a)", data) == "<[1, s, null, {q=true}, 1.5]>"
+    assert (
+        run("States.Format('{} {}', $$, $v)", {}, {"Execution": {"Name": "e"}}, v={"k": "x"})
+        == "{Execution={Name=e}} {k=x}"
+    )
+
+
+def test_math_add_rounds_each_argument_halves_upward_as_java() -> None:
+    assert run("States.MathAdd(1.49, 0)") == 1
+    assert run("States.MathAdd(1.5, 0)") == 2
+    assert run("States.MathAdd(-1.5, 0)") == -1
+    assert run("States.MathAdd(-1.51, 0)") == -2
+    assert run("States.MathAdd($.a, $.b)", {"a": 2.5, "b": -2.5}) == 1
+
+
+def test_string_to_json_of_empty_text_is_null() -> None:
+    assert run("States.StringToJson('')") is None
+    assert run("States.StringToJson($.s)", {"s": ""}) is None
 
 
 def test_json_string_conversions() -> None:
@@ -132,7 +154,7 @@ def test_json_merge_is_shallow_only() -> None:
 def test_math() -> None:
     assert run("States.MathAdd($.value1, $.step)", {"value1": 111, "step": -1}) == 110
     assert run("States.MathAdd(111, -1)") == 110
-    assert "must be an integer" in fails("States.MathAdd(1.5, 1)")
+    assert "must be a number" in fails("States.MathAdd('1', 1)")
     assert "outside the range" in fails("States.MathAdd(2147483648, 1)")
     assert evaluate_intrinsic("States.MathRandom(1, 999)", {}, {}, {}, Entropy(0.0)) == 1
     assert evaluate_intrinsic("States.MathRandom(1, 999)", {}, {}, {}, Entropy(0.999999999)) == 998

@@ -67,7 +67,7 @@ def test_each_iteration_is_a_child_execution_of_the_parent_run(runtime: Runtime,
     history = durable.service_history(run_id, runtime)
     started = next(e for e in history if e["type"] == "MapRunStarted")
     arn = started["mapRunStartedEventDetails"]["mapRunArn"]
-    assert arn.startswith("arn:aws:states:local:000000000000:mapRun:Parent/Works:")
+    assert arn.startswith("arn:aws:states:us-east-1:123456789012:mapRun:Parent/Works:")
     assert "MapRunSucceeded" in [e["type"] for e in history]
     assert sorted(r.params["index"] for r in children) == [0, 1, 2]
     assert {r.params["map_run"] for r in children} == {arn}
@@ -89,7 +89,10 @@ def test_the_label_defaults_to_the_state_name(runtime: Runtime, fake: FakeTime) 
 def test_batches_are_children_too(runtime: Runtime, fake: FakeTime) -> None:
     definition = _map(ItemBatcher={"MaxItemsPerBatch": 2, "BatchInput": {"tag": "t"}})
     run_id, result = durable.start(runtime, definition, [1, 2, 3], state_machine="Batches", sleep=fake.sleep)
-    assert result["output"] == [{"did": {"tag": "t", "Items": [1, 2]}}, {"did": {"tag": "t", "Items": [3]}}]
+    assert result["output"] == [
+        {"did": {"BatchInput": {"tag": "t"}, "Items": [1, 2]}},
+        {"did": {"BatchInput": {"tag": "t"}, "Items": [3]}},
+    ]
     children = [r for r in runtime.store.list_runs(limit=100) if r.parent_run_id == run_id]
     assert len(children) == 2
 
@@ -144,7 +147,7 @@ def test_a_resumed_parent_never_runs_a_succeeded_child_again(runtime: Runtime, f
 def test_a_child_already_ended_is_not_started_again(runtime: Runtime, fake: FakeTime) -> None:
     """What a parent that crashed before recording a child's answer sees when it resumes."""
     payload = {
-        "MapRunArn": "arn:aws:states:local:000000000000:mapRun:P/Each:x",
+        "MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:P/Each:x",
         "StateMachine": "P/Each",
         "Name": "child-0",
         "Index": 0,
@@ -273,3 +276,34 @@ def test_mocked_responses_reach_the_states_of_child_executions(runtime: Runtime,
     _, result = durable.start(runtime, _map(), [1, 2], state_machine="Parent", mock=mock, sleep=fake.sleep)
     assert result["output"] == [{"mocked": True}, {"mocked": True}]
     assert not CALLS
+
+
+def _waiting_children(commands: list[Any]) -> list[Any]:
+    from lockgate.asl._distributed import CHILD
+
+    return [c for c in commands if getattr(c, "resource", None) == CHILD]
+
+
+def test_update_map_run_raises_the_concurrency_of_a_running_map_run() -> None:
+    definition = _map(MaxConcurrency=1)
+    machine = Machine(definition, [1, 2, 3], None, entropy=SeededEntropy(0))
+    first = _waiting_children(machine.advance(0.0))
+    assert len(first) == 1
+    (arn,) = machine.map_runs
+    machine.update_map_run(arn, {"maxConcurrency": 3})
+    more = _waiting_children(machine.advance(1.0))
+    assert len(more) == 2 and machine.map_runs[arn]["max_concurrency"] == 3
+
+
+def test_update_map_run_changes_the_tolerated_failures() -> None:
+    machine = Machine(_map(), [1, 2], None, entropy=SeededEntropy(0))
+    children = _waiting_children(machine.advance(0.0))
+    (arn,) = machine.map_runs
+    machine.update_map_run(arn, {"toleratedFailureCount": 1})
+    machine.advance(1.0)
+    machine.fail(children[0].id, "Broken", "one item")
+    machine.complete(children[1].id, {"did": 2})
+    machine.advance(2.0)
+    assert machine.status == "SUCCEEDED", (machine.error, machine.cause)
+    assert machine.output == [{"Error": "Broken", "Cause": "one item"}, {"did": 2}]
+    assert machine.map_runs[arn]["tolerated_count"] == 1

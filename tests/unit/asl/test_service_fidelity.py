@@ -1,0 +1,199 @@
+"""Rules where the service's behaviour is the reference: paths, Wait, Map, payload sizes, ARNs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.asl import arns, paths
+from lockgate.asl.driver import run_execution
+from lockgate.asl.resources import Resources
+
+
+def run(definition: dict[str, Any], value: Any = None) -> dict[str, Any]:
+    return run_execution(definition, {} if value is None else value, resources=Resources())
+
+
+def one(state: dict[str, Any]) -> dict[str, Any]:
+    return {"StartAt": "S", "States": {"S": {**state, "End": True}}}
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+
+def test_a_dot_before_a_bracket_is_valid_as_in_jayway() -> None:
+    units = [{"OU": 2}, {"OU": 0}, {"OU": 5}]
+    assert paths.select("$.[?(@.OU > 0)]", units, {}) == [{"OU": 2}, {"OU": 5}]
+    assert paths.select("$.units.[?(@.OU > 0)]", {"units": units}, {}) == [{"OU": 2}, {"OU": 5}]
+    assert paths.select("$.units.[1]", {"units": units}, {}) == {"OU": 0}
+    assert paths.is_reference_path("$.units.[1]")
+    assert paths.select("$..[?(@.OU > 4)]", {"units": units}, {}) == [{"OU": 5}]
+
+
+def test_escaped_characters_in_field_names() -> None:
+    data = {"a.b": [1, 2], "it's": {"x": 3}, "w[0]": 4}
+    assert paths.select(r"$.a\.b", data, {}) == [1, 2]
+    assert paths.select(r"$.a\.b[*]", data, {}) == [1, 2]
+    assert paths.select(r"$['it\'s'].x", data, {}) == 3
+    assert paths.select(r"$.w\[0\]", data, {}) == 4
+
+
+def test_the_whole_context_object_as_input_path_and_output_path() -> None:
+    result = run(one({"Type": "Pass", "InputPath": "$$", "Parameters": {"name.$": "$.Execution.Name"}}))
+    assert result["status"] == "SUCCEEDED" and isinstance(result["output"]["name"], str)
+    result = run(one({"Type": "Pass", "OutputPath": "$$"}), {"a": 1})
+    assert result["output"]["State"]["Name"] == "S" and result["output"]["Execution"]["Input"] == {"a": 1}
+
+
+def test_intrinsics_take_the_context_object_and_variables() -> None:
+    definition = {
+        "StartAt": "Set",
+        "States": {
+            "Set": {"Type": "Pass", "Assign": {"who": {"first": "Ada"}}, "Next": "Use"},
+            "Use": {
+                "Type": "Pass",
+                "Parameters": {"text.$": "States.Format('{} in {}', $who.first, $$.State.Name)"},
+                "End": True,
+            },
+        },
+    }
+    assert run(definition)["output"] == {"text": "Ada in Use"}
+
+
+# --- Wait --------------------------------------------------------------------------------
+
+
+def test_seconds_path_with_a_fraction_fails_with_runtime() -> None:
+    result = run(one({"Type": "Wait", "SecondsPath": "$.s"}), {"s": 1.5})
+    assert result["status"] == "FAILED" and result["error"] == "States.Runtime"
+    assert "cannot be parsed as a long value" in result["cause"]
+
+
+# --- Map ---------------------------------------------------------------------------------
+
+ITEM = {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}
+
+
+@pytest.mark.parametrize("mode", ["INLINE", "DISTRIBUTED"])
+def test_legacy_iterator_and_parameters(mode: str) -> None:
+    iterator = {**ITEM, "ProcessorConfig": {"Mode": mode}} if mode == "DISTRIBUTED" else ITEM
+    state = {"Type": "Map", "ItemsPath": "$.xs", "Parameters": {"x.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+             "Iterator": iterator}  # fmt: skip
+    from lockgate.asl.validate import validate
+
+    assert validate(one(state)) == []
+    assert run(one(state), {"xs": ["a", "b"]})["output"] == [{"x": "a", "i": 0}, {"x": "b", "i": 1}]
+
+
+def test_max_concurrency_and_tolerated_failure_paths_may_name_variables() -> None:
+    fails = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "No"}}}
+    definition = {
+        "StartAt": "Set",
+        "States": {
+            "Set": {"Type": "Pass", "Assign": {"limit": 2, "share": 50}, "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.xs", "MaxConcurrencyPath": "$limit",
+                     "ToleratedFailurePercentagePath": "$share",
+                     "ItemProcessor": {**fails, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}, "End": True},
+        },
+    }  # fmt: skip
+    from lockgate.asl.validate import validate
+
+    assert validate(definition) == []
+    result = run(definition, {"xs": [1, 2, 3]})
+    assert result["status"] == "FAILED" and result["error"] == "States.ExceedToleratedFailureThreshold"
+
+
+def test_item_batcher_gives_each_child_batch_input_and_items() -> None:
+    state = {"Type": "Map", "ItemsPath": "$.xs", "ItemProcessor": {**ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED"}},
+             "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"job.$": "$.job"}}}  # fmt: skip
+    result = run(one(state), {"xs": [1, 2, 3], "job": "j"})
+    assert result["output"] == [
+        {"BatchInput": {"job": "j"}, "Items": [1, 2]},
+        {"BatchInput": {"job": "j"}, "Items": [3]},
+    ]
+
+
+def test_result_writer_details_are_bucket_and_key(tmp_path: Path) -> None:
+    writer = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Path": str(tmp_path)}}
+    state = {"Type": "Map", "ItemsPath": "$.xs", "ItemProcessor": {**ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED"}},
+             "ResultWriter": writer}  # fmt: skip
+    output = run(one(state), {"xs": [1]})["output"]
+    details = output["ResultWriterDetails"]
+    assert set(details) == {"Bucket", "Key"}
+    manifest = Path(details["Key"])
+    assert manifest.parent.name == output["MapRunArn"].rsplit(":", 1)[-1]  # the Map Run's id names the folder
+    import json
+
+    files = json.loads(manifest.read_text())["ResultFiles"]
+    assert set(files) == {"FAILED", "PENDING", "SUCCEEDED"} and files["SUCCEEDED"][0]["Key"].endswith(
+        "SUCCEEDED_0.json"
+    )
+
+
+# --- payload size ------------------------------------------------------------------------
+
+
+def test_payload_limit_counts_utf8_bytes_of_the_json_text() -> None:
+    # 87,000 three-byte characters: 261,000 bytes of UTF-8 (the JSON text adds a few), under 256 KiB.
+    under = {"Type": "Pass", "Parameters": {"t.$": "$.t"}}
+    assert run(one(under), {"t": "€" * 87_000})["status"] == "SUCCEEDED"
+    over = run(one(under), {"t": "€" * 88_000})
+    assert over["status"] == "FAILED" and over["error"] == "States.DataLimitExceeded"
+
+
+# --- ARNs --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def region() -> Iterator[None]:
+    arns.configure("eu-west-3", "210987654321")
+    yield
+    arns.reset()
+
+
+def test_arns_carry_the_configured_region_and_account(region: None) -> None:
+    result = run(one({"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id", "m.$": "$$.StateMachine.Id"}}))
+    execution = result["output"]["id"].split(":")
+    assert execution[:6] == ["arn", "aws", "states", "eu-west-3", "210987654321", "execution"]
+    assert result["output"]["m"].startswith("arn:aws:states:eu-west-3:210987654321:stateMachine:")
+
+
+def test_arns_default_to_the_service_look(monkeypatch: pytest.MonkeyPatch) -> None:
+    arns.reset()
+    monkeypatch.delenv("LOCKGATE_ASL__REGION", raising=False)
+    assert arns.state_machine("m").startswith("arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    monkeypatch.setenv("LOCKGATE_ASL__REGION", "ap-south-1")
+    arns.reset()
+    assert arns.execution("m", "e") == "arn:aws:states:ap-south-1:123456789012:execution:m:e"
+    arns.reset()
+    with pytest.raises(ValueError, match="not a region"):
+        arns.configure("local")
+
+
+def test_an_import_failure_is_neither_retried_nor_caught_by_the_wildcards() -> None:
+    from lockgate.asl._recovery import Failure, matches
+    from lockgate.asl.errors import IMPORT_FAILED
+
+    failure = Failure(IMPORT_FAILED, "python:m:f: cannot import the module m")
+    assert not matches("States.ALL", failure) and not matches("States.TaskFailed", failure)
+    assert matches(IMPORT_FAILED, failure)
+    retried = {"Type": "Task", "Resource": "python:lockgate_no_such_module:f",
+               "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 5, "IntervalSeconds": 3600}]}  # fmt: skip
+    result = run(one(retried))
+    assert result["error"] == IMPORT_FAILED and "lockgate_no_such_module" in result["cause"]
+
+
+def test_a_large_multibyte_task_result_the_service_accepts_passes_durably(runtime: Any, fake: Any) -> None:
+    from lockgate.asl import durable
+    from lockgate.asl.resources import register_task
+
+    register_task("fidelity.big", lambda n: "ü" * n)  # two bytes each in UTF-8, six as a \\u escape
+    _, result = durable.start(runtime, one({"Type": "Task", "Resource": "lockgate:task:fidelity.big"}), 130_000,
+                              state_machine="Big", sleep=fake.sleep)  # fmt: skip
+    assert result["status"] == "SUCCEEDED" and len(result["output"]) == 130_000
+    _, result = durable.start(runtime, one({"Type": "Task", "Resource": "lockgate:task:fidelity.big"}), 132_000,
+                              state_machine="Big", sleep=fake.sleep)  # fmt: skip
+    assert result["error"] == "States.DataLimitExceeded"
