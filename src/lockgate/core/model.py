@@ -31,6 +31,9 @@ class Step:
     map_over: tuple[Any, ...] | None = None
     map_concurrency: int | None = None
     location: str = ""
+    queue: str = "default"  # routing for executors with queues (celery); local executors ignore these three
+    pool: str | None = None
+    priority: int = 0
 
     def __post_init__(self) -> None:
         if self.trigger_rule not in TRIGGER_RULES:
@@ -42,6 +45,13 @@ class Step:
             raise UsageError(f"{self.location or self.name}: map concurrency {self.map_concurrency} must be at least 1")
 
     def to_json(self) -> dict[str, Any]:
+        routing: dict[str, Any] = {}  # only when set, so a plain step's JSON is as before
+        if self.queue != "default":
+            routing["queue"] = self.queue
+        if self.pool is not None:
+            routing["pool"] = self.pool
+        if self.priority:
+            routing["priority"] = self.priority
         return {
             "name": self.name,
             "task": self.task,
@@ -53,6 +63,7 @@ class Step:
             "map_over": None if self.map_over is None else list(self.map_over),
             "map_concurrency": self.map_concurrency,
             "location": self.location,
+            **routing,
         }
 
     @classmethod
@@ -68,6 +79,9 @@ class Step:
             map_over=None if data["map_over"] is None else tuple(data["map_over"]),
             map_concurrency=data["map_concurrency"],
             location=data.get("location", ""),
+            queue=data.get("queue", "default"),
+            pool=data.get("pool"),
+            priority=int(data.get("priority", 0)),
         )
 
 

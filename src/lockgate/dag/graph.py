@@ -120,6 +120,9 @@ class Builder:
             "map_over": maps,
             "map_concurrency": max_concurrency or task.max_concurrency,
             "location": location,
+            "queue": task.queue,
+            "pool": task.pool,
+            "priority": task.priority,
         }
         self.orders[name] = {}
         return StepRef(name, self)

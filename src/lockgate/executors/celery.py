@@ -1,0 +1,235 @@
+"""The celery executor: attempts run on `lockgate worker` processes of any machine.
+
+The database is the source of truth and the broker only delivers. `submit` records the attempt
+in the store (table `attempts`) and then sends a message carrying the Job; a worker claims the
+row with a conditional UPDATE, runs the attempt, writes its outcome to the row, and only then
+acknowledges the message (late acknowledgement: a worker that dies leaves its message to be
+delivered again). `wait` reads outcomes from the store, never from a result backend, and sweeps
+workers whose heartbeat stopped: their running attempts become interrupted, and the run loop
+starts them again without spending a retry.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from lockgate.core.errors import UsageError
+from lockgate.executors.base import Job, Outcome
+from lockgate.store.attempts import DONE, ClusterStore, WorkerRow
+
+TASK_NAME = "lockgate.attempt"
+MAX_PRIORITY = 9  # lockgate priorities are clamped to 0..9 on the broker (RabbitMQ x-max-priority 10)
+SWEEP_SECONDS = 2.0
+# `[celery]` keys that are lockgate's, not Celery's: everything else passes through to Celery.
+OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds")
+
+_apps: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+_apps_lock = threading.Lock()
+
+
+def make_app(settings: Any) -> Any:
+    """The Celery app of these settings (one per process and broker); `[celery]` keys pass through."""
+    table = dict(settings.table("celery"))
+    key = (str(table.get("broker_url", "")), tuple(sorted((k, repr(v)) for k, v in table.items())))
+    with _apps_lock:
+        app = _apps.get(key)
+        if app is None:
+            app = _apps[key] = _new_app(settings, table)
+        return app
+
+
+def _new_app(settings: Any, table: dict[str, Any]) -> Any:
+    from celery import Celery
+    from kombu import Queue
+
+    broker = str(table.pop("broker_url", ""))
+    if not broker:
+        raise UsageError("executor celery needs [celery] broker_url")
+    for own in OWN_KEYS:
+        table.pop(own, None)
+    queues = [broker_queue(settings, name) for name in settings.queues()]
+    app = Celery("lockgate", broker=broker, set_as_current=False)
+    conf: dict[str, Any] = {
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "task_default_queue": queues[0],
+        "broker_heartbeat": 10,
+    }
+    if is_redis(broker):
+        # Kombu's Redis transport emulates priorities with one list per step, 0 the highest.
+        conf["broker_transport_options"] = {
+            "priority_steps": list(range(MAX_PRIORITY + 1)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+            "visibility_timeout": 3600,
+        }
+    else:
+        conf["task_queues"] = [
+            Queue(name, routing_key=name, queue_arguments={"x-max-priority": MAX_PRIORITY + 1}) for name in queues
+        ]
+    conf.update(table)
+    app.conf.update(conf)
+    from lockgate import worker
+
+    app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)(worker.run_attempt)
+    return app
+
+
+def broker_queue(settings: Any, name: str) -> str:
+    """A lockgate queue's name on the broker: `[celery] queue_prefix` lets deployments share one."""
+    return str(settings.get("celery", "queue_prefix", "") or "") + name
+
+
+def is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://", "redis+socket://"))
+
+
+def broker_priority(broker: str, priority: int) -> int:
+    """A lockgate priority (higher first) as the transport's: AMQP counts up, Redis steps down."""
+    level = max(0, min(MAX_PRIORITY, int(priority)))
+    return MAX_PRIORITY - level if is_redis(broker) else level
+
+
+def check_broker(app: Any, timeout: float = 3.0) -> None:
+    """Raise UsageError naming the broker (password masked) when it cannot be reached."""
+    from lockgate.config import mask_url
+
+    url = str(app.conf.broker_url)
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout, interval_start=0, interval_step=0, interval_max=0)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot reach the broker at {mask_url(url)}: {reason}") from None
+
+
+def send(app: Any, job: Job, prefix: str = "") -> None:
+    """Publish one attempt; while the broker is away this waits and retries (steps wait, none is lost)."""
+    app.send_task(
+        TASK_NAME,
+        args=[job.to_json()],
+        queue=prefix + job.queue,
+        routing_key=prefix + job.queue,
+        priority=broker_priority(str(app.conf.broker_url), job.priority),
+        retry=True,
+        retry_policy={"max_retries": None, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0},
+    )
+
+
+def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
+    """Same host: its process is gone. Another host: its heartbeat is older than `stale_after`."""
+    if row.host == socket.gethostname():
+        try:
+            os.kill(row.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        else:
+            return False
+    return row.heartbeat < now - stale_after
+
+
+class CeleryExecutor:
+    """Runs one run's attempts on the worker cluster; outcomes come back through the store."""
+
+    def __init__(self, runtime: Any, run_id: str, capacity: int) -> None:
+        self.capacity = capacity
+        self.run_id = run_id
+        self.runtime = runtime
+        self.app = make_app(runtime.settings)
+        self.cluster = ClusterStore(runtime.store.engine)
+        table = runtime.settings.table("celery")
+        self.poll = float(table.get("poll_seconds", 0.005))
+        self.sweep_every = float(table.get("sweep_seconds", SWEEP_SECONDS))
+        self.stale_after = runtime.stale_after
+        self.prefix = str(table.get("queue_prefix", "") or "")
+        self._pending: set[tuple[str, int]] = set()
+        self._waiting = 0  # attempts of this run waiting for a pool slot
+        self._consumed: list[tuple[str, int]] = []  # returned by wait; forgotten once committed
+        self._last_sweep = 0.0
+
+    def submit(self, job: Job) -> None:
+        self._pending.add((job.step, job.attempt))
+        to_send = self.cluster.put([job], self.runtime.clock())
+        if job.pool:
+            self._waiting += 1
+            self._release()
+        for ready in to_send:
+            send(self.app, ready, self.prefix)
+
+    def reattach(self, job: Job) -> None:
+        """Follow an attempt a previous driver of this run started: its worker may still run it."""
+        row = self.cluster.get(job.run_id, job.step, job.attempt)
+        if row is None:  # its driver died between committing the start and recording the attempt
+            self.submit(job)
+            return
+        self._pending.add((job.step, job.attempt))
+        if row.state == "dispatched":
+            send(self.app, job, self.prefix)  # its message may never have left; a duplicate is a no-op
+        elif row.state == "waiting":
+            self._waiting += 1
+
+    def _release(self) -> None:
+        for ready in self.cluster.release_waiting(self.runtime.clock()):
+            if ready.run_id == self.run_id:
+                self._waiting -= 1
+            send(self.app, ready, self.prefix)
+
+    def wait(self, timeout: float | None) -> list[Outcome]:
+        # What the previous wait returned is committed in the history by now.
+        if self._consumed:
+            self.cluster.forget(self.run_id, self._consumed)
+            self._consumed = []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            outcomes = self._collect()
+            if outcomes:
+                return outcomes
+            now = time.monotonic()
+            if now - self._last_sweep >= self.sweep_every:
+                self._last_sweep = now
+                self.cluster.sweep(lambda w: worker_is_dead(w, self.runtime.clock(), self.stale_after))
+                if self._waiting > 0 or self.cluster.waiting_count(self.run_id):
+                    self._waiting = self.cluster.waiting_count(self.run_id)
+                    self._release()
+            if deadline is not None and now >= deadline:
+                return []
+            pause = self.poll if deadline is None else min(self.poll, max(0.0, deadline - now))
+            time.sleep(pause)
+
+    def _collect(self) -> list[Outcome]:
+        if not self._pending:
+            return []
+        out = []
+        for row in self.cluster.ended(self.run_id):
+            key = (row.step, row.attempt)
+            if key not in self._pending:
+                continue
+            self._pending.discard(key)
+            self._consumed.append(key)
+            if row.state == DONE and row.outcome is not None:
+                out.append(Outcome.from_json(row.outcome))
+            else:
+                out.append(Outcome(row.step, row.attempt, interrupted=True))
+        if out and self._waiting > 0:
+            self._release()  # slots of this run's pools came free
+        return out
+
+    def shutdown(self) -> None:
+        # A run that ended leaves no rows but those still running; a run taken from this process
+        # (cancelled elsewhere, adopted) keeps them all, for its next driver.
+        record = self.runtime.store.get_run(self.run_id)
+        if record is not None and record.status != "RUNNING":
+            self.cluster.forget_run(self.run_id)
