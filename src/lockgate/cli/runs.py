@@ -241,9 +241,9 @@ def logs(
         if step is not None and name != step:
             continue
         for attempt in range(1, s.attempt + 1):
-            path = runtime.log_path(record.run_id, name, attempt)
-            text = path.read_text(errors="replace") if path.exists() else ""
-            entries.append({"step": name, "attempt": attempt, "path": str(path), "text": text})
+            text, _, _ = runtime.logs.read(record.run_id, name, attempt)  # [logs] url: a folder or S3
+            where = runtime.logs.location(record.run_id, name, attempt)
+            entries.append({"step": name, "attempt": attempt, "path": where, "text": text})
     if as_json:
         emit_json(entries)
         return

@@ -128,7 +128,10 @@ def send(app: Any, job: Job, prefix: str = "") -> None:
 
 
 def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
-    """Same host: its process is gone. Another host: its heartbeat is older than `stale_after`."""
+    """Its heartbeat is older than `stale_after`, or (same host) its process is gone: no waiting
+    for the heartbeat to age when the kernel can tell at once."""
+    if row.heartbeat < now - stale_after:
+        return True
     if row.host == socket.gethostname():
         try:
             os.kill(row.pid, 0)
@@ -136,9 +139,7 @@ def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
             return True
         except PermissionError:
             pass
-        else:
-            return False
-    return row.heartbeat < now - stale_after
+    return False
 
 
 class CeleryExecutor:
