@@ -42,7 +42,7 @@ class Cluster:
         self.config = root / "lockgate.toml"
         self.config.write_text(
             f'database_url = "{database_url}"\n'
-            "[engine]\nexecutor = \"celery\"\nmax_workers = 16\nheartbeat_seconds = 0.5\nstale_after_seconds = 3\n"
+            '[engine]\nexecutor = "celery"\nmax_workers = 16\nheartbeat_seconds = 0.5\nstale_after_seconds = 3\n'
             f'[celery]\nbroker_url = "{broker}"\nqueue_prefix = "{self.prefix}"\nsweep_seconds = 0.5\n'
             'queues = ["default", "spark"]\n' + extra
         )

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import wait_until
 from tests.integration.celery.cluster import HERE, Cluster, broker_url, ledger
 
