@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from lockgate import _json
 from lockgate.executors.base import Job
-from lockgate.store.schema import attempts, pools, workers
+from lockgate.store.schema import attempts, events, pools, runs, workers
 
 # States of an attempt row. `dispatched` and `running` hold a slot of the attempt's pool.
 WAITING, DISPATCHED, RUNNING, DONE, INTERRUPTED = "waiting", "dispatched", "running", "done", "interrupted"
@@ -360,3 +360,18 @@ def _worker(row: Any, used: int = 0) -> WorkerRow:
         row.heartbeat,
         used,
     )
+
+
+def requeue_unstarted(engine: sa.Engine, run_id: str, owner: str | None) -> bool:
+    """Put a RUNNING run with no history (its claimer died first) back in the queue, once."""
+    owned = runs.c.owner.is_(None) if owner is None else runs.c.owner == owner
+    no_events = ~sa.exists(sa.select(events.c.id).where(events.c.run_id == run_id))
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.status == "RUNNING", owned, no_events)
+                .values(status="QUEUED", owner=None, heartbeat_at=None, started_at=None)
+            ).rowcount
+            == 1
+        )

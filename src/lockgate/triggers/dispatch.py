@@ -103,10 +103,18 @@ class Dispatcher:
         return len(claimed)
 
     def resume_orphans(self) -> int:
-        """Resume runs left RUNNING by a process that died (this scheduler's pipelines only)."""
+        """Adopt runs left RUNNING by a process that died: another scheduler, or a `lockgate run`.
+
+        Python runs resume from their history (which holds the workflow); a state machine's run
+        needs its definition, so only this scheduler's state machines are adopted.
+        """
         count = 0
         for record in self.runtime.store.list_runs(status="RUNNING", limit=100_000):
-            if record.pipeline in self.pipelines and self.runtime.is_orphaned(record):
+            with self._lock:
+                if record.run_id in self._in_flight:
+                    continue
+            known = record.pipeline in self.pipelines or record.kind == "python"
+            if known and self.runtime.is_orphaned(record):
                 self._submit("resume", record)
                 count += 1
         return count
