@@ -52,6 +52,9 @@ def _load_file(path: str | os.PathLike[str], file: Path) -> ModuleType:
         except SyntaxError as exc:
             sys.modules.pop(name, None)
             raise UsageError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from None
+        except UsageError:  # lockgate's own refusal (a bad decorator argument) names its place already
+            sys.modules.pop(name, None)
+            raise
         except Exception as exc:
             sys.modules.pop(name, None)
             raise UsageError(f"{path}: importing it failed: {_where(exc, file)}{type(exc).__name__}: {exc}") from exc

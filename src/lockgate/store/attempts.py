@@ -375,3 +375,35 @@ def requeue_unstarted(engine: sa.Engine, run_id: str, owner: str | None) -> bool
             ).rowcount
             == 1
         )
+
+
+def claim_capped(engine: sa.Engine, owner: str, now: float, pipeline: str, cap: int, limit: int) -> list[str]:
+    """Claim queued runs of `pipeline` so that at most `cap` of its runs are RUNNING, exactly, with
+    several schedulers claiming at once: the count and the claim are one transaction, serialised
+    per pipeline (an advisory lock on PostgreSQL, the write lock of BEGIN IMMEDIATE on SQLite)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"lockgate-runs:{pipeline}"})
+        active = conn.execute(
+            sa.select(sa.func.count()).select_from(runs).where(runs.c.pipeline == pipeline, runs.c.status == "RUNNING")
+        ).scalar()
+        room = min(cap - int(active or 0), limit)
+        if room <= 0:
+            return []
+        ids = [
+            row[0]
+            for row in conn.execute(
+                sa.select(runs.c.run_id)
+                .where(runs.c.pipeline == pipeline, runs.c.status == "QUEUED")
+                .order_by(runs.c.created_at, runs.c.run_id)
+                .limit(room)
+                .with_for_update(skip_locked=True)
+            )
+        ]
+        if ids:
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id.in_(ids), runs.c.status == "QUEUED")
+                .values(status="RUNNING", owner=owner, heartbeat_at=now, started_at=now)
+            )
+    return ids

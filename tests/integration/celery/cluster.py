@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ class Cluster:
     def __init__(self, root: Path, broker: str, database_url: str, extra: str = "") -> None:
         self.root = root
         self.broker = broker
+        self.database_url = database_url
         self.prefix = f"t{uuid.uuid4().hex[:8]}-"
         self.config = root / "lockgate.toml"
         self.config.write_text(
@@ -85,10 +85,21 @@ class Cluster:
     def worker(self, *args: str, concurrency: int = 4, queues: str = "default") -> subprocess.Popen[str]:
         """Start a worker and wait until it is registered and consuming."""
         proc = self.start("worker", "--queues", queues, "--concurrency", str(concurrency), *args)
-        wait_until(lambda: any(w["pid"] == proc.pid for w in self.workers()) or proc.poll() is not None, 30)
+        wait_until(lambda: proc.pid in self._worker_pids() or proc.poll() is not None, 30, every=0.05)
         assert proc.poll() is None, (self.root / f"proc-{len(self.procs) - 1}.log").read_text()
-        time.sleep(0.5)  # registered before its consumer starts: give it a moment to connect
         return proc
+
+    def _worker_pids(self) -> set[int]:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return set(conn.execute(sa.text("SELECT pid FROM workers")).scalars())
+        except sa.exc.DBAPIError:
+            return set()  # not migrated yet
+        finally:
+            engine.dispose()
 
     def close(self) -> None:
         for proc in self.procs:
