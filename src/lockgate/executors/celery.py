@@ -11,7 +11,9 @@ starts them again without spending a retry.
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -19,7 +21,9 @@ from typing import Any
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
-from lockgate.store.attempts import DONE, ClusterStore, WorkerRow
+from lockgate.store.attempts import DONE, AttemptRow, ClusterStore, WorkerRow
+
+log = logging.getLogger(__name__)
 
 TASK_NAME = "lockgate.attempt"
 MAX_PRIORITY = 9  # lockgate priorities are clamped to 0..9 on the broker (RabbitMQ x-max-priority 10)
@@ -142,6 +146,82 @@ def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
     return False
 
 
+class _Watcher:
+    """One thread per process and database reads the ended attempts of every run driven here in
+    one query per poll (rather than one per run), and sweeps dead workers every `sweep_every`."""
+
+    def __init__(self, cluster: ClusterStore, poll: float, sweep_every: float, stale_after: float) -> None:
+        self.cluster = cluster
+        self.poll = poll
+        self.sweep_every = sweep_every
+        self.stale_after = stale_after
+        self._inbox: dict[str, queue.SimpleQueue[AttemptRow]] = {}
+        self._delivered: set[tuple[str, str, int]] = set()
+        self._lock = threading.Lock()
+        self._runs = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self, run_id: str) -> queue.SimpleQueue[AttemptRow]:
+        with self._lock:
+            inbox = self._inbox.setdefault(run_id, queue.SimpleQueue())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="lockgate-attempts", daemon=True)
+                self._thread.start()
+        self._runs.set()
+        return inbox
+
+    def unregister(self, run_id: str) -> None:
+        with self._lock:
+            self._inbox.pop(run_id, None)
+            self._delivered = {k for k in self._delivered if k[0] != run_id}
+
+    def forget(self, run_id: str, keys: list[tuple[str, int]]) -> None:
+        self.cluster.forget(run_id, keys)
+        with self._lock:
+            for step, attempt in keys:
+                self._delivered.discard((run_id, step, attempt))
+
+    def _loop(self) -> None:
+        last_sweep = 0.0
+        while True:
+            with self._lock:
+                ids = list(self._inbox)
+                if not ids:
+                    self._runs.clear()
+            if not ids:
+                self._runs.wait(1.0)
+                continue
+            try:
+                rows = self.cluster.ended_many(ids)
+                with self._lock:
+                    for row in rows:
+                        key = (row.run_id, row.step, row.attempt)
+                        inbox = self._inbox.get(row.run_id)
+                        if inbox is not None and key not in self._delivered:
+                            self._delivered.add(key)
+                            inbox.put(row)
+                now = time.monotonic()
+                if now - last_sweep >= self.sweep_every:
+                    last_sweep = now
+                    self.cluster.sweep(lambda w: worker_is_dead(w, time.time(), self.stale_after))
+            except Exception as exc:  # the database is away for a moment: the runs wait
+                log.warning("reading attempt outcomes failed: %s", exc)
+                time.sleep(1.0)
+            time.sleep(self.poll)
+
+
+_watchers: dict[int, _Watcher] = {}
+
+
+def _watcher(runtime: Any, poll: float, sweep_every: float) -> _Watcher:
+    engine = runtime.store.engine
+    with _apps_lock:
+        found = _watchers.get(id(engine))
+        if found is None:
+            found = _watchers[id(engine)] = _Watcher(ClusterStore(engine), poll, sweep_every, runtime.stale_after)
+        return found
+
+
 class CeleryExecutor:
     """Runs one run's attempts on the worker cluster; outcomes come back through the store."""
 
@@ -152,14 +232,14 @@ class CeleryExecutor:
         self.app = make_app(runtime.settings)
         self.cluster = ClusterStore(runtime.store.engine)
         table = runtime.settings.table("celery")
-        self.poll = float(table.get("poll_seconds", 0.005))
         self.sweep_every = float(table.get("sweep_seconds", SWEEP_SECONDS))
-        self.stale_after = runtime.stale_after
         self.prefix = str(table.get("queue_prefix", "") or "")
+        self.watcher = _watcher(runtime, float(table.get("poll_seconds", 0.005)), self.sweep_every)
+        self._inbox = self.watcher.register(run_id)
         self._pending: set[tuple[str, int]] = set()
         self._waiting = 0  # attempts of this run waiting for a pool slot
         self._consumed: list[tuple[str, int]] = []  # returned by wait; forgotten once committed
-        self._last_sweep = 0.0
+        self._last_release = 0.0
 
     def submit(self, job: Job) -> None:
         self._pending.add((job.step, job.attempt))
@@ -183,6 +263,7 @@ class CeleryExecutor:
             self._waiting += 1
 
     def _release(self) -> None:
+        self._last_release = time.monotonic()
         for ready in self.cluster.release_waiting(self.runtime.clock()):
             if ready.run_id == self.run_id:
                 self._waiting -= 1
@@ -191,30 +272,34 @@ class CeleryExecutor:
     def wait(self, timeout: float | None) -> list[Outcome]:
         # What the previous wait returned is committed in the history by now.
         if self._consumed:
-            self.cluster.forget(self.run_id, self._consumed)
+            self.watcher.forget(self.run_id, self._consumed)
             self._consumed = []
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            outcomes = self._collect()
+            now = time.monotonic()
+            block = self.sweep_every if deadline is None else max(0.0, min(self.sweep_every, deadline - now))
+            try:
+                rows = [self._inbox.get(timeout=block)] if block > 0 else [self._inbox.get_nowait()]
+            except queue.Empty:
+                rows = []
+            while True:
+                try:
+                    rows.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            outcomes = self._collect(rows)
             if outcomes:
                 return outcomes
             now = time.monotonic()
-            if now - self._last_sweep >= self.sweep_every:
-                self._last_sweep = now
-                self.cluster.sweep(lambda w: worker_is_dead(w, self.runtime.clock(), self.stale_after))
-                if self._waiting > 0 or self.cluster.waiting_count(self.run_id):
-                    self._waiting = self.cluster.waiting_count(self.run_id)
-                    self._release()
+            if self._waiting > 0 and now - self._last_release >= self.sweep_every:
+                self._waiting = self.cluster.waiting_count(self.run_id)
+                self._release()  # a slot freed by another run's attempt
             if deadline is not None and now >= deadline:
                 return []
-            pause = self.poll if deadline is None else min(self.poll, max(0.0, deadline - now))
-            time.sleep(pause)
 
-    def _collect(self) -> list[Outcome]:
-        if not self._pending:
-            return []
+    def _collect(self, rows: list[AttemptRow]) -> list[Outcome]:
         out = []
-        for row in self.cluster.ended(self.run_id):
+        for row in rows:
             key = (row.step, row.attempt)
             if key not in self._pending:
                 continue
@@ -229,6 +314,7 @@ class CeleryExecutor:
         return out
 
     def shutdown(self) -> None:
+        self.watcher.unregister(self.run_id)
         # A run that ended leaves no rows but those still running; a run taken from this process
         # (cancelled elsewhere, adopted) keeps them all, for its next driver.
         record = self.runtime.store.get_run(self.run_id)

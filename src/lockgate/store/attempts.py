@@ -117,6 +117,23 @@ class ClusterStore:
             for r in rows
         ]
 
+    def ended_many(self, run_ids: Sequence[str]) -> list[AttemptRow]:
+        """The ended attempts of many runs, in one query per 500 runs."""
+        c = attempts.c
+        out: list[AttemptRow] = []
+        with self.engine.begin() as conn:
+            for i in range(0, len(run_ids), 500):
+                query = sa.select(c.run_id, c.step, c.attempt, c.state, c.worker, c.outcome).where(
+                    c.run_id.in_(list(run_ids[i : i + 500])), c.state.in_((DONE, INTERRUPTED))
+                )
+                out += [
+                    AttemptRow(
+                        r.run_id, r.step, r.attempt, r.state, r.worker, _json.loads(r.outcome) if r.outcome else None
+                    )
+                    for r in conn.execute(query)
+                ]
+        return out
+
     def forget(self, run_id: str, keys: Sequence[tuple[str, int]]) -> None:
         """Delete ended attempts whose outcome is in the run's history now (a late duplicate
         message finds no row and does nothing)."""

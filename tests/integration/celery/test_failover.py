@@ -43,7 +43,9 @@ def database() -> Iterator[str]:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_scheduler_killed_mid_run_has_its_runs_finished_by_another(tmp_path: Path, database: str) -> None:
-    cluster = Cluster(tmp_path, broker_url("amqp"), database, extra="[triggers]\ntick_seconds = 0.2\n")
+    cluster = Cluster(
+        tmp_path, broker_url("amqp"), database, extra="[triggers]\ntick_seconds = 0.2\nmax_concurrent_runs = 3\n"
+    )
     try:
         folder = tmp_path / "pipelines"
         folder.mkdir()

@@ -6,10 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from tests.conftest import wait_until
 from tests.integration.celery.cluster import HERE, Cluster, broker_url
 
 
+@pytest.mark.slow
 def test_a_workers_step_log_is_read_from_s3_while_it_runs_and_after(tmp_path: Path, s3: str) -> None:
     import boto3
 
