@@ -120,15 +120,27 @@ def check_broker(app: Any, timeout: float = 3.0) -> None:
 
 def send(app: Any, job: Job, prefix: str = "") -> None:
     """Publish one attempt; while the broker is away this waits and retries (steps wait, none is lost)."""
-    app.send_task(
-        TASK_NAME,
-        args=[job.to_json()],
-        queue=prefix + job.queue,
-        routing_key=prefix + job.queue,
-        priority=broker_priority(str(app.conf.broker_url), job.priority),
-        retry=True,
-        retry_policy={"max_retries": None, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0},
-    )
+    send_many(app, [job], prefix)
+
+
+def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
+    """Publish attempts through one producer (a connection from the pool, acquired once)."""
+    if not jobs:
+        return
+    broker = str(app.conf.broker_url)
+    retry = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+    with app.producer_or_acquire() as producer:
+        for job in jobs:
+            app.send_task(
+                TASK_NAME,
+                args=[job.to_json()],
+                queue=prefix + job.queue,
+                routing_key=prefix + job.queue,
+                priority=broker_priority(broker, job.priority),
+                retry=True,
+                retry_policy=retry,
+                producer=producer,
+            )
 
 
 def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
@@ -157,6 +169,7 @@ class _Watcher:
         self.stale_after = stale_after
         self._inbox: dict[str, queue.SimpleQueue[AttemptRow]] = {}
         self._delivered: set[tuple[str, str, int]] = set()
+        self._forget: dict[str, list[tuple[str, int]]] = {}
         self._lock = threading.Lock()
         self._runs = threading.Event()
         self._thread: threading.Thread | None = None
@@ -173,13 +186,25 @@ class _Watcher:
     def unregister(self, run_id: str) -> None:
         with self._lock:
             self._inbox.pop(run_id, None)
+            self._forget.pop(run_id, None)
             self._delivered = {k for k in self._delivered if k[0] != run_id}
 
     def forget(self, run_id: str, keys: list[tuple[str, int]]) -> None:
-        self.cluster.forget(run_id, keys)
+        """Delete these ended attempts (their outcomes are in the history now) before the next poll,
+        off the run loop's thread."""
         with self._lock:
-            for step, attempt in keys:
-                self._delivered.discard((run_id, step, attempt))
+            self._forget.setdefault(run_id, []).extend(keys)
+
+    def _forget_now(self) -> None:
+        with self._lock:
+            batch, self._forget = self._forget, {}
+        if not batch:
+            return
+        self.cluster.forget_many(batch)
+        with self._lock:
+            for run_id, keys in batch.items():
+                for step, attempt in keys:
+                    self._delivered.discard((run_id, step, attempt))
 
     def _loop(self) -> None:
         last_sweep = 0.0
@@ -189,9 +214,14 @@ class _Watcher:
                 if not ids:
                     self._runs.clear()
             if not ids:
+                try:
+                    self._forget_now()
+                except Exception as exc:
+                    log.warning("forgetting ended attempts failed: %s", exc)
                 self._runs.wait(1.0)
                 continue
             try:
+                self._forget_now()
                 rows = self.cluster.ended_many(ids)
                 with self._lock:
                     for row in rows:
@@ -237,24 +267,33 @@ class CeleryExecutor:
         self.watcher = _watcher(runtime, float(table.get("poll_seconds", 0.005)), self.sweep_every)
         self._inbox = self.watcher.register(run_id)
         self._pending: set[tuple[str, int]] = set()
+        self._unsent: list[Job] = []
         self._waiting = 0  # attempts of this run waiting for a pool slot
         self._consumed: list[tuple[str, int]] = []  # returned by wait; forgotten once committed
         self._last_release = 0.0
 
     def submit(self, job: Job) -> None:
+        """Buffer the attempt; the next `wait` records a batch's attempts in one transaction and sends them."""
         self._pending.add((job.step, job.attempt))
-        to_send = self.cluster.put([job], self.runtime.clock())
-        if job.pool:
-            self._waiting += 1
+        self._unsent.append(job)
+
+    def _flush(self) -> None:
+        jobs, self._unsent = self._unsent, []
+        if not jobs:
+            return
+        to_send = self.cluster.put(jobs, self.runtime.clock())
+        pooled = sum(1 for job in jobs if job.pool)
+        if pooled:
+            self._waiting += pooled
             self._release()
-        for ready in to_send:
-            send(self.app, ready, self.prefix)
+        send_many(self.app, to_send, self.prefix)
 
     def reattach(self, job: Job) -> None:
         """Follow an attempt a previous driver of this run started: its worker may still run it."""
         row = self.cluster.get(job.run_id, job.step, job.attempt)
         if row is None:  # its driver died between committing the start and recording the attempt
             self.submit(job)
+            self._flush()
             return
         self._pending.add((job.step, job.attempt))
         if row.state == "dispatched":
@@ -264,12 +303,12 @@ class CeleryExecutor:
 
     def _release(self) -> None:
         self._last_release = time.monotonic()
-        for ready in self.cluster.release_waiting(self.runtime.clock()):
-            if ready.run_id == self.run_id:
-                self._waiting -= 1
-            send(self.app, ready, self.prefix)
+        released = self.cluster.release_waiting(self.runtime.clock())
+        self._waiting -= sum(1 for ready in released if ready.run_id == self.run_id)
+        send_many(self.app, released, self.prefix)
 
     def wait(self, timeout: float | None) -> list[Outcome]:
+        self._flush()
         # What the previous wait returned is committed in the history by now.
         if self._consumed:
             self.watcher.forget(self.run_id, self._consumed)
@@ -315,6 +354,7 @@ class CeleryExecutor:
 
     def shutdown(self) -> None:
         self.watcher.unregister(self.run_id)
+        self._unsent = []  # the run ended (or was taken) before they were sent: nothing to run
         # A run that ended leaves no rows but those still running; a run taken from this process
         # (cancelled elsewhere, adopted) keeps them all, for its next driver.
         record = self.runtime.store.get_run(self.run_id)

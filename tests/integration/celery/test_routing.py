@@ -35,8 +35,8 @@ def test_a_pool_runs_one_attempt_per_slot_cluster_wide_highest_priority_first(cl
     done = cluster.lockgate("run", f"{folder / 'cluster_pipelines.py'}:pooled", "--param", f"folder={marks}", "--json")
     assert json.loads(done.stdout)["status"] == "SUCCEEDED", done.stderr
     names = [e["name"] for e in ledger(marks)]
-    # one at a time across both workers; of those waiting, the higher priority went first
-    assert names == ["first", "first-end", "high", "high-end", "low1", "low1-end", "low2", "low2-end"]
+    # one at a time across both workers; the higher priority first, then the oldest
+    assert names == ["high", "high-end", "first", "first-end", "low1", "low1-end", "low2", "low2-end"]
     pools = json.loads(cluster.lockgate("pools", "--json").stdout)
     assert pools == [{"name": "solo", "slots": 1, "in_use": 0, "waiting": 0}]
 
