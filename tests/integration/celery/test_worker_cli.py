@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port
 from tests.integration.celery.cluster import Cluster, broker_url
 
@@ -39,6 +41,7 @@ def test_an_unreachable_database_is_one_line_naming_it_with_the_password_masked(
         assert "s3cret" not in done.stderr
 
 
+@pytest.mark.slow
 def test_workers_lists_live_workers_and_forgets_stopped_ones(tmp_path: Path) -> None:
     cluster = Cluster(tmp_path, broker_url("redis"), f"sqlite:///{tmp_path / 'lockgate.db'}")
     try:

@@ -52,6 +52,7 @@ def test_steps_run_on_workers_and_their_logs_are_read_back(cluster: Cluster) -> 
     assert json.loads(logs.stdout)[0]["text"] == "note n2\n"
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_step_has_its_step_run_again_as_interrupted(cluster: Cluster) -> None:
     source = _project(cluster)
     marks = cluster.root / "marks"
