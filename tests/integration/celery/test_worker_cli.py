@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import free_port
 from tests.integration.celery.cluster import Cluster, broker_url
 
