@@ -13,7 +13,8 @@ _local = threading.local()
 
 @dataclass(frozen=True, slots=True)
 class StepContext:
-    """The attempt being executed. `idempotency_key` is the same on every replay of this attempt."""
+    """The attempt being executed. `idempotency_key` is the same on every replay of this attempt,
+    and when an attempt whose process or worker died runs again (`interruptions` counts those)."""
 
     run_id: str
     pipeline: str
@@ -21,10 +22,11 @@ class StepContext:
     attempt: int
     log_path: Path
     home: Path
+    interruptions: int = 0
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.run_id}:{self.step}:{self.attempt}"
+        return f"{self.run_id}:{self.step}:{self.attempt - self.interruptions}"
 
 
 def context() -> StepContext:

@@ -26,7 +26,12 @@ DEFAULTS: dict[str, Any] = {
         "sqlite_synchronous": "NORMAL",
         "heartbeat_seconds": 5.0,
         "stale_after_seconds": 30.0,
+        "queues": ["default"],
     },
+    # The celery executor: `broker_url`, `queues`, and any of Celery's own settings by their names.
+    "celery": {"broker_url": ""},
+    # Where every machine writes attempt logs: a folder or s3://bucket/prefix/ ("": $LOCKGATE_HOME/logs).
+    "logs": {"url": "", "upload_seconds": 3.0},
     "triggers": {
         "max_concurrent_runs": 16,
         "tick_seconds": 1.0,
@@ -62,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
 _SECRET_KEY = re.compile(r"password|secret|token|api_key|apikey|credential", re.I)
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
 
-EXECUTORS = ("inline", "threads", "processes")
+EXECUTORS = ("inline", "threads", "processes", "celery")
 
 
 class NoHome(UsageError):
@@ -123,6 +128,13 @@ class Settings:
             raise NoHome(f"no lockgate home here yet: {database} has no tables ({chosen})")
         if problem:
             raise UsageError(f"{database} is not a lockgate database: {problem} ({chosen})")
+
+    def queues(self) -> list[str]:
+        """The queue names tasks may route to: `[celery] queues`, else `[engine] queues`."""
+        names = self.get("celery", "queues") or self.get("engine", "queues") or ["default"]
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",") if n.strip()]
+        return list(names)
 
     def masked(self) -> dict[str, Any]:
         """A copy fit to print: secrets replaced by '***'."""
@@ -190,6 +202,8 @@ def load(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Sett
     executor = data["engine"]["executor"]
     if executor not in EXECUTORS:
         raise UsageError(f"{source or 'settings'}: engine.executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if executor == "celery" and not data["celery"].get("broker_url"):
+        raise UsageError(f"{source or 'settings'}: engine.executor 'celery' needs [celery] broker_url")
     return Settings(data, source, home_from)
 
 

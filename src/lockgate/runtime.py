@@ -8,6 +8,7 @@ an attempt's outcome but never its start: `resume` then records it as interrupte
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -64,6 +65,9 @@ class Runtime:
         self.clock: Callable[[], float] = time.time
         self.draw: Callable[[], float] = random.random
         self.closers: list[Callable[[], None]] = []
+        from lockgate.logstore import LogStore
+
+        self.logs = LogStore(self.settings)
         for target in PLUGINS:
             import importlib
 
@@ -130,7 +134,7 @@ class Runtime:
     ) -> Run:
         """Start a claimed run with its compiled workflow and drive it to its end here."""
         kind = executor or self.executor_kind
-        state, batch, _ = self._first_batch(record.run_id, workflow, record.params, self._capacity(kind))
+        state, batch, _ = self._first_batch(record.run_id, workflow, record.params, self._capacity(kind, workflow))
         return self._drive(state, batch, kind, observer, first_commit=True)
 
     def _first_batch(
@@ -138,6 +142,12 @@ class Runtime:
     ) -> tuple[engine.RunState, list[h.Event], float]:
         """A new run's state and first events (RunStarted and the steps it starts), and when."""
         now = self.clock()
+        if workflow.source and "source_sha256" not in workflow.meta:
+            from lockgate.executors.sources import source_hash
+
+            digest = source_hash(workflow.source)  # workers check their copy against it
+            if digest:
+                workflow = dataclasses.replace(workflow, meta={**workflow.meta, "source_sha256": digest})
         first = engine.start(run_id, workflow, params, now)
         state = engine.replay([first], self._load)
         return state, [first, *engine.decide(state, engine.Tick(), now, self.draw, capacity)], now
@@ -181,7 +191,7 @@ class Runtime:
     ) -> Run:
         """Start a run and drive it to its end in this process."""
         kind = executor or self.executor_kind
-        started = self.start(workflow, params, idempotency_key=idempotency_key, capacity=self._capacity(kind))
+        started = self.start(workflow, params, idempotency_key=idempotency_key, capacity=self._capacity(kind, workflow))
         if started is None:
             assert idempotency_key is not None
             record = self.store.find_by_key(idempotency_key)
@@ -193,6 +203,8 @@ class Runtime:
     def resume(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Continue a run whose process died; a finished run is just shown."""
         record = self._record(run_id)
+        if record.status == "RUNNING" and self._requeue_unstarted(record):
+            return self.view(record.run_id)
         if record.kind == "asl":
             from lockgate.asl import durable
 
@@ -205,8 +217,25 @@ class Runtime:
         state = engine.replay(self.store.history(record.run_id), self._load)
         now = self.clock()
         kind = executor or self.executor_kind
-        batch = engine.decide(state, engine.Resume(self.owner), now, self.draw, self._capacity(kind))
-        return self._drive(state, batch, kind, observer, first_commit=True)
+        # Steps on workers outlive the process that drove the run: follow them, do not interrupt.
+        remote = kind == "celery"
+        resumed = engine.Resume(self.owner, interrupt=not remote)
+        batch = engine.decide(state, resumed, now, self.draw, self._capacity(kind, state.workflow))
+        return self._drive(state, batch, kind, observer, first_commit=True, reattach=remote)
+
+    def _requeue_unstarted(self, record: RunRecord) -> bool:
+        """A run claimed from the queue by a process that died before its first commit has no
+        history to resume from: put it back in the queue, to be started afresh."""
+        if self.store.history(record.run_id) or not self._is_stale(record.owner, record.heartbeat_at):
+            return False
+        engine = getattr(self.store, "engine", None)
+        if engine is None:
+            return False
+        from lockgate.store.attempts import requeue_unstarted
+
+        if requeue_unstarted(engine, record.run_id, record.owner):
+            log.warning("run %s was claimed but never started; it is queued again", record.run_id)
+        return True
 
     def retry(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Run a failed run again from its failed steps, reusing what succeeded."""
@@ -225,7 +254,7 @@ class Runtime:
             raise UsageError(f"run {record.run_id} changed while it was being retried; try again")
         state = engine.replay(self.store.history(record.run_id), self._load)
         kind = executor or self.executor_kind
-        batch = engine.decide(state, engine.Tick(), now, self.draw, self._capacity(kind))
+        batch = engine.decide(state, engine.Tick(), now, self.draw, self._capacity(kind, state.workflow))
         return self._drive(state, batch, kind, observer, first_commit=True)
 
     def carry_on(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
@@ -284,10 +313,11 @@ class Runtime:
         )
 
     def log_dir(self, run_id: str) -> Path:
-        return self.home / "logs" / run_id
+        return self.log_path(run_id, "-", 1).parent.parent
 
     def log_path(self, run_id: str, step: str, attempt: int) -> Path:
-        return self.log_dir(run_id) / step / f"attempt-{attempt}.log"
+        """The file this machine writes an attempt's log to (see lockgate.logstore)."""
+        return self.logs.local_path(run_id, step, attempt)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -298,13 +328,21 @@ class Runtime:
         executor_kind: str,
         observer: Observer | None,
         first_commit: bool = False,
+        reattach: bool = False,
     ) -> Run:
-        from lockgate.executors.local import make_executor
-
         observers = [*self.observers, *([observer] if observer else [])]
-        executor: Executor = make_executor(executor_kind, self._capacity(executor_kind))
+        capacity = self._capacity(executor_kind, state.workflow)
+        executor: Executor
+        if executor_kind == "celery":
+            from lockgate.executors.celery import CeleryExecutor
+
+            executor = CeleryExecutor(self, state.run_id, capacity)
+        else:
+            from lockgate.executors.local import make_executor
+
+            executor = make_executor(executor_kind, capacity)
         try:
-            self._loop(state, batch, executor, observers, first_commit)
+            self._loop(state, batch, executor, observers, first_commit, reattach)
         finally:
             executor.shutdown()
         return self.view(state.run_id)
@@ -316,10 +354,17 @@ class Runtime:
         executor: Executor,
         observers: list[Observer],
         first_commit: bool,
+        reattach: bool = False,
     ) -> None:
         if first_commit and not self._commit(state, batch):
             return
         self._notify(observers, state, batch)
+        if reattach:  # attempts a previous owner started, still on workers
+            started = {e.step for e in batch if isinstance(e, h.StepStarted)}
+            for name in sorted(state.running - started):
+                job = self._job(state, name, state.steps[name].attempt)
+                if isinstance(job, Job):
+                    executor.reattach(job)  # type: ignore[attr-defined]
         carried = self._submit(state, batch, executor)
         last_beat = self.clock()
         while state.status == "RUNNING":
@@ -341,9 +386,15 @@ class Runtime:
             self._notify(observers, state, batch)
             carried = self._submit(state, batch, executor)
 
-    def _capacity(self, executor_kind: str) -> int:
-        """How many attempts of one run may run at once with this kind of executor."""
-        return 1 if executor_kind == "inline" else self.max_workers
+    def _capacity(self, executor_kind: str, workflow: Workflow | None = None) -> int:
+        """How many attempts of one run may run at once with this kind of executor: the
+        pipeline's `max_active_tasks` when it sets one (executor celery), else `max_workers`."""
+        if executor_kind == "inline":
+            return 1
+        limit = workflow.meta.get("max_active_tasks") if workflow is not None else None
+        if executor_kind == "celery" and limit:
+            return int(limit)
+        return min(int(limit), self.max_workers) if limit else self.max_workers
 
     def _commit(self, state: engine.RunState, batch: list[h.Event]) -> bool:
         """Persist a batch in one transaction; False when the run was taken from this process."""
@@ -376,32 +427,47 @@ class Runtime:
 
     def _submit(self, state: engine.RunState, batch: list[h.Event], executor: Executor) -> list[Outcome]:
         """Hand the batch's started attempts to the executor; returns those that failed to start."""
-        source = state.workflow.source
         failed = []
         for event in batch:
             if isinstance(event, h.StepStarted):
-                step = state.steps[event.step]
-                try:
-                    args, kwargs = state.step_input(event.step)
-                except (OSError, ValueError) as exc:  # a spilled result that cannot be read back
-                    failed.append(Outcome(event.step, event.attempt, error=describe(exc)))
-                    continue
-                job = Job(
-                    run_id=state.run_id,
-                    pipeline=state.pipeline,
-                    step=event.step,
-                    attempt=event.attempt,
-                    task=step.spec.task,
-                    source=source,
-                    args=args,
-                    kwargs=kwargs,
-                    log_path=str(self.log_path(state.run_id, event.step, event.attempt)),
-                    home=str(self.home),
-                )
-                executor.submit(job)
+                job = self._job(state, event.step, event.attempt)
+                if isinstance(job, Outcome):
+                    failed.append(job)
+                else:
+                    executor.submit(job)
         return failed
 
+    def _job(self, state: engine.RunState, name: str, attempt: int) -> Job | Outcome:
+        """The Job of one attempt, or its failed Outcome when its input cannot be read back."""
+        step = state.steps[name]
+        try:
+            args, kwargs = state.step_input(name)
+        except (OSError, ValueError) as exc:  # a spilled result that cannot be read back
+            return Outcome(name, attempt, error=describe(exc))
+        spec = step.spec
+        return Job(
+            run_id=state.run_id,
+            pipeline=state.pipeline,
+            step=name,
+            attempt=attempt,
+            task=spec.task,
+            source=state.workflow.source,
+            args=args,
+            kwargs=kwargs,
+            log_path=str(self.log_path(state.run_id, name, attempt)),
+            home=str(self.home),
+            interruptions=step.interruptions,
+            source_hash=str(state.workflow.meta.get("source_sha256", "")),
+            queue=spec.queue,
+            pool=spec.pool,
+            priority=spec.priority,
+            log_url=self.logs.location(state.run_id, name, attempt) if self.logs.remote else "",
+            log_upload_seconds=self.logs.upload_seconds,
+        )
+
     def _signal(self, state: engine.RunState, outcome: Outcome) -> engine.Signal:
+        if outcome.interrupted:
+            return engine.AttemptInterrupted(outcome.step, outcome.attempt)
         if outcome.error is not None:
             return engine.AttemptFailed(outcome.step, outcome.attempt, outcome.error)
         text = outcome.result_json or "null"

@@ -35,6 +35,9 @@ _EXTRAS = {
     "psycopg": "postgres",
     "pymysql": "mysql",
     "httpx": "http",
+    "celery": "celery",
+    "kombu": "celery",
+    "redis": "celery",
 }
 
 

@@ -258,9 +258,9 @@ def logs(
         if step is not None and name != step and not (s.parent is not None and s.parent.name == step):
             continue
         for attempt in range(1, s.attempt + 1):
-            path = runtime.log_path(record.run_id, name, attempt)
-            text = path.read_text(errors="replace") if path.exists() else ""
-            entries.append({"step": name, "index": s.index, "attempt": attempt, "path": str(path), "text": text})
+            text, _, _ = runtime.logs.read(record.run_id, name, attempt)  # [logs] url: a folder or S3
+            where = runtime.logs.location(record.run_id, name, attempt)
+            entries.append({"step": name, "index": s.index, "attempt": attempt, "path": where, "text": text})
     if as_json:
         emit_json(entries)
     else:

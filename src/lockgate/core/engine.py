@@ -24,7 +24,7 @@ from lockgate.core.retry import match_retrier
 from lockgate.core.state import MAX_INTERRUPTIONS, RunState, StepState
 
 __all__ = [
-    "AttemptFailed", "AttemptSucceeded", "Resume", "RunState", "Signal", "StepState", "Tick",
+    "AttemptFailed", "AttemptInterrupted", "AttemptSucceeded", "Resume", "RunState", "Signal", "StepState", "Tick",
     "apply", "decide", "replay", "start",
 ]  # fmt: skip
 
@@ -44,10 +44,24 @@ class AttemptFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptInterrupted:
+    """The worker running an attempt died while the run's driver lived: the step runs again
+    without spending a retry (MAX_INTERRUPTIONS of them fail it)."""
+
+    step: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class Resume:
-    """A process takes over a run whose previous owner is gone."""
+    """A process takes over a run whose previous owner is gone.
+
+    `interrupt`: the running steps died with that owner (local executors); False when they run
+    elsewhere (a worker pool) and the new owner only waits for their outcomes.
+    """
 
     owner: str
+    interrupt: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +69,7 @@ class Tick:
     """Nothing happened but time passed (timers may be due, capacity may have freed)."""
 
 
-Signal = AttemptSucceeded | AttemptFailed | Resume | Tick
+Signal = AttemptSucceeded | AttemptFailed | AttemptInterrupted | Resume | Tick
 
 
 def decide(
@@ -91,18 +105,15 @@ def decide(
         step = state.steps.get(signal.step)
         if step is not None and step.status == "RUNNING" and step.attempt == signal.attempt:
             _fail(state, step, signal.error, now, draw, emit)
+    elif isinstance(signal, AttemptInterrupted):
+        step = state.steps.get(signal.step)
+        if step is not None and step.status == "RUNNING" and step.attempt == signal.attempt:
+            _interrupt(step, now, emit)
     elif isinstance(signal, Resume):
         emit(h.RunResumed(at=now, owner=signal.owner))
-        for name in sorted(state.running, key=_step_order(state)):
-            step = state.steps[name]
-            emit(h.StepInterrupted(at=now, step=name, attempt=step.attempt))
-            if step.interruptions >= MAX_INTERRUPTIONS:
-                error = ErrorInfo(
-                    name=INTERRUPTED,
-                    cause=f"step {name} was interrupted {step.interruptions} times (its process died each time)",
-                    retryable=False,
-                )
-                emit(h.StepFailed(at=now, step=name, attempt=step.attempt, error=error.to_json(), final=True))
+        if signal.interrupt:
+            for name in sorted(state.running, key=_step_order(state)):
+                _interrupt(state.steps[name], now, emit)
 
     # timers
     while state.timers and state.timers[0][0] <= now and state.status == "RUNNING":
@@ -137,6 +148,17 @@ def decide(
         else:
             emit(h.RunSucceeded(at=now, output=resolve(state.workflow.output, state.result_of)))
     return events
+
+
+def _interrupt(step: StepState, now: float, emit: Callable[[h.Event], None]) -> None:
+    emit(h.StepInterrupted(at=now, step=step.name, attempt=step.attempt))
+    if step.interruptions >= MAX_INTERRUPTIONS:
+        error = ErrorInfo(
+            name=INTERRUPTED,
+            cause=f"step {step.name} was interrupted {step.interruptions} times (its process died each time)",
+            retryable=False,
+        )
+        emit(h.StepFailed(at=now, step=step.name, attempt=step.attempt, error=error.to_json(), final=True))
 
 
 def _step_order(state: RunState) -> Callable[[str], tuple[int, int]]:

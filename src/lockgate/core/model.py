@@ -36,6 +36,9 @@ class Step:
     location: str = ""
     control: str = ""
     group: str = ""
+    queue: str = "default"  # routing for executors with queues (celery); local executors ignore these three
+    pool: str | None = None
+    priority: int = 0
 
     def __post_init__(self) -> None:
         if self.control not in CONTROLS:
@@ -49,6 +52,13 @@ class Step:
             raise UsageError(f"{self.location or self.name}: map concurrency {self.map_concurrency} must be at least 1")
 
     def to_json(self) -> dict[str, Any]:
+        routing: dict[str, Any] = {}  # only when set, so a plain step's JSON is as before
+        if self.queue != "default":
+            routing["queue"] = self.queue
+        if self.pool is not None:
+            routing["pool"] = self.pool
+        if self.priority:
+            routing["priority"] = self.priority
         return {
             "name": self.name,
             "task": self.task,
@@ -62,6 +72,7 @@ class Step:
             "location": self.location,
             **({"control": self.control} if self.control else {}),
             **({"group": self.group} if self.group else {}),
+            **routing,
         }
 
     @classmethod
@@ -79,6 +90,9 @@ class Step:
             location=data.get("location", ""),
             control=data.get("control", ""),
             group=data.get("group", ""),
+            queue=data.get("queue", "default"),
+            pool=data.get("pool"),
+            priority=int(data.get("priority", 0)),
         )
 
 

@@ -129,6 +129,9 @@ class Builder:
             "location": location,
             "control": task.control,
             "group": group,
+            "queue": task.queue,
+            "pool": task.pool,
+            "priority": task.priority,
         }
         self.orders[name] = {gate: location for gate in self.gates}
         return StepRef(name, self)

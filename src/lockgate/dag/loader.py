@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -14,11 +15,20 @@ from lockgate.core.errors import UsageError
 from lockgate.dag.task import REGISTRY, Task
 
 _FILE_MODULES: dict[str, ModuleType] = {}
+# Step threads of one process may import one file at once: the second must not see it half-run.
+_IMPORTING = threading.RLock()
 
 
 def load_file(path: str | os.PathLike[str]) -> ModuleType:
     """Import a Python file as a module named after it, its folder first on sys.path."""
     file = Path(path).resolve()
+    if str(file) in _FILE_MODULES:
+        return _FILE_MODULES[str(file)]
+    with _IMPORTING:
+        return _load_file(path, file)
+
+
+def _load_file(path: str | os.PathLike[str], file: Path) -> ModuleType:
     if str(file) in _FILE_MODULES:
         return _FILE_MODULES[str(file)]
     if not file.is_file():
@@ -44,6 +54,9 @@ def load_file(path: str | os.PathLike[str]) -> ModuleType:
             problem = UsageError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}")
             problem.location = (str(file), exc.lineno)  # type: ignore[attr-defined]
             raise problem from None
+        except UsageError:  # lockgate's own refusal (a bad decorator argument) names its place already
+            sys.modules.pop(name, None)
+            raise
         except Exception as exc:
             sys.modules.pop(name, None)
             line = _line_in(exc, file)

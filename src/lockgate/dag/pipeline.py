@@ -34,6 +34,7 @@ class Pipeline:
         on_success: Sequence[str] = (),
         on_retry: Sequence[str] = (),
         max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -44,6 +45,9 @@ class Pipeline:
         self.on_retry = list(on_retry)
         self.max_active_runs = max_active_runs
         self.version = ""  # the source file's digest, set by the service's loader; runs record it
+        if max_active_tasks is not None and max_active_tasks < 1:
+            raise UsageError(f"pipeline {self.name}: max_active_tasks {max_active_tasks} must be at least 1")
+        self.max_active_tasks = max_active_tasks
         self.signature = inspect.signature(fn)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
@@ -101,6 +105,7 @@ class Pipeline:
                 ("on_failure", self.on_failure),
                 ("on_success", self.on_success),
                 ("on_retry", self.on_retry),
+                ("max_active_tasks", self.max_active_tasks),
             )
             if value
         }
@@ -137,6 +142,7 @@ def pipeline(
     on_success: Sequence[str] = (),
     on_retry: Sequence[str] = (),
     max_active_runs: int | None = None,
+    max_active_tasks: int | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -151,8 +157,13 @@ def pipeline(
     on_success: Sequence[str] = (),
     on_retry: Sequence[str] = (),
     max_active_runs: int | None = None,
+    max_active_tasks: int | None = None,
 ) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
-    """Make a function a pipeline; `timeout` is the whole run's limit in seconds."""
+    """Make a function a pipeline; `timeout` is the whole run's limit in seconds.
+
+    `max_active_runs`: runs of it at once across every scheduler; `max_active_tasks`: steps of one
+    run at once.
+    """
 
     def wrap(f: Callable[..., Any]) -> Pipeline:
         return Pipeline(
@@ -164,6 +175,7 @@ def pipeline(
             on_success=on_success,
             on_retry=on_retry,
             max_active_runs=max_active_runs,
+            max_active_tasks=max_active_tasks,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -30,6 +30,9 @@ class Task(Generic[P, R]):
         trigger_rule: str = "all_success",
         max_concurrency: int | None = None,
         control: str = "",
+        queue: str = "default",
+        pool: str | None = None,
+        priority: int = 0,
     ) -> None:
         if not callable(fn):
             raise UsageError(f"@task applies to a function, not {fn!r}")
@@ -50,6 +53,11 @@ class Task(Generic[P, R]):
         self.trigger_rule = trigger_rule
         self.max_concurrency = max_concurrency
         self.control = control  # "branch": its result names the downstream steps to follow
+        if queue != "default":
+            _check_queue(queue, self.name)
+        self.queue = queue
+        self.pool = pool
+        self.priority = int(priority)
         self.key = f"{fn.__module__}:{fn.__qualname__}"
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
         REGISTRY[self.key] = self
@@ -122,6 +130,9 @@ def task(
     timeout: float | None = None,
     trigger_rule: str = "all_success",
     max_concurrency: int | None = None,
+    queue: str = "default",
+    pool: str | None = None,
+    priority: int = 0,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -134,15 +145,29 @@ def task(
     timeout: float | None = None,
     trigger_rule: str = "all_success",
     max_concurrency: int | None = None,
+    queue: str = "default",
+    pool: str | None = None,
+    priority: int = 0,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Make a function a task: `@task` or `@task(retry=Retry(...), timeout=300, trigger_rule=...)`.
 
     `timeout` is in seconds per attempt; `max_concurrency` caps the running elements of a `.map`.
+    `queue`, `pool` and `priority` route its attempts on a worker cluster (executor "celery"): the
+    queue must be one of the settings' queues, a pool's slots are shared by the whole cluster, and
+    higher priorities are sent first within a queue.
     """
 
     def wrap(f: Callable[P, R]) -> Task[P, R]:
         return Task(
-            f, name=name, retry=retry, timeout=timeout, trigger_rule=trigger_rule, max_concurrency=max_concurrency
+            f,
+            name=name,
+            retry=retry,
+            timeout=timeout,
+            trigger_rule=trigger_rule,
+            max_concurrency=max_concurrency,
+            queue=queue,
+            pool=pool,
+            priority=priority,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -156,14 +181,44 @@ def _branch(
     retry: RetryPolicy | Sequence[RetryPolicy] | None = None,
     timeout: float | None = None,
     trigger_rule: str = "all_success",
+    queue: str = "default",
+    pool: str | None = None,
+    priority: int = 0,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """`@task.branch`: a task that returns the name (or a list of names) of the downstream steps to
     follow; its other direct downstream steps are SKIPPED, and the skip spreads by trigger rules."""
 
     def wrap(f: Callable[P, R]) -> Task[P, R]:
-        return Task(f, name=name, retry=retry, timeout=timeout, trigger_rule=trigger_rule, control="branch")
+        return Task(
+            f,
+            name=name,
+            retry=retry,
+            timeout=timeout,
+            trigger_rule=trigger_rule,
+            control="branch",
+            queue=queue,
+            pool=pool,
+            priority=priority,
+        )
 
     return wrap(fn) if fn is not None else wrap
 
 
 task.branch = _branch  # type: ignore[attr-defined]
+
+
+def _check_queue(queue: str, task_name: str) -> None:
+    """Refuse, when the file is loaded, a queue no worker can be asked to serve."""
+    import sys
+
+    from lockgate.config import load
+
+    known = load().queues()
+    if queue in known:
+        return
+    frame = sys._getframe(1)
+    here = __file__.rsplit("/", 1)[0]
+    while frame is not None and frame.f_code.co_filename.startswith(here):
+        frame = frame.f_back  # type: ignore[assignment]
+    where = f"{frame.f_code.co_filename}:{frame.f_lineno}: " if frame is not None else ""
+    raise UsageError(f"{where}task {task_name}: unknown queue {queue!r} (queues: {', '.join(known)})")

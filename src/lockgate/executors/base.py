@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from lockgate import _capture, _json
 from lockgate import attempt as _context
+from lockgate import logstore as _logs
 from lockgate.core.errors import ErrorInfo, describe
 
 
@@ -25,6 +26,20 @@ class Job:
     kwargs: dict[str, Any]
     log_path: str
     home: str
+    interruptions: int = 0  # of this step so far: an interrupted attempt runs again under the same key
+    source_hash: str = ""  # sha256 of the pipeline file when the run started ("" for none)
+    queue: str = "default"
+    pool: str | None = None
+    priority: int = 0
+    log_url: str = ""  # the object the log is uploaded to while the step runs ("": log_path is the log)
+    log_upload_seconds: float = 3.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +50,27 @@ class Outcome:
     attempt: int
     result_json: str | None = None
     error: ErrorInfo | None = None
+    interrupted: bool = False  # its worker died: no result, the step runs again without spending a retry
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "attempt": self.attempt,
+            "result_json": self.result_json,
+            "error": None if self.error is None else self.error.to_json(),
+            "interrupted": self.interrupted,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        error = data.get("error")
+        return cls(
+            data["step"],
+            data["attempt"],
+            data.get("result_json"),
+            None if error is None else ErrorInfo.from_json(error),
+            bool(data.get("interrupted", False)),
+        )
 
 
 class Executor(Protocol):
@@ -56,10 +92,12 @@ def execute(job: Job) -> Outcome:
     from lockgate.dag.loader import find_task
 
     log_path = Path(job.log_path)
-    ctx = _context.StepContext(job.run_id, job.pipeline, job.step, job.attempt, log_path, Path(job.home))
+    ctx = _context.StepContext(
+        job.run_id, job.pipeline, job.step, job.attempt, log_path, Path(job.home), job.interruptions
+    )
     previous = _context.enter(ctx)
     try:
-        with _capture.attempt_log(log_path):
+        with _logs.publishing(log_path, job.log_url, job.log_upload_seconds), _capture.attempt_log(log_path):
             try:
                 task = find_task(job.task, job.source)
                 value = task.fn(*job.args, **job.kwargs)

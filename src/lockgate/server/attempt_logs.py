@@ -40,18 +40,8 @@ def attempt_logs(runtime: Any, run_id: str, step: str, attempt: int | None = Non
     for owner in owners:
         numbers = range(1, owner.attempt + 1) if attempt is None else [attempt]
         for number in numbers:
-            path = runtime.log_path(record.run_id, owner.name, number)
-            out.append(_read(owner.name, number, path))
+            # wherever the attempt ran: [logs] url is a folder or an object store every machine writes to
+            text, exists, truncated = runtime.logs.read(record.run_id, owner.name, number, MAX_BYTES)
+            where = runtime.logs.location(record.run_id, owner.name, number)
+            out.append(AttemptLog(owner.name, number, where, text, exists, truncated))
     return out
-
-
-def _read(step: str, attempt: int, path: Any) -> AttemptLog:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - MAX_BYTES))
-            data = f.read()
-    except FileNotFoundError:
-        return AttemptLog(step, attempt, str(path), "", False, False)
-    return AttemptLog(step, attempt, str(path), data.decode("utf-8", errors="replace"), True, size > MAX_BYTES)

@@ -131,3 +131,47 @@ asl_aliases = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# Attempts handed to workers of another process (the celery executor). The row, not the broker,
+# says what happened: a worker claims `dispatched` -> `running` with a conditional UPDATE, writes
+# `done` with the outcome before it acknowledges the message; the sweep marks the attempts of a
+# dead worker `interrupted`. `waiting`: for a slot of its pool, not yet sent.
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("step", sa.String(400), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("queue", sa.String(200), nullable=False),
+    sa.Column("pool", sa.String(200)),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("worker", sa.String(200)),
+    sa.Column("job", sa.Text),
+    sa.Column("outcome", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("heartbeat", sa.Float),
+    sa.Index("ix_attempts_state", "state", "pool"),
+    sa.Index("ix_attempts_worker", "worker", "state"),
+)
+
+# Live worker processes (`lockgate worker`), each refreshing its heartbeat.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("worker", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("queues", sa.Text, nullable=False),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat", sa.Float, nullable=False),
+)
+
+# Cluster-wide slots: a pool's attempts in `dispatched` or `running` hold its slots.
+pools = sa.Table(
+    "pools",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("slots", sa.Integer, nullable=False),
+)

@@ -81,20 +81,10 @@ class Dispatcher:
         if not names:
             return 0
         limited = {n: self.pipelines[n].max_active_runs for n in names if self.pipelines[n].max_active_runs}
-        active: dict[str, int] = {}
-        if limited:
-            query = (
-                sa.select(runs.c.pipeline, sa.func.count())
-                .where(runs.c.status == "RUNNING", runs.c.pipeline.in_(sorted(limited)))
-                .group_by(runs.c.pipeline)
-            )
-            with engine.begin() as conn:
-                active = {row[0]: int(row[1]) for row in conn.execute(query)}
         claimed: list[Any] = []
         for name, cap in sorted(limited.items()):
-            room = min(cap - active.get(name, 0), free - len(claimed))
-            if room > 0:
-                claimed += self.runtime.claim_queued(room, [name])
+            if free - len(claimed) > 0:
+                claimed += self._claim_capped(name, cap, free - len(claimed))
         rest = sorted(n for n in names if n not in limited)
         if rest and free - len(claimed) > 0:
             claimed += self.runtime.claim_queued(free - len(claimed), rest)
@@ -102,11 +92,27 @@ class Dispatcher:
             self._submit("start", record)
         return len(claimed)
 
+    def _claim_capped(self, pipeline: str, cap: int, limit: int) -> list[Any]:
+        """Claim within `max_active_runs`, counted and claimed in one transaction (exact across schedulers)."""
+        from lockgate.store.attempts import claim_capped
+
+        runtime = self.runtime
+        ids = claim_capped(runtime.store.engine, runtime.owner, runtime.clock(), pipeline, cap, limit)
+        return [record for record in (runtime.store.get_run(run_id) for run_id in ids) if record is not None]
+
     def resume_orphans(self) -> int:
-        """Resume runs left RUNNING by a process that died (this scheduler's pipelines only)."""
+        """Adopt runs left RUNNING by a process that died: another scheduler, or a `lockgate run`.
+
+        Python runs resume from their history (which holds the workflow); a state machine's run
+        needs its definition, so only this scheduler's state machines are adopted.
+        """
         count = 0
         for record in self.runtime.store.list_runs(status="RUNNING", limit=100_000):
-            if record.pipeline in self.pipelines and self.runtime.is_orphaned(record):
+            with self._lock:
+                if record.run_id in self._in_flight:
+                    continue
+            known = record.pipeline in self.pipelines or record.kind == "python"
+            if known and self.runtime.is_orphaned(record):
                 self._submit("resume", record)
                 count += 1
         return count

@@ -129,6 +129,7 @@ class Scheduler:
         )
         self._started = False
         self.reloader: Any = None  # a served.FolderReloader: the folder is loaded again when it changes
+        self._adopted_at = self.clock()  # start() adopts once; tick() every heartbeat after
         from lockgate.server import metrics
 
         self._metrics = metrics.available()
@@ -320,6 +321,12 @@ class Scheduler:
         slots = self._queue_slots(now)
         objects = self._queue_objects(now)
         upstream = self.upstream.queue(now, self.dispatcher.finished, self.paused)
+        if now - self._adopted_at >= self.runtime.heartbeat_seconds:
+            # All schedulers are active: each adopts, every heartbeat, the runs of one that died.
+            self._adopted_at = now
+            adopted = self.dispatcher.resume_orphans()
+            if adopted:
+                log.info("adopting %d runs whose process stopped", adopted)
         started = self.dispatcher.dispatch(self.paused)
         if self._metrics and (slots or objects or upstream or started):
             from lockgate.server import metrics

@@ -1,0 +1,266 @@
+"""Steps on Celery workers against local threads, and one-step runs through `serve`, on PostgreSQL.
+
+    python benchmarks/scale_out.py [--steps 2000] [--runs 5000] [--broker URL] [--quick]
+
+1. One run of `--steps` steps that each wait 50 ms on I/O (a `.map`): local threads (8), then the
+   celery executor with 1, 2 and 4 worker processes of 8 threads each (the run's capacity is the
+   cluster's slots). Prints throughput (steps/s), scaling against 1 worker, and the dispatch
+   overhead per step: how much longer than 50 ms a step held its slot, against local threads.
+2. `--runs` one-step runs queued at once and run by `lockgate serve` with the celery executor
+   and 2 workers: runs/s from the first start to the last end.
+Goals: scaling >= 1.8x at 2 workers and >= 3.4x at 4; overhead <= 3 ms per step; >= 100 runs/s.
+`--quick` runs 200 steps and 300 runs. Needs PostgreSQL on 127.0.0.1:5432 and the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+ADMIN = os.environ.get("LOCKGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+WAIT = 0.05
+THREADS = 8
+
+PIPELINES = """
+import time
+from lockgate import pipeline, task
+
+@task
+def wait(i: int) -> int:
+    time.sleep(0.05)
+    return i
+
+@task
+def one() -> int:
+    return 1
+
+@task
+def count(values: list) -> int:
+    return len(values)
+
+@pipeline
+def fan(n: int = 100):
+    return count(wait.map(list(range(n))))
+
+@pipeline
+def single():
+    return one()
+"""
+
+
+class Bench:
+    def __init__(self, root: Path, broker: str, database: str) -> None:
+        self.root = root
+        self.database = database
+        self.folder = root / "pipelines"
+        self.folder.mkdir()
+        (self.folder / "scale.py").write_text(PIPELINES)
+        self.config = root / "lockgate.toml"
+        self.config.write_text(
+            f'database_url = "{database}"\n[engine]\nexecutor = "celery"\n'
+            f'[celery]\nbroker_url = "{broker}"\nqueue_prefix = "bench{uuid.uuid4().hex[:6]}-"\n'
+            '[triggers]\nmax_concurrent_runs = 64\ntick_seconds = 0.2\n[notify]\nsender = "thread"\n'
+        )
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")},
+            "LOCKGATE_CONFIG": str(self.config),
+            "LOCKGATE_HOME": str(root / ".lockgate"),
+            "PYTHONPATH": str(SRC),
+        }
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"proc-{len(self.procs)}.log", "wb")  # noqa: SIM115 - the process owns it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lockgate", *args],
+            cwd=self.root,
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def workers(self, count: int) -> list[subprocess.Popen[bytes]]:
+        import sqlalchemy as sa
+
+        started = [
+            self.start("worker", "--concurrency", str(THREADS), "--pipelines", str(self.folder)) for _ in range(count)
+        ]
+        engine = sa.create_engine(self.database)
+        pids = {p.pid for p in started}
+        while True:
+            with engine.connect() as conn:
+                live = set(conn.execute(sa.text("SELECT pid FROM workers")).scalars())
+            if pids <= live:
+                break
+            if any(p.poll() is not None for p in started):
+                raise SystemExit("a worker did not start; see " + str(self.root))
+            time.sleep(0.1)
+        engine.dispose()
+        time.sleep(1.0)  # consumers connect after registering
+        return started
+
+    def stop(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def run_fan(self, steps: int, executor: str, slots: int) -> float:
+        """Seconds from the run's start to its end, as the store records them."""
+        env = {**self.env, "LOCKGATE_ENGINE__EXECUTOR": executor, "LOCKGATE_ENGINE__MAX_WORKERS": str(slots)}
+        done = subprocess.run(
+            [sys.executable, "-m", "lockgate", "run", f"{self.folder / 'scale.py'}:fan", "-p", f"n={steps}", "--json"],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if not done.stdout:
+            raise SystemExit(done.stderr)
+        result = json.loads(done.stdout)
+        if result["status"] != "SUCCEEDED":
+            raise SystemExit(f"run {result['run_id']} {result['status']}: {result.get('cause')}")
+        return _seconds(result["ended_at"]) - _seconds(result["started_at"])
+
+
+def _seconds(iso: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def fresh_database() -> tuple[str, str]:
+    import sqlalchemy as sa
+
+    name = f"lockgate_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    sys.path.insert(0, str(SRC))
+    from lockgate.store.sql import SqlStore
+
+    SqlStore(url).close()
+    return url, name
+
+
+def drop_database(name: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def steps_figures(bench: Bench, steps: int) -> None:
+    ideal = steps * WAIT / THREADS
+    local = bench.run_fan(steps, "threads", THREADS)
+    local_overhead = (local - ideal) * THREADS / steps * 1000
+    print(f"{steps} steps of 50 ms, local threads ({THREADS}): {local:.2f} s, {steps / local:.0f} steps/s, "
+          f"{local_overhead:.2f} ms per step over the 50 ms wait")  # fmt: skip
+    base = None
+    for count in (1, 2, 4):
+        procs = bench.workers(count)
+        try:
+            slots = count * THREADS
+            took = bench.run_fan(steps, "celery", slots)
+        finally:
+            bench.stop(procs)
+        base = base or took
+        overhead = (took - steps * WAIT / slots) * slots / steps * 1000
+        print(
+            f"  celery, {count} worker{'s' if count > 1 else ''} x {THREADS} threads: {took:.2f} s, "
+            f"{steps / took:.0f} steps/s, scaling {base / took:.2f}x against 1 worker "
+            f"(goal {'-' if count == 1 else ('1.8' if count == 2 else '3.4')}), "
+            f"{overhead:.2f} ms per step over the wait, {overhead - local_overhead:+.2f} ms against local threads "
+            "(goal <= 3)"
+        )
+
+
+def runs_figures(bench: Bench, runs: int) -> None:
+    import sqlalchemy as sa
+
+    env_before = dict(os.environ)
+    os.environ.update({"LOCKGATE_CONFIG": str(bench.config), "LOCKGATE_HOME": str(bench.root / ".lockgate")})
+    try:
+        from lockgate.runtime import Runtime
+        from lockgate.store.base import RunRequest
+
+        runtime = Runtime()
+        for i in range(0, runs, 1000):
+            runtime.enqueue_many([RunRequest("single", {}) for _ in range(min(1000, runs - i))])
+        runtime.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    procs = bench.workers(2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve = bench.start("serve", "--pipelines", str(bench.folder), "--port", str(port))
+    engine = sa.create_engine(bench.database)
+    try:
+        while True:
+            with engine.connect() as conn:
+                left = conn.execute(sa.text("SELECT count(*) FROM runs WHERE status IN ('QUEUED', 'RUNNING')")).scalar()
+            if not left:
+                break
+            if serve.poll() is not None:
+                raise SystemExit("serve stopped; see " + str(bench.root))
+            time.sleep(0.5)
+        with engine.connect() as conn:
+            first, last, ok = conn.execute(
+                sa.text(
+                    "SELECT min(started_at), max(ended_at), count(*) FILTER (WHERE status = 'SUCCEEDED') "
+                    "FROM runs WHERE pipeline = 'single'"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+        bench.stop([serve, *procs])
+    print(f"{runs} one-step runs through serve, celery (2 workers x {THREADS}) on PostgreSQL: "
+          f"{ok} succeeded, {runs / (last - first):.0f} runs/s (goal >= 100)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=5000)
+    parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672//")
+    parser.add_argument("--quick", action="store_true", help="200 steps and 300 runs")
+    args = parser.parse_args()
+    steps, runs = (200, 300) if args.quick else (args.steps, args.runs)
+    database, name = fresh_database()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench = Bench(Path(tmp), args.broker, database)
+            try:
+                steps_figures(bench, steps)
+                runs_figures(bench, runs)
+            finally:
+                bench.stop(bench.procs)
+    finally:
+        drop_database(name)
+
+
+if __name__ == "__main__":
+    main()

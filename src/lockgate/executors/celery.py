@@ -1,0 +1,362 @@
+"""The celery executor: attempts run on `lockgate worker` processes of any machine.
+
+The database is the source of truth and the broker only delivers. `submit` records the attempt
+in the store (table `attempts`) and then sends a message carrying the Job; a worker claims the
+row with a conditional UPDATE, runs the attempt, writes its outcome to the row, and only then
+acknowledges the message (late acknowledgement: a worker that dies leaves its message to be
+delivered again). `wait` reads outcomes from the store, never from a result backend, and sweeps
+workers whose heartbeat stopped: their running attempts become interrupted, and the run loop
+starts them again without spending a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from typing import Any
+
+from lockgate.core.errors import UsageError
+from lockgate.executors.base import Job, Outcome
+from lockgate.store.attempts import DONE, AttemptRow, ClusterStore, WorkerRow
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "lockgate.attempt"
+MAX_PRIORITY = 9  # lockgate priorities are clamped to 0..9 on the broker (RabbitMQ x-max-priority 10)
+SWEEP_SECONDS = 2.0
+# `[celery]` keys that are lockgate's, not Celery's: everything else passes through to Celery.
+OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds")
+
+_apps: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+_apps_lock = threading.Lock()
+
+
+def make_app(settings: Any) -> Any:
+    """The Celery app of these settings (one per process and broker); `[celery]` keys pass through."""
+    table = dict(settings.table("celery"))
+    key = (str(table.get("broker_url", "")), tuple(sorted((k, repr(v)) for k, v in table.items())))
+    with _apps_lock:
+        app = _apps.get(key)
+        if app is None:
+            app = _apps[key] = _new_app(settings, table)
+        return app
+
+
+def _new_app(settings: Any, table: dict[str, Any]) -> Any:
+    from celery import Celery
+    from kombu import Queue
+
+    broker = str(table.pop("broker_url", ""))
+    if not broker:
+        raise UsageError("executor celery needs [celery] broker_url")
+    for own in OWN_KEYS:
+        table.pop(own, None)
+    queues = [broker_queue(settings, name) for name in settings.queues()]
+    app = Celery("lockgate", broker=broker, set_as_current=False)
+    conf: dict[str, Any] = {
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "task_default_queue": queues[0],
+        "broker_heartbeat": 10,
+    }
+    if is_redis(broker):
+        # Kombu's Redis transport emulates priorities with one list per step, 0 the highest.
+        conf["broker_transport_options"] = {
+            "priority_steps": list(range(MAX_PRIORITY + 1)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+            "visibility_timeout": 3600,
+        }
+    else:
+        conf["task_queues"] = [
+            Queue(name, routing_key=name, queue_arguments={"x-max-priority": MAX_PRIORITY + 1}) for name in queues
+        ]
+    conf.update(table)
+    app.conf.update(conf)
+    from lockgate import worker
+
+    app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)(worker.run_attempt)
+    return app
+
+
+def broker_queue(settings: Any, name: str) -> str:
+    """A lockgate queue's name on the broker: `[celery] queue_prefix` lets deployments share one."""
+    return str(settings.get("celery", "queue_prefix", "") or "") + name
+
+
+def is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://", "redis+socket://"))
+
+
+def broker_priority(broker: str, priority: int) -> int:
+    """A lockgate priority (higher first) as the transport's: AMQP counts up, Redis steps down."""
+    level = max(0, min(MAX_PRIORITY, int(priority)))
+    return MAX_PRIORITY - level if is_redis(broker) else level
+
+
+def check_broker(app: Any, timeout: float = 3.0) -> None:
+    """Raise UsageError naming the broker (password masked) when it cannot be reached."""
+    from lockgate.config import mask_url
+
+    url = str(app.conf.broker_url)
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout, interval_start=0, interval_step=0, interval_max=0)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot reach the broker at {mask_url(url)}: {reason}") from None
+
+
+def send(app: Any, job: Job, prefix: str = "") -> None:
+    """Publish one attempt; while the broker is away this waits and retries (steps wait, none is lost)."""
+    send_many(app, [job], prefix)
+
+
+def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
+    """Publish attempts through one producer (a connection from the pool, acquired once)."""
+    if not jobs:
+        return
+    broker = str(app.conf.broker_url)
+    retry = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+    with app.producer_or_acquire() as producer:
+        for job in jobs:
+            app.send_task(
+                TASK_NAME,
+                args=[job.to_json()],
+                queue=prefix + job.queue,
+                routing_key=prefix + job.queue,
+                priority=broker_priority(broker, job.priority),
+                retry=True,
+                retry_policy=retry,
+                producer=producer,
+            )
+
+
+def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
+    """Its heartbeat is older than `stale_after`, or (same host) its process is gone: no waiting
+    for the heartbeat to age when the kernel can tell at once."""
+    if row.heartbeat < now - stale_after:
+        return True
+    if row.host == socket.gethostname():
+        try:
+            os.kill(row.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+    return False
+
+
+class _Watcher:
+    """One thread per process and database reads the ended attempts of every run driven here in
+    one query per poll (rather than one per run), and sweeps dead workers every `sweep_every`."""
+
+    def __init__(self, cluster: ClusterStore, poll: float, sweep_every: float, stale_after: float) -> None:
+        self.cluster = cluster
+        self.poll = poll
+        self.sweep_every = sweep_every
+        self.stale_after = stale_after
+        self._inbox: dict[str, queue.SimpleQueue[AttemptRow]] = {}
+        self._delivered: set[tuple[str, str, int]] = set()
+        self._forget: dict[str, list[tuple[str, int]]] = {}
+        self._lock = threading.Lock()
+        self._runs = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self, run_id: str) -> queue.SimpleQueue[AttemptRow]:
+        with self._lock:
+            inbox = self._inbox.setdefault(run_id, queue.SimpleQueue())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="lockgate-attempts", daemon=True)
+                self._thread.start()
+        self._runs.set()
+        return inbox
+
+    def unregister(self, run_id: str) -> None:
+        with self._lock:
+            self._inbox.pop(run_id, None)
+            self._forget.pop(run_id, None)
+            self._delivered = {k for k in self._delivered if k[0] != run_id}
+
+    def forget(self, run_id: str, keys: list[tuple[str, int]]) -> None:
+        """Delete these ended attempts (their outcomes are in the history now) before the next poll,
+        off the run loop's thread."""
+        with self._lock:
+            self._forget.setdefault(run_id, []).extend(keys)
+
+    def _forget_now(self) -> None:
+        with self._lock:
+            batch, self._forget = self._forget, {}
+        if not batch:
+            return
+        self.cluster.forget_many(batch)
+        with self._lock:
+            for run_id, keys in batch.items():
+                for step, attempt in keys:
+                    self._delivered.discard((run_id, step, attempt))
+
+    def _loop(self) -> None:
+        last_sweep = 0.0
+        while True:
+            with self._lock:
+                ids = list(self._inbox)
+                if not ids:
+                    self._runs.clear()
+            if not ids:
+                try:
+                    self._forget_now()
+                except Exception as exc:
+                    log.warning("forgetting ended attempts failed: %s", exc)
+                self._runs.wait(1.0)
+                continue
+            try:
+                self._forget_now()
+                rows = self.cluster.ended_many(ids)
+                with self._lock:
+                    for row in rows:
+                        key = (row.run_id, row.step, row.attempt)
+                        inbox = self._inbox.get(row.run_id)
+                        if inbox is not None and key not in self._delivered:
+                            self._delivered.add(key)
+                            inbox.put(row)
+                now = time.monotonic()
+                if now - last_sweep >= self.sweep_every:
+                    last_sweep = now
+                    self.cluster.sweep(lambda w: worker_is_dead(w, time.time(), self.stale_after))
+            except Exception as exc:  # the database is away for a moment: the runs wait
+                log.warning("reading attempt outcomes failed: %s", exc)
+                time.sleep(1.0)
+            time.sleep(self.poll)
+
+
+_watchers: dict[int, _Watcher] = {}
+
+
+def _watcher(runtime: Any, poll: float, sweep_every: float) -> _Watcher:
+    engine = runtime.store.engine
+    with _apps_lock:
+        found = _watchers.get(id(engine))
+        if found is None:
+            found = _watchers[id(engine)] = _Watcher(ClusterStore(engine), poll, sweep_every, runtime.stale_after)
+        return found
+
+
+class CeleryExecutor:
+    """Runs one run's attempts on the worker cluster; outcomes come back through the store."""
+
+    def __init__(self, runtime: Any, run_id: str, capacity: int) -> None:
+        self.capacity = capacity
+        self.run_id = run_id
+        self.runtime = runtime
+        self.app = make_app(runtime.settings)
+        self.cluster = ClusterStore(runtime.store.engine)
+        table = runtime.settings.table("celery")
+        self.sweep_every = float(table.get("sweep_seconds", SWEEP_SECONDS))
+        self.prefix = str(table.get("queue_prefix", "") or "")
+        self.watcher = _watcher(runtime, float(table.get("poll_seconds", 0.005)), self.sweep_every)
+        self._inbox = self.watcher.register(run_id)
+        self._pending: set[tuple[str, int]] = set()
+        self._unsent: list[Job] = []
+        self._waiting = 0  # attempts of this run waiting for a pool slot
+        self._consumed: list[tuple[str, int]] = []  # returned by wait; forgotten once committed
+        self._last_release = 0.0
+
+    def submit(self, job: Job) -> None:
+        """Buffer the attempt; the next `wait` records a batch's attempts in one transaction and sends them."""
+        self._pending.add((job.step, job.attempt))
+        self._unsent.append(job)
+
+    def _flush(self) -> None:
+        jobs, self._unsent = self._unsent, []
+        if not jobs:
+            return
+        to_send = self.cluster.put(jobs, self.runtime.clock())
+        pooled = sum(1 for job in jobs if job.pool)
+        if pooled:
+            self._waiting += pooled
+            self._release()
+        send_many(self.app, to_send, self.prefix)
+
+    def reattach(self, job: Job) -> None:
+        """Follow an attempt a previous driver of this run started: its worker may still run it."""
+        row = self.cluster.get(job.run_id, job.step, job.attempt)
+        if row is None:  # its driver died between committing the start and recording the attempt
+            self.submit(job)
+            self._flush()
+            return
+        self._pending.add((job.step, job.attempt))
+        if row.state == "dispatched":
+            send(self.app, job, self.prefix)  # its message may never have left; a duplicate is a no-op
+        elif row.state == "waiting":
+            self._waiting += 1
+
+    def _release(self) -> None:
+        self._last_release = time.monotonic()
+        released = self.cluster.release_waiting(self.runtime.clock())
+        self._waiting -= sum(1 for ready in released if ready.run_id == self.run_id)
+        send_many(self.app, released, self.prefix)
+
+    def wait(self, timeout: float | None) -> list[Outcome]:
+        self._flush()
+        # What the previous wait returned is committed in the history by now.
+        if self._consumed:
+            self.watcher.forget(self.run_id, self._consumed)
+            self._consumed = []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            block = self.sweep_every if deadline is None else max(0.0, min(self.sweep_every, deadline - now))
+            try:
+                rows = [self._inbox.get(timeout=block)] if block > 0 else [self._inbox.get_nowait()]
+            except queue.Empty:
+                rows = []
+            while True:
+                try:
+                    rows.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            outcomes = self._collect(rows)
+            if outcomes:
+                return outcomes
+            now = time.monotonic()
+            if self._waiting > 0 and now - self._last_release >= self.sweep_every:
+                self._waiting = self.cluster.waiting_count(self.run_id)
+                self._release()  # a slot freed by another run's attempt
+            if deadline is not None and now >= deadline:
+                return []
+
+    def _collect(self, rows: list[AttemptRow]) -> list[Outcome]:
+        out = []
+        for row in rows:
+            key = (row.step, row.attempt)
+            if key not in self._pending:
+                continue
+            self._pending.discard(key)
+            self._consumed.append(key)
+            if row.state == DONE and row.outcome is not None:
+                out.append(Outcome.from_json(row.outcome))
+            else:
+                out.append(Outcome(row.step, row.attempt, interrupted=True))
+        if out and self._waiting > 0:
+            self._release()  # slots of this run's pools came free
+        return out
+
+    def shutdown(self) -> None:
+        self.watcher.unregister(self.run_id)
+        self._unsent = []  # the run ended (or was taken) before they were sent: nothing to run
+        # A run that ended leaves no rows but those still running; a run taken from this process
+        # (cancelled elsewhere, adopted) keeps them all, for its next driver.
+        record = self.runtime.store.get_run(self.run_id)
+        if record is not None and record.status != "RUNNING":
+            self.cluster.forget_run(self.run_id)

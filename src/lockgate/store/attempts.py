@@ -1,0 +1,444 @@
+"""Attempts handed to workers, the workers themselves, and pools: the store's side of a cluster.
+
+The database is the source of truth and the broker only delivers. Every change of an attempt is
+a conditional UPDATE on its row, so a message delivered twice, a worker that comes back after it
+was given up for dead, or two schedulers sending one waiting attempt each change it at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from lockgate import _json
+from lockgate.executors.base import Job
+from lockgate.store.schema import attempts, events, pools, runs, workers
+
+# States of an attempt row. `dispatched` and `running` hold a slot of the attempt's pool.
+WAITING, DISPATCHED, RUNNING, DONE, INTERRUPTED = "waiting", "dispatched", "running", "done", "interrupted"
+HOLDING = (DISPATCHED, RUNNING)
+DEFAULT_POOL_SLOTS = 1  # a pool nobody sized with `lockgate pools set` runs one attempt at a time
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    run_id: str
+    step: str
+    attempt: int
+    state: str
+    worker: str | None
+    outcome: dict[str, Any] | None
+    job: Job | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    worker: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    started_at: float
+    heartbeat: float
+    slots_in_use: int = 0
+
+
+class ClusterStore:
+    """The attempts, workers and pools tables of one database."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    # -- attempts: the run loop's side ---------------------------------------------------------
+
+    def put(self, jobs: Sequence[Job], now: float) -> list[Job]:
+        """Record attempts to run; returns those to send now (no pool). Pooled ones wait for a slot.
+
+        An attempt recorded before (a driver that took the run over) is left as it is.
+        """
+        if not jobs:
+            return []
+        rows = [
+            {
+                "run_id": j.run_id,
+                "step": j.step,
+                "attempt": j.attempt,
+                "queue": j.queue,
+                "pool": j.pool,
+                "priority": j.priority,
+                "state": WAITING if j.pool else DISPATCHED,
+                "worker": None,
+                "job": _json.dumps(j.to_json()),
+                "outcome": None,
+                "created_at": now + i * 1e-6,
+                "heartbeat": None,
+            }
+            for i, j in enumerate(jobs)
+        ]
+        with self.engine.begin() as conn:
+            if self._postgres:
+                # No wait for the flush: a row lost in a database crash is found missing by the
+                # run's next driver (it records and sends the attempt again); its message, if it
+                # left, finds no row and is dropped.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            conn.execute(self._insert_new(), rows)
+        return [j for j in jobs if not j.pool]
+
+    def _insert_new(self) -> Any:
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            return sqlite.insert(attempts).on_conflict_do_nothing()
+        if name == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(attempts).on_conflict_do_nothing()
+        return attempts.insert().prefix_with("IGNORE")
+
+    def get(self, run_id: str, step: str, attempt: int) -> AttemptRow | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(attempts).where(
+                    attempts.c.run_id == run_id, attempts.c.step == step, attempts.c.attempt == attempt
+                )
+            ).first()
+        return _attempt(row) if row is not None else None
+
+    def ended(self, run_id: str) -> list[AttemptRow]:
+        """The run's attempts that are done or interrupted and not yet forgotten."""
+        c = attempts.c
+        query = sa.select(c.run_id, c.step, c.attempt, c.state, c.worker, c.outcome).where(
+            c.run_id == run_id, c.state.in_((DONE, INTERRUPTED))
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+        return [
+            AttemptRow(r.run_id, r.step, r.attempt, r.state, r.worker, _json.loads(r.outcome) if r.outcome else None)
+            for r in rows
+        ]
+
+    def ended_many(self, run_ids: Sequence[str]) -> list[AttemptRow]:
+        """The ended attempts of many runs, in one query per 500 runs."""
+        c = attempts.c
+        out: list[AttemptRow] = []
+        with self.engine.begin() as conn:
+            for i in range(0, len(run_ids), 500):
+                query = sa.select(c.run_id, c.step, c.attempt, c.state, c.worker, c.outcome).where(
+                    c.run_id.in_(list(run_ids[i : i + 500])), c.state.in_((DONE, INTERRUPTED))
+                )
+                out += [
+                    AttemptRow(
+                        r.run_id, r.step, r.attempt, r.state, r.worker, _json.loads(r.outcome) if r.outcome else None
+                    )
+                    for r in conn.execute(query)
+                ]
+        return out
+
+    def forget(self, run_id: str, keys: Sequence[tuple[str, int]]) -> None:
+        """Delete ended attempts whose outcome is in the run's history now (a late duplicate
+        message finds no row and does nothing)."""
+        if not keys:
+            return
+        with self.engine.begin() as conn:
+            for i in range(0, len(keys), 200):
+                chunk = keys[i : i + 200]
+                conn.execute(
+                    sa.delete(attempts).where(
+                        attempts.c.run_id == run_id,
+                        attempts.c.state.in_((DONE, INTERRUPTED)),
+                        sa.tuple_(attempts.c.step, attempts.c.attempt).in_(chunk),
+                    )
+                )
+
+    def forget_many(self, keys: dict[str, list[tuple[str, int]]]) -> None:
+        """`forget` for many runs in one transaction."""
+        with self.engine.begin() as conn:
+            for run_id, pairs in keys.items():
+                for i in range(0, len(pairs), 200):
+                    conn.execute(
+                        sa.delete(attempts).where(
+                            attempts.c.run_id == run_id,
+                            attempts.c.state.in_((DONE, INTERRUPTED)),
+                            sa.tuple_(attempts.c.step, attempts.c.attempt).in_(pairs[i : i + 200]),
+                        )
+                    )
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop what is left of a finished run's attempts, but those still running (they hold
+        their pool's slot until they end)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(attempts).where(attempts.c.run_id == run_id, attempts.c.state != RUNNING))
+
+    def release_waiting(self, now: float, limit: int = 100) -> list[Job]:
+        """Give free pool slots to waiting attempts, highest priority first; returns those to send.
+
+        One transaction per pool with its row locked (PostgreSQL) or the write lock (SQLite), so
+        two schedulers releasing at once never exceed a pool's slots.
+        """
+        with self.engine.begin() as conn:
+            names = [
+                row[0]
+                for row in conn.execute(sa.select(attempts.c.pool).where(attempts.c.state == WAITING).distinct())
+                if row[0] is not None
+            ]
+        sent: list[Job] = []
+        for name in names:
+            with self.engine.begin() as conn:
+                if self._postgres:
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"lockgate-pool:{name}"})
+                slots = conn.execute(sa.select(pools.c.slots).where(pools.c.name == name)).scalar()
+                slots = DEFAULT_POOL_SLOTS if slots is None else int(slots)
+                held = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(attempts)
+                    .where(attempts.c.pool == name, attempts.c.state.in_(HOLDING))
+                ).scalar()
+                free = min(slots - int(held or 0), limit - len(sent))
+                if free <= 0:
+                    continue
+                rows = conn.execute(
+                    sa.select(attempts.c.run_id, attempts.c.step, attempts.c.attempt, attempts.c.job)
+                    .where(attempts.c.pool == name, attempts.c.state == WAITING)
+                    .order_by(attempts.c.priority.desc(), attempts.c.created_at)
+                    .limit(free)
+                ).all()
+                for row in rows:
+                    done = conn.execute(
+                        sa.update(attempts)
+                        .where(
+                            attempts.c.run_id == row.run_id,
+                            attempts.c.step == row.step,
+                            attempts.c.attempt == row.attempt,
+                            attempts.c.state == WAITING,
+                        )
+                        .values(state=DISPATCHED)
+                    ).rowcount
+                    if done == 1:
+                        sent.append(Job.from_json(_json.loads(row.job)))
+        return sent
+
+    def waiting_count(self, run_id: str) -> int:
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(attempts)
+                    .where(attempts.c.run_id == run_id, attempts.c.state == WAITING)
+                ).scalar()
+                or 0
+            )
+
+    # -- attempts: the worker's side -----------------------------------------------------------
+
+    def claim(self, job: Job, worker: str, now: float) -> bool:
+        """Take a dispatched attempt to run it here; False when it is not (any more) dispatched."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(attempts)
+                    .where(*_key(job), attempts.c.state == DISPATCHED)
+                    .values(state=RUNNING, worker=worker, heartbeat=now)
+                ).rowcount
+                == 1
+            )
+
+    def finish(self, job: Job, worker: str, outcome: dict[str, Any], now: float) -> bool:
+        """Write a running attempt's outcome; False when it was given up (interrupted) meanwhile."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(attempts)
+                    .where(*_key(job), attempts.c.state == RUNNING, attempts.c.worker == worker)
+                    .values(state=DONE, outcome=_json.dumps(outcome), heartbeat=now)
+                ).rowcount
+                == 1
+            )
+
+    def interrupt(self, job: Job, worker: str) -> bool:
+        """Mark an attempt of a dead worker interrupted (once, whoever notices first)."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(attempts)
+                    .where(*_key(job), attempts.c.state == RUNNING, attempts.c.worker == worker)
+                    .values(state=INTERRUPTED)
+                ).rowcount
+                == 1
+            )
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def register(self, row: WorkerRow) -> None:
+        values = {
+            "worker": row.worker,
+            "host": row.host,
+            "pid": row.pid,
+            "queues": ",".join(row.queues),
+            "concurrency": row.concurrency,
+            "started_at": row.started_at,
+            "heartbeat": row.heartbeat,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(workers).where(workers.c.worker == row.worker))
+            conn.execute(workers.insert(), values)
+
+    def beat(self, worker: str, now: float) -> bool:
+        """Refresh a worker's heartbeat and its running attempts'; False if it was swept as dead."""
+        with self.engine.begin() as conn:
+            alive = conn.execute(sa.update(workers).where(workers.c.worker == worker).values(heartbeat=now)).rowcount
+            conn.execute(
+                sa.update(attempts)
+                .where(attempts.c.worker == worker, attempts.c.state == RUNNING)
+                .values(heartbeat=now)
+            )
+        return alive == 1
+
+    def unregister(self, worker: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(workers).where(workers.c.worker == worker))
+
+    def worker(self, worker: str) -> WorkerRow | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(workers).where(workers.c.worker == worker)).first()
+        return _worker(row) if row is not None else None
+
+    def list_workers(self) -> list[WorkerRow]:
+        with self.engine.begin() as conn:
+            used = dict(
+                conn.execute(
+                    sa.select(attempts.c.worker, sa.func.count())
+                    .where(attempts.c.state == RUNNING)
+                    .group_by(attempts.c.worker)
+                ).all()
+            )
+            rows = conn.execute(sa.select(workers).order_by(workers.c.host, workers.c.worker)).all()
+        return [_worker(row, int(used.get(row.worker, 0))) for row in rows]
+
+    def sweep(self, is_dead: Callable[[WorkerRow], bool]) -> int:
+        """Forget dead workers and mark their running attempts interrupted; returns how many attempts.
+
+        An attempt running under a worker with no row (swept before, or never registered) counts
+        as its worker's too, once that worker is not known alive.
+        """
+        dead = [w.worker for w in self.list_workers() if is_dead(w)]
+        interrupted = 0
+        with self.engine.begin() as conn:
+            for name in dead:
+                interrupted += conn.execute(
+                    sa.update(attempts)
+                    .where(attempts.c.worker == name, attempts.c.state == RUNNING)
+                    .values(state=INTERRUPTED)
+                ).rowcount
+                conn.execute(sa.delete(workers).where(workers.c.worker == name))
+            live = sa.select(workers.c.worker)
+            interrupted += conn.execute(
+                sa.update(attempts)
+                .where(attempts.c.state == RUNNING, attempts.c.worker.not_in(live))
+                .values(state=INTERRUPTED)
+            ).rowcount
+        return interrupted
+
+    # -- pools --------------------------------------------------------------------------------
+
+    def set_pool(self, name: str, slots: int) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(sa.update(pools).where(pools.c.name == name).values(slots=slots)).rowcount == 0:
+                conn.execute(pools.insert(), {"name": name, "slots": slots})
+
+    def list_pools(self) -> list[dict[str, Any]]:
+        """Every pool that was sized or is named by an attempt: slots, in use, waiting."""
+        with self.engine.begin() as conn:
+            sized = dict(conn.execute(sa.select(pools.c.name, pools.c.slots)).all())
+            counts = conn.execute(
+                sa.select(attempts.c.pool, attempts.c.state, sa.func.count())
+                .where(attempts.c.pool.is_not(None), attempts.c.state.in_((*HOLDING, WAITING)))
+                .group_by(attempts.c.pool, attempts.c.state)
+            ).all()
+        out: dict[str, dict[str, Any]] = {
+            name: {"name": name, "slots": int(slots), "in_use": 0, "waiting": 0} for name, slots in sized.items()
+        }
+        for pool, state, count in counts:
+            entry = out.setdefault(pool, {"name": pool, "slots": DEFAULT_POOL_SLOTS, "in_use": 0, "waiting": 0})
+            entry["waiting" if state == WAITING else "in_use"] += int(count)
+        return [out[name] for name in sorted(out)]
+
+
+def _key(job: Job) -> tuple[Any, ...]:
+    return (attempts.c.run_id == job.run_id, attempts.c.step == job.step, attempts.c.attempt == job.attempt)
+
+
+def _attempt(row: Any) -> AttemptRow:
+    return AttemptRow(
+        row.run_id,
+        row.step,
+        row.attempt,
+        row.state,
+        row.worker,
+        _json.loads(row.outcome) if row.outcome else None,
+        Job.from_json(_json.loads(row.job)) if row.job else None,
+    )
+
+
+def _worker(row: Any, used: int = 0) -> WorkerRow:
+    return WorkerRow(
+        row.worker,
+        row.host,
+        row.pid,
+        [q for q in row.queues.split(",") if q],
+        row.concurrency,
+        row.started_at,
+        row.heartbeat,
+        used,
+    )
+
+
+def requeue_unstarted(engine: sa.Engine, run_id: str, owner: str | None) -> bool:
+    """Put a RUNNING run with no history (its claimer died first) back in the queue, once."""
+    owned = runs.c.owner.is_(None) if owner is None else runs.c.owner == owner
+    no_events = ~sa.exists(sa.select(events.c.id).where(events.c.run_id == run_id))
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.status == "RUNNING", owned, no_events)
+                .values(status="QUEUED", owner=None, heartbeat_at=None, started_at=None)
+            ).rowcount
+            == 1
+        )
+
+
+def claim_capped(engine: sa.Engine, owner: str, now: float, pipeline: str, cap: int, limit: int) -> list[str]:
+    """Claim queued runs of `pipeline` so that at most `cap` of its runs are RUNNING, exactly, with
+    several schedulers claiming at once: the count and the claim are one transaction, serialised
+    per pipeline (an advisory lock on PostgreSQL, the write lock of BEGIN IMMEDIATE on SQLite)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"lockgate-runs:{pipeline}"})
+        active = conn.execute(
+            sa.select(sa.func.count()).select_from(runs).where(runs.c.pipeline == pipeline, runs.c.status == "RUNNING")
+        ).scalar()
+        room = min(cap - int(active or 0), limit)
+        if room <= 0:
+            return []
+        ids = [
+            row[0]
+            for row in conn.execute(
+                sa.select(runs.c.run_id)
+                .where(runs.c.pipeline == pipeline, runs.c.status == "QUEUED")
+                .order_by(runs.c.created_at, runs.c.run_id)
+                .limit(room)
+                .with_for_update(skip_locked=True)
+            )
+        ]
+        if ids:
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id.in_(ids), runs.c.status == "QUEUED")
+                .values(status="RUNNING", owner=owner, heartbeat_at=now, started_at=now)
+            )
+    return ids

@@ -1,0 +1,231 @@
+"""`lockgate worker`: runs attempts sent by schedulers of any machine (executor "celery").
+
+A worker claims each attempt in the store before running it (a conditional UPDATE
+`dispatched -> running`), so a message delivered twice runs once; writes the outcome to the
+store; and only then returns, which acknowledges the message (`task_acks_late`). A worker that
+dies mid-step leaves its message unacknowledged: the broker delivers it again (RabbitMQ at once,
+Redis after its visibility timeout), and whoever sees the dead worker first (the new worker
+receiving the message, or any run loop's sweep of stale heartbeats) marks the attempt
+interrupted, so the run loop starts it again without spending a retry.
+
+Pipelines come from the worker's own copy of the folder; an attempt whose pipeline file hashes
+differently here than when its run started fails with a hard error naming the file and both hashes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from lockgate.core.errors import ErrorInfo, UsageError
+from lockgate.executors.base import Job, Outcome, execute
+from lockgate.executors.sources import file_hash, source_file
+
+log = logging.getLogger(__name__)
+
+SOURCE_MISMATCH = "lockgate.SourceMismatch"
+_current: Worker | None = None
+
+
+class Worker:
+    """This process as a worker: its id, its store, its pipelines folder and its heartbeat."""
+
+    def __init__(self, settings: Any, queues: list[str], concurrency: int, folder: Path | None) -> None:
+        from lockgate.logstore import LogStore
+        from lockgate.store.attempts import ClusterStore
+        from lockgate.store.sql import SqlStore
+
+        self.settings = settings
+        self.queues = queues
+        self.concurrency = concurrency
+        self.folder = folder.resolve() if folder is not None else None
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.home = settings.home.absolute()
+        self.logs = LogStore(settings)
+        self.heartbeat_seconds = min(float(settings.get("engine", "heartbeat_seconds")), 5.0)
+        self.stale_after = float(settings.get("engine", "stale_after_seconds"))
+        self.store = SqlStore(settings.database_url)
+        self.cluster = ClusterStore(self.store.engine)
+        self._loaded: dict[str, str] = {}  # pipeline file -> its hash when this process imported it
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    # -- life ------------------------------------------------------------------------------
+
+    def register(self) -> None:
+        from lockgate.store.attempts import WorkerRow
+
+        now = time.time()
+        self.cluster.register(
+            WorkerRow(self.id, socket.gethostname(), os.getpid(), self.queues, self.concurrency, now, now)
+        )
+
+    def beat_forever(self) -> None:
+        while not self._stop.wait(self.heartbeat_seconds):
+            try:
+                if not self.cluster.beat(self.id, time.time()):
+                    log.warning("worker %s was taken for dead; registering again", self.id)
+                    self.register()
+            except Exception as exc:  # the database is away: beat again when it is back
+                log.warning("worker heartbeat failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self.cluster.unregister(self.id)
+        except Exception as exc:
+            log.warning("could not remove worker %s from the store: %s", self.id, exc)
+
+    # -- one attempt -----------------------------------------------------------------------
+
+    def run(self, job: Job) -> None:
+        from lockgate.executors.celery import worker_is_dead
+        from lockgate.store.attempts import RUNNING
+
+        if not self.cluster.claim(job, self.id, time.time()):
+            row = self.cluster.get(job.run_id, job.step, job.attempt)
+            if row is not None and row.state == RUNNING and row.worker and row.worker != self.id:
+                owner = self.cluster.worker(row.worker)
+                dead = owner is None or worker_is_dead(owner, time.time(), self.stale_after)
+                if dead and self.cluster.interrupt(job, row.worker):
+                    log.warning("attempt %s/%s#%d: its worker %s died", job.run_id, job.step, job.attempt, row.worker)
+            return  # a duplicate, or an attempt that ended or was given up: nothing to run
+        outcome = self._execute(job)
+        self._finish(job, outcome)
+
+    def _execute(self, job: Job) -> Outcome:
+        local = self._local_source(job)
+        if isinstance(local, Outcome):
+            return local
+        log_path = self.logs.local_path(job.run_id, job.step, job.attempt)
+        log_url = self.logs.location(job.run_id, job.step, job.attempt) if self.logs.remote else ""
+        here = dataclasses.replace(
+            job,
+            source=local,
+            log_path=str(log_path),
+            home=str(self.home),
+            log_url=log_url,
+            log_upload_seconds=self.logs.upload_seconds,
+        )
+        return execute(here)
+
+    def _local_source(self, job: Job) -> str | Outcome:
+        """The worker's own copy of the job's pipeline file, checked against the run's hash."""
+        original = source_file(job.source)
+        if original is None or not job.source.startswith("file:"):
+            return job.source  # a module: imported from this worker's sys.path
+        path = original
+        if self.folder is not None:
+            candidates = [self.folder / original.name, *sorted(self.folder.rglob(original.name))]
+            path = next((c for c in candidates if c.is_file()), self.folder / original.name)
+        if not path.is_file():
+            return self._mismatch(job, f"{path}: no such file on this worker (the run's pipeline is {original})")
+        if job.source_hash:
+            here = file_hash(path)
+            with self._lock:
+                loaded = self._loaded.setdefault(str(path), here)
+            for mine in dict.fromkeys((here, loaded)):
+                if mine != job.source_hash:
+                    return self._mismatch(
+                        job,
+                        f"{path}: sha256 {mine} on this worker, {job.source_hash} when run {job.run_id} started; "
+                        "deploy the same pipelines folder to every machine (and restart workers after a change)",
+                    )
+        return f"file:{path}"
+
+    @staticmethod
+    def _mismatch(job: Job, cause: str) -> Outcome:
+        log.error("attempt %s/%s#%d: %s", job.run_id, job.step, job.attempt, cause)
+        return Outcome(job.step, job.attempt, error=ErrorInfo(name=SOURCE_MISMATCH, cause=cause, retryable=False))
+
+    def _finish(self, job: Job, outcome: Outcome) -> None:
+        """Write the outcome before the message is acknowledged; wait for a database that is away."""
+        delay = 0.2
+        while True:
+            try:
+                if not self.cluster.finish(job, self.id, outcome.to_json(), time.time()):
+                    log.warning(
+                        "attempt %s/%s#%d was given up while it ran here; its outcome is dropped",
+                        job.run_id,
+                        job.step,
+                        job.attempt,
+                    )
+                return
+            except Exception as exc:
+                log.warning("writing the outcome of %s/%s failed (%s); trying again", job.run_id, job.step, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def run_attempt(job: dict[str, Any]) -> None:
+    """The Celery task: one attempt, run by the worker of this process."""
+    if _current is None:
+        raise RuntimeError("lockgate.attempt runs only in `lockgate worker`")
+    _current.run(Job.from_json(job))
+
+
+def check_database(settings: Any) -> None:
+    """Raise UsageError naming the database (password masked) when it cannot be reached."""
+    import sqlalchemy as sa
+
+    from lockgate.config import mask_url
+    from lockgate.store.sql import make_engine
+
+    url = settings.database_url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise UsageError(f"cannot reach the database at {mask_url(url)}: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+def serve(settings: Any, queues: list[str], concurrency: int, folder: Path | None) -> None:
+    """Run this process as a worker until SIGTERM/SIGINT (a warm stop: running attempts finish)."""
+    global _current
+    from lockgate.executors.celery import broker_queue, check_broker, make_app
+
+    if settings.get("celery", "broker_url", "") == "":
+        raise UsageError("lockgate worker needs [celery] broker_url in lockgate.toml")
+    known = settings.queues()
+    unknown = [q for q in queues if q not in known]
+    if unknown:
+        raise UsageError(f"--queues: unknown queue {unknown[0]!r} (queues: {', '.join(known)})")
+    check_database(settings)
+    app = make_app(settings)
+    check_broker(app)
+    worker = Worker(settings, queues, concurrency, folder)
+    _current = worker
+    worker.register()
+    beat = threading.Thread(target=worker.beat_forever, name="lockgate-worker-heartbeat", daemon=True)
+    beat.start()
+    log.info("worker %s serving queues %s with %d threads", worker.id, ",".join(queues), concurrency)
+    try:
+        celery_worker = app.Worker(
+            pool="threads",
+            concurrency=concurrency,
+            queues=[broker_queue(settings, q) for q in queues],
+            hostname=f"lockgate-{worker.id.replace(':', '-')}@{socket.gethostname()}",
+            without_gossip=True,
+            without_mingle=True,
+            without_heartbeat=True,
+            loglevel="WARNING",
+            quiet=True,
+            optimization="fair",
+        )
+        celery_worker.start()
+    finally:
+        worker.stop()
+        _current = None

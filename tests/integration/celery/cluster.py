@@ -1,0 +1,133 @@
+"""A cluster on loopback for tests: a lockgate.toml, worker processes stopped by PID, the broker's queues."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import need, wait_until
+
+HERE = Path(__file__).parent
+SRC = HERE.parents[2] / "src"
+BROKERS = {
+    "amqp": ("amqp://guest:guest@127.0.0.1:5672//", 5672, "RabbitMQ on 127.0.0.1:5672 (rabbitmq-server -detached)"),
+    "redis": ("redis://127.0.0.1:6379/0", 6379, "Redis on 127.0.0.1:6379 (redis-server --daemonize yes)"),
+}
+
+
+def broker_url(kind: str) -> str:
+    url, port, how = BROKERS[kind]
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        need(f"needs {how}")
+    return url
+
+
+class Cluster:
+    """Settings shared by this test's schedulers and workers, and the processes it started."""
+
+    def __init__(self, root: Path, broker: str, database_url: str, extra: str = "") -> None:
+        self.root = root
+        self.broker = broker
+        self.database_url = database_url
+        self.prefix = f"t{uuid.uuid4().hex[:8]}-"
+        self.config = root / "lockgate.toml"
+        self.config.write_text(
+            f'database_url = "{database_url}"\n'
+            '[engine]\nexecutor = "celery"\nmax_workers = 16\nheartbeat_seconds = 0.5\nstale_after_seconds = 3\n'
+            f'[celery]\nbroker_url = "{broker}"\nqueue_prefix = "{self.prefix}"\nsweep_seconds = 0.5\n'
+            'queues = ["default", "spark"]\n' + extra
+        )
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")},
+            "LOCKGATE_CONFIG": str(self.config),
+            "LOCKGATE_HOME": str(root / ".lockgate"),
+            "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE.parents[2])]),
+        }
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str, log: str | None = None) -> subprocess.Popen[str]:
+        out = open(self.root / (log or f"proc-{len(self.procs)}.log"), "w")  # noqa: SIM115 - the process owns it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lockgate", *args],
+            cwd=self.root,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def lockgate(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lockgate", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def workers(self) -> list[dict[str, Any]]:
+        done = self.lockgate("workers", "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def worker(self, *args: str, concurrency: int = 4, queues: str = "default") -> subprocess.Popen[str]:
+        """Start a worker and wait until it is registered and consuming."""
+        proc = self.start("worker", "--queues", queues, "--concurrency", str(concurrency), *args)
+        wait_until(lambda: proc.pid in self._worker_pids() or proc.poll() is not None, 30, every=0.05)
+        assert proc.poll() is None, (self.root / f"proc-{len(self.procs) - 1}.log").read_text()
+        return proc
+
+    def _worker_pids(self) -> set[int]:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return set(conn.execute(sa.text("SELECT pid FROM workers")).scalars())
+        except sa.exc.DBAPIError:
+            return set()  # not migrated yet
+        finally:
+            engine.dispose()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self._drop_queues()
+
+    def _drop_queues(self) -> None:
+        from kombu import Connection
+
+        try:
+            with Connection(self.broker, connect_timeout=2) as conn:
+                channel = conn.channel()
+                for name in ("default", "spark"):
+                    try:
+                        channel.queue_delete(self.prefix + name)
+                    except Exception:
+                        pass
+        except Exception:
+            pass
+
+
+def ledger(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "ledger"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

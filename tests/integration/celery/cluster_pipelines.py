@@ -1,0 +1,80 @@
+"""Pipelines run by worker processes in the cluster tests; each step appends to a ledger file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lockgate
+from lockgate import pipeline, task
+
+
+def _ledger(folder: str, **fields: Any) -> int:
+    """Append one line; returns how many lines this step had before."""
+    ctx = lockgate.context()
+    path = Path(folder) / "ledger"
+    before = 0
+    if path.exists():
+        before = sum(1 for line in path.read_text().splitlines() if json.loads(line)["step"] == ctx.step)
+    entry = {"step": ctx.step, "key": ctx.idempotency_key, "attempt": ctx.attempt, "pid": os.getpid(), **fields}
+    with path.open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+    return before
+
+
+@task
+def note(folder: str, name: str, after: Any = None, seconds: float = 0.0) -> str:
+    _ledger(folder, name=name, at=time.time())
+    print(f"note {name}")
+    time.sleep(seconds)
+    return name
+
+
+@task
+def hang_first(folder: str, after: Any = None) -> str:
+    """Hangs on its first run (the test kills its worker); returns at once on the next."""
+    if _ledger(folder, name="hang") == 0:
+        time.sleep(120)
+    return "hang"
+
+
+@task(pool="solo", priority=1)
+def low(folder: str, name: str, after: Any = None) -> str:
+    _ledger(folder, name=name, at=time.time())
+    time.sleep(0.2)
+    _ledger(folder, name=name + "-end", at=time.time())
+    return name
+
+
+@task(pool="solo", priority=9)
+def high(folder: str, name: str, after: Any = None) -> str:
+    _ledger(folder, name=name, at=time.time())
+    time.sleep(0.2)
+    _ledger(folder, name=name + "-end", at=time.time())
+    return name
+
+
+@pipeline
+def fan(folder: str, n: int = 4) -> Any:
+    return note.map([folder] * n, [f"n{i}" for i in range(n)])
+
+
+@pipeline
+def crashy(folder: str) -> Any:
+    a = note(folder, "a")
+    b = hang_first(folder, after=a)
+    return note(folder, "c", after=b)
+
+
+@pipeline
+def pooled(folder: str) -> Any:
+    first = low(folder, "first")
+    return [low(folder, "low1"), high(folder, "high"), low(folder, "low2"), first]
+
+
+@pipeline
+def slow_one(folder: str, seconds: float = 2.0) -> Any:
+    return note(folder, "slow", seconds=seconds)

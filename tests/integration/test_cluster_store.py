@@ -1,0 +1,60 @@
+"""The store's side of a worker cluster: conditional claims, outcomes, the sweep, pool slots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lockgate.executors.base import Job
+from lockgate.store.attempts import ClusterStore, WorkerRow
+from lockgate.store.sql import SqlStore
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> ClusterStore:
+    url = f"sqlite:///{tmp_path / 'lg.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    return ClusterStore(SqlStore(url).engine)
+
+
+def _job(run_id: str, step: str, attempt: int = 1, pool: str | None = None, priority: int = 0) -> Job:
+    return Job(run_id, "p", step, attempt, "m:t", "", [], {}, "", "", pool=pool, priority=priority)
+
+
+def _worker(name: str, heartbeat: float, pid: int = 1) -> WorkerRow:
+    return WorkerRow(name, "elsewhere", pid, ["default"], 4, heartbeat, heartbeat)
+
+
+def test_an_attempt_is_claimed_once_and_only_its_worker_writes_its_outcome(cluster: ClusterStore, tmp_path) -> None:
+    job = _job(f"r-{tmp_path.name}", "a")
+    assert cluster.put([job], 1.0) == [job]
+    assert cluster.put([job], 2.0) == [job]  # recorded again by a new driver: the row stays as it was
+    assert cluster.claim(job, "w1", 3.0)
+    assert not cluster.claim(job, "w2", 3.0)  # a duplicate delivery
+    assert not cluster.finish(job, "w2", {"step": "a", "attempt": 1}, 4.0)
+    assert cluster.finish(job, "w1", {"step": "a", "attempt": 1, "result_json": "1"}, 4.0)
+    [row] = cluster.ended(job.run_id)
+    assert row.state == "done" and row.outcome["result_json"] == "1"
+    cluster.forget(job.run_id, [("a", 1)])
+    assert cluster.get(job.run_id, "a", 1) is None
+
+
+def test_the_sweep_interrupts_the_attempts_of_dead_workers_and_frees_their_slots(
+    cluster: ClusterStore, tmp_path
+) -> None:
+    run = f"r-{tmp_path.name}"
+    cluster.set_pool(f"pool-{run}", 1)
+    cluster.register(_worker(f"dead-{run}", 10.0))
+    cluster.register(_worker(f"live-{run}", 100.0))
+    first, second = _job(run, "a", pool=f"pool-{run}"), _job(run, "b", pool=f"pool-{run}", priority=5)
+    assert cluster.put([first, second], 1.0) == []  # pooled: they wait for a slot
+    released = cluster.release_waiting(2.0)
+    assert [j.step for j in released if j.run_id == run] == ["b"]  # one slot, the higher priority
+    assert not [j for j in cluster.release_waiting(2.0) if j.run_id == run]  # no slot left
+    assert cluster.claim(second, f"dead-{run}", 3.0)
+    assert cluster.sweep(lambda w: w.worker == f"dead-{run}") >= 1
+    assert cluster.get(run, "b", 1).state == "interrupted"
+    assert f"dead-{run}" not in {w.worker for w in cluster.list_workers()}
+    assert [j.step for j in cluster.release_waiting(4.0) if j.run_id == run] == ["a"]  # the slot came back
+    pool = next(p for p in cluster.list_pools() if p["name"] == f"pool-{run}")
+    assert pool == {"name": f"pool-{run}", "slots": 1, "in_use": 1, "waiting": 0}
