@@ -98,15 +98,19 @@ def serve(
             raise UsageError(f"--host {host} --port {port}: cannot listen there: {exc.strerror}") from None
     import uvicorn
 
+    from lockgate.server import serving
     from lockgate.server.app import create_app
 
     runtime = _runtime()
     stop = threading.Event()
     _start_service(runtime, stop)
+    serving.prepare(runtime, host)
     scheduler = Scheduler(runtime, loaded)
     scheduler.start()
     worker = threading.Thread(target=scheduler.run, args=(stop,), name="lockgate-scheduler", daemon=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning"))
+    config = uvicorn.Config(create_app(runtime, bind=host), host=host, port=port, log_level="warning",
+                            **serving.tls_options(runtime.settings))  # fmt: skip
+    server = uvicorn.Server(config)
     _on_signals(stop, scheduler.wake)
     logging.getLogger("lockgate.triggers").info(
         "serving %d pipelines and state machines on http://%s:%d", len(loaded), host, port

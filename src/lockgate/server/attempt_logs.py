@@ -55,3 +55,20 @@ def _read(step: str, attempt: int, path: Any) -> AttemptLog:
     except FileNotFoundError:
         return AttemptLog(step, attempt, str(path), "", False, False)
     return AttemptLog(step, attempt, str(path), data.decode("utf-8", errors="replace"), True, size > MAX_BYTES)
+
+
+def logs_as_text(runtime: Any, run_id: str, step: str, attempt: int | None = None) -> Any:
+    """The logs of `step` as one `text/plain` answer (never HTML: a log line is shown as written),
+    with `X-Content-Type-Options: nosniff`; 404 for an unknown run or step."""
+    from fastapi import HTTPException
+    from fastapi.responses import PlainTextResponse
+
+    try:
+        entries = attempt_logs(runtime, run_id, step, attempt)
+    except UsageError as exc:
+        raise HTTPException(404, str(exc)) from None
+    if len(entries) == 1:
+        text = entries[0].text
+    else:
+        text = "".join(f"===== {e.step} attempt {e.attempt} =====\n{e.text}\n" for e in entries)
+    return PlainTextResponse(text, headers={"X-Content-Type-Options": "nosniff"})

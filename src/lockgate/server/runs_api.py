@@ -9,6 +9,7 @@ from lockgate import _json
 
 def router(runtime: Any) -> Any:
     from fastapi import APIRouter, HTTPException, Query
+    from fastapi.responses import PlainTextResponse
 
     from lockgate.core.errors import UsageError
 
@@ -69,6 +70,13 @@ def router(runtime: Any) -> Any:
             return [entry.to_json() for entry in attempt_logs(runtime, run_id, step, attempt)]
         except UsageError as exc:
             raise HTTPException(404, str(exc)) from None
+
+    @api.get("/runs/{run_id}/logs/{step}/text", response_class=PlainTextResponse)
+    def step_logs_text(run_id: str, step: str, attempt: int | None = Query(None, ge=1)) -> Any:
+        """The same logs as plain text (`text/plain`, never rendered as HTML)."""
+        from lockgate.server.attempt_logs import logs_as_text
+
+        return logs_as_text(runtime, run_id, step, attempt)
 
     @api.post("/runs/{run_id}/retry", status_code=202)
     def retry_run(run_id: str) -> dict[str, Any]:

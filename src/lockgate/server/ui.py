@@ -15,10 +15,12 @@ import json
 import mimetypes
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from lockgate.core import history
 from lockgate.core.errors import UsageError
 from lockgate.core.history import RUN_STATUSES, TERMINAL_RUN
+from lockgate.server import auth
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -46,6 +48,8 @@ def environment() -> Any:
     env.filters["compact"] = compact
     env.globals["version"] = __version__
     env.globals["statuses"] = RUN_STATUSES
+    env.globals["csrf_token"] = lambda: auth.CSRF.get()
+    env.globals["signed_in"] = lambda: history.ACTOR.get() or ""
     return env
 
 
@@ -72,13 +76,35 @@ def compact(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def trigger_pipeline(runtime: Any, name: str) -> str:
+    """Queue a run of a served pipeline with its default parameters; its run id. UsageError when
+    it is not served here or needs parameters."""
+    from lockgate import _json
+    from lockgate.server.triggers_api import _pipelines
+    from lockgate.triggers.ledger import kind_of
+    from lockgate.triggers.scheduler import attached
+
+    pipeline = _pipelines(runtime).get(name)
+    if pipeline is None:
+        raise UsageError(f"no pipeline {name!r} is served here")
+    bound = _json.loads(_json.dumps(pipeline.bind({})))
+    run_id = runtime.enqueue(name, bound, kind=kind_of(pipeline))
+    scheduler = attached(runtime)
+    if scheduler is not None:
+        scheduler.wake()
+    return str(run_id)
+
+
 def router(runtime: Any) -> Any:
     from fastapi import APIRouter, HTTPException, Query, Request
-    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
     from lockgate.server import run_control, ui_views
+    from lockgate.server.tokens import TokenStore
 
     env = environment()
+    tokens = TokenStore.of(runtime)
+    sessions = auth.Sessions(tokens.key)
     ui = APIRouter(include_in_schema=False)
     statics = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()}
 
@@ -113,6 +139,38 @@ def router(runtime: Any) -> Any:
         if file.suffix == ".js":
             kind = "text/javascript"
         return FileResponse(file, media_type=kind, headers={"Cache-Control": "max-age=3600"})
+
+    # -- logging in ---------------------------------------------------------------------------
+
+    def safe_next(target: str) -> str:
+        """Only a path of this server (never `//host` or `https://...`) to go to after logging in."""
+        return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+    @ui.get("/ui/login", response_class=HTMLResponse)
+    def login_page(next: str = "/") -> HTMLResponse:  # noqa: A002 - the query parameter's name
+        return page("login.html", message="", next=safe_next(next))
+
+    @ui.post("/ui/login")
+    async def login(request: Request) -> Response:
+        same_origin(request)
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        where = safe_next((form.get("next") or ["/"])[0])
+        token = tokens.check((form.get("token") or [""])[0].strip())
+        if token is None:
+            message = "That token is not valid: unknown, expired or revoked."
+            return page("login.html", status_code=401, message=message, next=where)
+        answer = RedirectResponse(where, status_code=303)
+        secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        answer.set_cookie(auth.COOKIE, sessions.issue(token), max_age=auth.SESSION_SECONDS, path="/",
+                          httponly=True, samesite="strict", secure=secure)  # fmt: skip
+        return answer
+
+    @ui.post("/ui/logout")
+    def logout(request: Request) -> Response:
+        same_origin(request)
+        answer = RedirectResponse("/ui/login", status_code=303)
+        answer.delete_cookie(auth.COOKIE, path="/", httponly=True, samesite="strict")
+        return answer
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -155,6 +213,16 @@ def router(runtime: Any) -> Any:
     def run_live(run_id: str) -> HTMLResponse:
         return page("_run_live.html", **run_context(run_id))
 
+    @ui.get("/ui/runs/{run_id}/graph.json")
+    def run_graph(run_id: str) -> JSONResponse:
+        """The run's graph for the page's script (the page's session cookie is not taken by /api)."""
+        from lockgate.server.run_graph import graph_of
+
+        try:
+            return JSONResponse(graph_of(runtime, run_id))
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
+
     def logs_context(run_id: str, step: str) -> dict[str, Any]:
         from lockgate.server.attempt_logs import attempt_logs
 
@@ -173,6 +241,12 @@ def router(runtime: Any) -> Any:
     @ui.get("/ui/runs/{run_id}/logs/{step}/live", response_class=HTMLResponse)
     def logs_live(run_id: str, step: str) -> HTMLResponse:
         return page("_logs_live.html", **logs_context(run_id, step))
+
+    @ui.get("/ui/runs/{run_id}/logs/{step}/text")
+    def logs_text(run_id: str, step: str, attempt: int | None = Query(None, ge=1)) -> PlainTextResponse:
+        from lockgate.server.attempt_logs import logs_as_text
+
+        return logs_as_text(runtime, run_id, step, attempt)
 
     @ui.post("/ui/runs/{run_id}/{action}")
     def run_action(request: Request, run_id: str, action: str) -> Response:
@@ -206,9 +280,9 @@ def router(runtime: Any) -> Any:
     @ui.post("/ui/pipelines/{name}/{action}")
     def pipeline_action(request: Request, name: str, action: str) -> Response:
         same_origin(request)
-        operations = {"pause": ui_views.pause, "unpause": ui_views.unpause}
+        operations = {"pause": ui_views.pause, "unpause": ui_views.unpause, "trigger": trigger_pipeline}
         if action not in operations:
-            raise HTTPException(404, f"no action {action!r}; actions are pause and unpause")
+            raise HTTPException(404, f"no action {action!r}; actions are pause, unpause and trigger")
         try:
             operations[action](runtime, name)
         except UsageError as exc:

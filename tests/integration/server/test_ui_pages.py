@@ -19,12 +19,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.te
 
 
 @pytest.fixture
-def client(home: Path) -> Iterator[Any]:
+def client(home: Path, admin_headers: dict[str, str]) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from lockgate.server.app import create_app
 
-    with TestClient(create_app(default_runtime())) as client:
+    with TestClient(create_app(default_runtime()), base_url="http://127.0.0.1", headers=admin_headers) as client:
         yield client
 
 
@@ -230,12 +230,12 @@ def test_a_run_page_lists_the_first_elements_of_a_large_map_and_counts_the_rest(
     assert page.index("7 more elements") < page.index('data-step="total"')
 
 
-def test_the_notifications_page_names_a_broken_alarm_table(home: Path) -> None:
+def test_the_notifications_page_names_a_broken_alarm_table(home: Path, admin_headers: dict[str, str]) -> None:
     from fastapi.testclient import TestClient
 
     from lockgate.server.app import create_app
 
     Path("lockgate.toml").write_text('[[alarms]]\nname = "slow"\nkind = "no-such-kind"\n')
-    with TestClient(create_app(default_runtime())) as client:
+    with TestClient(create_app(default_runtime()), base_url="http://127.0.0.1", headers=admin_headers) as client:
         page = client.get("/ui/notifications")
     assert page.status_code == 200 and "lockgate.toml: alarm &#39;slow&#39;: kind" in page.text
