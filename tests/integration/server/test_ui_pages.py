@@ -235,7 +235,10 @@ def test_the_notifications_page_names_a_broken_alarm_table(home: Path, admin_hea
 
     from lockgate.server.app import create_app
 
+    from lockgate.runtime import close_default
+
     Path("lockgate.toml").write_text('[[alarms]]\nname = "slow"\nkind = "no-such-kind"\n')
+    close_default()  # the token fixture read the settings before this file existed
     with TestClient(create_app(default_runtime()), base_url="http://127.0.0.1", headers=admin_headers) as client:
         page = client.get("/ui/notifications")
     assert page.status_code == 200 and "lockgate.toml: alarm &#39;slow&#39;: kind" in page.text
