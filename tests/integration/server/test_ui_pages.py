@@ -12,6 +12,7 @@ import pytest
 from lockgate import _json
 from lockgate.dag.loader import load_file
 from lockgate.runtime import default_runtime
+from tests.conftest import make_token
 
 P = load_file(Path(__file__).with_name("ui_pipelines.py"))
 # Starlette's TestClient prefers the httpx2 package, which is not installed here.
@@ -230,15 +231,13 @@ def test_a_run_page_lists_the_first_elements_of_a_large_map_and_counts_the_rest(
     assert page.index("7 more elements") < page.index('data-step="total"')
 
 
-def test_the_notifications_page_names_a_broken_alarm_table(home: Path, admin_headers: dict[str, str]) -> None:
+def test_the_notifications_page_names_a_broken_alarm_table(home: Path) -> None:
     from fastapi.testclient import TestClient
 
     from lockgate.server.app import create_app
 
-    from lockgate.runtime import close_default
-
     Path("lockgate.toml").write_text('[[alarms]]\nname = "slow"\nkind = "no-such-kind"\n')
-    close_default()  # the token fixture read the settings before this file existed
+    admin_headers = {"Authorization": f"Bearer {make_token().secret}"}
     with TestClient(create_app(default_runtime()), base_url="http://127.0.0.1", headers=admin_headers) as client:
         page = client.get("/ui/notifications")
     assert page.status_code == 200 and "lockgate.toml: alarm &#39;slow&#39;: kind" in page.text
