@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.conftest import free_port
+from tests.conftest import free_port, make_token
 
 from lockgate.asl.resources import register_task
 
@@ -52,12 +52,13 @@ def client(home: Any) -> Iterator[Any]:
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
+    created = make_token("sfn-operator", "operator", aws_key=True)
     sfn = boto3.client(
         "stepfunctions",
         endpoint_url=f"http://127.0.0.1:{port}",
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=created.token.aws_access_key_id,
+        aws_secret_access_key=created.aws_secret_access_key,
         config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
     )
     try:
