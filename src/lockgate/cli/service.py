@@ -32,8 +32,10 @@ def _runtime() -> Any:
 
 def _load(folder: Path | None) -> list[Any]:
     """The folder's Python pipelines and the state machines of its lockgate.toml."""
-    from lockgate.triggers.project import load_project
+    from lockgate.asl.resources import allow_folder
+    from lockgate.triggers.project import default_folder, load_project
 
+    allow_folder(folder if folder is not None else default_folder())  # python: resources of its modules may run
     return load_project(folder)
 
 

@@ -244,7 +244,9 @@ def sigv4_check(
         credential, signed_names, signature = fields["Credential"], fields["SignedHeaders"], fields["Signature"]
         key_id, date, region, service, terminator = credential.split("/")
     except (KeyError, ValueError):
-        raise SignatureError("IncompleteSignatureException", "the Authorization header is not a SigV4 one", 400) from None
+        raise SignatureError(
+            "IncompleteSignatureException", "the Authorization header is not a SigV4 one", 400
+        ) from None
     secret = secret_of(key_id)
     if secret is None:
         raise SignatureError(
@@ -398,7 +400,9 @@ class AuthMiddleware:
         self, send: Send, method: str, path: str, scope: dict[str, Any], headers: dict[str, str]
     ) -> None:
         if path == SFN_PATH and method == "POST":
-            code = "UnrecognizedClientException" if headers.get("authorization") else "MissingAuthenticationTokenException"
+            code = (
+                "UnrecognizedClientException" if headers.get("authorization") else "MissingAuthenticationTokenException"
+            )
             message = "The security token included in the request is invalid." if headers.get("authorization") else (
                 "Missing Authentication Token")  # fmt: skip
             await _aws(send, 400 if headers.get("authorization") else 403, code, message)

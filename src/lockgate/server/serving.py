@@ -50,7 +50,9 @@ def prepare(runtime: Any, host: str) -> None:
             os.chmod(path, 0o600)
             print(f"created the admin token (shown once; also in {path}):\n{created.secret}", file=sys.stderr)
         else:
-            log.warning("no API token exists: nobody can call this server until `lockgate tokens create NAME --role admin`")
+            log.warning(
+                "no API token exists: nobody can call this server until `lockgate tokens create NAME --role admin`"
+            )
     if not loopback and not tls_options(settings) and not settings.get("server", "behind_proxy", False):
         log.warning(
             "serving %s without TLS: tokens and session cookies cross the network in clear text; set "

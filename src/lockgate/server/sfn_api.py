@@ -53,8 +53,9 @@ def _map_run_arn(arn: Any) -> str:
     return arn
 
 
-def _definition(text: Any) -> dict[str, Any]:
+def _definition(text: Any, settings: Any = None) -> dict[str, Any]:
     from lockgate.asl import validate
+    from lockgate.asl.resources import Resources
 
     if not isinstance(text, str):
         raise ApiError("InvalidDefinition", "definition must be a JSON string")
@@ -65,6 +66,9 @@ def _definition(text: Any) -> dict[str, Any]:
     problems = validate.validate(definition)
     if problems:
         raise ApiError("InvalidDefinition", "; ".join(f"{p.pointer or '/'}: {p.message}" for p in problems))
+    refused = Resources.from_settings(settings).refusals(definition)  # python: modules outside the allowed ones
+    if refused:
+        raise ApiError("InvalidDefinition", "; ".join(refused))
     return definition  # type: ignore[no-any-return]
 
 
@@ -105,7 +109,7 @@ class StepFunctions:
         name, text = body.get("name"), body.get("definition")
         if not isinstance(name, str) or not 1 <= len(name) <= 80:
             raise ApiError("InvalidName", f"invalid state machine name: {name!r}")
-        _definition(text)
+        _definition(text, self.runtime.settings)
         now = self.runtime.clock()
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(t).where(t.c.name == name)).mappings().first()
@@ -127,7 +131,7 @@ class StepFunctions:
         self._machine_row(name)
         values: dict[str, Any] = {"updated_at": self.runtime.clock()}
         if body.get("definition") is not None:
-            _definition(body["definition"])
+            _definition(body["definition"], self.runtime.settings)
             values["definition"] = body["definition"]
         if body.get("roleArn") is not None:
             values["role_arn"] = body["roleArn"]
@@ -208,7 +212,11 @@ class StepFunctions:
         if not isinstance(state, dict) or not isinstance(state.get("Type"), str):
             raise ApiError("InvalidDefinition", "definition must be one state object with a Type")
         variables = json.loads(body["variables"]) if body.get("variables") else None
-        return test_state(state, _input(body.get("input")), Resources.from_settings(self.runtime.settings), variables)
+        resources = Resources.from_settings(self.runtime.settings)
+        refused = resources.refusals({"States": {str(body.get("name") or "TestState"): state}})
+        if refused:
+            raise ApiError("InvalidDefinition", "; ".join(refused))
+        return test_state(state, _input(body.get("input")), resources, variables)
 
     # -- executions ----------------------------------------------------------------------------
 

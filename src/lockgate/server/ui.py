@@ -97,7 +97,14 @@ def trigger_pipeline(runtime: Any, name: str) -> str:
 
 def router(runtime: Any) -> Any:
     from fastapi import APIRouter, HTTPException, Query, Request
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+    from fastapi.responses import (
+        FileResponse,
+        HTMLResponse,
+        JSONResponse,
+        PlainTextResponse,
+        RedirectResponse,
+        Response,
+    )
 
     from lockgate.server import run_control, ui_views
     from lockgate.server.tokens import TokenStore
@@ -147,7 +154,7 @@ def router(runtime: Any) -> Any:
         return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
     @ui.get("/ui/login", response_class=HTMLResponse)
-    def login_page(next: str = "/") -> HTMLResponse:  # noqa: A002 - the query parameter's name
+    def login_page(next: str = "/") -> HTMLResponse:
         return page("login.html", message="", next=safe_next(next))
 
     @ui.post("/ui/login")

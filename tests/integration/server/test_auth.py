@@ -145,7 +145,11 @@ def _login(client: Any, token: str) -> str:
     answer = client.post("/ui/login", data={"token": token, "next": "/ui/pipelines"})
     assert answer.status_code == 303 and answer.headers["location"] == "/ui/pipelines"
     cookie = answer.headers["set-cookie"]
-    assert "lockgate_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert (
+        "lockgate_session=" in cookie
+        and "HttpOnly" in cookie
+        and "SameSite=strict" in cookie.replace("Strict", "strict")
+    )
     page = client.get("/ui/pipelines")
     assert page.status_code == 200
     found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
@@ -159,9 +163,10 @@ def test_ui_login_session_and_csrf(client: Any, tokens: dict[str, str]) -> None:
     assert client.get("/ui/login").status_code == 200
     bad = client.post("/ui/login", data={"token": "lgt_0000000000000000_wrong", "next": "/"})
     assert bad.status_code == 401 and "not valid" in bad.text
-    assert client.post("/ui/login", data={"token": tokens["viewer"], "next": "https://evil.example/"}).headers[
-        "location"
-    ] == "/"
+    assert (
+        client.post("/ui/login", data={"token": tokens["viewer"], "next": "https://evil.example/"}).headers["location"]
+        == "/"
+    )
 
     csrf = _login(client, tokens["operator"])
     # a UI action without its CSRF token is refused, with it it goes through
@@ -198,7 +203,9 @@ def test_step_functions_endpoint_refuses_like_the_service(client: Any, tokens: d
     denied = call("TestState", {"definition": '{"Type": "Pass", "End": true}'}, **viewer)
     assert denied.json()["__type"] == "AccessDeniedException"
     operator = {"Authorization": f"Bearer {tokens['operator']}"}
-    assert call("TestState", {"definition": '{"Type": "Pass", "End": true}', "input": "{}"}, **operator).status_code == 200
+    assert (
+        call("TestState", {"definition": '{"Type": "Pass", "End": true}', "input": "{}"}, **operator).status_code == 200
+    )
     unknown = "AWS4-HMAC-SHA256 Credential=AKLGNOSUCHKEY0000000/20261202/us-east-1/states/aws4_request, " \
               "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64  # fmt: skip
     stamp = __import__("time").strftime("%Y%m%dT%H%M%SZ", __import__("time").gmtime())
@@ -216,8 +223,8 @@ def test_signed_requests_with_a_wrong_secret_or_a_changed_body_are_refused(home:
     assert key_id and secret
 
     def signed(with_secret: str, body: bytes, sent: bytes | None = None) -> Any:
-        request = AWSRequest(method="POST", url=f"{BASE}/", data=body, headers={
-            "X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"})  # fmt: skip
+        headers = {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"}
+        request = AWSRequest(method="POST", url=f"{BASE}/", data=body, headers=headers)
         SigV4Auth(Credentials(key_id, with_secret), "states", "us-east-1").add_auth(request)
         return client.post("/", content=sent if sent is not None else body, headers=dict(request.headers.items()))
 
@@ -253,3 +260,25 @@ def test_actions_through_the_api_name_their_token_in_the_history(client: Any, to
     assert aborted.type == "RunAborted" and aborted.by == "t-operator"
     shown = client.get(f"/api/runs/{run_id}", headers={"Authorization": f"Bearer {tokens['viewer']}"}).json()
     assert shown["history"][0]["by"] == "t-operator"
+
+
+def test_python_resources_outside_the_allowed_modules_are_refused_for_any_role(
+    client: Any, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}", "Content-Type": "application/x-amz-json-1.0"}
+    witness = tmp_path / "owned"
+    shell = {"Type": "Task", "Resource": "python:os:system", "End": True}
+
+    def call(operation: str, body: dict[str, Any]) -> Any:
+        return client.post(
+            "/", content=json.dumps(body), headers={**admin, "X-Amz-Target": f"AWSStepFunctions.{operation}"}
+        )
+
+    tested = call("TestState", {"definition": json.dumps(shell), "input": json.dumps(f"touch {witness}")})
+    assert tested.status_code == 400 and tested.json()["__type"] == "InvalidDefinition"
+    assert "state TestState: python:os:system: module os is not in the pipelines folder" in tested.json()["message"]
+    machine = {"StartAt": "Run", "States": {"Run": {**shell, "Resource": "python:subprocess:getoutput"}}}
+    created = call("CreateStateMachine", {"name": "evil", "definition": json.dumps(machine), "roleArn": "r"})
+    assert created.json()["__type"] == "InvalidDefinition" and "state Run" in created.json()["message"]
+    assert "module subprocess" in created.json()["message"]
+    assert not witness.exists()

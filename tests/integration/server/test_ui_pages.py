@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import make_token
 
 from lockgate import _json
 from lockgate.dag.loader import load_file
 from lockgate.runtime import default_runtime
-from tests.conftest import make_token
 
 P = load_file(Path(__file__).with_name("ui_pipelines.py"))
 # Starlette's TestClient prefers the httpx2 package, which is not installed here.

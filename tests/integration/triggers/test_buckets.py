@@ -157,7 +157,10 @@ def test_pipelines_api_lists_triggers_queues_runs_and_pauses(runtime, unique, se
             "downstream": [],
         }
     ]
-    assert httpx.post(f"{served}/api/pipelines/{pipeline.name}/pause", headers=auth).json() == {"name": pipeline.name, "paused": True}
+    assert httpx.post(f"{served}/api/pipelines/{pipeline.name}/pause", headers=auth).json() == {
+        "name": pipeline.name,
+        "paused": True,
+    }
     assert httpx.get(f"{served}/api/pipelines", headers=auth).json()[0]["paused"] is True
     body = {"params": {"event": {"key": "k", "etag": "e"}}, "idempotency_key": "once"}
     made = httpx.post(f"{served}/api/pipelines/{pipeline.name}/trigger", json=body, headers=auth).json()
