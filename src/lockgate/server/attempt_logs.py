@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.config import mask_url
 from lockgate.core.errors import UsageError
 
 MAX_BYTES = 1_000_000  # the tail of a longer log is shown, with a note
@@ -54,7 +55,8 @@ def _read(step: str, attempt: int, path: Any) -> AttemptLog:
             data = f.read()
     except FileNotFoundError:
         return AttemptLog(step, attempt, str(path), "", False, False)
-    return AttemptLog(step, attempt, str(path), data.decode("utf-8", errors="replace"), True, size > MAX_BYTES)
+    text = mask_url(data.decode("utf-8", errors="replace"))  # a task that printed a secret does not show it here
+    return AttemptLog(step, attempt, str(path), text, True, size > MAX_BYTES)
 
 
 def logs_as_text(runtime: Any, run_id: str, step: str, attempt: int | None = None) -> Any:

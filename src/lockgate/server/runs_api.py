@@ -11,6 +11,7 @@ def router(runtime: Any) -> Any:
     from fastapi import APIRouter, HTTPException, Query
     from fastapi.responses import PlainTextResponse
 
+    from lockgate.config import mask
     from lockgate.core.errors import UsageError
 
     api = APIRouter(prefix="/api", tags=["runs"])
@@ -41,7 +42,7 @@ def router(runtime: Any) -> Any:
         except UsageError as exc:
             raise HTTPException(404, str(exc)) from None
         history = [{"id": i, "type": e.type, "timestamp": _json.iso(e.at), **e.body()} for i, e in enumerate(events, 1)]
-        return {**runtime.view(record.run_id).to_json(), "history": history}
+        return mask({**runtime.view(record.run_id).to_json(), "history": history})  # type: ignore[no-any-return]
 
     @api.post("/runs/{run_id}/cancel")
     def cancel_run(run_id: str) -> dict[str, Any]:
