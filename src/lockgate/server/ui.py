@@ -291,10 +291,10 @@ def router(runtime: Any) -> Any:
         if action not in operations:
             raise HTTPException(404, f"no action {action!r}; actions are pause, unpause and trigger")
         try:
-            operations[action](runtime, name)
+            made = operations[action](runtime, name)
         except UsageError as exc:
             return refused(request, str(exc), "/ui/pipelines")
-        return done(request, "/ui/pipelines")
+        return done(request, f"/ui/runs/{quote(made, safe='')}" if action == "trigger" else "/ui/pipelines")
 
     @ui.get("/ui/catalog", response_class=HTMLResponse)
     def catalog_page() -> HTMLResponse:
