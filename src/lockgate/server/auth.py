@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from lockgate.core import history
-from lockgate.server.tokens import RANK, Token, TokenStore, server_secret
+from lockgate.server.tokens import PREFIX, RANK, Token, TokenStore, server_secret
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +321,11 @@ class AuthMiddleware:
         session: dict[str, str] | None = None
         try:
             if role != PUBLIC or headers.get("authorization"):
+                needed = self._lookup_key(method, path or "", headers)
+                if needed is not None and not self.tokens.warm(*needed):
+                    from starlette.concurrency import run_in_threadpool
+
+                    await run_in_threadpool(self.tokens.fetch, *needed)
                 if method == "POST" and path == SFN_PATH and headers.get("authorization", "").startswith("AWS4-"):
                     body = await _read_body(receive, None)
                     token = self._signed(scope, headers, body)
@@ -362,6 +367,19 @@ class AuthMiddleware:
                     return template
                 partial = partial or template
         return partial
+
+    def _lookup_key(self, method: str, path: str, headers: dict[str, str]) -> tuple[str, str] | None:
+        """The token row a request's credentials name: ("token_id" | "aws_access_key_id", value)."""
+        auth = headers.get("authorization", "")
+        if auth.startswith("AWS4-") and "Credential=" in auth:
+            return "aws_access_key_id", auth.split("Credential=", 1)[1].split("/", 1)[0]
+        if auth:
+            value = auth.partition(" ")[2].strip()
+            token_id = value[len(PREFIX) :].partition("_")[0] if value.startswith(PREFIX) else ""
+            return ("token_id", token_id) if len(token_id) == 16 else None
+        cookie = _cookies(headers.get("cookie", "")).get(COOKIE) if is_ui(method, path) else None
+        session = self.sessions.read(cookie) if cookie else None
+        return ("token_id", session["t"]) if session else None
 
     def _caller(self, method: str, path: str, headers: dict[str, str]) -> tuple[Token | None, dict[str, str] | None]:
         auth = headers.get("authorization", "")

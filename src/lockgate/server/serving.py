@@ -53,6 +53,13 @@ def prepare(runtime: Any, host: str) -> None:
             log.warning(
                 "no API token exists: nobody can call this server until `lockgate tokens create NAME --role admin`"
             )
+    if not loopback and settings.get("server", "allowed_hosts", None) is None:
+        log.warning(
+            "serving %s: only requests whose Host is %s, localhost, 127.0.0.1 or [::1] are answered; list the "
+            "names clients use in [server] allowed_hosts",
+            host,
+            host,
+        )
     if not loopback and not tls_options(settings) and not settings.get("server", "behind_proxy", False):
         log.warning(
             "serving %s without TLS: tokens and session cookies cross the network in clear text; set "

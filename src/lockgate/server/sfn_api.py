@@ -199,6 +199,12 @@ class StepFunctions:
             }
             for p in validate.validate(definition)
         ]
+        if not diagnostics:
+            from lockgate.asl.resources import Resources
+
+            refused = Resources.from_settings(self.runtime.settings).refusals(definition)
+            diagnostics = [{"severity": "ERROR", "code": "PYTHON_MODULE_REFUSED", "message": m, "location": "/States"}
+                           for m in refused]  # fmt: skip
         return {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics}
 
     def TestState(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802

@@ -199,6 +199,17 @@ class TokenStore:
 
     # -- checking ---------------------------------------------------------------------------
 
+    def warm(self, kind: str, value: str) -> bool:
+        """Whether the row of `value` (kind "token_id" or "aws_access_key_id") is in the cache,
+        so a check needs no database round trip."""
+        hit = self._cache.get(f"{kind}:{value}")
+        return hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS
+
+    def fetch(self, kind: str, value: str) -> None:
+        """Read the row of `value` into the cache (the server does this on a worker thread, so a
+        slow database never stalls its event loop)."""
+        self._lookup(api_tokens.c[kind], value)
+
     def _lookup(self, column: Any, value: str) -> Any:
         now = time.monotonic()
         cache_key = f"{column.name}:{value}"

@@ -282,3 +282,12 @@ def test_python_resources_outside_the_allowed_modules_are_refused_for_any_role(
     assert created.json()["__type"] == "InvalidDefinition" and "state Run" in created.json()["message"]
     assert "module subprocess" in created.json()["message"]
     assert not witness.exists()
+
+
+def test_validate_state_machine_definition_reports_a_refused_python_module(client: Any, tokens: dict[str, str]) -> None:
+    machine = {"StartAt": "Run", "States": {"Run": {"Type": "Task", "Resource": "python:os:popen", "End": True}}}
+    headers = {"Authorization": f"Bearer {tokens['viewer']}", "Content-Type": "application/x-amz-json-1.0",
+               "X-Amz-Target": "AWSStepFunctions.ValidateStateMachineDefinition"}  # fmt: skip
+    answer = client.post("/", content=json.dumps({"definition": json.dumps(machine)}), headers=headers)
+    found = answer.json()
+    assert found["result"] == "FAIL" and "state Run: python:os:popen: module os" in found["diagnostics"][0]["message"]
