@@ -12,6 +12,7 @@ Content-Security-Policy, and nothing is loaded from outside the server.
 # (Request, defined inside `router`) at definition time.
 import datetime as dt
 import json
+import logging
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from lockgate.core.errors import UsageError
 from lockgate.core.history import RUN_STATUSES, TERMINAL_RUN
 from lockgate.server import auth
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 CSP = (
@@ -294,6 +296,7 @@ def router(runtime: Any) -> Any:
             made = operations[action](runtime, name)
         except UsageError as exc:
             return refused(request, str(exc), "/ui/pipelines")
+        log.info("pipeline %s: %s by %s from the web UI", name, action, history.current_actor())
         return done(request, f"/ui/runs/{quote(made, safe='')}" if action == "trigger" else "/ui/pipelines")
 
     @ui.get("/ui/catalog", response_class=HTMLResponse)
