@@ -10,6 +10,7 @@ Content-Security-Policy, and nothing is loaded from outside the server.
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 # (Request, defined inside `router`) at definition time.
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from lockgate.config import mask, mask_url
 from lockgate.core import history
 from lockgate.core.errors import UsageError
 from lockgate.core.history import RUN_STATUSES, TERMINAL_RUN
@@ -46,7 +48,7 @@ def environment() -> Any:
     env.filters["when"] = when
     env.filters["duration"] = duration
     env.filters["pathpart"] = lambda value: quote(str(value), safe="")
-    env.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True, default=str)
+    env.filters["pretty"] = lambda value: mask_url(json.dumps(value, indent=2, sort_keys=True, default=str))
     env.filters["compact"] = compact
     env.globals["version"] = __version__
     env.globals["statuses"] = RUN_STATUSES
@@ -74,7 +76,7 @@ def duration(pair: tuple[float | None, float | None]) -> str:
 
 
 def compact(value: Any, limit: int = 300) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = mask_url(value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -210,9 +212,17 @@ def router(runtime: Any) -> Any:
 
     def run_context(run_id: str) -> dict[str, Any]:
         try:
-            return ui_views.run_detail(runtime, run_id, MAX_HISTORY)
+            context = ui_views.run_detail(runtime, run_id, MAX_HISTORY)
         except UsageError as exc:
             raise HTTPException(404, str(exc)) from None
+        record = context["record"]
+        shown = mask({"params": record.params, "error": record.error, "cause": record.cause,
+                      "history": context["history"], "output": context["output"]})  # fmt: skip
+        context["record"] = dataclasses.replace(
+            record, params=shown["params"], error=shown["error"], cause=shown["cause"]
+        )
+        context.update(history=shown["history"], output=shown["output"])
+        return context
 
     @ui.get("/ui/runs/{run_id}", response_class=HTMLResponse)
     def run_page(run_id: str) -> HTMLResponse:

@@ -105,6 +105,8 @@ def test_api_answers_and_logs_of_a_run_that_printed_secrets_mask_them(client: An
         client.get(f"/api/runs/{run.run_id}/logs/leaky").text,
         client.get(f"/api/runs/{run.run_id}/logs/leaky/text").text,
         client.get(f"/ui/runs/{run.run_id}/logs/leaky").text,
+        client.get(f"/ui/runs/{run.run_id}").text,
+        client.get(f"/ui/runs/{run.run_id}/live").text,
         client.get("/api/runs").text,
     ]
     assert "connecting to postgresql://app:***@db/x?token=***" in answers[2]
