@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lockgate.core.errors import UsageError
 from lockgate.server.tokens import TokenStore
 
 log = logging.getLogger("lockgate.server")
@@ -41,7 +42,10 @@ def prepare(runtime: Any, host: str) -> None:
     loopback = is_loopback(host)
     if store.count() == 0:
         if loopback:
-            created = store.create("admin", "admin")
+            try:
+                created = store.create("admin", "admin")
+            except UsageError:  # another server on this store made it a moment ago
+                return
             path = Path(settings.home) / ADMIN_FILE
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
