@@ -291,3 +291,31 @@ def test_validate_state_machine_definition_reports_a_refused_python_module(clien
     answer = client.post("/", content=json.dumps({"definition": json.dumps(machine)}), headers=headers)
     found = answer.json()
     assert found["result"] == "FAIL" and "state Run: python:os:popen: module os" in found["diagnostics"][0]["message"]
+
+
+def test_tokens_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    import uuid
+
+    import sqlalchemy as sa
+
+    from lockgate.server.tokens import TokenStore
+    from lockgate.store.sql import SqlStore
+
+    schema = f"tokens_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    store = SqlStore(f"{postgres_url}?options=-csearch_path%3D{schema}")
+    try:
+        tokens = TokenStore(store.engine, b"k" * 32)
+        made = tokens.create("pg", "operator", expires_in=3600, aws_key=True)
+        assert tokens.check(made.secret) == made.token
+        key_id = made.token.aws_access_key_id
+        assert key_id is not None and tokens.by_access_key(key_id) == (made.token, made.aws_secret_access_key)
+        tokens.revoke("pg")
+        assert tokens.check(made.secret) is None and [t.status(0) for t in tokens.list()] == ["revoked"]
+    finally:
+        store.engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
