@@ -104,7 +104,7 @@ class Settings:
 
     def masked(self) -> dict[str, Any]:
         """A copy fit to print: secrets replaced by '***'."""
-        out = mask(self.data)
+        out: dict[str, Any] = mask(self.data)
         out["database_url"] = mask_url(self.database_url)
         out["config_file"] = str(self.source) if self.source else None
         return out

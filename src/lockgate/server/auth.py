@@ -327,7 +327,7 @@ class AuthMiddleware:
 
                     await run_in_threadpool(self.tokens.fetch, *needed)
                 if method == "POST" and path == SFN_PATH and headers.get("authorization", "").startswith("AWS4-"):
-                    body = await _read_body(receive, None)
+                    body = await _read_body(receive, None) or b""
                     token = self._signed(scope, headers, body)
                 else:
                     token, session = self._caller(method, path or "", headers)
@@ -342,6 +342,9 @@ class AuthMiddleware:
             return
         if session is not None and method not in ("GET", "HEAD", "OPTIONS"):
             body = await _read_body(receive, MAX_FORM_BYTES)
+            if body is None:
+                await _plain(send, 413, f"a browser form may send at most {MAX_FORM_BYTES} bytes")
+                return
             if not self._csrf_ok(session, headers, body):
                 await _plain(send, 403, "missing or wrong CSRF token; reload the page and try again")
                 return
@@ -462,7 +465,8 @@ def _cookies(header: str) -> dict[str, str]:
     return out
 
 
-async def _read_body(receive: Any, limit: int | None) -> bytes:
+async def _read_body(receive: Any, limit: int | None) -> bytes | None:
+    """The whole request body; None when it is longer than `limit`."""
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -471,7 +475,7 @@ async def _read_body(receive: Any, limit: int | None) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if limit is not None and size > limit:
-            break
+            return None
         chunks.append(chunk)
         if not message.get("more_body"):
             break

@@ -26,7 +26,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def tls_options(settings: Any) -> dict[str, str]:
+def tls_options(settings: Any) -> dict[str, Any]:
     """uvicorn's TLS options from `[server] tls_certfile` and `tls_keyfile`."""
     cert = str(settings.get("server", "tls_certfile", "") or "")
     key = str(settings.get("server", "tls_keyfile", "") or "")

@@ -105,7 +105,6 @@ def router(runtime: Any) -> Any:
         FileResponse,
         HTMLResponse,
         JSONResponse,
-        PlainTextResponse,
         RedirectResponse,
         Response,
     )
@@ -262,7 +261,7 @@ def router(runtime: Any) -> Any:
         return page("_logs_live.html", **logs_context(run_id, step))
 
     @ui.get("/ui/runs/{run_id}/logs/{step}/text")
-    def logs_text(run_id: str, step: str, attempt: int | None = Query(None, ge=1)) -> PlainTextResponse:
+    def logs_text(run_id: str, step: str, attempt: int | None = Query(None, ge=1)) -> Any:
         from lockgate.server.attempt_logs import logs_as_text
 
         return logs_as_text(runtime, run_id, step, attempt)
@@ -307,7 +306,7 @@ def router(runtime: Any) -> Any:
         except UsageError as exc:
             return refused(request, str(exc), "/ui/pipelines")
         log.info("pipeline %s: %s by %s from the web UI", name, action, history.current_actor())
-        return done(request, f"/ui/runs/{quote(made, safe='')}" if action == "trigger" else "/ui/pipelines")
+        return done(request, f"/ui/runs/{quote(str(made), safe='')}" if action == "trigger" else "/ui/pipelines")
 
     @ui.get("/ui/catalog", response_class=HTMLResponse)
     def catalog_page() -> HTMLResponse:
