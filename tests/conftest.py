@@ -156,3 +156,23 @@ def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     return s3_server
+
+
+def make_token(name: str = "test-admin", role: str = "admin", aws_key: bool = False) -> Any:
+    """A new API token in the current test home's store (lockgate.server.tokens.Created)."""
+    from lockgate.runtime import default_runtime
+    from lockgate.server.tokens import TokenStore
+
+    return TokenStore.of(default_runtime()).create(name, role, aws_key=aws_key)
+
+
+@pytest.fixture
+def admin_token(home: Path) -> str:
+    """An admin token in this test's home: servers started on the home accept it (and, as a token
+    exists, `lockgate serve` makes no admin token of its own)."""
+    return str(make_token().secret)
+
+
+@pytest.fixture
+def admin_headers(admin_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token}"}

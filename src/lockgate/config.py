@@ -64,8 +64,21 @@ DEFAULTS: dict[str, Any] = {
     "lineage": {"file": "", "url": "", "namespace": "lockgate"},
 }
 
-_SECRET_KEY = re.compile(r"password|secret|token|api_key|apikey|credential", re.I)
+_SECRET_KEY = re.compile(r"password|passwd|secret|token|api_key|apikey|credential|private_key", re.I)
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
+# `?password=...`, `&token=...`, `access_token`, `X-Amz-Signature`...: a query value that is a secret
+_QUERY_SECRET = re.compile(
+    r"(?P<key>[?&;](?:[a-z0-9_.-]*(?:password|passwd|secret|token|api_key|apikey|signature|sig|credential)"
+    r"[a-z0-9_.-]*))=(?P<value>[^&#\s\"']+)",
+    re.I,
+)
+# Slack: incoming webhook URLs carry their token in the path; API tokens start with xox?-
+_SLACK_HOOK = re.compile(r"(?P<base>https?://hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+", re.I)
+_SLACK_TOKEN = re.compile(r"\bxox[abeoprs]-[A-Za-z0-9-]+")
+_LOCKGATE_TOKEN = re.compile(r"\b(?P<id>lgt_[0-9a-f]{16})_[A-Za-z0-9_-]+")
+_BEARER = re.compile(r"(?P<scheme>\b(?:Bearer|Basic|token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.I)
+# Keys whose every value is a secret when they are tables: a connection's `headers`
+_SECRET_TABLES = ("headers",)
 
 EXECUTORS = ("inline", "threads", "processes", "celery")
 
@@ -138,27 +151,74 @@ class Settings:
 
     def masked(self) -> dict[str, Any]:
         """A copy fit to print: secrets replaced by '***'."""
-        out = mask(self.data)
+        out: dict[str, Any] = mask(self.data)
         out["database_url"] = mask_url(self.database_url)
         out["config_file"] = str(self.source) if self.source else None
         return out
 
 
 def mask(value: Any, key: str = "") -> Any:
+    """A copy of settings (or any JSON-like value) fit to show: the value of a key that names a
+    secret, every value of a `headers` table, and the secrets inside strings (mask_url) are `***`;
+    so is any other occurrence of such a value in the document (a `password` parameter passed on
+    to a step as a positional argument)."""
+    found: set[str] = set()
+    _collect(value, key, found)
+    return _mask(value, key, sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+
+
+def _collect(value: Any, key: str, found: set[str]) -> None:
     if isinstance(value, dict):
-        return {k: mask(v, k) for k, v in value.items()}
+        secret_table = key.lower() in _SECRET_TABLES
+        for k, v in value.items():
+            if secret_table and isinstance(v, str):
+                found.add(v)
+            else:
+                _collect(v, k, found)
+    elif isinstance(value, list):
+        for v in value:
+            _collect(v, key, found)
+    elif isinstance(value, str) and value and _SECRET_KEY.search(key):
+        found.add(value)
+
+
+def _mask(value: Any, key: str, known: list[str]) -> Any:
+    if isinstance(value, dict):
+        if key.lower() in _SECRET_TABLES:
+            return {k: "***" if isinstance(v, str) and v else _mask(v, k, known) for k, v in value.items()}
+        return {k: _mask(v, k, known) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask(v, key) for v in value]
+        return [_mask(v, key, known) for v in value]
     if isinstance(value, str):
         if value and _SECRET_KEY.search(key):
             return "***"
+        for secret in known:
+            if secret in value:
+                value = value.replace(secret, "***")
         return mask_url(value)
     return value
 
 
 def mask_url(text: str) -> str:
-    """Hide the password of any URL in `text` (`postgresql://u:***@host/db`)."""
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}:***@", text)
+    """Hide the secrets a text may hold: URL passwords (`postgresql://u:***@host/db`), secret
+    query values (`?password=***`, `&token=***`), Slack webhook paths and tokens, lockgate API
+    tokens (their non-secret prefix stays) and `Bearer ...` values. Every output path (settings,
+    logs, errors, API answers) masks through this one function."""
+    if not text:
+        return text
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}:***@", text)
+    if "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: f"{m.group('key')}=***", text)
+    if "slack" in text:
+        text = _SLACK_HOOK.sub(lambda m: f"{m.group('base')}***", text)
+    if "xox" in text:
+        text = _SLACK_TOKEN.sub("xox?-***", text)
+    if "lgt_" in text:
+        text = _LOCKGATE_TOKEN.sub(lambda m: f"{m.group('id')}_***", text)
+    return _BEARER.sub(lambda m: f"{m.group('scheme')}***", text)
+
+
+mask_text = mask_url  # the same function, by the name that says what it takes
 
 
 def load(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:

@@ -2,6 +2,7 @@
 
 import http.server
 import json
+import os
 import re
 import subprocess
 import sys
@@ -161,7 +162,8 @@ def test_metrics_of_serve_show_trigger_latency_tick_lag_and_queue_depth(service,
         return bool(listed) and listed[0]["status"] == "SUCCEEDED"
 
     wait_until(succeeded)
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    token = (Path(os.environ["LOCKGATE_HOME"]) / "admin.token").read_text().strip()  # made by serve on a fresh home
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
     assert _sample(text, 'lockgate_trigger_latency_seconds_count{trigger="file"}') == 1.0
     latency = _sample(text, 'lockgate_trigger_latency_seconds_sum{trigger="file"}')
     assert latency is not None and 0.0 <= latency < 10.0

@@ -94,7 +94,13 @@ def label_it(value: int, label: str) -> str:
 @pipeline
 def typed(n: int, label: str = "x"):
     return label_it(triple(n), label)
+
+
+@pipeline(name="<script>alert(1)</script>")
+def hostile_name():
+    return prepare()
 """
+AUTH: dict[str, str] = {}  # the Authorization header of the admin token the server made
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +120,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         if not wait_for_port(port, timeout=30):
             proc.kill()
             raise AssertionError(f"lockgate serve did not listen: {proc.communicate()[1]}")
+        AUTH["Authorization"] = "Bearer " + (folder / ".lockgate" / "admin.token").read_text().strip()
         yield f"http://127.0.0.1:{port}", folder
     finally:
         (folder / "release").write_text("go")  # let steps still waiting end
@@ -141,21 +148,39 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page that fails the test on a script error or a Content-Security-Policy violation."""
+def fresh_page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh page, not logged in, and the script errors and console errors it had."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    yield page
+    yield page, problems
     context.close()
-    assert problems == []
+
+
+def log_in(page: Any, base: str, path: str = "/") -> None:
+    page.goto(f"{base}{path}")
+    page.wait_for_url("**/ui/login?next=*")
+    page.fill("#token", AUTH["Authorization"].removeprefix("Bearer "))
+    page.click("#login")
+    page.wait_for_url(f"{base}{path}")
+
+
+@pytest.fixture
+def page(server: tuple[str, Path], fresh_page: tuple[Any, list[str]]) -> Iterator[Any]:
+    """A logged-in page that fails the test on a script error or a Content-Security-Policy violation."""
+    page, problems = fresh_page
+    log_in(page, server[0])
+    yield page
+    refusals = ("Failed to load resource: the server responded with a status of 401",
+                "Failed to load resource: the server responded with a status of 403", "Refused to display")  # fmt: skip
+    assert [p for p in problems if not p.startswith(refusals)] == []  # refusals some tests provoke
 
 
 def trigger(base: str, pipeline: str, **params: Any) -> str:
-    answer = httpx.post(f"{base}/api/pipelines/{pipeline}/trigger", json={"params": params}, timeout=10)
+    answer = httpx.post(f"{base}/api/pipelines/{pipeline}/trigger", json={"params": params}, headers=AUTH, timeout=10)
     assert answer.status_code == 200, answer.text
     return str(answer.json()["run_id"])
 
@@ -253,7 +278,8 @@ def test_cancel_from_the_ui_aborts_a_running_run(server: tuple[str, Path], page:
     wait_node(page, "forever", "RUNNING")
     page.locator("#cancel").click()
     expect(page.locator("#run-status")).to_have_text("ABORTED")
-    assert httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()["status"] == "ABORTED"
+    shown = httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()
+    assert shown["status"] == "ABORTED" and shown["history"][-1]["by"] == "admin"
     expect(page.locator("#cancel")).to_have_count(0)
     expect(page.locator("#retry")).to_be_visible()
 
@@ -274,7 +300,7 @@ def test_the_trigger_form_refuses_a_bad_value_and_queues_a_run(server: tuple[str
     page.wait_for_url("**/ui/runs/*")
     expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
     run_id = page.url.rsplit("/", 1)[1]
-    assert httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()["output"] == "total=21"
+    assert httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()["output"] == "total=21"
 
 
 def test_clear_and_mark_from_the_run_page(server: tuple[str, Path], page: Any) -> None:
@@ -295,6 +321,99 @@ def test_clear_and_mark_from_the_run_page(server: tuple[str, Path], page: Any) -
     page.select_option("#mark-status", "FAILED")
     page.locator("#mark").click()
     expect(page.locator("#run-status")).to_have_text("FAILED")
-    shown = httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()
-    assert "marked failed by web UI" in shown["cause"]
+    shown = httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()
+    assert "marked failed by admin" in shown["cause"]
     assert [e["type"] for e in shown["history"]].count("StepMarked") == 1
+
+
+def test_log_in_then_trigger_and_cancel_with_the_buttons(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    page.goto(f"{base}/ui/pipelines")
+    expect(page.locator("header .who")).to_have_text("admin")
+    page.locator('tr[data-pipeline="stuck"] a.trigger').click()
+    page.wait_for_url("**/ui/pipelines/stuck/trigger")
+    page.locator("#trigger-submit").click()
+    page.wait_for_url("**/ui/runs/*")
+    wait_node(page, "forever", "RUNNING")
+    run_id = page.url.rsplit("/", 1)[-1]
+    page.locator("#cancel").click()
+    expect(page.locator("#run-status")).to_have_text("ABORTED")
+    history = httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()["history"]
+    assert history[-1]["type"] == "RunAborted" and history[-1]["by"] == "admin"
+    page.locator("#logout").click()
+    page.wait_for_url("**/ui/login")
+    page.goto(f"{base}/ui/pipelines")
+    page.wait_for_url("**/ui/login?next=*")
+
+
+def test_a_post_without_the_csrf_token_is_refused(server: tuple[str, Path], page: Any) -> None:
+    base, _ = server
+    page.goto(f"{base}/ui/pipelines")
+    statuses = page.evaluate(
+        """async () => {
+            const plain = await fetch("/ui/pipelines/stuck/pause", {method: "POST"});
+            const api = await fetch("/api/pipelines/stuck/pause", {method: "POST"});
+            const token = document.querySelector("input[name=csrf_token]").value;
+            const good = await fetch("/ui/pipelines/stuck/unpause", {method: "POST", headers: {"X-CSRF-Token": token}});
+            return [plain.status, api.status, good.status];
+        }"""
+    )
+    assert statuses == [403, 401, 200]
+    listed = {p["name"]: p for p in httpx.get(f"{base}/api/pipelines", headers=AUTH, timeout=10).json()}
+    assert listed["stuck"]["paused"] is False
+
+
+def test_a_form_of_another_origin_cannot_act_for_a_logged_in_user(server: tuple[str, Path], page: Any) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    base, _ = server
+    forms = "".join(
+        f'<form id="f{i}" method="post" action="{base}{path}" target="t{i}"></form><iframe name="t{i}"></iframe>'
+        for i, path in enumerate(["/ui/pipelines/stuck/pause", "/api/pipelines/stuck/pause"])
+    )
+    attack = f"<!doctype html><html><body>{forms}<script>f0.submit(); f1.submit();</script></body></html>".encode()
+
+    class Evil(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(attack)))
+            self.end_headers()
+            self.wfile.write(attack)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    evil = HTTPServer(("127.0.0.1", 0), Evil)  # another origin of the same site: the cookie goes along
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    answers: dict[str, int] = {}
+    page.on(
+        "response",
+        lambda r: answers.__setitem__(r.url.removeprefix(base), r.status) if r.url.startswith(base) else None,
+    )
+    try:
+        page.goto(f"http://127.0.0.1:{evil.server_port}/")
+        page.wait_for_function("() => document.querySelectorAll('iframe').length === 2")
+        page.wait_for_timeout(500)
+    finally:
+        evil.shutdown()
+    assert answers.get("/ui/pipelines/stuck/pause") == 403  # the session cookie came, no CSRF token did
+    assert answers.get("/api/pipelines/stuck/pause") == 401
+    listed = {p["name"]: p for p in httpx.get(f"{base}/api/pipelines", headers=AUTH, timeout=10).json()}
+    assert listed["stuck"]["paused"] is False
+
+
+def test_a_pipeline_named_like_a_script_renders_as_text(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{base}/ui/pipelines")
+    cell = page.locator('tr[data-pipeline="<script>alert(1)</script>"] td').first
+    expect(cell).to_have_text("<script>alert(1)</script>")
+    assert page.locator("#pipelines script").count() == 0
+    assert dialogs == []

@@ -3,7 +3,9 @@
     lockgate:task:NAME            a task registered by `register_task`, a `@task` ("module:qualname"
                                   or its name), or one of the task library (`to_parquet`, `validate`,
                                   `crawl`, `query`, `sql_copy`, `spark_submit`, `notify`, ...)
-    python:module:function        any importable callable
+    python:module:function        a callable of a module of the pipelines folder (or the definition's
+                                  folder for `lockgate asl run`) or of `[asl] python_modules`; any
+                                  other module (os, subprocess, builtins...) is refused
     http:URL / https:URL          POST the payload as JSON, the JSON answer is the result
     arn:...                       looked up in `[asl.resources]` of lockgate.toml (ARN -> one of the above)
 
@@ -18,11 +20,13 @@ A failure's error name is the exception's (`lockgate.DataQuality` for a DataQual
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import logging
+import os
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +89,92 @@ def find_task(name: str) -> Callable[..., Any] | None:
     if fn is not None and hasattr(fn, "fn"):  # a @task object
         fn = fn.fn
     return fn if callable(fn) else None
+
+
+_FOLDERS: set[Path] = set()
+
+
+def allow_folder(path: str | os.PathLike[str]) -> None:
+    """Let `python:` resources run modules of this folder (the pipelines folder a service loads,
+    the folder of a definition `lockgate asl run` runs)."""
+    with _LOCK:
+        _FOLDERS.add(Path(path).resolve())
+
+
+class PythonPolicy:
+    """Which modules `python:module:function` may name: those of the allowed folders and those
+    listed in `[asl] python_modules` (a listed package allows its submodules). A definition is
+    data anyone with the operator role may submit; without this, `python:os:system` would run
+    a shell command as the service's user."""
+
+    def __init__(self, modules: tuple[str, ...] = (), folders: tuple[Path, ...] = ()) -> None:
+        self.modules = modules
+        self.folders = folders
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> PythonPolicy:
+        if settings is None:
+            from lockgate.config import load
+
+            settings = load()
+        listed = settings.get("asl", "python_modules", []) or []
+        modules = tuple(str(m) for m in ([listed] if isinstance(listed, str) else listed))
+        folders = set(_FOLDERS)
+        configured = settings.get("service", "pipelines", None)
+        if configured:
+            folders.add(Path(str(configured)).resolve())
+        from lockgate.dag.loader import _FILE_MODULES  # pipeline files this process loaded
+
+        folders.update(Path(file).parent for file in list(_FILE_MODULES))
+        return cls(modules, tuple(sorted(folders)))
+
+    def refusal(self, target: str) -> str | None:
+        """Why `python:<target>` may not run, or None when it may."""
+        module = target.partition(":")[0]
+        if not module or not all(part.isidentifier() for part in module.split(".")):
+            return f"python:{target}: {module!r} is not a module name"
+        if any(module == m or module.startswith(m + ".") for m in self.modules):
+            return None
+        where = _module_files(module.split(".")[0])
+        if where and all(any(f.is_relative_to(folder) for folder in self.folders) for f in where):
+            return None
+        return (
+            f"python:{target}: module {module} is not in the pipelines folder nor in [asl] python_modules "
+            "of lockgate.toml, so it may not run"
+        )
+
+
+def _module_files(name: str) -> list[Path]:
+    """Where a top-level module would be imported from (without importing it); [] if nowhere or
+    built in."""
+    try:
+        spec = sys.modules[name].__spec__ if name in sys.modules else importlib.util.find_spec(name)
+    except (ImportError, ValueError, AttributeError):
+        return []
+    if spec is None:
+        return []
+    places = list(spec.submodule_search_locations or [])
+    if spec.origin and spec.has_location:
+        places.append(spec.origin)
+    return [Path(p).resolve() for p in places]
+
+
+def _states(definition: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state of a definition, nested ones too (Parallel branches, Map processors)."""
+    stack = [definition]
+    while stack:
+        machine = stack.pop()
+        states = machine.get("States") if isinstance(machine, dict) else None
+        if not isinstance(states, dict):
+            continue
+        for name, state in states.items():
+            if not isinstance(state, dict):
+                continue
+            yield str(name), state
+            stack.extend(b for b in state.get("Branches") or [] if isinstance(b, dict))
+            for key in ("ItemProcessor", "Iterator"):
+                if isinstance(state.get(key), dict):
+                    stack.append(state[key])
 
 
 def _import(target: str, folders: tuple[str, ...] = ()) -> Callable[..., Any]:
@@ -169,10 +259,22 @@ def _http(url: str, payload: Any, token: str) -> Any:
 class Resources:
     """Runs `Invoke` commands by resource; `mapping` is `[asl.resources]` (ARN -> target)."""
 
-    def __init__(self, mapping: Mapping[str, str] | None = None, folders: Sequence[str | Path] = ()) -> None:
+    def __init__(
+        self,
+        mapping: Mapping[str, str] | None = None,
+        folders: Sequence[str | Path] = (),
+        policy: PythonPolicy | None = None,
+    ) -> None:
         self.mapping = dict(mapping or {})
         # where python:module:function modules are found first: the definition's folder, the pipelines folder
         self.folders = tuple(dict.fromkeys(str(Path(folder).resolve()) for folder in folders))
+        self._policy = policy
+
+    @property
+    def policy(self) -> PythonPolicy:
+        if self._policy is None:
+            self._policy = PythonPolicy.from_settings()
+        return self._policy
 
     @classmethod
     def from_settings(cls, settings: Any = None, folders: Sequence[str | Path] = ()) -> Resources:
@@ -185,7 +287,40 @@ class Resources:
 
         table = settings.table("asl").get("resources") or {}
         pipelines = settings.get("service", "pipelines") or default_folder()
-        return cls({str(k): str(v) for k, v in table.items()}, [*folders, pipelines])
+        return cls(
+            {str(k): str(v) for k, v in table.items()}, [*folders, pipelines], PythonPolicy.from_settings(settings)
+        )
+
+    def _python_target(self, resource: str, state: dict[str, Any]) -> str | None:
+        """The `python:` target a Task's resource runs (through `[asl.resources]` and Lambda
+        FunctionName too), when it is known before running."""
+        for suffix in _SUFFIXES:
+            if resource.endswith(suffix):
+                resource = resource[: -len(suffix)]
+        if resource.startswith("arn:"):
+            target = self._lookup(resource)
+            if target is None and resource == LAMBDA_INVOKE:
+                name = (state.get("Parameters") or state.get("Arguments") or {}).get("FunctionName")
+                if isinstance(name, str):
+                    target = self._lookup(name) or next(
+                        (t for arn_, t in self.mapping.items() if arn_.rsplit(":", 1)[-1] == name), None
+                    )
+            resource = target or ""
+        return resource[len("python:") :] if resource.startswith("python:") else None
+
+    def refusals(self, definition: Any) -> list[str]:
+        """One message per Task state (nested ones too) whose `python:` resource names a module
+        that may not run: `state NAME: python:os:system: module os is not ...`."""
+        out = []
+        for name, state in _states(definition):
+            resource = state.get("Resource")
+            if state.get("Type") != "Task" or not isinstance(resource, str):
+                continue
+            target = self._python_target(resource, state)
+            why = self.policy.refusal(target) if target is not None else None
+            if why is not None:
+                out.append(f"state {name}: {why}")
+        return out
 
     def call(self, resource: str, payload: Any, token: str = "") -> Any:
         """The resource's result; raises TaskFailure with the error Retry and Catch will see."""
@@ -209,6 +344,9 @@ class Resources:
                 )
             return _call(fn, payload)
         if kind == "python":
+            why = self.policy.refusal(rest)
+            if why is not None:
+                raise TaskFailure(e.TASK_FAILED, why)
             return _call(_import(rest, self.folders), payload)
         if kind in ("http", "https"):
             url = target if rest.startswith("//") else rest

@@ -43,6 +43,7 @@ def _register() -> None:
         notify,  # noqa: F401
         runs,  # noqa: F401
         service,  # noqa: F401
+        tokens,  # noqa: F401
         workers,  # noqa: F401
     )
 

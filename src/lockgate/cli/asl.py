@@ -23,10 +23,20 @@ def _definition(source: str | Path, where: str = "") -> dict[str, Any]:
 
     loaded = definition.load(source)
     problems = validate.validate(loaded)
-    if problems:
-        lines = [_problem(p) for p in problems]
+    lines = [_problem(p) for p in problems] or _python_refusals(source, loaded)
+    if lines:
         raise UsageError(f"{where or source}: invalid state machine definition:\n  " + "\n  ".join(lines))
     return loaded
+
+
+def _python_refusals(source: str | Path, loaded: Any) -> list[str]:
+    """Task states whose `python:` module is neither beside the definition, in the pipelines
+    folder, nor in `[asl] python_modules`."""
+    from lockgate.asl.resources import Resources, allow_folder
+
+    if isinstance(source, Path):
+        allow_folder(source.parent)
+    return Resources.from_settings().refusals(loaded)
 
 
 def _problem(problem: Any) -> str:
@@ -74,10 +84,11 @@ def validate_command(file: Path = typer.Argument(..., help="A definition file, J
     """Check a definition; exit 0 if valid, else 2 with every problem (state and JSON pointer)."""
     from lockgate.asl import definition, validate
 
-    problems = validate.validate(definition.load(file))
-    if problems:
-        for problem in problems:
-            print(f"{file}: {_problem(problem)}", file=sys.stderr)
+    loaded = definition.load(file)
+    lines = [_problem(p) for p in validate.validate(loaded)] or _python_refusals(file, loaded)
+    if lines:
+        for line in lines:
+            print(f"{file}: {line}", file=sys.stderr)
         raise Exit(_output.EXIT_USAGE)
     typer.echo(f"{file}: valid")
 
@@ -130,6 +141,9 @@ def run_command(
 @asl_app.command("resume")
 def resume_command(run_id: str = typer.Argument(..., help="A state machine run id (or a unique prefix).")) -> None:
     """Continue a durable execution whose process stopped; print its result."""
+    from lockgate.asl.resources import allow_folder
+
+    allow_folder(".")  # its python: modules beside the user, as `lockgate asl run` allowed them
     from lockgate.asl import durable
     from lockgate.runtime import default_runtime
 
@@ -249,6 +263,9 @@ def run_batch_command(
     ),
 ) -> None:
     """Run many executions in memory in one process; one result line per case, in order."""
+    from lockgate.asl.resources import allow_folder
+
+    allow_folder(cases.parent)  # the cases' python: modules beside the file, as for a definition file
     try:
         lines = cases.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:

@@ -299,6 +299,9 @@ def retry(
 
 def _drive(action: Any, run_id: str, as_json: bool, executor: str | None) -> None:
     """Drive a run with `action` (Runtime.resume or .retry), showing it live unless printing JSON."""
+    from lockgate.asl.resources import allow_folder
+
+    allow_folder(".")  # a state machine's python: modules beside the user, as `lockgate asl run` allowed them
     if as_json:
         result = action(run_id, executor=executor)
     else:

@@ -36,10 +36,12 @@ def _runtime() -> Any:
 def _serve_folder(option: Path | None, runtime: Any) -> Any:
     """The folder a service serves: --pipelines, else [service] pipelines, else pipelines/ or .;
     loaded file by file (a broken file is an import error, the others are served)."""
+    from lockgate.asl.resources import allow_folder
     from lockgate.triggers.project import configured_folder, default_folder
     from lockgate.triggers.served import FolderReloader
 
     folder = option if option is not None else configured_folder(runtime.settings) or default_folder()
+    allow_folder(folder)  # python: resources of its modules may run
     reloader = FolderReloader(runtime, folder)
     reloader.load()
     return reloader
@@ -66,6 +68,9 @@ def _loaded(source: Any) -> Any:
                 f"the service's pipelines folder {source.folder} cannot be read here; pass --pipelines DIR"
             )
         raise UsageError(f"--pipelines {source.folder}: no such folder")
+    from lockgate.asl.resources import allow_folder
+
+    allow_folder(source.folder)  # python: resources of its modules may run
     return FolderLoader(source.folder).load()
 
 
@@ -148,6 +153,7 @@ def serve(
             raise UsageError(f"--host {host} --port {port}: cannot listen there: {exc.strerror}") from None
     import uvicorn
 
+    from lockgate.server import serving
     from lockgate.server.app import create_app
 
     runtime = _runtime()
@@ -155,12 +161,15 @@ def serve(
     loaded = reloader.last.items
     stop = threading.Event()
     _start_service(runtime, stop)
+    serving.prepare(runtime, host)
     scheduler = Scheduler(runtime, loaded)
     scheduler.reloader = reloader
     reloader.watch(scheduler.wake)
     scheduler.start()
     worker = threading.Thread(target=scheduler.run, args=(stop,), name="lockgate-scheduler", daemon=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning"))
+    config = uvicorn.Config(create_app(runtime, bind=host), host=host, port=port, log_level="warning",
+                            **serving.tls_options(runtime.settings))  # fmt: skip
+    server = uvicorn.Server(config)
     _on_signals(stop, scheduler.wake)
     logging.getLogger("lockgate.triggers").info(
         "serving %d pipelines and state machines on http://%s:%d", len(loaded), host, port

@@ -5,12 +5,30 @@ Times are seconds since the epoch (floats) as the runner's clock gave them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import contextvars
+import getpass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 STEP_STATUSES = ("PENDING", "RUNNING", "RETRYING", "SUCCEEDED", "FAILED", "SKIPPED", "ABORTED")
 TERMINAL_RUN = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+# Who is acting: the API token's name while the HTTP server handles a request (and on the threads
+# it starts for it); unset in the CLI, where the OS user name is used.
+ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor", default=None)
+
+
+def current_actor() -> str:
+    """The name to record as `by` on the events of an action: the token's name, else the OS user."""
+    name = ACTOR.get()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name (a container without an /etc/passwd entry)
+        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +52,8 @@ def event_from(kind: str, at: float, body: dict[str, Any]) -> Event:
         cls = _TYPES[kind]
     except KeyError:
         raise ValueError(f"unknown event type {kind!r} in history") from None
+    if "by" in cls.__dataclass_fields__ and "by" not in body:  # written before actions named their actor
+        body = {**body, "by": None}
     return cls(at=at, **body)
 
 
@@ -48,11 +68,14 @@ class RunStarted(Event):
 @dataclass(frozen=True, slots=True)
 class RunResumed(Event):
     owner: str
+    by: str | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)
 class RunRedriven(Event):
     """`lockgate retry`: failed, skipped and aborted steps start again."""
+
+    by: str | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +169,7 @@ class RunTimedOut(Event):
 @dataclass(frozen=True, slots=True)
 class RunAborted(Event):
     cause: str
+    by: str | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)

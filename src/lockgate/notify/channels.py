@@ -37,6 +37,29 @@ def verify(secret: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, body), signature)
 
 
+def sign_timestamped(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Lockgate-Signature-Timestamped value: `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
+
+    The body-only signature cannot stop a replay (the timestamp beside it is unsigned); this one
+    binds the timestamp, so a receiver can refuse deliveries older than its tolerance.
+    """
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def verify_timestamped(
+    secret: str, timestamp: str, body: bytes, signature: str, now: float, tolerance: float = 300.0
+) -> bool:
+    """Whether a received X-Lockgate-Signature-Timestamped matches, and its timestamp is within
+    `tolerance` seconds of `now` (constant-time comparison)."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now - sent) > tolerance:
+        return False
+    return hmac.compare_digest(sign_timestamped(secret, timestamp, body), signature)
+
+
 def webhook_body(delivery_id: str, topic: str, message: Message) -> bytes:
     """The JSON a webhook receives; the same bytes on every retry of one delivery."""
     document = {
@@ -85,6 +108,9 @@ class Channels:
             }
             if secret:
                 headers["X-Lockgate-Signature"] = sign(secret, body)
+                headers["X-Lockgate-Signature-Timestamped"] = sign_timestamped(
+                    secret, headers["X-Lockgate-Timestamp"], body
+                )
             self._post(endpoint, body, headers)
         elif channel == "slack":
             text = f"*{message.subject}*\n{message.text}"

@@ -16,15 +16,19 @@ ROUTERS: list[str] = [
 ]
 
 
-def create_app(runtime: Any = None) -> Any:
-    """The app serving `runtime` (the default runtime when None)."""
+def create_app(runtime: Any = None, bind: str | None = None) -> Any:
+    """The app serving `runtime` (the default runtime when None); `bind` is the address it
+    listens on (a name the Host header may carry). Every route goes through
+    lockgate.server.auth: tokens, roles, allowed hosts, CSRF and security headers."""
     from fastapi import FastAPI
 
     from lockgate import __version__
     from lockgate.runtime import default_runtime
+    from lockgate.server.auth import AuthMiddleware
 
     runtime = runtime or default_runtime()
-    app = FastAPI(title="lockgate", version=__version__)
+    # No /docs or /redoc: they load their scripts from outside the server. /openapi.json stays.
+    app = FastAPI(title="lockgate", version=__version__, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     for target in ROUTERS:
         module, _, name = target.partition(":")
@@ -32,4 +36,5 @@ def create_app(runtime: Any = None) -> Any:
     from lockgate.server.ui import install_error_pages
 
     install_error_pages(app)
+    app.add_middleware(AuthMiddleware, runtime=runtime, bind=bind)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.config import mask_url
 from lockgate.core.errors import UsageError
 
 MAX_BYTES = 1_000_000  # the tail of a longer log is shown, with a note
@@ -43,5 +44,23 @@ def attempt_logs(runtime: Any, run_id: str, step: str, attempt: int | None = Non
             # wherever the attempt ran: [logs] url is a folder or an object store every machine writes to
             text, exists, truncated = runtime.logs.read(record.run_id, owner.name, number, MAX_BYTES)
             where = runtime.logs.location(record.run_id, owner.name, number)
+            text = mask_url(text)  # a task that printed a secret does not show it here
             out.append(AttemptLog(owner.name, number, where, text, exists, truncated))
     return out
+
+
+def logs_as_text(runtime: Any, run_id: str, step: str, attempt: int | None = None) -> Any:
+    """The logs of `step` as one `text/plain` answer (never HTML: a log line is shown as written),
+    with `X-Content-Type-Options: nosniff`; 404 for an unknown run or step."""
+    from fastapi import HTTPException
+    from fastapi.responses import PlainTextResponse
+
+    try:
+        entries = attempt_logs(runtime, run_id, step, attempt)
+    except UsageError as exc:
+        raise HTTPException(404, str(exc)) from None
+    if len(entries) == 1:
+        text = entries[0].text
+    else:
+        text = "".join(f"===== {e.step} attempt {e.attempt} =====\n{e.text}\n" for e in entries)
+    return PlainTextResponse(text, headers={"X-Content-Type-Options": "nosniff"})

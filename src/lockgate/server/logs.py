@@ -19,7 +19,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, the `extra` fields, any traceback.
 
-    URL passwords are masked in the message.
+    Secrets are masked in the message and the traceback (lockgate.config.mask_url).
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -33,8 +33,15 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 document[key] = value
         if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
+            document["exception"] = mask_url(self.formatException(record.exc_info))
         return json.dumps(document, default=str, separators=(",", ":"))
+
+
+class MaskingFormatter(logging.Formatter):
+    """The text format, with the secrets of each line masked (lockgate.config.mask_url)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_url(super().format(record))
 
 
 def configure_logging(settings: Settings) -> None:
@@ -50,7 +57,7 @@ def configure_logging(settings: Settings) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_lockgate", False)]:
         root.removeHandler(old)

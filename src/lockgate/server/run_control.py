@@ -6,6 +6,7 @@ request that cannot work gets its reason; the run itself then goes on in this pr
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from typing import Any
@@ -70,4 +71,6 @@ def _drive(operation: Any, run_id: str, what: str) -> None:
         except Exception:
             log.exception("%s of run %s failed", what, run_id, extra={"run_id": run_id})
 
-    threading.Thread(target=work, name=f"lockgate-{what}-{run_id}", daemon=True).start()
+    # The thread carries the request's context: the history names the token that asked (history.ACTOR).
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name=f"lockgate-{what}-{run_id}", daemon=True).start()

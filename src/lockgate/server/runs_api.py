@@ -8,13 +8,17 @@ from lockgate import _json
 
 
 def actor_of(request: Any) -> str:
-    """Who asks, for the history: the API token's name once requests carry one, else "api"."""
-    return str(getattr(request.state, "actor", None) or "api")
+    """Who asks, for the history: the API token's name (set by the auth middleware), else "api"."""
+    from lockgate.core import history
+
+    return str(history.ACTOR.get() or getattr(request.state, "actor", None) or "api")
 
 
 def router(runtime: Any) -> Any:
     from fastapi import APIRouter, Body, HTTPException, Query, Request
+    from fastapi.responses import PlainTextResponse
 
+    from lockgate.config import mask
     from lockgate.core.errors import UsageError
 
     api = APIRouter(prefix="/api", tags=["runs"])
@@ -48,7 +52,7 @@ def router(runtime: Any) -> Any:
         except UsageError as exc:
             raise HTTPException(404, str(exc)) from None
         history = [{"id": i, "type": e.type, "timestamp": _json.iso(e.at), **e.body()} for i, e in enumerate(events, 1)]
-        return {**runtime.view(record.run_id).to_json(), "history": history}
+        return mask({**runtime.view(record.run_id).to_json(), "history": history})  # type: ignore[no-any-return]
 
     @api.post("/runs/{run_id}/cancel")
     def cancel_run(run_id: str) -> dict[str, Any]:
@@ -77,6 +81,13 @@ def router(runtime: Any) -> Any:
             return [entry.to_json() for entry in attempt_logs(runtime, run_id, step, attempt)]
         except UsageError as exc:
             raise HTTPException(404, str(exc)) from None
+
+    @api.get("/runs/{run_id}/logs/{step}/text", response_class=PlainTextResponse)
+    def step_logs_text(run_id: str, step: str, attempt: int | None = Query(None, ge=1)) -> Any:
+        """The same logs as plain text (`text/plain`, never rendered as HTML)."""
+        from lockgate.server.attempt_logs import logs_as_text
+
+        return logs_as_text(runtime, run_id, step, attempt)
 
     @api.post("/runs/{run_id}/retry", status_code=202)
     def retry_run(run_id: str) -> dict[str, Any]:

@@ -105,8 +105,9 @@ def _map_run_arn(arn: Any) -> str:
     return arn
 
 
-def _definition(text: Any) -> dict[str, Any]:
+def _definition(text: Any, settings: Any = None) -> dict[str, Any]:
     from lockgate.asl import validate
+    from lockgate.asl.resources import Resources
 
     if not isinstance(text, str):
         raise ApiError("InvalidDefinition", "definition must be a JSON string")
@@ -117,6 +118,9 @@ def _definition(text: Any) -> dict[str, Any]:
     problems = validate.validate(definition)
     if problems:
         raise ApiError("InvalidDefinition", "; ".join(f"{p.pointer or '/'}: {p.message}" for p in problems))
+    refused = Resources.from_settings(settings).refusals(definition)  # python: modules outside the allowed ones
+    if refused:
+        raise ApiError("InvalidDefinition", "; ".join(refused))
     return definition  # type: ignore[no-any-return]
 
 
@@ -229,7 +233,7 @@ class StepFunctions:
         from lockgate.asl.schema import asl_state_machines as t
 
         name, text = check_name(body.get("name"), "state machine"), body.get("definition")
-        _definition(text)
+        _definition(text, self.runtime.settings)
         kind = str(body.get("type") or "STANDARD")
         if kind not in ("STANDARD", "EXPRESS"):
             raise ApiError("ValidationException", f"type must be STANDARD or EXPRESS, not {kind!r}")
@@ -261,7 +265,7 @@ class StepFunctions:
         self._machine_row(name)
         values: dict[str, Any] = {"updated_at": self._now()}
         if body.get("definition") is not None:
-            _definition(body["definition"])
+            _definition(body["definition"], self.runtime.settings)
             values["definition"] = body["definition"]
         if body.get("roleArn") is not None:
             values["role_arn"] = body["roleArn"]
@@ -346,6 +350,12 @@ class StepFunctions:
             }
             for p in validate.validate(definition)
         ]
+        if not diagnostics:
+            from lockgate.asl.resources import Resources
+
+            refused = Resources.from_settings(self.runtime.settings).refusals(definition)
+            diagnostics = [{"severity": "ERROR", "code": "PYTHON_MODULE_REFUSED", "message": m, "location": "/States"}
+                           for m in refused]  # fmt: skip
         return {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics}
 
     def TestState(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
@@ -359,7 +369,11 @@ class StepFunctions:
         if not isinstance(state, dict) or not isinstance(state.get("Type"), str):
             raise ApiError("InvalidDefinition", "definition must be one state object with a Type")
         variables = json.loads(body["variables"]) if body.get("variables") else None
-        return test_state(state, _input(body.get("input")), Resources.from_settings(self.runtime.settings), variables)
+        resources = Resources.from_settings(self.runtime.settings)
+        refused = resources.refusals({"States": {str(body.get("name") or "TestState"): state}})
+        if refused:
+            raise ApiError("InvalidDefinition", "; ".join(refused))
+        return test_state(state, _input(body.get("input")), resources, variables)
 
     # -- versions and aliases -----------------------------------------------------------------
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from lockgate.core.history import current_actor
+
+log = logging.getLogger(__name__)
 
 
 def _pipelines(runtime: Any) -> dict[str, Any]:
@@ -98,18 +103,21 @@ def router(runtime: Any) -> Any:
         scheduler = attached(runtime)
         if scheduler is not None:
             scheduler.wake()
+        log.info("run %s of %s queued by %s", run_id, name, current_actor(), extra={"run_id": run_id})
         return {"run_id": run_id, "pipeline": name, "status": "QUEUED", "created": True}
 
     @api.post("/pipelines/{name}/pause")
     def pause(name: str) -> dict[str, Any]:
         pipeline_named(name)
         ledger.pause(name, runtime.clock())
+        log.info("pipeline %s paused by %s", name, current_actor())
         return {"name": name, "paused": True}
 
     @api.post("/pipelines/{name}/unpause")
     def unpause(name: str) -> dict[str, Any]:
         pipeline_named(name)
         ledger.unpause(name)
+        log.info("pipeline %s unpaused by %s", name, current_actor())
         scheduler = attached(runtime)
         if scheduler is not None:
             scheduler.wake()

@@ -10,16 +10,22 @@ Content-Security-Policy, and nothing is loaded from outside the server.
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 # (Request, defined inside `router`) at definition time.
+import dataclasses
 import datetime as dt
 import json
+import logging
 import mimetypes
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from lockgate.config import mask, mask_url
+from lockgate.core import history
 from lockgate.core.errors import UsageError
 from lockgate.core.history import RUN_STATUSES, TERMINAL_RUN
+from lockgate.server import auth
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 CSP = (
@@ -42,10 +48,12 @@ def environment() -> Any:
     env.filters["when"] = when
     env.filters["duration"] = duration
     env.filters["pathpart"] = lambda value: quote(str(value), safe="")
-    env.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True, default=str)
+    env.filters["pretty"] = lambda value: mask_url(json.dumps(value, indent=2, sort_keys=True, default=str))
     env.filters["compact"] = compact
     env.globals["version"] = __version__
     env.globals["statuses"] = RUN_STATUSES
+    env.globals["csrf_token"] = lambda: auth.CSRF.get()
+    env.globals["signed_in"] = lambda: history.ACTOR.get() or ""
     return env
 
 
@@ -68,13 +76,13 @@ def duration(pair: tuple[float | None, float | None]) -> str:
 
 
 def compact(value: Any, limit: int = 300) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = mask_url(value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def ui_actor(request: Any) -> str:
     """Who acts from the web UI, for the history: the signed-in user once sessions name one."""
-    return str(getattr(request.state, "actor", None) or "web UI")
+    return str(history.ACTOR.get() or getattr(request.state, "actor", None) or "web UI")
 
 
 def install_error_pages(app: Any) -> None:
@@ -98,11 +106,20 @@ def install_error_pages(app: Any) -> None:
 
 def router(runtime: Any) -> Any:
     from fastapi import APIRouter, HTTPException, Query, Request
-    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+    from fastapi.responses import (
+        FileResponse,
+        HTMLResponse,
+        JSONResponse,
+        RedirectResponse,
+        Response,
+    )
 
     from lockgate.server import run_control, ui_views
+    from lockgate.server.tokens import TokenStore
 
     env = environment()
+    tokens = TokenStore.of(runtime)
+    sessions = auth.Sessions(tokens.key)
     ui = APIRouter(include_in_schema=False)
     statics = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()}
 
@@ -138,6 +155,38 @@ def router(runtime: Any) -> Any:
             kind = "text/javascript"
         return FileResponse(file, media_type=kind, headers={"Cache-Control": "max-age=3600"})
 
+    # -- logging in ---------------------------------------------------------------------------
+
+    def safe_next(target: str) -> str:
+        """Only a path of this server (never `//host` or `https://...`) to go to after logging in."""
+        return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+    @ui.get("/ui/login", response_class=HTMLResponse)
+    def login_page(next: str = "/") -> HTMLResponse:
+        return page("login.html", message="", next=safe_next(next))
+
+    @ui.post("/ui/login")
+    async def login(request: Request) -> Response:
+        same_origin(request)
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        where = safe_next((form.get("next") or ["/"])[0])
+        token = tokens.check((form.get("token") or [""])[0].strip())
+        if token is None:
+            message = "That token is not valid: unknown, expired or revoked."
+            return page("login.html", status_code=401, message=message, next=where)
+        answer = RedirectResponse(where, status_code=303)
+        secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        answer.set_cookie(auth.COOKIE, sessions.issue(token), max_age=auth.SESSION_SECONDS, path="/",
+                          httponly=True, samesite="strict", secure=secure)  # fmt: skip
+        return answer
+
+    @ui.post("/ui/logout")
+    def logout(request: Request) -> Response:
+        same_origin(request)
+        answer = RedirectResponse("/ui/login", status_code=303)
+        answer.delete_cookie(auth.COOKIE, path="/", httponly=True, samesite="strict")
+        return answer
+
     # -- runs -----------------------------------------------------------------------------
 
     def runs_query(pipeline: str | None, status: str | None, limit: int) -> dict[str, Any]:
@@ -167,9 +216,17 @@ def router(runtime: Any) -> Any:
 
     def run_context(run_id: str) -> dict[str, Any]:
         try:
-            return ui_views.run_detail(runtime, run_id, MAX_HISTORY)
+            context = ui_views.run_detail(runtime, run_id, MAX_HISTORY)
         except UsageError as exc:
             raise HTTPException(404, str(exc)) from None
+        record = context["record"]
+        shown = mask({"params": record.params, "error": record.error, "cause": record.cause,
+                      "history": context["history"], "output": context["output"]})  # fmt: skip
+        context["record"] = dataclasses.replace(
+            record, params=shown["params"], error=shown["error"], cause=shown["cause"]
+        )
+        context.update(history=shown["history"], output=shown["output"])
+        return context
 
     @ui.get("/ui/runs/{run_id}", response_class=HTMLResponse)
     def run_page(run_id: str) -> HTMLResponse:
@@ -178,6 +235,16 @@ def router(runtime: Any) -> Any:
     @ui.get("/ui/runs/{run_id}/live", response_class=HTMLResponse)
     def run_live(run_id: str) -> HTMLResponse:
         return page("_run_live.html", **run_context(run_id))
+
+    @ui.get("/ui/runs/{run_id}/graph.json")
+    def run_graph(run_id: str) -> JSONResponse:
+        """The run's graph for the page's script (the page's session cookie is not taken by /api)."""
+        from lockgate.server.run_graph import graph_of
+
+        try:
+            return JSONResponse(graph_of(runtime, run_id))
+        except UsageError as exc:
+            raise HTTPException(404, str(exc)) from None
 
     def logs_context(run_id: str, step: str) -> dict[str, Any]:
         from lockgate.server.attempt_logs import attempt_logs
@@ -239,6 +306,12 @@ def router(runtime: Any) -> Any:
             run_control.carry_on(runtime, done_.run_id)
         return done(request, back)
 
+    @ui.get("/ui/runs/{run_id}/logs/{step}/text")
+    def logs_text(run_id: str, step: str, attempt: int | None = Query(None, ge=1)) -> Any:
+        from lockgate.server.attempt_logs import logs_as_text
+
+        return logs_as_text(runtime, run_id, step, attempt)
+
     @ui.post("/ui/runs/{run_id}/{action}")
     def run_action(request: Request, run_id: str, action: str) -> Response:
         same_origin(request)
@@ -291,11 +364,12 @@ def router(runtime: Any) -> Any:
         same_origin(request)
         operations = {"pause": ui_views.pause, "unpause": ui_views.unpause}
         if action not in operations:
-            raise HTTPException(404, f"no action {action!r}; actions are pause and unpause")
+            raise HTTPException(404, f"no action {action!r}; actions are pause, unpause and trigger")
         try:
             operations[action](runtime, name)
         except UsageError as exc:
             return refused(request, str(exc), "/ui/pipelines")
+        log.info("pipeline %s: %s by %s from the web UI", name, action, history.current_actor())
         return done(request, "/ui/pipelines")
 
     @ui.get("/ui/catalog", response_class=HTMLResponse)

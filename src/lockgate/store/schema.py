@@ -175,3 +175,19 @@ pools = sa.Table(
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("slots", sa.Integer, nullable=False),
 )
+
+# API tokens of `lockgate serve` (lockgate.server.tokens): only a salted hash of each secret is kept;
+# `token_id` is the token's non-secret prefix, so checking a token is one indexed lookup and one hash.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("token_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("aws_access_key_id", sa.String(32), unique=True),
+)

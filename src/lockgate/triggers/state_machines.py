@@ -103,9 +103,10 @@ class StateMachine:
         """The resource map: `[asl.resources]` of the settings, then of the folder's lockgate.toml."""
         from lockgate.asl.resources import Resources
 
-        mapping = dict(Resources.from_settings(runtime.settings).mapping)
+        configured = Resources.from_settings(runtime.settings)
+        mapping = dict(configured.mapping)
         mapping.update(self.project_resources)
-        return Resources(mapping)
+        return Resources(mapping, policy=configured.policy)
 
     def start_claimed(self, runtime: Any, record: Any, park: Callable[[float], bool] | None = None) -> dict[str, Any]:
         """Start a queued run this process claimed as a durable execution and drive it to its end

@@ -25,8 +25,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_topics_over_the_api(api_server: str, receiver: Receiver) -> None:
-    with httpx.Client(base_url=api_server) as client:
+def test_topics_over_the_api(api_server: str, receiver: Receiver, admin_headers: dict[str, str]) -> None:
+    with httpx.Client(base_url=api_server, headers=admin_headers) as client:
         assert client.post("/api/topics", json={"name": "ops"}).status_code == 201
         assert client.post("/api/topics", json={"name": "bad name!"}).status_code == 400
         answer = client.post("/api/topics/ops/subscriptions", json={"target": f"webhook:{receiver.url}"})

@@ -58,14 +58,16 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_metrics_count_runs_steps_retries_and_queue(api_server: str, receiver: Receiver) -> None:
+def test_metrics_count_runs_steps_retries_and_queue(
+    api_server: str, receiver: Receiver, admin_headers: dict[str, str]
+) -> None:
     server = api_server
     runtime = default_runtime()
     topics = notifier_of(runtime).topics
     topics.create("metrics", time.time())
     topics.subscribe("metrics", f"webhook:{receiver.url}", "k", time.time())
     receiver.statuses = [500]
-    before = httpx.get(f"{server}/metrics").text
+    before = httpx.get(f"{server}/metrics", headers=admin_headers).text
     assert lockgate.run(mapped).status == "SUCCEEDED"
     assert lockgate.run(mapped).status == "SUCCEEDED"
     assert lockgate.run(broken).status == "FAILED"
@@ -74,7 +76,7 @@ def test_metrics_count_runs_steps_retries_and_queue(api_server: str, receiver: R
     runtime.enqueue("metrics_mapped", {})
     metrics.observe_tick_lag(0.25)
     metrics.observe_trigger_latency("s3", 1.5)
-    response = httpx.get(f"{server}/metrics")
+    response = httpx.get(f"{server}/metrics", headers=admin_headers)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

@@ -11,7 +11,7 @@ from notify_services import Receiver, body_json, receiver  # noqa: F401
 
 import lockgate
 from lockgate import Retry, pipeline, task
-from lockgate.notify.channels import verify
+from lockgate.notify.channels import verify, verify_timestamped
 from lockgate.notify.delivery import deliver_due
 from lockgate.notify.plugin import notifier_of
 from lockgate.runtime import default_runtime
@@ -76,6 +76,11 @@ def test_a_failed_delivery_is_retried_with_the_same_delivery_id(receiver: Receiv
     assert first["body"] == second["body"]
     for request in (first, second):
         assert verify("k3y", request["body"], request["headers"]["x-lockgate-signature"])
+        stamp = request["headers"]["x-lockgate-timestamp"]
+        signed = request["headers"]["x-lockgate-signature-timestamped"]
+        assert verify_timestamped("k3y", stamp, request["body"], signed, now=int(stamp) + 10)
+        assert not verify_timestamped("k3y", stamp, request["body"], signed, now=int(stamp) + 301)
+        assert not verify_timestamped("k3y", str(int(stamp) + 1), request["body"], signed, now=int(stamp))
     assert runtime.view(run.run_id).status == "FAILED"
     (after,) = notifier_of(runtime).outbox.list(run_id=run.run_id)
     assert after.status == "DELIVERED" and after.attempts == 2

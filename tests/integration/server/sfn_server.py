@@ -2,7 +2,8 @@
 
 `running(runtime)` serves lockgate's app on a free loopback port (uvicorn, in a thread) and
 gives a `Served` with `client()` (boto3 `stepfunctions`, default settings: retries and the like
-as a user has them) and `aws(...)` (the AWS CLI). Credentials a server asks for are added here.
+as a user has them) and `aws(...)` (the AWS CLI), both signing with the AWS key pair of an admin
+token made in the runtime's store for this server.
 Clients disable the `sync-` host prefix the way `lockgate serve` tells users to, through
 AWS_DISABLE_HOST_PREFIX_INJECTION, since no loopback name resolves with that prefix.
 """
@@ -34,19 +35,25 @@ CREDENTIALS = {
 @dataclass
 class Served:
     endpoint: str
+    credentials: dict[str, str]
 
     def client(self, **config: Any) -> Any:
         import boto3
         from botocore.config import Config
 
-        os.environ.update(CREDENTIALS)
+        os.environ.update(self.credentials)
         return boto3.session.Session().client(
             "stepfunctions", endpoint_url=self.endpoint, config=Config(**config) if config else None
         )
 
     def aws(self, *args: str) -> Any:
         """`aws stepfunctions ARGS --endpoint-url ...`: its JSON answer (the command must succeed)."""
-        env = {**os.environ, **CREDENTIALS, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        env = {
+            **os.environ,
+            **self.credentials,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
         aws = Path(sys.executable).with_name("aws")
         command = [str(aws), "stepfunctions", *args, "--endpoint-url", self.endpoint, "--output", "json"]
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
@@ -56,9 +63,12 @@ class Served:
 
 @contextmanager
 def running(runtime: Any) -> Iterator[Served]:
+    import uuid
+
     import uvicorn
 
     from lockgate.server.app import create_app
+    from lockgate.server.tokens import TokenStore
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
@@ -67,9 +77,15 @@ def running(runtime: Any) -> Iterator[Served]:
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
+    created = TokenStore.of(runtime).create(f"sfn-{uuid.uuid4().hex[:8]}", "admin", aws_key=True)
+    credentials = {
+        **CREDENTIALS,
+        "AWS_ACCESS_KEY_ID": str(created.token.aws_access_key_id),
+        "AWS_SECRET_ACCESS_KEY": str(created.aws_secret_access_key),
+    }
     saved = {key: os.environ.get(key) for key in CREDENTIALS}
     try:
-        yield Served(f"http://127.0.0.1:{port}")
+        yield Served(f"http://127.0.0.1:{port}", credentials)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

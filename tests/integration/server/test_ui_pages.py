@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import make_token
 
 from lockgate import _json
 from lockgate.dag.loader import load_file
@@ -19,12 +20,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.te
 
 
 @pytest.fixture
-def client(home: Path) -> Iterator[Any]:
+def client(home: Path, admin_headers: dict[str, str]) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from lockgate.server.app import create_app
 
-    with TestClient(create_app(default_runtime())) as client:
+    with TestClient(create_app(default_runtime()), base_url="http://127.0.0.1", headers=admin_headers) as client:
         yield client
 
 
@@ -238,6 +239,7 @@ def test_the_notifications_page_names_a_broken_alarm_table(home: Path) -> None:
     from lockgate.server.app import create_app
 
     Path("lockgate.toml").write_text('[[alarms]]\nname = "slow"\nkind = "no-such-kind"\n')
-    with TestClient(create_app(default_runtime())) as client:
+    admin_headers = {"Authorization": f"Bearer {make_token().secret}"}
+    with TestClient(create_app(default_runtime()), base_url="http://127.0.0.1", headers=admin_headers) as client:
         page = client.get("/ui/notifications")
     assert page.status_code == 200 and "lockgate.toml: alarm &#39;slow&#39;: kind" in page.text

@@ -72,6 +72,14 @@ def test_polling_finds_new_objects_once_per_version_across_restarts(runtime, uni
 
 
 @pytest.fixture
+def auth(runtime):
+    """The headers of an operator token in the runtime's store."""
+    from lockgate.server.tokens import TokenStore
+
+    return {"Authorization": f"Bearer {TokenStore.of(runtime).create('bucket-tests', 'operator').secret}"}
+
+
+@pytest.fixture
 def served(runtime):
     """The HTTP API on loopback, in this process, with a scheduler attached once a test starts one."""
     import uvicorn
@@ -92,7 +100,7 @@ def served(runtime):
     thread.join(10)
 
 
-def test_pushed_notifications_queue_one_run_per_object_version(runtime, unique, bucket, served, clock_at) -> None:
+def test_pushed_notifications_queue_one_run_per_object_version(runtime, unique, bucket, served, clock_at, auth) -> None:
     client, name = bucket
     pipeline = Pipeline(
         on_object, name=f"s3push_{unique}", triggers=[FileArrival(f"s3://{name}/raw/", pattern="*.csv")]
@@ -109,22 +117,22 @@ def test_pushed_notifications_queue_one_run_per_object_version(runtime, unique, 
             "object": {"key": "raw/new+file.csv", "size": 2, "eTag": put["ETag"].strip('"')},
         },
     }
-    first = httpx.post(f"{served}/api/events/s3", json={"Records": [record]})
+    first = httpx.post(f"{served}/api/events/s3", json={"Records": [record]}, headers=auth)
     assert first.status_code == 200 and len(first.json()["queued"]) == 1
-    again = httpx.post(f"{served}/api/events/s3", json={"Records": [record]})
+    again = httpx.post(f"{served}/api/events/s3", json={"Records": [record]}, headers=auth)
     assert again.json() == {"objects": 1, "queued": []}
     bridge = {
         "detail-type": "Object Created",
         "source": "aws.s3",
         "detail": {"bucket": {"name": name}, "object": {"key": "raw/other.csv", "size": 1, "etag": "feed"}},
     }
-    assert len(httpx.post(f"{served}/api/events/s3", json=bridge).json()["queued"]) == 1
+    assert len(httpx.post(f"{served}/api/events/s3", json=bridge, headers=auth).json()["queued"]) == 1
     ignored = {
         **bridge,
         "detail": {"bucket": {"name": name}, "object": {"key": "elsewhere/x.csv", "size": 1, "etag": "e"}},
     }
-    assert httpx.post(f"{served}/api/events/s3", json=ignored).json()["queued"] == []
-    bad = httpx.post(f"{served}/api/events/s3", json={"Records": [{"eventName": "ObjectCreated:Put"}]})
+    assert httpx.post(f"{served}/api/events/s3", json=ignored, headers=auth).json()["queued"] == []
+    bad = httpx.post(f"{served}/api/events/s3", json={"Records": [{"eventName": "ObjectCreated:Put"}]}, headers=auth)
     assert bad.status_code == 400 and "Records[0].s3: missing" in bad.json()["detail"]
     clock.advance(20)
     assert scheduler.tick().objects == 0  # the listing finds the pushed version already queued
@@ -133,11 +141,11 @@ def test_pushed_notifications_queue_one_run_per_object_version(runtime, unique, 
     scheduler.close()
 
 
-def test_pipelines_api_lists_triggers_queues_runs_and_pauses(runtime, unique, served) -> None:
+def test_pipelines_api_lists_triggers_queues_runs_and_pauses(runtime, unique, served, auth) -> None:
     pipeline = Pipeline(on_object, name=f"api_{unique}", triggers=[FileArrival("s3://nowhere/in/")])
     scheduler = Scheduler(runtime, [pipeline], options=Options(max_concurrent_runs=1))
     scheduler.start()
-    listed = httpx.get(f"{served}/api/pipelines").json()
+    listed = httpx.get(f"{served}/api/pipelines", headers=auth).json()
     assert listed == [
         {
             "name": pipeline.name,
@@ -149,21 +157,24 @@ def test_pipelines_api_lists_triggers_queues_runs_and_pauses(runtime, unique, se
             "downstream": [],
         }
     ]
-    assert httpx.post(f"{served}/api/pipelines/{pipeline.name}/pause").json() == {"name": pipeline.name, "paused": True}
-    assert httpx.get(f"{served}/api/pipelines").json()[0]["paused"] is True
+    assert httpx.post(f"{served}/api/pipelines/{pipeline.name}/pause", headers=auth).json() == {
+        "name": pipeline.name,
+        "paused": True,
+    }
+    assert httpx.get(f"{served}/api/pipelines", headers=auth).json()[0]["paused"] is True
     body = {"params": {"event": {"key": "k", "etag": "e"}}, "idempotency_key": "once"}
-    made = httpx.post(f"{served}/api/pipelines/{pipeline.name}/trigger", json=body).json()
+    made = httpx.post(f"{served}/api/pipelines/{pipeline.name}/trigger", json=body, headers=auth).json()
     assert made["created"] is True and made["status"] == "QUEUED"
-    same = httpx.post(f"{served}/api/pipelines/{pipeline.name}/trigger", json=body).json()
+    same = httpx.post(f"{served}/api/pipelines/{pipeline.name}/trigger", json=body, headers=auth).json()
     assert (same["run_id"], same["created"]) == (made["run_id"], False)
     assert scheduler.tick().started == 0  # paused: its queued run waits
-    httpx.post(f"{served}/api/pipelines/{pipeline.name}/unpause")
+    httpx.post(f"{served}/api/pipelines/{pipeline.name}/unpause", headers=auth)
     assert scheduler.tick().started == 1
     assert scheduler.dispatcher.wait_idle(20)
     assert runtime.store.get_run(made["run_id"]).status == "SUCCEEDED"
-    wrong = httpx.post(f"{served}/api/pipelines/{pipeline.name}/trigger", json={"params": {"nope": 1}})
+    wrong = httpx.post(f"{served}/api/pipelines/{pipeline.name}/trigger", json={"params": {"nope": 1}}, headers=auth)
     assert wrong.status_code == 400 and "has no parameter 'nope'" in wrong.json()["detail"]
-    assert httpx.post(f"{served}/api/pipelines/missing/pause").status_code == 404
+    assert httpx.post(f"{served}/api/pipelines/missing/pause", headers=auth).status_code == 404
     scheduler.close()
 
 

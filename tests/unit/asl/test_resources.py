@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from lockgate.asl.resources import Resources, TaskFailure, register_task
+from lockgate.asl.resources import PythonPolicy, Resources, TaskFailure, allow_folder, register_task
 from lockgate.config import load
 from lockgate.dag.task import task
+
+allow_folder(Path(__file__).parent)  # python:test_resources:... names this module
 
 
 def triple(n: int) -> int:
@@ -135,3 +137,49 @@ def test_http_target_posts_json_to_a_real_server(echo_url: str) -> None:
     with pytest.raises(TaskFailure) as info:
         resources.call("arn:aws:lambda:us-east-1:1:function:Hook", {"fail": True})
     assert info.value.error == "lockgate.HTTP500"
+
+
+DANGEROUS = ["os:system", "subprocess:run", "builtins:eval", "shutil:rmtree", "importlib:import_module"]
+
+
+@pytest.mark.parametrize("target", DANGEROUS)
+def test_python_resources_outside_the_allowed_modules_are_refused(target: str) -> None:
+    resources = Resources(policy=PythonPolicy((), (Path(__file__).parent,)))
+    with pytest.raises(TaskFailure) as refused:
+        resources.call(f"python:{target}", "echo owned")
+    module = target.partition(":")[0]
+    assert f"module {module} is not in the pipelines folder nor in [asl] python_modules" in refused.value.cause
+
+
+def test_validation_names_each_refused_state_nested_ones_and_mapped_arns_too() -> None:
+    resources = Resources(
+        {"arn:aws:lambda:us-east-1:1:function:sh": "python:subprocess:check_output"},
+        PythonPolicy(("json",), (Path(__file__).parent,)),
+    )
+    definition = {
+        "StartAt": "Shell",
+        "States": {
+            "Shell": {"Type": "Task", "Resource": "python:os:system", "Next": "Fan"},
+            "Fan": {"Type": "Parallel", "Next": "Ok", "Branches": [{"StartAt": "Deep", "States": {
+                "Deep": {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "Inner", "States": {
+                    "Inner": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                              "Parameters": {"FunctionName": "sh"}, "End": True}}}}}}]},
+            "Ok": {"Type": "Task", "Resource": "python:test_resources:triple", "Next": "Listed"},
+            "Listed": {"Type": "Task", "Resource": "python:json.decoder:JSONDecoder", "End": True},
+        },
+    }  # fmt: skip
+    refused = resources.refusals(definition)
+    assert refused == [
+        "state Shell: python:os:system: module os is not in the pipelines folder nor in [asl] python_modules "
+        "of lockgate.toml, so it may not run",
+        "state Inner: python:subprocess:check_output: module subprocess is not in the pipelines folder nor in "
+        "[asl] python_modules of lockgate.toml, so it may not run",
+    ]
+
+
+def test_python_modules_setting_allows_a_listed_package(tmp_path: Path) -> None:
+    (tmp_path / "lockgate.toml").write_text('[asl]\npython_modules = ["json"]\n')
+    resources = Resources.from_settings(load(environ={}, cwd=tmp_path))
+    assert resources.call("python:json:dumps", [1]) == "[1]"
+    with pytest.raises(TaskFailure):
+        resources.call("python:os:getcwd", {})
