@@ -164,6 +164,8 @@ def test_reading_where_there_is_no_home_says_so_in_one_line_and_creates_nothing(
     (tmp_path / "pipelines" / "flows.py").write_text(flows)
     listed = lockgate("pipelines", "--json")  # a folder's pipelines are listed without a home
     assert listed.returncode == 0 and json.loads(listed.stdout)[0]["name"] == "nightly", listed.stderr
+    queried = lockgate("query", "SELECT 41 + 1 AS answer", "--json")  # SQL over raw URIs needs no catalog
+    assert queried.returncode == 0 and json.loads(queried.stdout) == [{"answer": 42}], queried.stderr
     assert not home.exists() and not (tmp_path / ".lockgate").exists()
 
 

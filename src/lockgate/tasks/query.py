@@ -61,6 +61,18 @@ def query(
         con.close()
 
 
+def _catalog_tables(catalog: Any) -> list[Any]:
+    """The catalog's tables; none where there is no lockgate home yet (raw URIs still work, and a
+    query creates no empty home where the user merely looked)."""
+    from lockgate.config import NoHome, load
+
+    try:
+        load().check_home()
+    except NoHome:
+        return []
+    return list(catalog.default().tables())
+
+
 def connect(sql: str, connection: str | None = None) -> Any:
     """A DuckDB connection with S3 readable and the catalog tables `sql` names as views."""
     import duckdb
@@ -70,7 +82,7 @@ def connect(sql: str, connection: str | None = None) -> Any:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
-    tables = [t for t in Catalog.default().tables() if _mentions(sql, t.name)]
+    tables = [t for t in _catalog_tables(Catalog) if _mentions(sql, t.name)]
     if "s3://" in sql or "s3a://" in sql or any(t.location.startswith("s3") for t in tables):
         fs, _ = _fs.filesystem("s3://", connection)
         con.register_filesystem(fs)
