@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
         "executor": "threads",
         "max_workers": 8,
         "result_max_bytes": 262144,
+        "spill_cache_bytes": 67108864,
         "sqlite_synchronous": "NORMAL",
         "heartbeat_seconds": 5.0,
         "stale_after_seconds": 30.0,
