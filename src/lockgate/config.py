@@ -58,6 +58,17 @@ DEFAULTS: dict[str, Any] = {
     },
     "logging": {"format": "text", "level": "INFO"},
     "lineage": {"file": "", "url": "", "namespace": "lockgate"},
+    # the bounds of state machines (lockgate.asl.limits says what each one bounds)
+    "limits": {
+        "state_data_bytes": 262144,
+        "history_events": 25000,
+        "map_inline_items": 10000,
+        "definition_bytes": 1048576,
+        "definition_nesting": 100,
+        "json_depth": 256,
+        "expression_seconds": 1.0,
+        "expression_depth": 200,
+    },
 }
 
 _SECRET_KEY = re.compile(r"password|secret|token|api_key|apikey|credential", re.I)

@@ -59,6 +59,9 @@ class Runtime:
         self.executor_kind: str = engine_cfg["executor"]
         self.max_workers = int(engine_cfg["max_workers"])
         self.result_max_bytes = int(engine_cfg["result_max_bytes"])
+        from lockgate.asl import limits
+
+        limits.configure(self.settings)
         self._spilled = _SpillCache(int(engine_cfg["spill_cache_bytes"]))
         self.heartbeat_seconds = float(engine_cfg["heartbeat_seconds"])
         self.stale_after = float(engine_cfg["stale_after_seconds"])

@@ -26,6 +26,9 @@ def create_app(runtime: Any = None) -> Any:
     runtime = runtime or default_runtime()
     app = FastAPI(title="lockgate", version=__version__)
     app.state.runtime = runtime
+    from lockgate.server.body_limit import BodyLimit, max_body_bytes
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes(runtime.settings))
     for target in ROUTERS:
         module, _, name = target.partition(":")
         app.include_router(getattr(importlib.import_module(module), name)(runtime))
