@@ -54,8 +54,8 @@ def compile_expression(value: str) -> Any:
         compiled = Jsonata(body, limits.regex_engine)  # regular expressions bounded in time
     except JException as exc:
         raise StatesError(QUERY_EVALUATION_ERROR, f"Invalid JSONata expression {value!r}: {exc}") from None
-    except (RecursionError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise StatesError(QUERY_EVALUATION_ERROR, f"Invalid JSONata expression {value!r}: {exc}") from None
+    except Exception as exc:  # the library's parser fails on some input with KeyError and the like
+        raise StatesError(QUERY_EVALUATION_ERROR, f"Invalid JSONata expression {value!r}: {exc!r}") from None
     compiled.set_output_convert_nulls(False)
     for name, function in _FUNCTIONS.items():
         compiled.register_lambda(name, function)
@@ -84,6 +84,8 @@ def evaluate_expression(value: str, bindings: dict[str, Any], *, entropy: Any = 
         raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} failed: {exc}") from None
     except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError, ZeroDivisionError) as exc:
         raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} failed: {exc}") from None
+    except Exception as exc:  # any other failure inside the library is this expression's failure too
+        raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} failed: {exc!r}") from None
     finally:
         limits.end_bounded(bounds)
         _entropy.reset(token)
