@@ -125,7 +125,7 @@ jsonata_pieces = st.sampled_from(
         "'{}'",
         "$uuid()",
         "$random()",
-    ]  # fmt: skip
+    ]
 )
 
 

@@ -61,7 +61,7 @@ s3_record = st.fixed_dictionaries(
                         "eTag": json_values,
                         "size": json_values,
                         "versionId": json_values,
-                    },  # fmt: skip
+                    },
                 )
                 | json_values,
             },
