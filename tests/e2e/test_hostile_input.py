@@ -115,3 +115,10 @@ def test_the_body_limit_is_a_setting(home: Path, monkeypatch: pytest.MonkeyPatch
     with TestClient(create_app(Runtime())) as client:
         assert call(client, "ListStateMachines", {"pad": "x" * 200}).status_code == 413
         assert call(client, "ListStateMachines", {}).status_code == 200
+
+
+def test_a_deeply_nested_trigger_body_is_a_client_error(client: Any) -> None:
+    body = b'{"params": {"x": ' + b"[" * 3000 + b"]" * 3000 + b"}}"
+    for path in ("/api/pipelines/anything/trigger", "/api/events/s3"):
+        answer = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
