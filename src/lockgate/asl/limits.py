@@ -9,7 +9,7 @@ service's value as default where it has one:
     definition_bytes       1048576   a definition's JSON text (service: 1 MiB)
     definition_nesting     100       state machines nested in one another (Parallel, Map)
     json_depth             256       nesting of any JSON value: input, output, definition fields
-    expression_seconds     1.0       wall time of one JSONata or JSONPath evaluation
+    expression_seconds     1.0       wall time of one JSONata evaluation, or of a non-simple JSONPath
     expression_depth       200       nested calls inside one JSONata evaluation
 
 The runtime calls `configure(settings)` when it starts; until then the defaults hold.
@@ -295,3 +295,35 @@ def regex_engine(pattern: str, flags: Any) -> Any:
         return _TimedPattern(regex.compile(pattern, py_flags))
     except regex.error as exc:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+# --- bounded JSONPath evaluation -----------------------------------------------------------------
+
+
+def bounded_find(expression: Any, root: Any, path: str) -> list[Any]:
+    """The values a compiled (non-simple) JSONPath finds in `root`, within `expression_seconds`.
+
+    Recursive descent nests: `$..b..b..b..a` over a deep value makes millions of matches. The
+    library has no hook, so a trace function on this thread checks the clock at its calls; only
+    paths with wildcards, filters, slices or descent pay for it (simple paths never come here).
+    """
+    import sys
+
+    seconds = _current.expression_seconds
+    deadline = time.monotonic() + seconds
+    calls = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls % 256 == 0 and time.monotonic() > deadline:
+            raise ExpressionLimit(f"the JSONPath {path!r} ran longer than {seconds} s ([limits] expression_seconds)")
+
+    previous = sys.gettrace()
+    sys.settrace(trace)  # type: ignore[arg-type]
+    try:
+        return [match.value for match in expression.find(root)]
+    except RecursionError:
+        raise ExpressionLimit(f"the JSONPath {path!r} nests too deeply ([limits] json_depth)") from None
+    finally:
+        sys.settrace(previous)

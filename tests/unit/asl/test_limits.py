@@ -191,3 +191,21 @@ def test_the_settings_defaults_are_the_limits_defaults() -> None:
     from lockgate.config import DEFAULTS
 
     assert DEFAULTS["limits"] == limits.DEFAULTS
+
+
+def test_a_runaway_jsonpath_fails_with_states_runtime_in_bounded_time(bounds: Any) -> None:
+    from lockgate.asl import paths
+
+    bounds(expression_seconds=0.2)
+    shallow: Any = {"a": 1}
+    for _ in range(20):
+        shallow = {"b": shallow}
+    assert len(paths.select("$..b..a", shallow, {})) == 20  # nested descent that ends in time works
+    deep: Any = {"a": 1}
+    for _ in range(200):
+        deep = {"b": deep}
+    started = time.monotonic()
+    with pytest.raises(StatesError) as info:
+        paths.select("$..b..b..b..a", deep, {})
+    assert info.value.error == "States.Runtime" and "expression_seconds" in info.value.cause
+    assert time.monotonic() - started < 5
