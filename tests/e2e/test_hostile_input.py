@@ -122,3 +122,12 @@ def test_a_deeply_nested_trigger_body_is_a_client_error(client: Any) -> None:
     for path in ("/api/pipelines/anything/trigger", "/api/events/s3"):
         answer = client.post(path, content=body, headers={"Content-Type": "application/json"})
         assert 400 <= answer.status_code < 500, (path, answer.status_code)
+
+
+def test_a_deeply_nested_pipeline_parameter_exits_2(home: Path) -> None:
+    Path("flow.py").write_text(
+        "from lockgate import pipeline, task\n\n@task\ndef t(x):\n    return 1\n\n"
+        "@pipeline\ndef p(x=None):\n    return t(x)\n"
+    )
+    proc = lockgate("run", "flow.py:p", "-p", "x=" + "[" * 3000 + "]" * 3000)
+    assert proc.returncode == 2 and "nests too deeply" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
