@@ -65,6 +65,7 @@ def durable(loops: int) -> tuple[int, float]:
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["LOCKGATE_HOME"] = home
+        os.environ["LOCKGATE_LIMITS__HISTORY_EVENTS"] = str(loops * 8)  # this loop is long on purpose
         runtime = Runtime()
         runtime.store.list_runs(limit=1)  # create the schema outside the timing
         started = time.perf_counter()
@@ -80,6 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transitions", type=int, default=100_000)
     loops = parser.parse_args().transitions // 2
+    from lockgate.asl import limits
+
+    limits.set_limits(limits.Limits(history_events=loops * 8))  # the loop is longer than the default history
     base_count, base_time = floor(loops)
     base_rate = base_count / base_time
     print(f"floor (plain dict loop): {base_count:>8} transitions in {base_time:7.3f} s = {base_rate:12,.0f}/s")

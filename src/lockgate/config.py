@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
         "executor": "threads",
         "max_workers": 8,
         "result_max_bytes": 262144,
+        "spill_cache_bytes": 67108864,
         "sqlite_synchronous": "NORMAL",
         "heartbeat_seconds": 5.0,
         "stale_after_seconds": 30.0,
@@ -62,6 +63,17 @@ DEFAULTS: dict[str, Any] = {
     },
     "logging": {"format": "text", "level": "INFO"},
     "lineage": {"file": "", "url": "", "namespace": "lockgate"},
+    # the bounds of state machines (lockgate.asl.limits says what each one bounds)
+    "limits": {
+        "state_data_bytes": 262144,
+        "history_events": 25000,
+        "map_inline_items": 10000,
+        "definition_bytes": 1048576,
+        "definition_nesting": 100,
+        "json_depth": 256,
+        "expression_seconds": 1.0,
+        "expression_depth": 200,
+    },
 }
 
 _SECRET_KEY = re.compile(r"password|passwd|secret|token|api_key|apikey|credential|private_key", re.I)

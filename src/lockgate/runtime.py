@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,10 @@ class Runtime:
         self.executor_kind: str = engine_cfg["executor"]
         self.max_workers = int(engine_cfg["max_workers"])
         self.result_max_bytes = int(engine_cfg["result_max_bytes"])
+        from lockgate.asl import limits
+
+        limits.configure(self.settings)
+        self._spilled = _SpillCache(int(engine_cfg["spill_cache_bytes"]))
         self.heartbeat_seconds = float(engine_cfg["heartbeat_seconds"])
         self.stale_after = float(engine_cfg["stale_after_seconds"])
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -488,9 +493,7 @@ class Runtime:
 
     def _load(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1 and SPILLED in value:
-            from urllib.parse import unquote, urlparse
-
-            return _json.loads(Path(unquote(urlparse(value[SPILLED]).path)).read_text())
+            return self._spilled.get(value[SPILLED])
         return value
 
     def _load_deep(self, value: Any) -> Any:
@@ -524,6 +527,41 @@ class Runtime:
                 return False
             return False
         return heartbeat_at is None or heartbeat_at < self.clock() - self.stale_after
+
+
+class _SpillCache:
+    """Spilled results read back, kept while they fit in a byte budget (least recently used go).
+
+    A spilled file never changes (its name carries the step and the attempt), so one read per
+    run serves every mapped element: each element costs the same however long the list is,
+    instead of every element reading and parsing the whole list again.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._values: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, uri: str) -> Any:
+        with self._lock:
+            hit = self._values.get(uri)
+            if hit is not None:
+                self._values.move_to_end(uri)
+                return hit[1]
+        from urllib.parse import unquote, urlparse
+
+        text = Path(unquote(urlparse(uri).path)).read_text()
+        value = _json.loads(text)
+        if len(text) <= self.max_bytes:
+            with self._lock:
+                if uri not in self._values:
+                    self._values[uri] = (len(text), value)
+                    self._size += len(text)
+                while self._size > self.max_bytes:
+                    _, (size, _) = self._values.popitem(last=False)
+                    self._size -= size
+        return value
 
 
 def _final_update(state: engine.RunState, last: h.Event) -> RunUpdate:

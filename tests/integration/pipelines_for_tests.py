@@ -125,3 +125,23 @@ def partly(folder: str):
     second = boom_once(folder)
     first >> second
     return touch(folder, "last") << second
+
+
+@task
+def numbers(n: int) -> list[int]:
+    return list(range(n))
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@task
+def total(xs: list[int]) -> int:
+    return sum(xs)
+
+
+@pipeline
+def wide_map(n: int = 1000):
+    return total(double.map(numbers(n)))

@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lockgate.asl import errors as e
-from lockgate.asl import jsonata, paths
+from lockgate.asl import jsonata, limits, paths
 from lockgate.asl.entropy import Entropy
 
 JSONATA = "JSONata"
 JSONPATH = "JSONPath"
-DATA_LIMIT = 256 * 1024  # bytes, the service's limit on a state's input or output
+DATA_LIMIT = 256 * 1024  # bytes, the service's limit; [limits] state_data_bytes sets the one in force
 
 
 def check_size(value: Any, what: str) -> None:
@@ -27,8 +27,11 @@ def check_size(value: Any, what: str) -> None:
         size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     except (TypeError, ValueError) as exc:
         raise e.StatesError(e.RUNTIME, f"{what} is not JSON: {exc}") from None
-    if size > DATA_LIMIT:
-        raise e.StatesError(e.DATA_LIMIT_EXCEEDED, f"{what} is {size} bytes, over the limit of {DATA_LIMIT} bytes")
+    except RecursionError:
+        raise e.StatesError(e.RUNTIME, f"{what} nests too deeply ([limits] json_depth)") from None
+    limit = limits.current().state_data_bytes
+    if size > limit:
+        raise e.StatesError(e.DATA_LIMIT_EXCEEDED, f"{what} is {size} bytes, over the limit of {limit} bytes")
 
 
 class StateData:

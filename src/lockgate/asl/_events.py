@@ -91,6 +91,11 @@ class EventLog:
     def __len__(self) -> int:
         return len(self._events)
 
+    @property
+    def events(self) -> list[tuple[str, int, float, dict[str, Any] | None]]:
+        """The raw list (read-only by convention): its length is checked once per state."""
+        return self._events
+
     def render(self) -> list[dict[str, Any]]:
         """The history as the service's GetExecutionHistory lists it (timestamps in epoch seconds)."""
         rendered = []

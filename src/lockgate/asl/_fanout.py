@@ -6,6 +6,7 @@ from collections import ChainMap
 from typing import TYPE_CHECKING, Any
 
 from lockgate.asl import errors as e
+from lockgate.asl import limits
 from lockgate.asl._dataflow import check_size
 from lockgate.asl._recovery import Failure
 
@@ -241,6 +242,10 @@ def _items(visit: Visit) -> list[Any]:
         raise e.StatesError(
             code, f"state {visit.name!r}: the items to iterate over must be an array, not {type(items).__name__}"
         )
+    limit = limits.current().map_inline_items
+    if len(items) > limit:
+        raise e.StatesError(e.RUNTIME, f"state {visit.name!r}: {len(items)} items to iterate over, more than the "
+                                       f"limit of {limit} ([limits] map_inline_items)")  # fmt: skip
     return items
 
 

@@ -41,6 +41,8 @@ def _parse_json(text: str, name: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{name}: the definition nests too deeply ([limits] definition_nesting)") from None
 
 
 def _parse_yaml(text: str, name: str) -> Any:
@@ -54,6 +56,8 @@ def _parse_yaml(text: str, name: str) -> Any:
         raise UsageError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{name}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{name}: the definition nests too deeply ([limits] definition_nesting)") from None
 
 
 _LOADER: Any = None

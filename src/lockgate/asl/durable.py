@@ -109,6 +109,10 @@ class Created:
     observed: dict[str, Any] = field(default_factory=dict)
 
 
+class InvalidInput(UsageError):
+    """An execution input over the limits: refused before anything is stored."""
+
+
 def create(
     runtime: Any,
     definition: dict[str, Any],
@@ -126,8 +130,13 @@ def create(
     `meta` is kept with the run: its `on_failure`/`on_success` topic lists are notified at the end.
     `parent_run_id` makes it a child execution (of a Distributed Map); `extra` goes into its params.
     """
+    from lockgate.asl import limits
     from lockgate.views import new_run_id
 
+    try:
+        limits.check_input(input)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
     now = runtime.clock()
     run_id = new_run_id(now)
     name = name or run_id

@@ -20,7 +20,8 @@ import random
 import sys
 from typing import Any
 
-from lockgate.asl.errors import QUERY_EVALUATION_ERROR, StatesError
+from lockgate.asl import limits
+from lockgate.asl.errors import QUERY_EVALUATION_ERROR, RUNTIME, StatesError
 
 _HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
 _RANGE_LIMIT = 1000
@@ -50,11 +51,11 @@ def compile_expression(value: str) -> Any:
     if not body:
         raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} is empty")
     try:
-        compiled = Jsonata(body)
+        compiled = Jsonata(body, limits.regex_engine)  # regular expressions bounded in time
     except JException as exc:
         raise StatesError(QUERY_EVALUATION_ERROR, f"Invalid JSONata expression {value!r}: {exc}") from None
-    except (RecursionError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise StatesError(QUERY_EVALUATION_ERROR, f"Invalid JSONata expression {value!r}: {exc}") from None
+    except Exception as exc:  # the library's parser fails on some input with KeyError and the like
+        raise StatesError(QUERY_EVALUATION_ERROR, f"Invalid JSONata expression {value!r}: {exc!r}") from None
     compiled.set_output_convert_nulls(False)
     for name, function in _FUNCTIONS.items():
         compiled.register_lambda(name, function)
@@ -72,15 +73,21 @@ def evaluate_expression(value: str, bindings: dict[str, Any], *, entropy: Any = 
     compiled = compile_expression(value)
     token = _entropy.set(entropy)
     Jsonata.CURRENT.jsonata = compiled  # the library reads the running expression from here
+    bounded, bounds = limits.bounded(bindings)  # time and depth limits of this one evaluation
     try:
-        result = compiled.evaluate(None, bindings)
+        result = compiled.evaluate(None, bounded)
     except StatesError:
         raise
+    except limits.ExpressionLimit as exc:
+        raise StatesError(RUNTIME, f"The JSONata expression {value!r} was stopped: {exc}") from None
     except JException as exc:
         raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} failed: {exc}") from None
     except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError, ZeroDivisionError) as exc:
         raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} failed: {exc}") from None
+    except Exception as exc:  # any other failure inside the library is this expression's failure too
+        raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} failed: {exc!r}") from None
     finally:
+        limits.end_bounded(bounds)
         _entropy.reset(token)
     if result is None:
         raise StatesError(QUERY_EVALUATION_ERROR, f"The JSONata expression {value!r} returned no value (undefined)")

@@ -20,7 +20,7 @@ from collections import ChainMap, deque
 from collections.abc import Callable
 from typing import Any
 
-from lockgate.asl import arns
+from lockgate.asl import arns, limits
 from lockgate.asl import errors as e
 from lockgate.asl._dataflow import JSONPATH, StateData, check_size
 from lockgate.asl._events import EventLog, Raw
@@ -80,6 +80,7 @@ class Machine:
         self._deadline: float | None = None
         self._iso_at = -1.0
         self._iso = ""
+        self._history_limit = limits.current().history_events - 1  # the last event may only close it
 
     # -- the driver's side -----------------------------------------------------------------
 
@@ -215,11 +216,15 @@ class Machine:
 
         runnable = self._runnable
         budget = self.transitions + TRANSITIONS_PER_ADVANCE
+        events, history_limit = self._log.events, self._history_limit
         while runnable and self.status == RUNNING:
             frame = runnable.popleft()
             while frame.alive and not frame.waiting and frame.name is not None and self.status == RUNNING:
                 if self.transitions >= budget:  # let the driver breathe (stop, commit); next_deadline() is now
                     runnable.appendleft(frame)
+                    return
+                if len(events) >= history_limit:
+                    self._history_exhausted()
                     return
                 try:
                     run_state(self, frame)
@@ -288,6 +293,14 @@ class Machine:
             return
         self._log.add("ExecutionFailed", frame.last, self._now, {"error": failure.error, "cause": failure.cause})
         self._end(FAILED, None, failure.error, failure.cause)
+
+    def _history_exhausted(self) -> None:
+        """Fail the execution: its history reached the limit ([limits] history_events)."""
+        cause = limits.history_cause()
+        self._log.add(
+            "ExecutionFailed", len(self._log), self._now, {"error": limits.HISTORY_LIMIT_ERROR, "cause": cause}
+        )
+        self._end(FAILED, None, limits.HISTORY_LIMIT_ERROR, cause)
 
     def kill(self, frame: Frame) -> None:
         """Abandon a frame (a sibling failed): its pending commands are forgotten."""

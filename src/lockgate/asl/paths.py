@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from lockgate.asl import intrinsics
+from lockgate.asl import intrinsics, limits
 from lockgate.asl.errors import RUNTIME, StatesError
 
 _MISSING = object()
@@ -215,7 +215,10 @@ def select(
                 continue
             raise _not_found(compiled, root, field)
         return node
-    matches = [match.value for match in compiled.expression.find(root)]
+    try:
+        matches = limits.bounded_find(compiled.expression, root, path)
+    except limits.ExpressionLimit as exc:
+        raise StatesError(RUNTIME, str(exc)) from None
     if compiled.definite:
         if not matches:
             raise _not_found(compiled, root, field)

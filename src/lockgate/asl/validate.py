@@ -11,19 +11,35 @@ from __future__ import annotations
 from typing import Any
 
 from lockgate.asl import _fields as f
-from lockgate.asl import choice, jsonata
+from lockgate.asl import choice, jsonata, limits
 from lockgate.asl._field_checks import FieldChecks, Problem, escape, is_int, is_number
 
 __all__ = ["Problem", "validate"]
 
 
-def validate(definition: Any) -> list[Problem]:
-    """Every problem in `definition`, in document order; an empty list means it is valid."""
+def validate(definition: Any, *, text_bytes: int | None = None) -> list[Problem]:
+    """Every problem in `definition`, in document order; an empty list means it is valid.
+
+    A definition over the size or nesting limits (`lockgate.asl.limits`) gets only those
+    problems: it is not walked further. `text_bytes` is the size of its JSON text, if known.
+    """
+    bounds = limits.definition_problems(definition, text_bytes)
+    if bounds:
+        return [Problem(at, _state_at(at), message) for at, message in bounds]
     checker = _Checker()
     if isinstance(definition, dict) and definition.get("QueryLanguage") == "JSONata":
         checker.top_language = "JSONata"
-    checker.machine(definition, "", None, top=True)
+    try:
+        checker.machine(definition, "", None, top=True)
+    except RecursionError:
+        return [Problem("", None, "the definition nests too deeply to check ([limits] json_depth)")]
     return checker.problems
+
+
+def _state_at(pointer: str) -> str | None:
+    """The innermost state a JSON pointer points into, if any."""
+    _, found, rest = pointer.rpartition("/States/")
+    return rest.split("/", 1)[0].replace("~1", "/").replace("~0", "~") if found else None
 
 
 class _Checker(FieldChecks):
@@ -113,14 +129,19 @@ class _Checker(FieldChecks):
                 if name not in reachable:
                     reachable.add(name)
                     stack.extend(edges.get(name, ()))
+        # States that can reach an end: walk the edges backwards from the terminal states once
+        # (linear in states and edges; a fixpoint over all states was quadratic on long chains).
+        incoming: dict[str, list[str]] = {}
+        for name, targets in edges.items():
+            for target in targets:
+                incoming.setdefault(target, []).append(name)
         ends = set(terminal)
-        changed = True
-        while changed:
-            changed = False
-            for name, targets in edges.items():
-                if name not in ends and any(target in ends for target in targets):
-                    ends.add(name)
-                    changed = True
+        stack = list(terminal)
+        while stack:
+            for source in incoming.get(stack.pop(), ()):
+                if source not in ends:
+                    ends.add(source)
+                    stack.append(source)
         for name in states:
             pointer = f"{at}/States/{escape(name)}"
             if reachable and name not in reachable and not uncertain:

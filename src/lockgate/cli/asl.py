@@ -54,13 +54,23 @@ def _input(value: str | None) -> Any:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"--input {value}: cannot read: {exc}") from None
+    from lockgate.asl import limits
+
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant)
+        limits.check_input(value, "--input")
+        return value
+    except RecursionError:
+        raise UsageError(
+            f"--input nests too deeply (the limit is [limits] json_depth = {limits.current().json_depth})"
+        ) from None
     except json.JSONDecodeError as exc:
         if text is value and (value.endswith((".json", ".txt")) or "/" in value):
             raise UsageError(f"--input {value}: no such file, and not JSON text") from None
         what = f"file {value}" if text is not value else "text"
         raise UsageError(f"--input {what} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _no_constant(name: str) -> Any:

@@ -14,23 +14,35 @@ from typing import Any
 from lockgate.core.errors import UsageError
 from lockgate.dag.task import REGISTRY, Task
 
+# Files imported so far, published only once their code has run to the end.
 _FILE_MODULES: dict[str, ModuleType] = {}
-# Step threads of one process may import one file at once: the second must not see it half-run.
-_IMPORTING = threading.RLock()
+# One lock per file: a thread that finds a file being imported waits for that import to end,
+# instead of finding the module in sys.modules half-initialised (and its later tasks missing).
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
 
 
 def load_file(path: str | os.PathLike[str]) -> ModuleType:
-    """Import a Python file as a module named after it, its folder first on sys.path."""
+    """Import a Python file as a module named after it, its folder first on sys.path.
+
+    Safe to call from many threads at once: each file is executed once, and no caller gets the
+    module before its code has finished running.
+    """
     file = Path(path).resolve()
-    if str(file) in _FILE_MODULES:
-        return _FILE_MODULES[str(file)]
-    with _IMPORTING:
-        return _load_file(path, file)
+    module = _FILE_MODULES.get(str(file))
+    if module is not None:
+        return module
+    with _LOCKS_LOCK:
+        lock = _FILE_LOCKS.setdefault(str(file), threading.Lock())
+    with lock:
+        module = _FILE_MODULES.get(str(file))
+        if module is None:
+            module = _import_file(path, file)
+            _FILE_MODULES[str(file)] = module
+        return module
 
 
-def _load_file(path: str | os.PathLike[str], file: Path) -> ModuleType:
-    if str(file) in _FILE_MODULES:
-        return _FILE_MODULES[str(file)]
+def _import_file(path: str | os.PathLike[str], file: Path) -> ModuleType:
     if not file.is_file():
         raise UsageError(f"{path}: no such file")
     folder = str(file.parent)
@@ -64,7 +76,6 @@ def _load_file(path: str | os.PathLike[str], file: Path) -> ModuleType:
             problem = UsageError(f"{path}: importing it failed: {where}{type(exc).__name__}: {exc}")
             problem.location = (str(file), line)  # type: ignore[attr-defined]
             raise problem from exc
-    _FILE_MODULES[str(file)] = module
     return module
 
 

@@ -292,3 +292,5 @@ def _parse_json_text(value: Any) -> Any:
         return json.loads(value)
     except json.JSONDecodeError:
         return value
+    except RecursionError:
+        raise UsageError(f"a parameter value nests too deeply to be read as JSON ({len(value)} characters)") from None

@@ -30,6 +30,9 @@ def create_app(runtime: Any = None, bind: str | None = None) -> Any:
     # No /docs or /redoc: they load their scripts from outside the server. /openapi.json stays.
     app = FastAPI(title="lockgate", version=__version__, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
+    from lockgate.server.body_limit import BodyLimit, max_body_bytes
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes(runtime.settings))
     for target in ROUTERS:
         module, _, name = target.partition(":")
         app.include_router(getattr(importlib.import_module(module), name)(runtime))

@@ -115,7 +115,9 @@ def _definition(text: Any, settings: Any = None) -> dict[str, Any]:
         definition = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ApiError("InvalidDefinition", f"definition is not JSON: {exc.msg} at line {exc.lineno}") from None
-    problems = validate.validate(definition)
+    except RecursionError:
+        raise ApiError("InvalidDefinition", "the definition nests too deeply ([limits] definition_nesting)") from None
+    problems = validate.validate(definition, text_bytes=len(text.encode()))
     if problems:
         raise ApiError("InvalidDefinition", "; ".join(f"{p.pointer or '/'}: {p.message}" for p in problems))
     refused = Resources.from_settings(settings).refusals(definition)  # python: modules outside the allowed ones
@@ -127,10 +129,18 @@ def _definition(text: Any, settings: Any = None) -> dict[str, Any]:
 def _input(text: Any) -> Any:
     if text is None:
         return {}
+    from lockgate.asl import limits
+
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        limits.check_input(value)
+        return value
     except (TypeError, json.JSONDecodeError):
         raise ApiError("InvalidExecutionInput", "input must be JSON text") from None
+    except RecursionError:
+        raise ApiError("InvalidExecutionInput", "input nests too deeply ([limits] json_depth)") from None
+    except ValueError as exc:
+        raise ApiError("InvalidExecutionInput", str(exc)) from None
 
 
 def page(items: list[Any], body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -542,6 +552,8 @@ class StepFunctions:
         name = check_name(body["name"], "execution") if body.get("name") is not None else None
         try:
             created = durable.create(self.runtime, definition, value, state_machine=machine, name=name, extra=extra)
+        except durable.InvalidInput as exc:
+            raise ApiError("InvalidExecutionInput", str(exc)) from None
         except UsageError as exc:
             existing = self.runtime.store.find_by_key(durable.execution_key(machine, str(name)))
             if (
@@ -974,7 +986,7 @@ def router(runtime: Any) -> Any:
             return answer(200, await run_in_threadpool(operation, body))
         except ApiError as exc:
             return answer(400, {"__type": exc.code, "message": str(exc)})
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return answer(400, {"__type": "SerializationException", "message": "the request body is not JSON"})
 
     return api

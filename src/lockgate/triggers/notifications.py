@@ -63,13 +63,21 @@ def parse_notification(body: Any, now: float) -> list[ObjectSeen]:
         detail = body.get("detail")
         if not isinstance(detail, dict):
             raise UsageError("detail: an EventBridge event needs a detail object")
-        bucket = (detail.get("bucket") or {}).get("name")
-        obj = detail.get("object") or {}
+        bucket = _part(detail, "bucket", "detail").get("name")
+        obj = _part(detail, "object", "detail")
         at = _epoch(body.get("time"), now)
         return [_object(bucket, obj.get("key"), obj.get("size"), obj.get("etag"), obj.get("version-id"), at, "detail")]
     if body.get("Event") == "s3:TestEvent":
         return []
     raise UsageError('expected "Records" (S3, MinIO) or an EventBridge "Object Created" event')
+
+
+def _part(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    """`parent[key]` when it is an object (or absent: empty); UsageError naming it otherwise."""
+    value = parent.get(key) or {}
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}.{key}: expected an object, not {type(value).__name__}")
+    return value
 
 
 def _records(records: Any, now: float) -> list[ObjectSeen]:
@@ -85,8 +93,8 @@ def _records(records: Any, now: float) -> list[ObjectSeen]:
         s3 = record.get("s3")
         if not isinstance(s3, dict):
             raise UsageError(f"{where}.s3: missing")
-        bucket = (s3.get("bucket") or {}).get("name")
-        obj = s3.get("object") or {}
+        bucket = _part(s3, "bucket", f"{where}.s3").get("name")
+        obj = _part(s3, "object", f"{where}.s3")
         key = obj.get("key")
         # S3 and MinIO send keys URL-encoded, spaces as '+'.
         key = unquote_plus(key) if isinstance(key, str) else key

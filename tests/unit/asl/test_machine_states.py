@@ -6,6 +6,7 @@ from typing import Any
 
 from machine_harness import START, drive, replay
 
+from lockgate.asl import limits
 from lockgate.asl.commands import StartTimer
 from lockgate.asl.entropy import SeededEntropy
 from lockgate.asl.machine import Machine
@@ -221,7 +222,11 @@ def test_an_endless_loop_yields_to_its_driver_and_can_time_out() -> None:
             "Out": {"Type": "Succeed"},
         },
     }
-    machine = Machine(definition, {}, None, entropy=SeededEntropy(0))
+    previous = limits.set_limits(limits.Limits(history_events=1_000_000))  # this loop may run long
+    try:
+        machine = Machine(definition, {}, None, entropy=SeededEntropy(0))
+    finally:
+        limits.set_limits(previous)
     machine.advance(START)
     assert machine.status == "RUNNING" and machine.transitions == 10_000
     assert machine.next_deadline() == START
