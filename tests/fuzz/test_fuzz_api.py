@@ -32,12 +32,6 @@ EXAMPLES = max(1, int(os.environ.get("LOCKGATE_FUZZ_EXAMPLES", "100")) // 5)
 
 
 @pytest.fixture
-def auth_headers() -> dict[str, str]:
-    """The headers every generated request carries: the one place to put an API token."""
-    return {"Authorization": "Bearer " + os.environ.get("LOCKGATE_FUZZ_TOKEN", "fuzz")}
-
-
-@pytest.fixture
 def api_schema(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     import lockgate
     from lockgate.runtime import default_runtime
@@ -45,11 +39,21 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
     home: Path = tmp_path_factory.mktemp("api") / ".lockgate"
     monkeypatch.setenv("LOCKGATE_HOME", str(home))
+    monkeypatch.setenv("LOCKGATE_SERVER__ALLOWED_HOSTS", "*")  # the test client's own host name
     runtime = default_runtime()
     run = lockgate.run(_seeded, executor="inline")  # a real run, so run routes reach past their 404
     KNOWN.update(run_id=run.run_id, step="_seed_step", name="_seeded")
+    from lockgate.server.tokens import TokenStore
+
+    KNOWN["token"] = str(TokenStore.of(runtime).create("fuzz", "admin").secret)
     app = create_app(runtime)
-    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    yield schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Authorization": "Bearer " + KNOWN["token"]})
+
+
+@pytest.fixture
+def auth_headers(api_schema: Any) -> dict[str, str]:
+    """The headers every generated request carries: an admin token, so requests reach the routes."""
+    return {"Authorization": "Bearer " + KNOWN["token"]}
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
@@ -57,6 +61,7 @@ def test_no_generated_request_gets_a_server_error(api_schema: Any, auth_headers:
     from hypothesis import given
 
     failures: list[str] = []
+    answered: set[int] = set()
     walked = 0
     for result in api_schema.get_all_operations():
         operation = result.ok()
@@ -71,6 +76,7 @@ def test_no_generated_request_gets_a_server_error(api_schema: Any, auth_headers:
                 if known:
                     case.path_parameters = {k: KNOWN.get(k, v) for k, v in case.path_parameters.items()}
                 response = case.call(headers=auth_headers)
+                answered.add(response.status_code)
                 if response.status_code >= 500:
                     failures.append(f"{case.method} {case.formatted_path} {case.query or ''} {case.body!r:.200}: "
                                     f"{response.status_code} {response.text[:300]}")  # fmt: skip
@@ -78,3 +84,4 @@ def test_no_generated_request_gets_a_server_error(api_schema: Any, auth_headers:
         check()
     assert walked > 10, "the OpenAPI document lists almost no routes"
     assert not failures, "\n".join(failures[:20])
+    assert answered & {200, 201}, f"no generated request got past authentication: {sorted(answered)}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request  # at module level: routes' `request: Request` annotations resolve here
+
 from lockgate import _json
 
 
@@ -15,7 +17,7 @@ def actor_of(request: Any) -> str:
 
 
 def router(runtime: Any) -> Any:
-    from fastapi import APIRouter, Body, HTTPException, Query, Request
+    from fastapi import APIRouter, Body, HTTPException, Query
     from fastapi.responses import PlainTextResponse
 
     from lockgate.config import mask
