@@ -61,7 +61,7 @@ def router(runtime: Any) -> Any:
         try:
             run = runtime.cancel(run_id)
         except UsageError as exc:
-            raise HTTPException(409, str(exc)) from None
+            raise HTTPException(404 if str(exc).startswith("no run") else 409, str(exc)) from None
         return {"run_id": run.run_id, "pipeline": run.pipeline, "status": run.status}
 
     @api.get("/runs/{run_id}/graph")

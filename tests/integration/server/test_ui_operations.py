@@ -140,3 +140,5 @@ def test_an_unknown_run_is_an_html_404_page_and_the_api_keeps_json(served) -> No
     assert "no run" in page.text and "<h1>Not found</h1>" in page.text
     api = client.get("/api/runs/nosuchrun")
     assert api.status_code == 404 and api.json()["detail"].startswith("no run")
+    cancel = client.post("/api/runs/nosuchrun/cancel")
+    assert cancel.status_code == 404 and cancel.json()["detail"].startswith("no run")
