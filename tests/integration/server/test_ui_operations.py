@@ -38,7 +38,7 @@ def ops_adhoc(n: int):
 
 
 @pytest.fixture
-def served(tmp_path: Path, home: Path) -> Iterator[tuple[Any, Any]]:
+def served(tmp_path: Path, home: Path, admin_headers: dict[str, str]) -> Iterator[tuple[Any, Any]]:
     """A scheduler serving a folder (one file broken, one state machine in its lockgate.toml), and a client."""
     from fastapi.testclient import TestClient
 
@@ -60,7 +60,7 @@ def served(tmp_path: Path, home: Path) -> Iterator[tuple[Any, Any]]:
     scheduler.reloader = reloader
     scheduler.start()
     try:
-        with TestClient(create_app(runtime)) as client:
+        with TestClient(create_app(runtime), base_url="http://127.0.0.1", headers=admin_headers) as client:
             yield scheduler, client
     finally:
         scheduler.close()
@@ -128,7 +128,7 @@ def test_clear_and_mark_from_the_run_page_go_through_the_service_and_the_timelin
     assert client.post(f"/ui/runs/{run_id}/mark", data={"step": "add_one", "status": "FAILED"}).status_code == 200
     assert finish(scheduler, run_id).status == "FAILED"
     page = client.get(f"/ui/runs/{run_id}").text
-    assert page.count('class="bar"') == 4 and "StepMarked" in page and "marked failed by web UI" in page
+    assert page.count('class="bar"') == 4 and "StepMarked" in page and "marked failed by test-admin" in page
     refused = client.post(f"/ui/runs/{run_id}/clear", data={"step": "nope"}, follow_redirects=False)
     assert refused.status_code == 409 and "has no step" in refused.text
 
