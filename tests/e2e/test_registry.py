@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,8 +38,15 @@ def lockgate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+AUTH: dict[str, str] = {}  # the Authorization header of this test's admin token
+
+
+def api(url: str, path: str) -> Any:
+    return httpx.get(f"{url}{path}", headers=AUTH, timeout=10).json()
+
+
 @pytest.fixture
-def service(tmp_path: Path):
+def service(tmp_path: Path, admin_token: str):
     """`lockgate serve` in tmp/service (a broken file among its pipelines); yields (url, folder, elsewhere)."""
     folder = tmp_path / "service" / "pipelines"
     folder.mkdir(parents=True)
@@ -46,6 +54,7 @@ def service(tmp_path: Path):
     (folder / "broken.py").write_text(BROKEN)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    AUTH["Authorization"] = f"Bearer {admin_token}"
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "lockgate", "serve", "--port", str(port)],
@@ -76,7 +85,7 @@ def service(tmp_path: Path):
 
 
 def served(url: str) -> dict[str, dict]:
-    return {row["name"]: row for row in httpx.get(f"{url}/api/pipelines").json()}
+    return {row["name"]: row for row in api(url, "/api/pipelines")}
 
 
 @pytest.mark.slow
@@ -91,7 +100,7 @@ def test_the_cli_elsewhere_lists_and_triggers_what_the_service_serves(service) -
     (error,) = [r for r in rows if r["kind"] == "import_error"]
     assert (Path(error["file"]).name, error["line"]) == ("broken.py", 4) and "syntax error" in error["message"]
     assert "import error" in listed.stderr and "broken.py:4" in listed.stderr
-    assert httpx.get(f"{url}/api/import_errors").json()[0]["line"] == 4
+    assert api(url, "/api/import_errors")[0]["line"] == 4
 
     refused = lockgate("trigger", "daily", "-p", "n=many", cwd=elsewhere)
     assert refused.returncode == 2 and "parameter 'n': 'many' is not a valid int" in refused.stderr
@@ -134,13 +143,13 @@ def test_added_changed_fixed_and_removed_files_are_served_within_two_seconds(ser
     (folder / "flows.py").write_text(FLOWS + "\n# a comment makes a new version\n")
     within_two_seconds(lambda: served(url)["daily"]["version"] != before)
     (folder / "broken.py").write_text(FLOWS.replace("def daily", "def fixed").replace("double", "twice"))
-    within_two_seconds(lambda: "fixed" in served(url) and not httpx.get(f"{url}/api/import_errors").json())
+    within_two_seconds(lambda: "fixed" in served(url) and not api(url, "/api/import_errors"))
     os.remove(folder / "more.py")
     within_two_seconds(lambda: "weekly" not in served(url))
     text = FLOWS + "\nundefined_name\n"
     (folder / "flows.py").write_text(text)
-    within_two_seconds(lambda: httpx.get(f"{url}/api/import_errors").json())
-    (error,) = httpx.get(f"{url}/api/import_errors").json()
+    within_two_seconds(lambda: api(url, "/api/import_errors"))
+    (error,) = api(url, "/api/import_errors")
     assert error["line"] == text.splitlines().index("undefined_name") + 1 and "NameError" in error["message"]
     assert set(served(url)) == {"fixed"}  # the other file is still served
 
