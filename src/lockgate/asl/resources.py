@@ -136,6 +136,8 @@ class PythonPolicy:
         if any(module == m or module.startswith(m + ".") for m in self.modules):
             return None
         where = _module_files(module.split(".")[0])
+        if where is None:
+            return None  # found nowhere: importing it fails (lockgate.ImportFailed), running nothing
         if where and all(any(f.is_relative_to(folder) for folder in self.folders) for f in where):
             return None
         return (
@@ -144,15 +146,15 @@ class PythonPolicy:
         )
 
 
-def _module_files(name: str) -> list[Path]:
-    """Where a top-level module would be imported from (without importing it); [] if nowhere or
-    built in."""
+def _module_files(name: str) -> list[Path] | None:
+    """Where a top-level module would be imported from (without importing it); None if it is found
+    nowhere, [] if it has no file (built in, frozen)."""
     try:
         spec = sys.modules[name].__spec__ if name in sys.modules else importlib.util.find_spec(name)
     except (ImportError, ValueError, AttributeError):
-        return []
+        return None
     if spec is None:
-        return []
+        return None
     places = list(spec.submodule_search_locations or [])
     if spec.origin and spec.has_location:
         places.append(spec.origin)
@@ -272,8 +274,13 @@ class Resources:
 
     @property
     def policy(self) -> PythonPolicy:
+        """The modules `python:` may run: the policy's, and those of the folders this map looks in
+        first (the definition's folder, the pipelines folder)."""
         if self._policy is None:
             self._policy = PythonPolicy.from_settings()
+        if self.folders and not set(map(Path, self.folders)) <= set(self._policy.folders):
+            extra = tuple(Path(folder) for folder in self.folders)
+            self._policy = PythonPolicy(self._policy.modules, tuple(sorted({*self._policy.folders, *extra})))
         return self._policy
 
     @classmethod
@@ -346,7 +353,7 @@ class Resources:
         if kind == "python":
             why = self.policy.refusal(rest)
             if why is not None:
-                raise TaskFailure(e.TASK_FAILED, why)
+                raise TaskFailure(e.IMPORT_FAILED, why)  # a refusal, like a missing module, is never retried
             return _call(_import(rest, self.folders), payload)
         if kind in ("http", "https"):
             url = target if rest.startswith("//") else rest

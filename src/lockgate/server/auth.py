@@ -184,6 +184,15 @@ def allowed_hosts(settings: Any, bind: str | None) -> set[str] | None:
     return None if "*" in names else names
 
 
+def host_allowed(host: str, hosts: set[str]) -> bool:
+    """Whether a request's host is served: a listed name; the same with the `sync-` prefix AWS SDKs
+    put before StartSyncExecution and TestState calls; and, where `localhost` is served, any name
+    under `.localhost` (loopback by definition, RFC 6761: no other site's name can point there)."""
+    if host.startswith("sync-") and host_allowed(host[len("sync-") :], hosts):
+        return True
+    return host in hosts or ("localhost" in hosts and host.endswith(".localhost"))
+
+
 def host_name(header: str) -> str:
     """The host of a Host header, without its port (`[::1]:8710` -> `[::1]`)."""
     header = header.strip().lower()
@@ -318,7 +327,7 @@ class AuthMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         send = self._with_headers(send)
-        if self.hosts is not None and host_name(headers.get("host", "")) not in self.hosts:
+        if self.hosts is not None and not host_allowed(host_name(headers.get("host", "")), self.hosts):
             await _plain(send, 400, f"Host {headers.get('host', '')!r} is not served here ([server] allowed_hosts)")
             return
         method, path = scope["method"], self._route_path(scope["app"], scope)

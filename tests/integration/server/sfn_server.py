@@ -36,6 +36,7 @@ CREDENTIALS = {
 class Served:
     endpoint: str
     credentials: dict[str, str]
+    token: str = ""  # the same admin token, as a Bearer value for plain HTTP calls
 
     def client(self, **config: Any) -> Any:
         import boto3
@@ -85,7 +86,7 @@ def running(runtime: Any) -> Iterator[Served]:
     }
     saved = {key: os.environ.get(key) for key in CREDENTIALS}
     try:
-        yield Served(f"http://127.0.0.1:{port}", credentials)
+        yield Served(f"http://127.0.0.1:{port}", credentials, str(created.secret))
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -343,9 +343,14 @@ def test_the_server_accepts_the_prefixed_host(served: Served) -> None:
 
     body = json.dumps({"definition": PASS})
     headers = {"X-Amz-Target": "AWSStepFunctions.ValidateStateMachineDefinition",
-               "Content-Type": "application/x-amz-json-1.0", "Host": "sync-lockgate.localhost"}  # fmt: skip
+               "Content-Type": "application/x-amz-json-1.0", "Host": "sync-lockgate.localhost",
+               "Authorization": f"Bearer {served.token}"}  # fmt: skip
     answer = httpx.post(served.endpoint, content=body, headers=headers)
     assert answer.status_code == 200 and answer.json()["result"] == "OK"
+    for host in ("sync-localhost", "sync-127.0.0.1"):
+        assert httpx.post(served.endpoint, content=body, headers={**headers, "Host": host}).status_code == 200
+    foreign = httpx.post(served.endpoint, content=body, headers={**headers, "Host": "sync-evil.example"})
+    assert foreign.status_code == 400
 
 
 # --- the AWS CLI -------------------------------------------------------------------------------

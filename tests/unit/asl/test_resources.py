@@ -154,7 +154,7 @@ def test_python_resources_outside_the_allowed_modules_are_refused(target: str) -
 def test_validation_names_each_refused_state_nested_ones_and_mapped_arns_too() -> None:
     resources = Resources(
         {"arn:aws:lambda:us-east-1:1:function:sh": "python:subprocess:check_output"},
-        PythonPolicy(("json",), (Path(__file__).parent,)),
+        policy=PythonPolicy(("json",), (Path(__file__).parent,)),
     )
     definition = {
         "StartAt": "Shell",
@@ -183,3 +183,14 @@ def test_python_modules_setting_allows_a_listed_package(tmp_path: Path) -> None:
     assert resources.call("python:json:dumps", [1]) == "[1]"
     with pytest.raises(TaskFailure):
         resources.call("python:os:getcwd", {})
+
+
+def test_built_in_modules_are_refused_and_a_missing_module_fails_as_an_import_without_retries() -> None:
+    resources = Resources(policy=PythonPolicy((), (Path(__file__).parent,)))
+    for target in ("posix:system", "builtins:exec", "sys:exit"):
+        with pytest.raises(TaskFailure) as refused:
+            resources.call(f"python:{target}", {})
+        assert refused.value.error == "lockgate.ImportFailed" and "may not run" in refused.value.cause
+    with pytest.raises(TaskFailure) as missing:
+        resources.call("python:lockgate_no_such_module_here:f", {})
+    assert missing.value.error == "lockgate.ImportFailed" and "cannot import" in missing.value.cause
