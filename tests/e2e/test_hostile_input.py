@@ -51,13 +51,13 @@ def test_cli_deep_definitions_and_inputs_exit_2_without_a_traceback(home: Path) 
 
 
 @pytest.fixture
-def client(home: Path) -> Iterator[Any]:
+def client(home: Path, admin_headers: dict[str, str]) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from lockgate.server.app import create_app
 
     runtime = Runtime()
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), base_url="http://127.0.0.1", headers=admin_headers) as client:
         client.runtime = runtime  # type: ignore[attr-defined]
         yield client
 
@@ -106,13 +106,15 @@ def test_rest_bodies_over_the_limit_get_413_before_they_are_read(client: Any) ->
     assert answer.status_code == 413
 
 
-def test_the_body_limit_is_a_setting(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_body_limit_is_a_setting(
+    home: Path, monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]
+) -> None:
     from fastapi.testclient import TestClient
 
     from lockgate.server.app import create_app
 
     monkeypatch.setenv("LOCKGATE_SERVER__MAX_BODY_BYTES", "100")
-    with TestClient(create_app(Runtime())) as client:
+    with TestClient(create_app(Runtime()), base_url="http://127.0.0.1", headers=admin_headers) as client:
         assert call(client, "ListStateMachines", {"pad": "x" * 200}).status_code == 413
         assert call(client, "ListStateMachines", {}).status_code == 200
 

@@ -46,15 +46,18 @@ def bounds() -> Iterator[Any]:
 
 def nested_parallels(levels: int) -> dict[str, Any]:
     machine: dict[str, Any] = PASS
-    for _ in range(levels):
-        machine = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [machine], "End": True}}}
+    for level in range(levels):  # state names are unique in a whole definition: P0 innermost
+        name = f"P{level}"
+        machine = {"StartAt": name, "States": {name: {"Type": "Parallel", "Branches": [machine], "End": True}}}
     return machine
 
 
 def nested_text(levels: int) -> str:
     text = json.dumps(PASS)
-    for _ in range(levels):
-        text = '{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[' + text + '],"End":true}}}'
+    for level in range(levels):
+        head = '{"StartAt":"P' + str(level) + '","States":{"P' + str(level) + '":{"Type":"Parallel","Branches":['
+
+        text = head + text + '],"End":true}}}'
     return text
 
 
@@ -67,7 +70,7 @@ def test_nesting_beyond_the_limit_is_a_validation_error_naming_limit_and_state()
     assert len(problems) == 1
     problem = problems[0]
     assert "definition_nesting" in problem.message and "100" in problem.message
-    assert problem.state == "P" and problem.pointer.startswith("/States/P/Branches/0/States/P/")
+    assert problem.state.startswith("P") and problem.pointer.startswith("/States/P399/Branches/0/States/P398/")
     assert validate.validate(nested_parallels(99)) == []
 
 
