@@ -246,7 +246,8 @@ def list_pipelines(pipelines: Path | None = PIPELINES, as_json: bool = JSON) -> 
         _pipelines_table(rows)
     for error in errors:
         where = f"{error['file']}:{error['line']}" if error.get("line") else error["file"]
-        typer.echo(f"import error {where}: {error['message']}", err=True)
+        message = str(error["message"]).removeprefix(f"{where}: ")  # a syntax error names its place already
+        typer.echo(f"import error {where}: {message}", err=True)
     if errors:  # what is served is listed; the files that are not make it a failure to look at
         raise Exit(_output.EXIT_USAGE)
 
