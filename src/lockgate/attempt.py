@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,3 +46,28 @@ def enter(ctx: StepContext | None) -> StepContext | None:
     previous = getattr(_local, "ctx", None)
     _local.ctx = ctx
     return previous
+
+
+CANCEL_POLL_SECONDS = 0.5  # how often `cancelled()` asks the store, at most, per thread
+
+
+def cancelled() -> bool:
+    """Whether the run of the current step was cancelled (`lockgate cancel`, the API, the UI).
+
+    A step running in a thread cannot be stopped from outside; one that loops or waits long calls
+    this now and then and returns (or raises) when it is True. It asks the store at most every
+    CANCEL_POLL_SECONDS; outside a step it is False.
+    """
+    ctx = current()
+    if ctx is None:
+        return False
+    seen = getattr(_local, "cancel_seen", None)
+    now = time.monotonic()
+    if seen is not None and seen[0] == ctx.run_id and (seen[2] or now - seen[1] < CANCEL_POLL_SECONDS):
+        return bool(seen[2])
+    from lockgate.runtime import default_runtime
+
+    record = default_runtime().store.get_run(ctx.run_id)
+    aborted = record is not None and record.status == "ABORTED"
+    _local.cancel_seen = (ctx.run_id, now, aborted)
+    return aborted

@@ -145,3 +145,22 @@ def total(xs: list[int]) -> int:
 @pipeline
 def wide_map(n: int = 1000):
     return total(double.map(numbers(n)))
+
+
+@task
+def polite(marker: str, limit: float = 20.0) -> str:
+    """Loops until its run is cancelled (lockgate.attempt.cancelled()), then says so in `marker`."""
+    import lockgate.attempt
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if lockgate.attempt.cancelled():
+            Path(marker).write_text("stopped")
+            return "stopped"
+        time.sleep(0.05)
+    return "ran out"
+
+
+@pipeline
+def polite_run(marker: str):
+    return polite(marker)

@@ -124,6 +124,29 @@ def test_cancel_aborts_a_run_running_in_another_thread() -> None:
     assert events[-1].type == "RunAborted"
 
 
+def test_a_step_in_a_thread_sees_its_run_cancelled_and_stops(tmp_path: Path) -> None:
+    import lockgate.attempt
+
+    assert lockgate.attempt.cancelled() is False  # outside a step
+    runtime = default_runtime()
+    marker = tmp_path / "marker"
+    result: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault("run", lockgate.run(P.polite_run, marker=str(marker), executor="threads"))
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not runtime.store.list_runs(status="RUNNING") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run_id = runtime.store.list_runs(status="RUNNING")[0].run_id
+    time.sleep(0.3)  # the step is looping
+    assert not marker.exists()
+    runtime.cancel(run_id)
+    thread.join(timeout=10)
+    assert marker.read_text() == "stopped"  # the step returned within a poll, not after its 20 s
+    assert result["run"].status == "ABORTED"
+
+
 def test_runs_can_live_in_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCKGATE_DATABASE_URL", postgres_url)
     run = lockgate.run(P.feedback, day="2026-11-25")
