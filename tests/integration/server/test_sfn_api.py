@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.conftest import wait_until
 from tests.integration.server.sfn_server import running
 
 from lockgate.asl.resources import register_task
@@ -44,16 +44,6 @@ def client(home: Any) -> Iterator[Any]:
         yield served.client()
 
 
-def _wait_for(check: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def test_state_machines_and_executions_through_boto3(client: Any) -> None:
     TOKENS.clear()
     created = client.create_state_machine(
@@ -66,10 +56,10 @@ def test_state_machines_and_executions_through_boto3(client: Any) -> None:
     started = client.start_execution(stateMachineArn=arn, name="order-1", input=json.dumps({"n": 4}))
     execution = started["executionArn"]
     assert execution.endswith(":execution:Orders:order-1")
-    token = _wait_for(lambda: TOKENS[0] if TOKENS else None)
+    token = wait_until(lambda: TOKENS[0] if TOKENS else None)
     assert client.describe_execution(executionArn=execution)["status"] == "RUNNING"
     client.send_task_success(taskToken=token, output=json.dumps({"ok": True}))
-    done = _wait_for(lambda: (d := client.describe_execution(executionArn=execution))["status"] != "RUNNING" and d)
+    done = wait_until(lambda: (d := client.describe_execution(executionArn=execution))["status"] != "RUNNING" and d)
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"]) == {"n": 4, "doubled": 8, "approval": {"ok": True}}
 
@@ -106,7 +96,7 @@ def test_sync_execution_and_stop(client: Any) -> None:
         "stateMachineArn"
     ]
     execution = client.start_execution(stateMachineArn=waiting, input=json.dumps({"n": 1}))["executionArn"]
-    _wait_for(lambda: TOKENS)
+    wait_until(lambda: TOKENS)
     client.stop_execution(executionArn=execution, cause="no longer needed")
     assert client.describe_execution(executionArn=execution)["status"] == "ABORTED"
 
@@ -161,7 +151,7 @@ DISTRIBUTED = {
 
 
 def _ended(client: Any, execution: str) -> Any:
-    return _wait_for(lambda: (d := client.describe_execution(executionArn=execution))["status"] != "RUNNING" and d)
+    return wait_until(lambda: (d := client.describe_execution(executionArn=execution))["status"] != "RUNNING" and d)
 
 
 def test_map_runs_through_boto3(client: Any) -> None:

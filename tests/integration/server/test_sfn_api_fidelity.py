@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.conftest import wait_until
 from tests.integration.server.sfn_server import Served, running
 
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
@@ -31,18 +32,8 @@ def sfn(served: Served) -> Any:
     return served.client()
 
 
-def _until(check: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def _ended(sfn: Any, arn: str) -> Any:
-    return _until(lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d)
+    return wait_until(lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d)
 
 
 def _machine(sfn: Any, name: str, definition: str = PASS) -> str:
@@ -390,12 +381,12 @@ def test_update_map_run_lets_more_children_run(sfn: Any) -> None:
     definition = {"StartAt": "Each", "States": {"Each": each}}
     arn = _machine(sfn, "Throttled", json.dumps(definition))
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps([1, 2, 3]))["executionArn"]
-    _until(lambda: HANDED)
-    (run,) = _until(lambda: sfn.list_map_runs(executionArn=execution)["mapRuns"])
+    wait_until(lambda: HANDED)
+    (run,) = wait_until(lambda: sfn.list_map_runs(executionArn=execution)["mapRuns"])
     time.sleep(0.5)
     assert len(HANDED) == 1  # MaxConcurrency 1
     sfn.update_map_run(mapRunArn=run["mapRunArn"], maxConcurrency=3, toleratedFailureCount=1)
-    _until(lambda: len(HANDED) == 3)
+    wait_until(lambda: len(HANDED) == 3)
     for token in HANDED:
         sfn.send_task_success(taskToken=token, output='"ok"')
     assert _ended(sfn, execution)["status"] == "SUCCEEDED"
