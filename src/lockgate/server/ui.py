@@ -265,46 +265,35 @@ def router(runtime: Any) -> Any:
     def logs_live(run_id: str, step: str) -> HTMLResponse:
         return page("_logs_live.html", **logs_context(run_id, step))
 
-    @ui.post("/ui/runs/{run_id}/clear")
-    async def clear_action(request: Request, run_id: str) -> Response:
-        """Clear a step (and, with the `downstream` / `upstream` fields, what follows or precedes it)."""
-        from lockgate import reruns
-
+    async def rerun(request: Request, run_id: str, act: Any) -> Response:
+        """A clear or a mark from the run page: `act(form, actor)` records it; the run carries on."""
         same_origin(request)
         form = await request.form()
         back = f"/ui/runs/{quote(run_id, safe='')}"
         try:
-            done_ = reruns.clear(
-                runtime,
-                run_id,
-                str(form.get("step", "")),
-                downstream=bool(form.get("downstream")),
-                upstream=bool(form.get("upstream")),
-                actor=ui_actor(request),
-            )
+            done_ = act(form, ui_actor(request))
         except UsageError as exc:
             return refused(request, str(exc), back)
         if done_.by == "here":
             run_control.carry_on(runtime, done_.run_id)
         return done(request, back)
+
+    @ui.post("/ui/runs/{run_id}/clear")
+    async def clear_action(request: Request, run_id: str) -> Response:
+        """Clear a step (and, with the `downstream` / `upstream` fields, what follows or precedes it)."""
+        from lockgate import reruns
+
+        return await rerun(request, run_id, lambda form, actor: reruns.clear(
+            runtime, run_id, str(form.get("step", "")), downstream=bool(form.get("downstream")),
+            upstream=bool(form.get("upstream")), actor=actor))  # fmt: skip
 
     @ui.post("/ui/runs/{run_id}/mark")
     async def mark_action(request: Request, run_id: str) -> Response:
         """Mark a step SUCCEEDED or FAILED (the `status` field)."""
         from lockgate import reruns
 
-        same_origin(request)
-        form = await request.form()
-        back = f"/ui/runs/{quote(run_id, safe='')}"
-        try:
-            done_ = reruns.mark(
-                runtime, run_id, str(form.get("step", "")), str(form.get("status", "")), actor=ui_actor(request)
-            )
-        except UsageError as exc:
-            return refused(request, str(exc), back)
-        if done_.by == "here":
-            run_control.carry_on(runtime, done_.run_id)
-        return done(request, back)
+        return await rerun(request, run_id, lambda form, actor: reruns.mark(
+            runtime, run_id, str(form.get("step", "")), str(form.get("status", "")), actor=actor))  # fmt: skip
 
     @ui.get("/ui/runs/{run_id}/logs/{step}/text")
     def logs_text(run_id: str, step: str, attempt: int | None = Query(None, ge=1)) -> Any:
