@@ -4,6 +4,10 @@ The names are the project's conventions (docs/notifications.md lists them). Coun
 the process that ran the runs, so `/metrics` of `lockgate serve` shows the runs it drove;
 `lockgate_queue_depth` is read from the store at each scrape. Other areas report through
 `observe_tick_lag` and `observe_trigger_latency`.
+
+Nothing is counted until the process serves `/metrics` (`router` calls `enable`): a one-shot
+`lockgate run` or a worker would pay for importing prometheus-client (about 50 ms) to keep
+counters nobody can read.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from lockgate.core.engine import RunState
 _MAPPED = re.compile(r"\[\d+\]$")
 _lock = threading.Lock()
 _metrics: _Metrics | None = None
+_enabled = False
 
 
 class _Metrics:
@@ -68,6 +73,16 @@ def available() -> bool:
     return importlib.util.find_spec("prometheus_client") is not None
 
 
+def enable() -> None:
+    """Count from now on: this process serves `/metrics`."""
+    global _enabled
+    _enabled = True
+
+
+def enabled() -> bool:
+    return _enabled
+
+
 def metrics() -> _Metrics:
     """This process's metrics, made on first use."""
     global _metrics
@@ -85,6 +100,8 @@ def step_label(step: str) -> str:
 
 def observe(state: RunState, batch: list[h.Event]) -> None:
     """The run observer: counts runs, retries and step durations of a committed batch."""
+    if not _enabled:
+        return
     m = metrics()
     pipeline = state.pipeline
     for event in batch:
@@ -108,22 +125,25 @@ def observe(state: RunState, batch: list[h.Event]) -> None:
 
 def observe_tick_lag(seconds: float) -> None:
     """The scheduler reports how late its last tick ran."""
-    metrics().tick_lag.set(seconds)
+    if _enabled:
+        metrics().tick_lag.set(seconds)
 
 
 def observe_trigger_latency(trigger: str, seconds: float) -> None:
     """A trigger reports the time from its event to the run request it made."""
-    metrics().trigger_latency.labels(trigger).observe(seconds)
+    if _enabled:
+        metrics().trigger_latency.labels(trigger).observe(seconds)
 
 
 def observe_queue_depth(queued: int) -> None:
     """The scheduler reports how many runs are QUEUED (a scrape also reads it from the store)."""
-    metrics().queue_depth.set(queued)
+    if _enabled:
+        metrics().queue_depth.set(queued)
 
 
 def count_notification(channel: str, outcome: str) -> None:
     """One delivery attempt: outcome `delivered`, `retrying` or `failed`."""
-    if _metrics is not None or available():
+    if _enabled and available():
         metrics().notifications.labels(channel, outcome).inc()
 
 
@@ -140,6 +160,7 @@ def exposition(store: Any = None) -> tuple[bytes, str]:
 def router(runtime: Any) -> Any:
     from fastapi import APIRouter, Response
 
+    enable()
     api = APIRouter(tags=["metrics"])
 
     @api.get("/metrics", include_in_schema=False)
