@@ -143,6 +143,7 @@ def test_resume_reinvokes_a_task_whose_answer_was_lost() -> None:
         raise Crash()
 
     register_task("test_durable.charge", crash)
+    runtime.executor_kind = "inline"  # the task runs in the driving thread: the crash takes the process down
     with pytest.raises(Crash):
         durable.start(runtime, definition, {"amount": 3}, state_machine="Orders", sleep=fake.sleep)
     (record,) = runtime.store.list_runs()
