@@ -379,6 +379,7 @@ class Replayed:
     awaiting: dict[str, str]  # task token -> invocation id of `.waitForTaskToken` tasks already started
     answers_seen: int  # the newest callback answer already applied
     interruptions: dict[str, int] = field(default_factory=dict)  # invocation id -> its workers' deaths
+    invoked: dict[str, str] = field(default_factory=dict)  # invocation id -> state name, in order
 
 
 def replay(events: list[h.Event]) -> Replayed:
@@ -394,6 +395,7 @@ def replay(events: list[h.Event]) -> Replayed:
     started: set[str] = set()
     counts: dict[str, int] = {}
     interruptions: dict[str, int] = {}
+    invoked: dict[str, str] = {}
     seen = 0
     redriven = False  # a redrive not yet followed by an advance
     for event in events[1:]:
@@ -422,6 +424,7 @@ def replay(events: list[h.Event]) -> Replayed:
                 outstanding[command.id] = command
                 if isinstance(command, Invoke):
                     counts[command.state] = counts.get(command.state, 0) + 1
+                    invoked[command.id] = command.state
         elif isinstance(event, h.RunAborted) and machine.status == RUNNING:
             machine.abort(event.at, "", event.cause)
     entropy.take()  # replayed draws are stored already; only new ones get recorded
@@ -438,8 +441,35 @@ def replay(events: list[h.Event]) -> Replayed:
         elif isinstance(command, StartTimer) and (command.id in live or command.id.startswith("$")):
             commands.append(command)
     return Replayed(
-        machine, {**first.params, **workflow}, None if redriven else commands, counts, awaiting, seen, interruptions
+        machine,
+        {**first.params, **workflow},
+        None if redriven else commands,
+        counts,
+        awaiting,
+        seen,
+        interruptions,
+        invoked,
     )
+
+
+def attempt_logs(runtime: Any, run_id: str, state: str | None = None) -> list[dict[str, Any]]:
+    """The logs of a run's Task invocations that ran on its executor (`lockgate logs RUN STATE`):
+    one entry per attempt that wrote one, in the order the states were invoked."""
+    events = runtime.store.history(run_id)
+    if not events:
+        return []
+    replayed = replay(events)
+    entries = []
+    for invocation, name in replayed.invoked.items():
+        if state is not None and name != state:
+            continue
+        for attempt in range(1, replayed.interruptions.get(invocation, 0) + 2):
+            text, exists, _ = runtime.logs.read(run_id, invocation, attempt)
+            if exists:
+                where = runtime.logs.location(run_id, invocation, attempt)
+                entries.append({"step": name, "invocation": invocation, "index": None, "attempt": attempt,
+                                "path": where, "text": text})  # fmt: skip
+    return entries
 
 
 def observed_of(record: RunRecord, replayed: Replayed) -> dict[str, Any]:

@@ -1,0 +1,143 @@
+"""State machines on the run's executor: Task states that run code are Jobs like Python steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.asl import durable
+from lockgate.asl.resources import Resources
+from lockgate.runtime import Runtime
+
+SRC = Path(__file__).parents[2] / "src"
+
+MODULE = '''
+import os
+import lockgate
+
+
+def visit(item, folder):
+    ctx = lockgate.context()
+    print(f"visiting {item} in {os.getpid()}")
+    with open(os.path.join(folder, "ledger"), "a") as f:
+        f.write(f"{item} {ctx.idempotency_key} {ctx.attempt} {os.getpid()}\\n")
+    if item == "bad":
+        raise ValueError("cannot visit bad")
+    return {"item": item, "pid": os.getpid()}
+
+
+def total(values):
+    return sum(v["item"] for v in values)
+'''
+
+MACHINE: dict[str, Any] = {
+    "StartAt": "Both",
+    "States": {
+        "Both": {
+            "Type": "Parallel",
+            "Branches": [
+                {
+                    "StartAt": "Each",
+                    "States": {
+                        "Each": {
+                            "Type": "Map",
+                            "ItemsPath": "$.items",
+                            "ItemSelector": {"item.$": "$$.Map.Item.Value", "folder.$": "$.folder"},
+                            "ItemProcessor": {
+                                "StartAt": "Visit",
+                                "States": {"Visit": {"Type": "Task", "Resource": "python:asl_work:visit", "End": True}},
+                            },
+                            "Next": "Sum",
+                        },
+                        "Sum": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::lambda:invoke",
+                            "Parameters": {"FunctionName": "total", "Payload": {"values.$": "$"}},
+                            "OutputPath": "$.Payload",
+                            "End": True,
+                        },
+                    },
+                },
+                {
+                    "StartAt": "Bad",
+                    "States": {
+                        "Bad": {
+                            "Type": "Task",
+                            "Resource": "python:asl_work:visit",
+                            "Parameters": {"item": "bad", "folder.$": "$.folder"},
+                            "Catch": [{"ErrorEquals": ["ValueError"], "ResultPath": "$.caught", "Next": "Caught"}],
+                            "End": True,
+                        },
+                        "Caught": {"Type": "Pass", "OutputPath": "$.caught", "End": True},
+                    },
+                },
+            ],
+            "End": True,
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+def test_a_durable_state_machine_runs_its_tasks_on_each_local_executor(tmp_path: Path, executor: str) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    module = f"asl_work_{executor}"  # one module name per test: the import system keeps modules
+    (code / f"{module}.py").write_text(MODULE)
+    (tmp_path / "lockgate.toml").write_text(
+        f'[engine]\nexecutor = "{executor}"\n'
+        f'[asl.resources]\n"arn:aws:lambda:us-east-1:123456789012:function:total" = "python:{module}:total"\n'
+    )
+    runtime = Runtime()
+    assert runtime.executor_kind == executor
+    resources = Resources.from_settings(runtime.settings, folders=[code])
+    machine = json.loads(json.dumps(MACHINE).replace("python:asl_work:", f"python:{module}:"))
+    run_id, result = durable.start(
+        runtime, machine, {"items": [1, 2, 3], "folder": str(tmp_path)}, state_machine="Visits", resources=resources
+    )
+    assert result["status"] == "SUCCEEDED", result
+    total, caught = result["output"]
+    assert total == 6
+    assert caught["Error"] == "ValueError" and "cannot visit bad" in caught["Cause"]
+
+    lines = [line.split() for line in (tmp_path / "ledger").read_text().splitlines()]
+    assert sorted(line[0] for line in lines) == ["1", "2", "3", "bad"]
+    keys = [line[1] for line in lines]
+    assert len(set(keys)) == 4 and all(key.startswith(f"{run_id}:") for key in keys)
+    assert all(line[2] == "1" for line in lines)
+    pids = {int(line[3]) for line in lines}
+    if executor == "processes":
+        assert os.getpid() not in pids  # ran in the executor's processes, not in the driving one
+    else:
+        assert pids == {os.getpid()}
+
+    # Each attempt's output is in its log, shown by `lockgate logs RUN STATE`.
+    entries = _logs(run_id, "Visit")
+    assert len(entries) == 3 and {e["step"] for e in entries} == {"Visit"}
+    assert all(e["text"].startswith("visiting ") for e in entries)
+    bad = _logs(run_id, "Bad")
+    assert len(bad) == 1 and "ValueError: cannot visit bad" in bad[0]["text"]  # the traceback is logged
+
+
+def test_a_python_module_outside_the_allowed_ones_is_refused_by_the_executor(tmp_path: Path) -> None:
+    (tmp_path / "lockgate.toml").write_text('[engine]\nexecutor = "processes"\n')
+    runtime = Runtime()
+    machine = {"StartAt": "Shell", "States": {"Shell": {"Type": "Task", "Resource": "python:os:getcwd", "End": True}}}
+    _, result = durable.start(runtime, machine, {}, state_machine="Refused")
+    assert result["status"] == "FAILED" and result["error"] == "lockgate.ImportFailed"
+    assert "module os is not in the pipelines folder" in result["cause"]
+
+
+def _logs(run_id: str, state: str) -> list[dict[str, Any]]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-m", "lockgate", "logs", run_id, state, "--json"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
