@@ -17,7 +17,7 @@ from lockgate.runtime import Runtime
 
 SRC = Path(__file__).parents[2] / "src"
 
-MODULE = '''
+MODULE = """
 import os
 import lockgate
 
@@ -34,7 +34,7 @@ def visit(item, folder):
 
 def total(values):
     return sum(v["item"] for v in values)
-'''
+"""
 
 MACHINE: dict[str, Any] = {
     "StartAt": "Both",
