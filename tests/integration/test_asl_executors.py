@@ -141,3 +141,23 @@ def _logs(run_id: str, state: str) -> list[dict[str, Any]]:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_a_lockgate_task_of_a_pipeline_file_runs_in_the_executors_processes(tmp_path: Path) -> None:
+    from lockgate.dag.loader import load_file
+
+    (tmp_path / "lockgate.toml").write_text('[engine]\nexecutor = "processes"\n')
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "shouting.py").write_text(
+        "import os\nfrom lockgate import task\n\n\n@task\ndef shout_in_a_process(word: str) -> dict:\n"
+        "    return {'word': word.upper(), 'pid': os.getpid()}\n"
+    )
+    load_file(pipelines / "shouting.py")  # as a service loads its folder: the task is known by name
+    machine = {
+        "StartAt": "Shout",
+        "States": {"Shout": {"Type": "Task", "Resource": "lockgate:task:shout_in_a_process", "End": True}},
+    }
+    _, result = durable.start(Runtime(), machine, {"word": "hey"}, state_machine="Shouts")
+    assert result["status"] == "SUCCEEDED", result
+    assert result["output"]["word"] == "HEY" and result["output"]["pid"] != os.getpid()

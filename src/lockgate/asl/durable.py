@@ -291,21 +291,33 @@ def _jobs(runtime: Any, run_id: str, state_machine: str, resources: Resources) -
     """How a Task state's invocation becomes a Job: its log where `lockgate logs RUN STATE` finds
     it (keyed by the invocation id), its routing from the resource map, its idempotency key the
     invocation's (the same when an interrupted attempt runs again)."""
+    from lockgate.asl.resources import task_source
+    from lockgate.executors.sources import source_hash
+
     logs = runtime.logs
+    sources: dict[str, tuple[str, str]] = {}  # lockgate:task:NAME -> its pipeline file and hash
 
     def job(command: Invoke, dispatch: Dispatch, attempt: int, interruptions: int) -> Job:
+        source, digest = "", ""
+        if dispatch.target.startswith("lockgate:task:"):
+            found = sources.get(dispatch.target)
+            if found is None:
+                file = task_source(dispatch.target[len("lockgate:task:") :])
+                found = sources[dispatch.target] = (file, source_hash(file) if file else "")
+            source, digest = found
         return Job(
             run_id=run_id,
             pipeline=state_machine,
             step=command.id,
             attempt=attempt,
             task="",
-            source="",
+            source=source,
             args=[],
             kwargs={},
             log_path=str(logs.local_path(run_id, command.id, attempt)),
             home=str(runtime.home),
             interruptions=interruptions,
+            source_hash=digest,
             queue=dispatch.route.queue,
             pool=dispatch.route.pool,
             priority=dispatch.route.priority,

@@ -146,6 +146,23 @@ def find_task(name: str) -> Callable[..., Any] | None:
     return fn if callable(fn) else None
 
 
+def task_source(name: str) -> str:
+    """The pipeline file (`file:PATH`) of the `@task` that `lockgate:task:NAME` names in this
+    process, so another process (an executor's, a worker) imports it first; "" for built-in and
+    registered tasks and for names this process does not know."""
+    if name in _NAMED:
+        return ""
+    from lockgate.dag.task import REGISTRY
+
+    found = REGISTRY.get(name)
+    if found is None:
+        matches = [t for t in REGISTRY.values() if t.name == name]
+        found = matches[0] if len(matches) == 1 else None
+    module = sys.modules.get(getattr(getattr(found, "fn", None), "__module__", "") or "")
+    file = getattr(module, "__file__", None)
+    return f"file:{file}" if file and file.endswith(".py") else ""
+
+
 _FOLDERS: set[Path] = set()
 
 

@@ -143,6 +143,13 @@ def _run_resource(job: Job) -> Outcome:
     from lockgate.asl.resources import Resources, TaskFailure
 
     try:
+        if job.source:  # the pipeline file of a lockgate:task:NAME, imported here first
+            from lockgate.dag.loader import load_source
+
+            try:
+                load_source(job.source)
+            except Exception as exc:
+                raise TaskFailure("lockgate.ImportFailed", f"{job.resource}: cannot load {job.source}: {exc}") from exc
         value = Resources.for_attempt(job.folders).call(job.resource, job.payload)
     except TaskFailure as exc:
         raised = exc.__cause__
