@@ -120,7 +120,12 @@ def _definition(text: Any, settings: Any = None) -> dict[str, Any]:
     problems = validate.validate(definition, text_bytes=len(text.encode()))
     if problems:
         raise ApiError("InvalidDefinition", "; ".join(f"{p.pointer or '/'}: {p.message}" for p in problems))
-    refused = Resources.from_settings(settings).refusals(definition)  # python: modules outside the allowed ones
+    from lockgate.core.errors import UsageError
+
+    try:
+        refused = Resources.from_settings(settings).refusals(definition)  # python: modules outside the allowed ones
+    except UsageError as exc:  # the resource map itself is wrong (an unknown queue, a bad entry)
+        raise ApiError("InvalidDefinition", str(exc)) from None
     if refused:
         raise ApiError("InvalidDefinition", "; ".join(refused))
     return definition  # type: ignore[no-any-return]
