@@ -56,9 +56,7 @@ def run_state(
 
 
 def notify(runtime: Any, state: RunState, batch: list[h.Event]) -> None:
-    """Hand a committed batch of a state machine run to the runtime's observers."""
-    for observer in getattr(runtime, "observers", ()):
-        try:
-            observer(state, batch)
-        except Exception:
-            log.exception("observer %r failed", observer, extra={"run_id": state.run_id})
+    """Hand a committed batch of a state machine run to the runtime's observers (lockgate.loop)."""
+    from lockgate.loop import notify as to_observers
+
+    to_observers(getattr(runtime, "observers", ()), state, batch)
