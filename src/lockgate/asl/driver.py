@@ -42,6 +42,7 @@ from lockgate.asl.machine import Machine
 from lockgate.asl.mock import MockConfig
 from lockgate.asl.resources import Dispatch, Resources, TaskFailure
 from lockgate.core.errors import INTERRUPTED
+from lockgate.core.state import MAX_INTERRUPTIONS  # as Python steps: the third fails the state
 from lockgate.executors.base import Executor, Job, Outcome
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 # number fifth.
 Report = tuple[str, str, Any, Any]
 POLL_SECONDS = 0.2
-MAX_INTERRUPTIONS = 3  # as Python steps (core.engine): the third fails the state
 MIXED_POLL_SECONDS = 0.005  # with work both on the executor and on the driver's pool
 
 
