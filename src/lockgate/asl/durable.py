@@ -296,6 +296,9 @@ def _jobs(runtime: Any, run_id: str, state_machine: str, resources: Resources) -
 
     logs = runtime.logs
     sources: dict[str, tuple[str, str]] = {}  # lockgate:task:NAME -> its pipeline file and hash
+    # where python: modules are found and allowed, also in an executor's fresh process (a
+    # worker on another machine uses its own --pipelines folder instead)
+    folders = tuple(dict.fromkeys([*resources.folders, *(str(f) for f in resources.policy.folders)]))
 
     def job(command: Invoke, dispatch: Dispatch, attempt: int, interruptions: int) -> Job:
         source, digest = "", ""
@@ -326,7 +329,7 @@ def _jobs(runtime: Any, run_id: str, state_machine: str, resources: Resources) -
             resource=dispatch.target,
             payload=dispatch.payload,
             state=command.state,
-            folders=resources.folders,
+            folders=folders,
             idempotency_key=f"{run_id}:{command.id}",
         )
 
