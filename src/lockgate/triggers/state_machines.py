@@ -242,7 +242,11 @@ def load_state_machines(folder: str | os.PathLike[str]) -> list[StateMachine]:
     from lockgate.asl.resources import parse_entry
     from lockgate.config import load
 
-    queues = load().queues()
+    settings = load()
+    queues = settings.queues()
+    configured = settings.table("asl").get("resources") or {}
+    for arn, value in configured.items() if isinstance(configured, dict) else ():
+        parse_entry(str(arn), value, str(settings.source or "lockgate.toml"), queues)
     for arn, value in resources.items():
         parse_entry(str(arn), value, str(file), queues)  # an unknown queue is refused when loaded
     machines = []

@@ -241,3 +241,22 @@ def test_a_bad_resource_map_entry_is_refused_naming_it(entry: dict[str, Any], me
         Resources({ENRICH: entry}, queues=["default", "spark"], where="/srv/lockgate.toml")
     assert str(info.value).startswith(f'/srv/lockgate.toml [asl.resources."{ENRICH}"]: ')
     assert message in str(info.value)
+
+
+def test_a_served_folder_whose_resource_map_names_an_unknown_queue_is_refused_when_loaded(tmp_path: Path) -> None:
+    from lockgate.core.errors import UsageError
+    from lockgate.triggers.state_machines import load_state_machines
+
+    (tmp_path / "m.asl.json").write_text(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    (tmp_path / "lockgate.toml").write_text(
+        '[asl.state_machines.m]\ndefinition = "m.asl.json"\n'
+        f'[asl.resources."{ENRICH}"]\nresource = "python:enrich:run"\nqueue = "gpu"\n'
+    )
+    with pytest.raises(UsageError, match=r"unknown queue 'gpu' \(queues: default\)") as info:
+        load_state_machines(tmp_path)
+    assert str(tmp_path / "lockgate.toml") in str(info.value)
+    (tmp_path / "lockgate.toml").write_text(
+        '[asl.state_machines.m]\ndefinition = "m.asl.json"\n'
+        f'[asl.resources."{ENRICH}"]\nresource = "python:enrich:run"\nqueue = "default"\npriority = 3\n'
+    )
+    assert [m.name for m in load_state_machines(tmp_path)] == ["m"]
