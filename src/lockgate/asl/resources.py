@@ -164,6 +164,28 @@ def task_source(name: str) -> str:
 
 
 _FOLDERS: set[Path] = set()
+_POLICIES: dict[tuple[Any, ...], PythonPolicy] = {}
+
+
+def _policy_key() -> tuple[Any, ...]:
+    """What PythonPolicy.from_settings() depends on, cheaply: the settings file and its change
+    time, the overrides of its two keys, and the folders and pipeline files this process allows."""
+    named = os.environ.get("LOCKGATE_CONFIG")
+    path = named or os.path.join(os.getcwd(), "lockgate.toml")
+    try:
+        changed: int | None = os.stat(path).st_mtime_ns
+    except OSError:
+        changed = None
+    from lockgate.dag.loader import _FILE_MODULES
+
+    return (
+        path,
+        changed,
+        os.environ.get("LOCKGATE_ASL__PYTHON_MODULES"),
+        os.environ.get("LOCKGATE_SERVICE__PIPELINES"),
+        len(_FOLDERS),
+        len(_FILE_MODULES),
+    )
 
 
 def allow_folder(path: str | os.PathLike[str]) -> None:
@@ -388,8 +410,21 @@ class Resources:
     @classmethod
     def for_attempt(cls, folders: Sequence[str | Path] = ()) -> Resources:
         """What an executor runs an ASL Task's resource with: no map (the driver resolved it), the
-        `python:` policy of this process's settings, `folders` searched (and allowed) first."""
-        return cls({}, [f for f in folders if Path(f).is_dir()], PythonPolicy.from_settings())
+        `python:` policy of this process's settings, `folders` searched (and allowed) first.
+
+        Reading the settings costs more than a small task (about 0.2 ms, more with threads
+        contending), so the policy is kept while the settings file, the overrides that name
+        the policy's keys, and the folders this process allows stay the same."""
+        key = _policy_key()
+        with _LOCK:
+            policy = _POLICIES.get(key)
+        if policy is None:
+            policy = PythonPolicy.from_settings()
+            with _LOCK:
+                if len(_POLICIES) > 16:
+                    _POLICIES.clear()
+                _POLICIES[key] = policy
+        return cls({}, [f for f in folders if os.path.isdir(f)], policy)
 
     def dispatch(self, resource: str, payload: Any) -> Dispatch | None:
         """The call the run's executor makes for this Task resource, when it runs lockgate or
