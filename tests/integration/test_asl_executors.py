@@ -121,6 +121,11 @@ def test_a_durable_state_machine_runs_its_tasks_on_each_local_executor(tmp_path:
     entries = _logs(run_id, "Visit")
     assert len(entries) == 3 and {e["step"] for e in entries} == {"Visit"}
     assert all(e["text"].startswith("visiting ") for e in entries)
+    from lockgate.server.attempt_logs import attempt_logs  # what the API and the UI show
+
+    shown = attempt_logs(runtime, run_id, "Visit")
+    assert len(shown) == 3 and all(log.text.startswith("visiting ") and "Visit" in log.step for log in shown)
+    assert [log.step for log in attempt_logs(runtime, run_id, shown[0].step)] == [shown[0].step]
     bad = _logs(run_id, "Bad")
     assert len(bad) == 1 and "ValueError: cannot visit bad" in bad[0]["text"]  # the traceback is logged
 

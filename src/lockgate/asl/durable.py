@@ -479,11 +479,11 @@ def attempt_logs(runtime: Any, run_id: str, state: str | None = None) -> list[di
         if state is not None and name != state:
             continue
         for attempt in range(1, replayed.interruptions.get(invocation, 0) + 2):
-            text, exists, _ = runtime.logs.read(run_id, invocation, attempt)
+            text, exists, truncated = runtime.logs.read(run_id, invocation, attempt)
             if exists:
                 where = runtime.logs.location(run_id, invocation, attempt)
                 entries.append({"step": name, "invocation": invocation, "index": None, "attempt": attempt,
-                                "path": where, "text": text})  # fmt: skip
+                                "path": where, "text": text, "truncated": truncated})  # fmt: skip
     return entries
 
 
