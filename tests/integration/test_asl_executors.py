@@ -166,3 +166,34 @@ def test_a_lockgate_task_of_a_pipeline_file_runs_in_the_executors_processes(tmp_
     _, result = durable.start(Runtime(), machine, {"word": "hey"}, state_machine="Shouts")
     assert result["status"] == "SUCCEEDED", result
     assert result["output"]["word"] == "HEY" and result["output"]["pid"] != os.getpid()
+
+
+def test_a_stopped_execution_is_left_by_its_driver_while_its_task_still_runs(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "asl_slow.py").write_text(
+        "import time\n\n\ndef slow(marker):\n    open(marker, 'w').close()\n    time.sleep(8)\n    return 1\n"
+    )
+    (tmp_path / "lockgate.toml").write_text('[engine]\nexecutor = "threads"\nheartbeat_seconds = 0.3\n')
+    runtime = Runtime()
+    marker = tmp_path / "started"
+    machine = {"StartAt": "Slow", "States": {"Slow": {"Type": "Task", "Resource": "python:asl_slow:slow", "End": True}}}
+    created = durable.create(runtime, machine, {"marker": str(marker)}, state_machine="Slow")
+
+    def stop_when_started() -> None:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        durable.stop(runtime, created.run_id)
+
+    stopper = threading.Thread(target=stop_when_started)
+    stopper.start()
+    resources = Resources.from_settings(runtime.settings, folders=[code])
+    started = time.monotonic()
+    result = durable.execute(runtime, created, resources=resources)
+    stopper.join()
+    assert result["status"] == "ABORTED"
+    assert time.monotonic() - started < 6  # noticed at a heartbeat, not when the 8 s task returned
