@@ -24,10 +24,11 @@ class StepContext:
     log_path: Path
     home: Path
     interruptions: int = 0
+    key: str = ""  # given by the run loop (ASL Task states); else derived from the attempt
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.run_id}:{self.step}:{self.attempt - self.interruptions}"
+        return self.key or f"{self.run_id}:{self.step}:{self.attempt - self.interruptions}"
 
 
 def context() -> StepContext:

@@ -29,6 +29,7 @@ from lockgate.core import history as h
 from lockgate.core.errors import UsageError, describe
 from lockgate.core.model import Workflow
 from lockgate.executors.base import Executor, Job, Outcome
+from lockgate.loop import Lease, is_stale, notify, run_executor
 from lockgate.store.base import NewRun, RunRecord, RunRequest, RunStore, RunUpdate
 from lockgate.views import Run, new_run_id, step_views
 
@@ -337,23 +338,17 @@ class Runtime:
     ) -> Run:
         observers = [*self.observers, *([observer] if observer else [])]
         capacity = self._capacity(executor_kind, state.workflow)
-        executor: Executor
-        if executor_kind == "celery":
-            from lockgate.executors.celery import CeleryExecutor
-
-            executor = CeleryExecutor(self, state.run_id, capacity)
-        else:
-            from lockgate.executors.local import make_executor
-
-            executor = make_executor(executor_kind, capacity)
+        executor = run_executor(self, executor_kind, state.run_id, capacity)
+        lease = Lease(self.store, state.run_id, self.owner, self.clock, self.heartbeat_seconds)
         try:
-            self._loop(state, batch, executor, observers, first_commit, reattach)
+            self._loop(lease, state, batch, executor, observers, first_commit, reattach)
         finally:
             executor.shutdown()
         return self.view(state.run_id)
 
     def _loop(
         self,
+        lease: Lease,
         state: engine.RunState,
         batch: list[h.Event],
         executor: Executor,
@@ -361,9 +356,10 @@ class Runtime:
         first_commit: bool,
         reattach: bool = False,
     ) -> None:
-        if first_commit and not self._commit(state, batch):
+        """Decide (core.engine), commit (one fenced transaction per batch), then dispatch."""
+        if first_commit and not self._commit(lease, state, batch):
             return
-        self._notify(observers, state, batch)
+        notify(observers, state, batch)
         if reattach:  # attempts a previous owner started, still on workers
             started = {e.step for e in batch if isinstance(e, h.StepStarted)}
             for name in sorted(state.running - started):
@@ -371,24 +367,22 @@ class Runtime:
                 if isinstance(job, Job):
                     executor.reattach(job)  # type: ignore[attr-defined]
         carried = self._submit(state, batch, executor)
-        last_beat = self.clock()
         while state.status == "RUNNING":
             now = self.clock()
             wake = state.next_wakeup()
-            timeout = max(0.0, min(self.heartbeat_seconds - (now - last_beat), (wake - now) if wake else 1e9))
-            outcomes = carried + executor.wait(0 if carried else timeout)
+            timeout = lease.wait_for((wake - now) if wake else None)
+            outcomes = carried + executor.wait(0 if carried else max(0.0, timeout))
             now = self.clock()
             batch = []
             for outcome in outcomes:
                 batch += engine.decide(state, self._signal(state, outcome), now, self.draw, executor.capacity)
             if not outcomes or (wake is not None and wake <= now):
                 batch += engine.decide(state, engine.Tick(), now, self.draw, executor.capacity)
-            if not batch and now - last_beat < self.heartbeat_seconds:
+            if not batch and not lease.beat_due(now):
                 continue
-            if not self._commit(state, batch):
+            if not self._commit(lease, state, batch):
                 return
-            last_beat = now
-            self._notify(observers, state, batch)
+            notify(observers, state, batch)
             carried = self._submit(state, batch, executor)
 
     def _capacity(self, executor_kind: str, workflow: Workflow | None = None) -> int:
@@ -401,34 +395,20 @@ class Runtime:
             return int(limit)
         return min(int(limit), self.max_workers) if limit else self.max_workers
 
-    def _commit(self, state: engine.RunState, batch: list[h.Event]) -> bool:
+    def _commit(self, lease: Lease, state: engine.RunState, batch: list[h.Event]) -> bool:
         """Persist a batch in one transaction; False when the run was taken from this process."""
-        now = self.clock()
         update = None
         if batch and state.status != "RUNNING":
             update = _final_update(state, batch[-1])
-        if self.store.append(state.run_id, batch, update, self.owner, now):
+        if lease.commit(batch, update):
             return True
-        record = self.store.get_run(state.run_id)
-        log.warning(
-            "run %s was %s elsewhere; this process stops driving it",
-            state.run_id,
-            record.status if record else "deleted",
-            extra={"run_id": state.run_id},
-        )
+        record = lease.stopped
         if record is not None and record.status == "ABORTED":
-            engine.apply(state, h.RunAborted(at=now, cause=record.cause or "aborted"))
+            engine.apply(state, h.RunAborted(at=self.clock(), cause=record.cause or "aborted"))
         return False
 
     def _finish(self, state: engine.RunState, last: h.Event, now: float) -> None:
         self.store.append(state.run_id, [], _final_update(state, last), self.owner, now)
-
-    def _notify(self, observers: list[Observer], state: engine.RunState, batch: list[h.Event]) -> None:
-        for observer in observers:
-            try:
-                observer(state, batch)
-            except Exception:
-                log.exception("observer %r failed", observer, extra={"run_id": state.run_id})
 
     def _submit(self, state: engine.RunState, batch: list[h.Event], executor: Executor) -> list[Outcome]:
         """Hand the batch's started attempts to the executor; returns those that failed to start."""
@@ -511,22 +491,7 @@ class Runtime:
         return self._is_stale(record.owner, record.heartbeat_at)
 
     def _is_stale(self, owner: str | None, heartbeat_at: float | None) -> bool:
-        if owner is None:
-            return True
-        host, _, rest = owner.partition(":")
-        pid_text = rest.partition(":")[0]
-        if host == socket.gethostname() and pid_text.isdigit():
-            pid = int(pid_text)
-            if pid == os.getpid():
-                return owner != self.owner
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-            except PermissionError:
-                return False
-            return False
-        return heartbeat_at is None or heartbeat_at < self.clock() - self.stale_after
+        return is_stale(owner, heartbeat_at, self.clock(), self.stale_after, self.owner)
 
 
 class _SpillCache:

@@ -114,6 +114,8 @@ class Worker:
             log_url=log_url,
             log_upload_seconds=self.logs.upload_seconds,
         )
+        if job.resource and self.folder is not None:  # an ASL Task: python: modules from this worker's copy
+            here = dataclasses.replace(here, folders=(str(self.folder),))
         return execute(here)
 
     def _local_source(self, job: Job) -> str | Outcome:

@@ -1,8 +1,13 @@
-"""Run an execution to its end in memory: carry out the machine's commands with real resources.
+"""Carry out a state machine's commands until it ends: the ASL side of the run loop.
 
-Tasks run on a thread pool (Parallel branches and Map iterations at once); Wait timers and retry
-backoffs go through the injected `clock` and `sleep`, so tests need no real waiting. The
-machine stays single-threaded: only this loop talks to it.
+Task states that run lockgate or `python:` code (directly, through `[asl.resources]`, or as
+lambda:invoke's FunctionName) go to the run's Executor as Jobs when a `Dispatcher` is given
+(durable executions: inline, threads, processes or Celery workers, as Python steps); their
+Outcomes come back as complete/fail. What the driver does itself, on a small thread pool of
+its own, is I/O: HTTP resources, SNS, nested executions, activity offers, Distributed Map
+children, and every task of an in-memory execution. Wait timers and retry backoffs go through
+the injected `clock` and `sleep`, so tests need no real waiting. The machine stays
+single-threaded: only this loop talks to it.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate import _json
 from lockgate.asl._distributed import CHILD
 from lockgate.asl.activities import activity_name
 from lockgate.asl.callbacks import (
@@ -34,15 +40,35 @@ from lockgate.asl.commands import RUNNING, Command, Invoke, StartTimer
 from lockgate.asl.entropy import Entropy, SeededEntropy
 from lockgate.asl.machine import Machine
 from lockgate.asl.mock import MockConfig
-from lockgate.asl.resources import Resources, TaskFailure
+from lockgate.asl.resources import Dispatch, Resources, TaskFailure
+from lockgate.core.errors import INTERRUPTED
+from lockgate.core.state import MAX_INTERRUPTIONS  # as Python steps: the third fails the state
+from lockgate.executors.base import Executor, Job, Outcome
 
 log = logging.getLogger(__name__)
 
-# ("complete", id, result, None), ("fail", id, error, cause), ("heartbeat", id, None, None), or
-# ("started", id, None, None) for a `.waitForTaskToken` task whose answer comes later; an answer
-# from a mailbox carries its sequence number fifth.
+# ("complete", id, result, None), ("fail", id, error, cause), ("heartbeat", id, None, None),
+# ("started", id, None, None) for a `.waitForTaskToken` task whose answer comes later, or
+# ("interrupted", id, n, None) when the worker running it died (its n-th interruption: it is
+# invoked again under the same idempotency key); an answer from a mailbox carries its sequence
+# number fifth.
 Report = tuple[str, str, Any, Any]
 POLL_SECONDS = 0.2
+MIXED_POLL_SECONDS = 0.005  # with work both on the executor and on the driver's pool
+
+
+@dataclass
+class Dispatcher:
+    """Hands Task states that run code to the run's Executor: `job(command, dispatch, attempt,
+    interruptions)` makes the Job; `interruptions` counts, per invocation id, its worker deaths."""
+
+    executor: Executor
+    job: Callable[[Invoke, Dispatch, int, int], Job]
+    interruptions: dict[str, int] = field(default_factory=dict)
+    # How long a wait may block before the run's heartbeat is due, and the beat itself (False:
+    # the run was taken from this process); None: no heartbeat to keep.
+    wait_for: Callable[[float | None], float] | None = None
+    beat: Callable[[], bool] | None = None
 
 
 def result_of(machine: Machine) -> dict[str, Any]:
@@ -151,6 +177,7 @@ def drive(
     mailbox: Mailbox | None = None,
     on_advance: Callable[[float, list[Report], list[str]], bool] | None = None,
     park: Callable[[float], bool] | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> Machine:
     """Advance the machine until it ends.
 
@@ -170,6 +197,8 @@ def drive(
     for token, invoke_id in tokens.items():
         box.register(token, invoke_id, clock())
     running = 0
+    # invocation id -> (command, what the executor runs) of each Job in flight
+    jobs: dict[str, tuple[Invoke, Dispatch]] = {}
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="lockgate-asl") as pool:
         if commands is None:
             now = clock()
@@ -188,6 +217,13 @@ def drive(
                     continue
                 if command.resource == CHILD:  # UpdateMapRun answers come through the mailbox, keyed by the Map Run
                     tokens.setdefault(map_run_key(command.payload["MapRunArn"]), command.payload["MapRunArn"])
+                elif dispatcher is not None:
+                    dispatch = invoker.resources.dispatch(command.resource, command.payload)
+                    if dispatch is not None:
+                        tries = dispatcher.interruptions.get(command.id, 0)
+                        dispatcher.executor.submit(dispatcher.job(command, dispatch, tries + 1, tries))
+                        jobs[command.id] = (command, dispatch)
+                        continue
                 awaits_token = command.resource.endswith(WAIT_FOR_TOKEN) or activity_name(command.resource) is not None
                 if awaits_token:
                     tokens[command.token] = command.id
@@ -197,7 +233,34 @@ def drive(
             if machine.status != RUNNING:
                 return machine
             fired: list[str] = []
-            if not ready:
+            again: list[Command] = []  # invocations whose worker died: invoked again after the commit
+            if jobs and dispatcher is not None:  # outcomes an inline executor has already
+                _collect(dispatcher, jobs, dispatcher.executor.wait(0), ready, again, machine)
+            if not ready and jobs and dispatcher is not None:
+                due = min(
+                    (t for t in (timers[0][0] if timers else None, machine.next_deadline()) if t is not None),
+                    default=None,
+                )
+                if tokens:
+                    due = min(due, clock() + POLL_SECONDS) if due is not None else clock() + POLL_SECONDS
+                wait = None if due is None else max(0.0, due - clock())
+                bounded = dispatcher.wait_for(wait) if dispatcher.wait_for is not None else wait
+                beat_only = bounded is not None and (wait is None or bounded < wait)
+                if running:  # work on both sides: take turns
+                    deadline = None if bounded is None else clock() + bounded
+                    while not ready:
+                        slice_ = MIXED_POLL_SECONDS if deadline is None else min(MIXED_POLL_SECONDS, deadline - clock())
+                        _collect(dispatcher, jobs, dispatcher.executor.wait(max(0.0, slice_)), ready, again, machine)
+                        if not done.empty() or (deadline is not None and clock() >= deadline):
+                            break
+                else:
+                    _collect(dispatcher, jobs, dispatcher.executor.wait(bounded), ready, again, machine)
+                if not ready and done.empty() and beat_only and dispatcher.beat is not None:
+                    if not dispatcher.beat():
+                        return machine  # cancelled or taken over: stop here
+                    commands = []
+                    continue
+            elif not ready:
                 due = min(
                     (t for t in (timers[0][0] if timers else None, machine.next_deadline()) if t is not None),
                     default=None,
@@ -222,6 +285,8 @@ def drive(
             while running and not done.empty():
                 ready.append(done.get_nowait())
                 running -= 1
+            if jobs and dispatcher is not None and not ready:
+                _collect(dispatcher, jobs, dispatcher.executor.wait(0), ready, again, machine)
             if tokens:
                 for answer in box.poll():
                     waiting_id = tokens.get(answer.token)
@@ -238,9 +303,42 @@ def drive(
                 apply(machine, report)
             for timer in fired:
                 machine.fire(timer)
-            commands = machine.advance(now)
+            commands = again + machine.advance(now)
             if on_advance is not None and not on_advance(now, ready, fired):
                 return machine
+
+
+def _collect(
+    dispatcher: Dispatcher,
+    jobs: dict[str, tuple[Invoke, Dispatch]],
+    outcomes: list[Outcome],
+    ready: list[Report],
+    again: list[Command],
+    machine: Machine,
+) -> None:
+    """Turn the executor's outcomes into reports; an interrupted one is invoked again (its third
+    interruption fails the state, as a Python step's does), without spending a Retry."""
+    for outcome in outcomes:
+        found = jobs.pop(outcome.step, None)
+        if found is None:
+            continue
+        command, dispatch = found
+        if outcome.interrupted:
+            count = dispatcher.interruptions.get(command.id, 0) + 1
+            dispatcher.interruptions[command.id] = count
+            ready.append(("interrupted", command.id, count, None))
+            if count >= MAX_INTERRUPTIONS:
+                cause = f"state {command.state} was interrupted {count} times (its worker died each time)"
+                ready.append(("fail", command.id, INTERRUPTED, cause))
+            elif command.id in machine.pending():
+                again.append(command)
+        elif outcome.error is not None:
+            ready.append(("fail", command.id, outcome.error.name, outcome.error.cause))
+        else:
+            value = _json.loads(outcome.result_json or "null")
+            if dispatch.lambda_answer:
+                value = {"Payload": value, "StatusCode": 200, "ExecutedVersion": "$LATEST"}
+            ready.append(("complete", command.id, value, None))
 
 
 def run_execution(

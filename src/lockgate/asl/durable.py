@@ -21,13 +21,15 @@ from lockgate import _json
 from lockgate.asl import observed
 from lockgate.asl.callbacks import Mailbox, MemoryMailbox, StoreMailbox
 from lockgate.asl.commands import ABORTED, RUNNING, Command, Invoke, StartTimer
-from lockgate.asl.driver import Invoker, Report, apply, drive, result_of
+from lockgate.asl.driver import Dispatcher, Invoker, Report, apply, drive, result_of
 from lockgate.asl.entropy import RecordingEntropy, ReplayEntropy, SeededEntropy
 from lockgate.asl.machine import Machine
 from lockgate.asl.mock import MockConfig
-from lockgate.asl.resources import Resources
+from lockgate.asl.resources import Dispatch, Resources
 from lockgate.core import history as h
 from lockgate.core.errors import UsageError
+from lockgate.executors.base import Job
+from lockgate.loop import Lease, run_executor
 from lockgate.store.base import NewRun, RunRecord, RunUpdate
 
 log = logging.getLogger(__name__)
@@ -59,14 +61,22 @@ def _final(machine: Machine, at: float) -> tuple[h.Event, RunUpdate]:
 
 
 class _Recorder:
-    """Commits each advance of the machine as one AslAdvanced event (one transaction); the final
-    one also goes to the runtime's observers (metrics, on_failure/on_success topics)."""
+    """Commits each advance of the machine as one AslAdvanced event (one fenced transaction
+    through the run's Lease); the final one also goes to the runtime's observers (metrics,
+    on_failure/on_success topics)."""
 
     def __init__(
-        self, runtime: Any, run_id: str, machine: Machine, entropy: RecordingEntropy, observed: dict[str, Any]
+        self,
+        runtime: Any,
+        run_id: str,
+        machine: Machine,
+        entropy: RecordingEntropy,
+        observed: dict[str, Any],
+        lease: Lease | None = None,
     ) -> None:
         self.runtime, self.run_id, self.machine, self.entropy = runtime, run_id, machine, entropy
         self.observed = observed  # state_machine, params, started_at, meta: see `observed_of`
+        self.lease = lease or _lease(runtime, run_id)
 
     def __call__(self, now: float, reports: list[Report], fired: list[str]) -> bool:
         events: list[h.Event] = [
@@ -76,20 +86,19 @@ class _Recorder:
         if self.machine.status != RUNNING:
             final, update = _final(self.machine, now)
             events.append(final)
-        if self.runtime.store.append(self.run_id, events, update, self.runtime.owner, self.runtime.clock()):
-            if update is not None:
-                o = self.observed
-                state = observed.run_state(
-                    self.run_id, o["state_machine"], o["params"], o["started_at"], o["meta"], self.machine
-                )
-                observed.notify(self.runtime, state, events[1:])
-            return True
-        log.warning(
-            "run %s was aborted or taken over; this process stops driving it",
-            self.run_id,
-            extra={"run_id": self.run_id},
-        )
-        return False
+        if not self.lease.commit(events, update):
+            return False
+        if update is not None:
+            o = self.observed
+            state = observed.run_state(
+                self.run_id, o["state_machine"], o["params"], o["started_at"], o["meta"], self.machine
+            )
+            observed.notify(self.runtime, state, events[1:])
+        return True
+
+
+def _lease(runtime: Any, run_id: str) -> Lease:
+    return Lease(runtime.store, run_id, runtime.owner, runtime.clock, float(getattr(runtime, "heartbeat_seconds", 5.0)))
 
 
 def execution_key(state_machine: str, name: str) -> str:
@@ -221,21 +230,110 @@ def execute(
     With `park` (see lockgate.asl.driver.drive) it may return while a timer is pending, with
     status RUNNING; `resume(..., own=True)` carries on from there.
     """
+    return run(runtime, created.run_id, created.machine, resources=resources, mock=created.mock,
+               observed=created.observed, sleep=sleep, park=park)  # fmt: skip
+
+
+def run(
+    runtime: Any,
+    run_id: str,
+    machine: Machine,
+    *,
+    resources: Resources | None,
+    mock: MockConfig | None,
+    observed: dict[str, Any],
+    sleep: Callable[[float], None] = time.sleep,
+    park: Callable[[float], bool] | None = None,
+    replayed: Replayed | None = None,
+) -> dict[str, Any]:
+    """Drive a durable execution in this process on the shared run loop pieces (lockgate.loop):
+    its Lease fences every commit and keeps its heartbeat, Task states that run code go to the
+    run's Executor (`[engine] executor`) as Jobs; the result when it ends or stops here."""
     from lockgate.asl.map_runs import ChildRunner
 
-    machine = created.machine
+    entropy = machine.entropy
+    assert isinstance(entropy, RecordingEntropy)
     resources = resources or Resources.from_settings(runtime.settings)
-    invoker = invoker_for(
-        runtime, created.run_id, resources, created.mock, ChildRunner(runtime, created.run_id, resources, sleep)
+    invoker = invoker_for(runtime, run_id, resources, mock, ChildRunner(runtime, run_id, resources, sleep))
+    if replayed is not None:
+        invoker.counts = replayed.counts
+    lease = _lease(runtime, run_id)
+    kind = str(getattr(runtime, "executor_kind", "threads"))
+    executor = run_executor(runtime, kind, run_id, int(getattr(runtime, "max_workers", 8)))
+    dispatcher = Dispatcher(
+        executor,
+        _jobs(runtime, run_id, observed.get("state_machine") or "", resources),
+        dict(replayed.interruptions) if replayed is not None else {},
+        lease.wait_for,
+        lease.beat,
     )
-    recorder = _Recorder(runtime, created.run_id, machine, created.entropy, created.observed)
-    mailbox = _mailbox(runtime, created.run_id)
     try:
-        drive(machine, invoker, clock=runtime.clock, sleep=_Beating(runtime, created.run_id, sleep), mailbox=mailbox,
-              on_advance=recorder, park=park)  # fmt: skip
+        drive(
+            machine,
+            invoker,
+            clock=runtime.clock,
+            sleep=_Beating(runtime, run_id, sleep, lease),
+            commands=replayed.commands if replayed is not None else None,
+            awaiting=replayed.awaiting if replayed is not None else None,
+            mailbox=_mailbox(runtime, run_id, replayed.answers_seen if replayed is not None else 0),
+            on_advance=_Recorder(runtime, run_id, machine, entropy, observed, lease),
+            park=park,
+            dispatcher=dispatcher,
+        )
     except _Stopped:
         pass
-    return _outcome(runtime, created.run_id, machine)
+    finally:
+        executor.shutdown()
+    return _outcome(runtime, run_id, machine)
+
+
+def _jobs(runtime: Any, run_id: str, state_machine: str, resources: Resources) -> Callable[..., Job]:
+    """How a Task state's invocation becomes a Job: its log where `lockgate logs RUN STATE` finds
+    it (keyed by the invocation id), its routing from the resource map, its idempotency key the
+    invocation's (the same when an interrupted attempt runs again)."""
+    from lockgate.asl.resources import task_source
+    from lockgate.executors.sources import source_hash
+
+    logs = runtime.logs
+    sources: dict[str, tuple[str, str]] = {}  # lockgate:task:NAME -> its pipeline file and hash
+    # where python: modules are found and allowed, also in an executor's fresh process (a
+    # worker on another machine uses its own --pipelines folder instead)
+    folders = tuple(dict.fromkeys([*resources.folders, *(str(f) for f in resources.policy.folders)]))
+
+    def job(command: Invoke, dispatch: Dispatch, attempt: int, interruptions: int) -> Job:
+        source, digest = "", ""
+        if dispatch.target.startswith("lockgate:task:"):
+            found = sources.get(dispatch.target)
+            if found is None:
+                file = task_source(dispatch.target[len("lockgate:task:") :])
+                found = sources[dispatch.target] = (file, source_hash(file) if file else "")
+            source, digest = found
+        return Job(
+            run_id=run_id,
+            pipeline=state_machine,
+            step=command.id,
+            attempt=attempt,
+            task="",
+            source=source,
+            args=[],
+            kwargs={},
+            log_path=str(logs.local_path(run_id, command.id, attempt)),
+            home=str(runtime.home),
+            interruptions=interruptions,
+            source_hash=digest,
+            queue=dispatch.route.queue,
+            pool=dispatch.route.pool,
+            priority=dispatch.route.priority,
+            log_url=logs.location(run_id, command.id, attempt) if logs.remote else "",
+            log_upload_seconds=logs.upload_seconds,
+            resource=dispatch.target,
+            payload=dispatch.payload,
+            state=command.state,
+            folders=folders,
+            idempotency_key=f"{run_id}:{command.id}",
+        )
+
+    return job
 
 
 class _Stopped(Exception):
@@ -243,25 +341,22 @@ class _Stopped(Exception):
 
 
 class _Beating:
-    """Sleeps in slices, refreshing the run's heartbeat between them, so a long Wait keeps the
-    run owned and a stop (`lockgate asl stop`) is noticed within `heartbeat_seconds`."""
+    """Sleeps in slices, refreshing the run's heartbeat between them (through its Lease), so a
+    long Wait keeps the run owned and a stop (`lockgate asl stop`) is noticed within
+    `heartbeat_seconds`."""
 
-    def __init__(self, runtime: Any, run_id: str, sleep: Callable[[float], None]) -> None:
-        self.runtime, self.run_id, self.sleep = runtime, run_id, sleep
-        self.every = float(getattr(runtime, "heartbeat_seconds", 5.0))
-        self.last = runtime.clock()
+    def __init__(self, runtime: Any, run_id: str, sleep: Callable[[float], None], lease: Lease | None = None) -> None:
+        self.sleep = sleep
+        self.lease = lease or _lease(runtime, run_id)
 
     def __call__(self, seconds: float) -> None:
         left = seconds
         while left > 0:
-            step = min(left, self.every)
+            step = min(left, self.lease.every)
             self.sleep(step)
             left -= step
-            now = self.runtime.clock()
-            if now - self.last >= self.every:
-                self.last = now
-                if not self.runtime.store.append(self.run_id, [], None, self.runtime.owner, now):
-                    raise _Stopped()
+            if not self.lease.beat():
+                raise _Stopped()
 
 
 def _outcome(runtime: Any, run_id: str, machine: Machine | None) -> dict[str, Any]:
@@ -298,6 +393,8 @@ class Replayed:
     counts: dict[str, int]  # invocations per state so far (for mocked responses)
     awaiting: dict[str, str]  # task token -> invocation id of `.waitForTaskToken` tasks already started
     answers_seen: int  # the newest callback answer already applied
+    interruptions: dict[str, int] = field(default_factory=dict)  # invocation id -> its workers' deaths
+    invoked: dict[str, str] = field(default_factory=dict)  # invocation id -> state name, in order
 
 
 def replay(events: list[h.Event]) -> Replayed:
@@ -312,6 +409,8 @@ def replay(events: list[h.Event]) -> Replayed:
     outstanding: dict[str, Command] = {}
     started: set[str] = set()
     counts: dict[str, int] = {}
+    interruptions: dict[str, int] = {}
+    invoked: dict[str, str] = {}
     seen = 0
     redriven = False  # a redrive not yet followed by an advance
     for event in events[1:]:
@@ -327,6 +426,9 @@ def replay(events: list[h.Event]) -> Replayed:
                 if report[0] == "started":
                     started.add(report[1])
                     continue
+                if report[0] == "interrupted":
+                    interruptions[report[1]] = int(report[2])
+                    continue
                 apply(machine, report)
                 if report[0] != "heartbeat":
                     outstanding.pop(report[1], None)
@@ -337,6 +439,7 @@ def replay(events: list[h.Event]) -> Replayed:
                 outstanding[command.id] = command
                 if isinstance(command, Invoke):
                     counts[command.state] = counts.get(command.state, 0) + 1
+                    invoked[command.id] = command.state
         elif isinstance(event, h.RunAborted) and machine.status == RUNNING:
             machine.abort(event.at, "", event.cause)
     entropy.take()  # replayed draws are stored already; only new ones get recorded
@@ -352,7 +455,36 @@ def replay(events: list[h.Event]) -> Replayed:
                 counts[command.state] -= 1  # it is invoked (and counted) again
         elif isinstance(command, StartTimer) and (command.id in live or command.id.startswith("$")):
             commands.append(command)
-    return Replayed(machine, {**first.params, **workflow}, None if redriven else commands, counts, awaiting, seen)
+    return Replayed(
+        machine,
+        {**first.params, **workflow},
+        None if redriven else commands,
+        counts,
+        awaiting,
+        seen,
+        interruptions,
+        invoked,
+    )
+
+
+def attempt_logs(runtime: Any, run_id: str, state: str | None = None) -> list[dict[str, Any]]:
+    """The logs of a run's Task invocations that ran on its executor (`lockgate logs RUN STATE`):
+    one entry per attempt that wrote one, in the order the states were invoked."""
+    events = runtime.store.history(run_id)
+    if not events:
+        return []
+    replayed = replay(events)
+    entries = []
+    for invocation, name in replayed.invoked.items():
+        if state is not None and name != state:
+            continue
+        for attempt in range(1, replayed.interruptions.get(invocation, 0) + 2):
+            text, exists, truncated = runtime.logs.read(run_id, invocation, attempt)
+            if exists:
+                where = runtime.logs.location(run_id, invocation, attempt)
+                entries.append({"step": name, "invocation": invocation, "index": None, "attempt": attempt,
+                                "path": where, "text": text, "truncated": truncated})  # fmt: skip
+    return entries
 
 
 def observed_of(record: RunRecord, replayed: Replayed) -> dict[str, Any]:
@@ -413,34 +545,10 @@ def resume(
     if not mine and not runtime.store.claim(record.run_id, runtime.owner, orphaned, runtime.clock()):
         raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
     replayed = replay(events)
-    machine = replayed.machine
-    entropy = machine.entropy
-    assert isinstance(entropy, RecordingEntropy)
     mock = replayed.started.get("mock")
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
-    from lockgate.asl.map_runs import ChildRunner
-
-    resources = resources or Resources.from_settings(runtime.settings)
-    invoker = invoker_for(
-        runtime, record.run_id, resources, mock_config, ChildRunner(runtime, record.run_id, resources, sleep)
-    )
-    invoker.counts = replayed.counts
-    seen = observed_of(record, replayed)
-    try:
-        drive(
-            machine,
-            invoker,
-            clock=runtime.clock,
-            sleep=_Beating(runtime, record.run_id, sleep),
-            commands=replayed.commands,
-            awaiting=replayed.awaiting,
-            mailbox=_mailbox(runtime, record.run_id, replayed.answers_seen),
-            on_advance=_Recorder(runtime, record.run_id, machine, entropy, seen),
-            park=park,
-        )
-    except _Stopped:
-        pass
-    return _outcome(runtime, record.run_id, machine)
+    return run(runtime, record.run_id, replayed.machine, resources=resources, mock=mock_config,
+               observed=observed_of(record, replayed), sleep=sleep, park=park, replayed=replayed)  # fmt: skip
 
 
 def stop(runtime: Any, run_id: str, cause: str = "stopped by user", error: str | None = None) -> None:

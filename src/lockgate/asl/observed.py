@@ -9,7 +9,6 @@ workflow's meta. Observers never change a run; one that fails is logged and skip
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,8 +16,6 @@ from lockgate.core import history as h
 from lockgate.core.engine import RunState, StepState
 from lockgate.core.errors import ErrorInfo
 from lockgate.core.model import Step, Workflow
-
-log = logging.getLogger(__name__)
 
 
 def failed_state(history: list[dict[str, Any]]) -> str | None:
@@ -56,9 +53,7 @@ def run_state(
 
 
 def notify(runtime: Any, state: RunState, batch: list[h.Event]) -> None:
-    """Hand a committed batch of a state machine run to the runtime's observers."""
-    for observer in getattr(runtime, "observers", ()):
-        try:
-            observer(state, batch)
-        except Exception:
-            log.exception("observer %r failed", observer, extra={"run_id": state.run_id})
+    """Hand a committed batch of a state machine run to the runtime's observers (lockgate.loop)."""
+    from lockgate.loop import notify as to_observers
+
+    to_observers(getattr(runtime, "observers", ()), state, batch)

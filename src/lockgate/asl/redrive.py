@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from lockgate.asl import durable
-from lockgate.asl.driver import drive
 from lockgate.asl.mock import MockConfig
 from lockgate.asl.resources import Resources
 from lockgate.core import history as h
@@ -41,33 +40,12 @@ def carry_on(
     runtime: Any, run_id: str, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
 ) -> dict[str, Any]:
     """Drive a reopened execution to its end in this process; its result."""
-    from lockgate.asl.map_runs import ChildRunner
-
     replayed = durable.replay(runtime.store.history(run_id))
-    machine = replayed.machine
     mock = replayed.started.get("mock")
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
-    resources = resources or Resources.from_settings(runtime.settings)
-    invoker = durable.invoker_for(
-        runtime, run_id, resources, mock_config, ChildRunner(runtime, run_id, resources, sleep)
-    )
-    invoker.counts = replayed.counts
-    entropy = machine.entropy
     seen = durable.observed_of(runtime.store.get_run(run_id), replayed)
-    try:
-        drive(
-            machine,
-            invoker,
-            clock=runtime.clock,
-            sleep=durable._Beating(runtime, run_id, sleep),
-            commands=replayed.commands,
-            awaiting=replayed.awaiting,
-            mailbox=durable._mailbox(runtime, run_id, replayed.answers_seen),
-            on_advance=durable._Recorder(runtime, run_id, machine, entropy, seen),  # type: ignore[arg-type]
-        )
-    except durable._Stopped:
-        pass
-    return durable._outcome(runtime, run_id, machine)
+    return durable.run(runtime, run_id, replayed.machine, resources=resources, mock=mock_config, observed=seen,
+                       sleep=sleep, replayed=replayed)  # fmt: skip
 
 
 def redrive(

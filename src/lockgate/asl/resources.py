@@ -7,7 +7,8 @@
                                   folder for `lockgate asl run`) or of `[asl] python_modules`; any
                                   other module (os, subprocess, builtins...) is refused
     http:URL / https:URL          POST the payload as JSON, the JSON answer is the result
-    arn:...                       looked up in `[asl.resources]` of lockgate.toml (ARN -> one of the above)
+    arn:...                       looked up in `[asl.resources]` of lockgate.toml (ARN -> one of the above,
+                                  or a table: resource = "python:m:f", queue, pool, priority)
 
 The state's effective input is the call's arguments: a JSON object becomes keyword arguments,
 anything else one positional argument. `arn:aws:states:::lambda:invoke` looks up
@@ -27,11 +28,12 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lockgate.asl import errors as e
-from lockgate.core.errors import describe
+from lockgate.core.errors import UsageError, describe
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,59 @@ SNS_PUBLISH = "arn:aws:states:::sns:publish"
 _SUFFIXES = (".sync:2", ".sync", ".waitForTaskToken")
 _NAMED: dict[str, Callable[..., Any]] = {}
 _LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a resource's attempts run on the worker cluster, as `@task(queue=, pool=, priority=)`."""
+
+    queue: str = "default"
+    pool: str | None = None
+    priority: int = 0
+
+
+DEFAULT_ROUTE = Route()
+_ENTRY_KEYS = ("resource", "queue", "pool", "priority")
+
+
+def parse_entry(arn: str, value: Any, where: str, queues: Sequence[str] | None) -> tuple[str, Route]:
+    """One `[asl.resources]` entry: a target string, or a table with `resource` and its routing.
+    UsageError naming `where` and the entry when it is malformed or names an unknown queue."""
+    if isinstance(value, str):
+        return value, DEFAULT_ROUTE
+    entry = f'{where} [asl.resources."{arn}"]'
+    if not isinstance(value, Mapping):
+        raise UsageError(f'{entry}: must be a target ("python:module:function") or a table with resource = ...')
+    unknown = sorted(set(value) - set(_ENTRY_KEYS))
+    if unknown:
+        raise UsageError(f"{entry}: unknown keys {', '.join(unknown)} (allowed: {', '.join(_ENTRY_KEYS)})")
+    target, queue, pool, priority = (value.get(k) for k in _ENTRY_KEYS)
+    if not isinstance(target, str) or not target:
+        raise UsageError(f'{entry}: needs resource = "python:module:function" (or lockgate:task:NAME, http:URL)')
+    if queue is None:
+        queue = "default"
+    if not isinstance(queue, str):
+        raise UsageError(f"{entry}: queue must be a string")
+    if queues is not None and queue not in queues:
+        raise UsageError(f"{entry}: unknown queue {queue!r} (queues: {', '.join(queues)})")
+    if pool is not None and (not isinstance(pool, str) or not pool):
+        raise UsageError(f"{entry}: pool must be a name")
+    if priority is None:
+        priority = 0
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise UsageError(f"{entry}: priority must be a whole number")
+    return target, Route(queue, pool, priority)
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """A Task state's work as the run's executor runs it: `target` (python:... or
+    lockgate:task:...) called with `payload`; `lambda_answer` wraps the result as lambda:invoke does."""
+
+    target: str
+    payload: Any
+    lambda_answer: bool
+    route: Route
 
 
 class TaskFailure(Exception):
@@ -91,7 +146,46 @@ def find_task(name: str) -> Callable[..., Any] | None:
     return fn if callable(fn) else None
 
 
+def task_source(name: str) -> str:
+    """The pipeline file (`file:PATH`) of the `@task` that `lockgate:task:NAME` names in this
+    process, so another process (an executor's, a worker) imports it first; "" for built-in and
+    registered tasks and for names this process does not know."""
+    if name in _NAMED:
+        return ""
+    from lockgate.dag.task import REGISTRY
+
+    found = REGISTRY.get(name)
+    if found is None:
+        matches = [t for t in REGISTRY.values() if t.name == name]
+        found = matches[0] if len(matches) == 1 else None
+    module = sys.modules.get(getattr(getattr(found, "fn", None), "__module__", "") or "")
+    file = getattr(module, "__file__", None)
+    return f"file:{file}" if file and file.endswith(".py") else ""
+
+
 _FOLDERS: set[Path] = set()
+_POLICIES: dict[tuple[Any, ...], PythonPolicy] = {}
+
+
+def _policy_key() -> tuple[Any, ...]:
+    """What PythonPolicy.from_settings() depends on, cheaply: the settings file and its change
+    time, the overrides of its two keys, and the folders and pipeline files this process allows."""
+    named = os.environ.get("LOCKGATE_CONFIG")
+    path = named or os.path.join(os.getcwd(), "lockgate.toml")
+    try:
+        changed: int | None = os.stat(path).st_mtime_ns
+    except OSError:
+        changed = None
+    from lockgate.dag.loader import _FILE_MODULES
+
+    return (
+        path,
+        changed,
+        os.environ.get("LOCKGATE_ASL__PYTHON_MODULES"),
+        os.environ.get("LOCKGATE_SERVICE__PIPELINES"),
+        len(_FOLDERS),
+        len(_FILE_MODULES),
+    )
 
 
 def allow_folder(path: str | os.PathLike[str]) -> None:
@@ -263,11 +357,21 @@ class Resources:
 
     def __init__(
         self,
-        mapping: Mapping[str, str] | None = None,
+        mapping: Mapping[str, Any] | None = None,
         folders: Sequence[str | Path] = (),
         policy: PythonPolicy | None = None,
+        *,
+        queues: Sequence[str] | None = None,
+        where: str = "lockgate.toml",
     ) -> None:
-        self.mapping = dict(mapping or {})
+        # entries as configured (a target, or a table with routing), checked against `queues`
+        self.entries: dict[str, Any] = dict(mapping or {})
+        self.mapping: dict[str, str] = {}
+        self.routes: dict[str, Route] = {}
+        for arn, value in self.entries.items():
+            self.mapping[arn], route = parse_entry(arn, value, where, queues)
+            if route != DEFAULT_ROUTE:
+                self.routes[arn] = route
         # where python:module:function modules are found first: the definition's folder, the pipelines folder
         self.folders = tuple(dict.fromkeys(str(Path(folder).resolve()) for folder in folders))
         self._policy = policy
@@ -294,9 +398,72 @@ class Resources:
 
         table = settings.table("asl").get("resources") or {}
         pipelines = settings.get("service", "pipelines") or default_folder()
+        where = str(settings.source) if getattr(settings, "source", None) else "lockgate.toml"
         return cls(
-            {str(k): str(v) for k, v in table.items()}, [*folders, pipelines], PythonPolicy.from_settings(settings)
+            {str(k): v for k, v in table.items()},
+            [*folders, pipelines],
+            PythonPolicy.from_settings(settings),
+            queues=settings.queues(),
+            where=where,
         )
+
+    @classmethod
+    def for_attempt(cls, folders: Sequence[str | Path] = ()) -> Resources:
+        """What an executor runs an ASL Task's resource with: no map (the driver resolved it), the
+        `python:` policy of this process's settings, `folders` searched (and allowed) first.
+
+        Reading the settings costs more than a small task (about 0.2 ms, more with threads
+        contending), so the policy is kept while the settings file, the overrides that name
+        the policy's keys, and the folders this process allows stay the same."""
+        key = _policy_key()
+        with _LOCK:
+            policy = _POLICIES.get(key)
+        if policy is None:
+            policy = PythonPolicy.from_settings()
+            with _LOCK:
+                if len(_POLICIES) > 16:
+                    _POLICIES.clear()
+                _POLICIES[key] = policy
+        return cls({}, [f for f in folders if os.path.isdir(f)], policy)
+
+    def dispatch(self, resource: str, payload: Any) -> Dispatch | None:
+        """The call the run's executor makes for this Task resource, when it runs lockgate or
+        `python:` code (also through the map or lambda:invoke's FunctionName); None for what
+        the driver does itself (HTTP, SNS, nested executions, activities, `.waitForTaskToken`)."""
+        if resource.endswith(".waitForTaskToken"):
+            return None
+        base = resource
+        for suffix in _SUFFIXES:
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+        route, answer, target = DEFAULT_ROUTE, False, base
+        if base.startswith("arn:"):
+            key = self._key(resource)
+            if base == LAMBDA_INVOKE and resource not in self.mapping:
+                name = payload.get("FunctionName") if isinstance(payload, dict) else None
+                if not isinstance(name, str):
+                    return None
+                key = self._key(name)
+                if key is None and ":" not in name:
+                    key = next((arn_ for arn_ in self.mapping if arn_.rsplit(":", 1)[-1] == name), None)
+                answer, payload = True, payload.get("Payload")
+            elif base in (SNS_PUBLISH, "arn:aws:states:::states:startExecution") and resource not in self.mapping:
+                return None
+            if key is None:
+                return None
+            target, route = self.mapping[key], self.routes.get(key, DEFAULT_ROUTE)
+        if target.startswith("python:") or target.startswith("lockgate:task:"):
+            return Dispatch(target, payload, answer, route)
+        return None
+
+    def _key(self, arn: str) -> str | None:
+        """The map entry an ARN (maybe with a suffix) is found under."""
+        if arn in self.mapping:
+            return arn
+        for suffix in _SUFFIXES:
+            if arn.endswith(suffix) and arn[: -len(suffix)] in self.mapping:
+                return arn[: -len(suffix)]
+        return None
 
     def _python_target(self, resource: str, state: dict[str, Any]) -> str | None:
         """The `python:` target a Task's resource runs (through `[asl.resources]` and Lambda

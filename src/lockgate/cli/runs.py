@@ -251,9 +251,13 @@ def logs(
     """Print the log files of a run's attempts (stdout, stderr and logging of each step)."""
     runtime = _existing_runtime()
     record, state, _ = runtime.state(run_id)
-    if step is not None and step not in state.steps:
-        raise UsageError(f"run {record.run_id} has no step {step!r}")
     entries = []
+    if record.kind == "asl":  # a state machine: its Task states' invocations, by state name
+        from lockgate.asl.durable import attempt_logs
+
+        entries = attempt_logs(runtime, record.run_id, step)
+    elif step is not None and step not in state.steps:
+        raise UsageError(f"run {record.run_id} has no step {step!r}")
     for name, s in state.steps.items():
         if step is not None and name != step and not (s.parent is not None and s.parent.name == step):
             continue
@@ -265,7 +269,8 @@ def logs(
         emit_json(entries)
     else:
         for entry in entries:
-            typer.echo(f"==> {entry['step']} attempt {entry['attempt']} ({entry['path']}) <==")
+            what = entry.get("invocation") or entry["step"]
+            typer.echo(f"==> {what} attempt {entry['attempt']} ({entry['path']}) <==")
             text = entry["text"].rstrip("\n")
             if entry["index"] is not None and text:
                 text = "\n".join(f"[{entry['index']}] {line}" for line in text.split("\n"))

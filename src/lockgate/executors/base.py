@@ -14,7 +14,15 @@ from lockgate.core.errors import ErrorInfo, describe
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One attempt of one step, with everything another process needs to run it."""
+    """One attempt of one step, with everything another process needs to run it.
+
+    A Python step names its `task` (found in `source`) and its `args`/`kwargs`. An ASL Task state
+    names its `resource` instead (`python:module:function` or `lockgate:task:NAME`, after the
+    `[asl.resources]` map), with its `payload`: `step` is then the invocation id
+    (`Process/Map[3]/Submit#1`), `state` the state's name, `folders` where `python:` modules are
+    looked up first, and `idempotency_key` the invocation's key (the same when an interrupted
+    attempt runs again).
+    """
 
     run_id: str
     pipeline: str
@@ -33,12 +41,19 @@ class Job:
     priority: int = 0
     log_url: str = ""  # the object the log is uploaded to while the step runs ("": log_path is the log)
     log_upload_seconds: float = 3.0
+    resource: str = ""
+    payload: Any = None
+    state: str = ""
+    folders: tuple[str, ...] = ()
+    idempotency_key: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
+        if "folders" in data:
+            data = {**data, "folders": tuple(data["folders"])}
         return cls(**data)
 
 
@@ -93,11 +108,14 @@ def execute(job: Job) -> Outcome:
 
     log_path = Path(job.log_path)
     ctx = _context.StepContext(
-        job.run_id, job.pipeline, job.step, job.attempt, log_path, Path(job.home), job.interruptions
-    )
+        job.run_id, job.pipeline, job.step, job.attempt, log_path, Path(job.home), job.interruptions,
+        job.idempotency_key,
+    )  # fmt: skip
     previous = _context.enter(ctx)
     try:
         with _logs.publishing(log_path, job.log_url, job.log_upload_seconds), _capture.attempt_log(log_path):
+            if job.resource:
+                return _run_resource(job)
             try:
                 task = find_task(job.task, job.source)
                 value = task.fn(*job.args, **job.kwargs)
@@ -117,6 +135,41 @@ def execute(job: Job) -> Outcome:
                 return Outcome(job.step, job.attempt, error=error)
     finally:
         _context.enter(previous)
+
+
+def _run_resource(job: Job) -> Outcome:
+    """An ASL Task state's resource, through lockgate.asl.resources: the `python:` policy of this
+    process's settings applies; a TaskFailure becomes the Outcome's error with its ASL name."""
+    from lockgate.asl.resources import Resources, TaskFailure
+
+    try:
+        if job.source:  # the pipeline file of a lockgate:task:NAME, imported here first
+            from lockgate.dag.loader import load_source
+
+            try:
+                load_source(job.source)
+            except Exception as exc:
+                raise TaskFailure("lockgate.ImportFailed", f"{job.resource}: cannot load {job.source}: {exc}") from exc
+        value = Resources.for_attempt(job.folders).call(job.resource, job.payload)
+    except TaskFailure as exc:
+        raised = exc.__cause__
+        detail = describe(raised) if isinstance(raised, Exception) else None
+        error = ErrorInfo(
+            name=exc.error,
+            cause=exc.cause,
+            retryable=detail.retryable if detail is not None else False,
+            classes=detail.classes if detail is not None else (),
+            traceback=detail.traceback if detail is not None else "",
+        )
+        _capture_error(error)
+        return Outcome(job.step, job.attempt, error=error)
+    except Exception as exc:  # a resource must never take the executor down
+        error = describe(exc)
+        _capture_error(error)
+        return Outcome(
+            job.step, job.attempt, error=ErrorInfo("States.TaskFailed", f"{type(exc).__name__}: {exc}", False)
+        )
+    return Outcome(job.step, job.attempt, result_json=_json.dumps(value))
 
 
 def _capture_error(error: ErrorInfo) -> None:

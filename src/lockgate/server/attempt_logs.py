@@ -30,6 +30,17 @@ def attempt_logs(runtime: Any, run_id: str, step: str, attempt: int | None = Non
     """The logs of `step` (a step, or a mapped element `name[i]`; a mapped step gives its
     elements'), every attempt or only `attempt`. Raises UsageError for an unknown run or step."""
     record, state, _ = runtime.state(run_id)
+    if record.kind == "asl":  # a state machine: the invocations of the state named `step`
+        from lockgate.asl.durable import attempt_logs as invocation_logs
+
+        entries = invocation_logs(runtime, record.run_id, step)
+        if not entries:  # or one invocation, by its id
+            entries = [e for e in invocation_logs(runtime, record.run_id) if e["invocation"] == step]
+        return [
+            AttemptLog(e["invocation"], e["attempt"], e["path"], mask_url(e["text"]), True, e["truncated"])
+            for e in entries[:MAX_ELEMENTS]
+            if attempt is None or e["attempt"] == attempt
+        ]
     found = state.steps.get(step)
     if found is None:
         parent = state.steps.get(step.partition("[")[0])

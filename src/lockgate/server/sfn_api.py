@@ -120,7 +120,12 @@ def _definition(text: Any, settings: Any = None) -> dict[str, Any]:
     problems = validate.validate(definition, text_bytes=len(text.encode()))
     if problems:
         raise ApiError("InvalidDefinition", "; ".join(f"{p.pointer or '/'}: {p.message}" for p in problems))
-    refused = Resources.from_settings(settings).refusals(definition)  # python: modules outside the allowed ones
+    from lockgate.core.errors import UsageError
+
+    try:
+        refused = Resources.from_settings(settings).refusals(definition)  # python: modules outside the allowed ones
+    except UsageError as exc:  # the resource map itself is wrong (an unknown queue, a bad entry)
+        raise ApiError("InvalidDefinition", str(exc)) from None
     if refused:
         raise ApiError("InvalidDefinition", "; ".join(refused))
     return definition  # type: ignore[no-any-return]
@@ -362,8 +367,12 @@ class StepFunctions:
         ]
         if not diagnostics:
             from lockgate.asl.resources import Resources
+            from lockgate.core.errors import UsageError
 
-            refused = Resources.from_settings(self.runtime.settings).refusals(definition)
+            try:
+                refused = Resources.from_settings(self.runtime.settings).refusals(definition)
+            except UsageError as exc:  # the resource map of lockgate.toml is wrong
+                refused = [str(exc)]
             diagnostics = [{"severity": "ERROR", "code": "PYTHON_MODULE_REFUSED", "message": m, "location": "/States"}
                            for m in refused]  # fmt: skip
         return {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics}
@@ -379,7 +388,12 @@ class StepFunctions:
         if not isinstance(state, dict) or not isinstance(state.get("Type"), str):
             raise ApiError("InvalidDefinition", "definition must be one state object with a Type")
         variables = json.loads(body["variables"]) if body.get("variables") else None
-        resources = Resources.from_settings(self.runtime.settings)
+        from lockgate.core.errors import UsageError
+
+        try:
+            resources = Resources.from_settings(self.runtime.settings)
+        except UsageError as exc:
+            raise ApiError("InvalidDefinition", str(exc)) from None
         refused = resources.refusals({"States": {str(body.get("name") or "TestState"): state}})
         if refused:
             raise ApiError("InvalidDefinition", "; ".join(refused))

@@ -56,7 +56,7 @@ class StateMachine:
         on_failure: list[str],
         on_success: list[str],
         max_active_runs: int | None,
-        resources: Mapping[str, str],
+        resources: Mapping[str, Any],
     ) -> None:
         self.name = name
         self.definition = definition
@@ -104,9 +104,9 @@ class StateMachine:
         from lockgate.asl.resources import Resources
 
         configured = Resources.from_settings(runtime.settings)
-        mapping = dict(configured.mapping)
+        mapping = dict(configured.entries)
         mapping.update(self.project_resources)
-        return Resources(mapping, policy=configured.policy)
+        return Resources(mapping, policy=configured.policy, queues=runtime.settings.queues())
 
     def start_claimed(self, runtime: Any, record: Any, park: Callable[[float], bool] | None = None) -> dict[str, Any]:
         """Start a queued run this process claimed as a durable execution and drive it to its end
@@ -239,6 +239,16 @@ def load_state_machines(folder: str | os.PathLike[str]) -> list[StateMachine]:
     resources = asl.get("resources") or {}
     if not isinstance(resources, dict):
         raise UsageError(f"{file}: asl.resources must be a table (ARN = target)")
+    from lockgate.asl.resources import parse_entry
+    from lockgate.config import load
+
+    settings = load()
+    queues = settings.queues()
+    configured = settings.table("asl").get("resources") or {}
+    for arn, value in configured.items() if isinstance(configured, dict) else ():
+        parse_entry(str(arn), value, str(settings.source or "lockgate.toml"), queues)
+    for arn, value in resources.items():
+        parse_entry(str(arn), value, str(file), queues)  # an unknown queue is refused when loaded
     machines = []
     for name, body in sorted(declared.items()):
         where = f"{file}: asl.state_machines.{name}"
@@ -264,7 +274,7 @@ def load_state_machines(folder: str | os.PathLike[str]) -> list[StateMachine]:
                 on_failure=_names(body.get("on_failure", []), f"{where}: on_failure"),
                 on_success=_names(body.get("on_success", []), f"{where}: on_success"),
                 max_active_runs=limit,
-                resources={str(k): str(v) for k, v in resources.items()},
+                resources={str(k): v for k, v in resources.items()},
             )
         )
     return machines

@@ -143,6 +143,7 @@ def test_resume_reinvokes_a_task_whose_answer_was_lost() -> None:
         raise Crash()
 
     register_task("test_durable.charge", crash)
+    runtime.executor_kind = "inline"  # the task runs in the driving thread: the crash takes the process down
     with pytest.raises(Crash):
         durable.start(runtime, definition, {"amount": 3}, state_machine="Orders", sleep=fake.sleep)
     (record,) = runtime.store.list_runs()
@@ -195,3 +196,59 @@ def test_a_long_wait_keeps_the_run_alive_and_notices_a_stop() -> None:
     assert (result["status"], result["cause"]) == ("ABORTED", "enough")
     assert beats == [1005.0, 1010.0, 1015.0]  # the third finds the run stopped
     assert fake.now < 1100  # it stopped waiting long before the day was over
+
+
+class _DyingWorkers:
+    """An executor whose every worker dies while running the job: each attempt comes back interrupted."""
+
+    capacity = 4
+
+    def __init__(self) -> None:
+        self.jobs: list[Any] = []
+        self._done: list[Any] = []
+
+    def submit(self, job: Any) -> None:
+        from lockgate.executors.base import Outcome
+
+        self.jobs.append(job)
+        self._done.append(Outcome(job.step, job.attempt, interrupted=True))
+
+    def wait(self, timeout: float | None) -> list[Any]:
+        done, self._done = self._done, []
+        return done
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_a_task_whose_worker_dies_three_times_fails_as_interrupted_without_spending_retries() -> None:
+    from lockgate.asl.driver import Dispatcher, Invoker, drive
+    from lockgate.asl.entropy import SeededEntropy
+    from lockgate.asl.machine import Machine
+    from lockgate.asl.resources import Resources
+    from lockgate.executors.base import Job
+
+    definition = {"StartAt": "Charge", "States": {"Charge": DEFINITION["States"]["Charge"] | {"End": True}}}
+    machine = Machine(definition, {"amount": 1}, None, entropy=SeededEntropy(0))
+    executor = _DyingWorkers()
+
+    def job(command: Any, dispatch: Any, attempt: int, interruptions: int) -> Job:
+        return Job("r", "Orders", command.id, attempt, "", "", [], {}, "", "", interruptions,
+                   resource=dispatch.target, payload=dispatch.payload, idempotency_key=f"r:{command.id}")  # fmt: skip
+
+    reports: list[Any] = []
+    dispatcher = Dispatcher(executor, job)  # type: ignore[arg-type]
+    drive(machine, Invoker(Resources()), dispatcher=dispatcher,
+          on_advance=lambda now, ready, fired: reports.extend(ready) or True)  # fmt: skip
+    assert machine.status == "FAILED" and machine.error == "lockgate.Interrupted"
+    assert "interrupted 3 times" in (machine.cause or "")
+    assert [j.attempt for j in executor.jobs] == [1, 2, 3]
+    assert {j.idempotency_key for j in executor.jobs} == {executor.jobs[0].idempotency_key}
+    assert [r[0] for r in reports] == ["interrupted", "interrupted", "interrupted", "fail"]
+    assert CALLS == []  # the executor ran it (and lost it), never the driver
+    # A replay of those reports knows the count: a resumed driver continues it.
+    events = [h.RunStarted(at=0, run_id="r", pipeline="Orders", params={"input": {"amount": 1}, "name": "r"},
+                           workflow={"definition": definition, "seed": "s"}),
+              h.AslAdvanced(at=0, reports=[], fired=[], draws=[]),
+              h.AslAdvanced(at=1, reports=[list(reports[0])], fired=[], draws=[])]  # fmt: skip
+    assert durable.replay(events).interruptions == {reports[0][1]: 1}

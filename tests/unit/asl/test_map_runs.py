@@ -136,6 +136,7 @@ def test_result_writer_names_the_map_run(runtime: Runtime, fake: FakeTime, tmp_p
 
 def test_a_resumed_parent_never_runs_a_succeeded_child_again(runtime: Runtime, fake: FakeTime) -> None:
     created = durable.create(runtime, _map(MaxConcurrency=1), [1, "crash", 3], state_machine="Crashy")
+    runtime.executor_kind = "inline"  # tasks run in the driving thread: the crash takes the process down
     with pytest.raises(Crash):
         durable.execute(runtime, created, sleep=fake.sleep)
     runtime.owner = runtime.owner + "-restarted"  # another process takes over

@@ -219,6 +219,7 @@ def test_a_redrive_interrupted_by_a_crash_is_resumed(runtime: Runtime, fake: Fak
     BROKEN.add("second")
     run_id, _ = durable.start(runtime, CHAIN, {}, state_machine="Chain", sleep=fake.sleep)
     BROKEN.clear()
+    runtime.executor_kind = "inline"  # tasks run in the driving thread: the crash takes the process down
     with pytest.raises(Crash):
         redrive(runtime, run_id, sleep=fake.sleep)
     runtime.owner = runtime.owner + "-restarted"

@@ -194,3 +194,69 @@ def test_built_in_modules_are_refused_and_a_missing_module_fails_as_an_import_wi
     with pytest.raises(TaskFailure) as missing:
         resources.call("python:lockgate_no_such_module_here:f", {})
     assert missing.value.error == "lockgate.ImportFailed" and "cannot import" in missing.value.cause
+
+
+ENRICH = "arn:aws:lambda:us-east-1:123456789012:function:enrich"
+
+
+def test_a_resource_map_table_routes_what_the_executor_runs() -> None:
+    table = {ENRICH: {"resource": "python:enrich:run", "queue": "spark", "pool": "spark", "priority": 10}}
+    resources = Resources(table, queues=["default", "spark"])
+    direct = resources.dispatch(ENRICH, {"day": "d"})
+    assert direct is not None and direct.target == "python:enrich:run" and direct.payload == {"day": "d"}
+    assert (direct.route.queue, direct.route.pool, direct.route.priority) == ("spark", "spark", 10)
+    assert not direct.lambda_answer
+    invoked = resources.dispatch("arn:aws:states:::lambda:invoke", {"FunctionName": "enrich", "Payload": [1]})
+    assert invoked is not None and invoked.lambda_answer and invoked.payload == [1]
+    assert invoked.route.queue == "spark"
+    plain = Resources({ENRICH: "python:enrich:run"}).dispatch(ENRICH + ".sync", {})
+    assert plain is not None and (plain.route.queue, plain.route.pool, plain.route.priority) == ("default", None, 0)
+
+
+def test_io_resources_stay_with_the_driver() -> None:
+    resources = Resources({"arn:aws:states:::http:invoke": "http://etl.internal/run"})
+    assert resources.dispatch("arn:aws:states:::http:invoke", {}) is None
+    assert resources.dispatch("https://etl.internal/run", {}) is None
+    assert resources.dispatch("arn:aws:states:::sns:publish", {"TopicArn": "t"}) is None
+    assert resources.dispatch("lockgate:task:validate.waitForTaskToken", {}) is None
+    assert resources.dispatch("lockgate:items:read", {}) is None
+    assert resources.dispatch("arn:aws:lambda:us-east-1:1:function:unmapped", {}) is None  # fails in the driver
+    assert resources.dispatch("lockgate:task:validate", {}) is not None
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"resource": "python:m:f", "queue": "gpu"}, "unknown queue 'gpu' (queues: default, spark)"),
+        ({"queue": "spark"}, 'needs resource = "python:module:function"'),
+        ({"resource": "python:m:f", "slots": 2}, "unknown keys slots"),
+        ({"resource": "python:m:f", "priority": "high"}, "priority must be a whole number"),
+        ({"resource": "python:m:f", "pool": 3}, "pool must be a name"),
+    ],
+)
+def test_a_bad_resource_map_entry_is_refused_naming_it(entry: dict[str, Any], message: str) -> None:
+    from lockgate.core.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        Resources({ENRICH: entry}, queues=["default", "spark"], where="/srv/lockgate.toml")
+    assert str(info.value).startswith(f'/srv/lockgate.toml [asl.resources."{ENRICH}"]: ')
+    assert message in str(info.value)
+
+
+def test_a_served_folder_whose_resource_map_names_an_unknown_queue_is_refused_when_loaded(tmp_path: Path) -> None:
+    from lockgate.core.errors import UsageError
+    from lockgate.triggers.state_machines import load_state_machines
+
+    (tmp_path / "m.asl.json").write_text(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    (tmp_path / "lockgate.toml").write_text(
+        '[asl.state_machines.m]\ndefinition = "m.asl.json"\n'
+        f'[asl.resources."{ENRICH}"]\nresource = "python:enrich:run"\nqueue = "gpu"\n'
+    )
+    with pytest.raises(UsageError, match=r"unknown queue 'gpu' \(queues: default\)") as info:
+        load_state_machines(tmp_path)
+    assert str(tmp_path / "lockgate.toml") in str(info.value)
+    (tmp_path / "lockgate.toml").write_text(
+        '[asl.state_machines.m]\ndefinition = "m.asl.json"\n'
+        f'[asl.resources."{ENRICH}"]\nresource = "python:enrich:run"\nqueue = "default"\npriority = 3\n'
+    )
+    assert [m.name for m in load_state_machines(tmp_path)] == ["m"]

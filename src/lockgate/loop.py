@@ -1,0 +1,111 @@
+"""What every durable run loop shares, whichever language the run is written in.
+
+Python pipelines (lockgate.runtime with core.engine deciding) and state machines
+(lockgate.asl.durable with asl.machine deciding) drive their runs through the pieces here:
+
+- `Lease`: a process's hold on one run. Every commit is fenced by the owner (`runs.owner`);
+  a commit or a heartbeat that matches nothing means the run was cancelled or taken over, and
+  the loop stops. `wait_for` bounds a loop's waits so it beats every `heartbeat_seconds`.
+- `is_stale`: whether a run's owner is gone, so another process may adopt the run.
+- `run_executor`: the Executor a run's attempts go to (inline, threads, processes, celery):
+  Python steps and ASL Task states running lockgate or `python:` code share it.
+- `notify`: hands a committed batch to the runtime's observers (metrics, notifications).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lockgate.core import history as h
+from lockgate.executors.base import Executor
+from lockgate.store.base import RunRecord, RunStore, RunUpdate
+
+log = logging.getLogger(__name__)
+
+
+class Lease:
+    """One run held by one owner: fenced commits and heartbeats."""
+
+    __slots__ = ("clock", "every", "last", "owner", "run_id", "stopped", "store")
+
+    def __init__(self, store: RunStore, run_id: str, owner: str, clock: Callable[[], float], every: float) -> None:
+        self.store, self.run_id, self.owner, self.clock, self.every = store, run_id, owner, clock, every
+        self.last = clock()
+        self.stopped: RunRecord | None = None  # the run as found when a commit was refused
+
+    def commit(self, events: list[h.Event], update: RunUpdate | None = None) -> bool:
+        """Append a batch (and the run's final update) in one fenced transaction; False when the
+        run is no longer this owner's (cancelled, adopted): nothing was written, the loop stops."""
+        now = self.clock()
+        if self.store.append(self.run_id, events, update, self.owner, now):
+            self.last = now
+            return True
+        self.stopped = record = self.store.get_run(self.run_id)
+        log.warning(
+            "run %s was %s elsewhere; this process stops driving it",
+            self.run_id,
+            record.status if record else "deleted",
+            extra={"run_id": self.run_id},
+        )
+        return False
+
+    def beat_due(self, now: float) -> bool:
+        return now - self.last >= self.every
+
+    def beat(self) -> bool:
+        """Refresh the heartbeat when one is due; False when the run was taken from this owner."""
+        if not self.beat_due(self.clock()):
+            return True
+        return self.commit([])
+
+    def wait_for(self, seconds: float | None) -> float:
+        """How long a loop may block, at most, so its next heartbeat is on time."""
+        left = max(0.0, self.every - (self.clock() - self.last))
+        return left if seconds is None else min(seconds, left)
+
+
+def is_stale(
+    owner: str | None, heartbeat_at: float | None, now: float, stale_after: float, me: str | None = None
+) -> bool:
+    """Whether a run's owner is gone: on this host, its pid is not alive (the kernel can tell at
+    once); elsewhere, its heartbeat is older than `stale_after` seconds."""
+    if owner is None:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host == socket.gethostname() and pid_text.isdigit():
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return owner != me
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return heartbeat_at is None or heartbeat_at < now - stale_after
+
+
+def run_executor(runtime: Any, kind: str, run_id: str, capacity: int) -> Executor:
+    """The executor of one run: the cluster's workers for "celery", else one of this machine."""
+    if kind == "celery":
+        from lockgate.executors.celery import CeleryExecutor
+
+        return CeleryExecutor(runtime, run_id, capacity)
+    from lockgate.executors.local import make_executor
+
+    return make_executor(kind, capacity)
+
+
+def notify(observers: Iterable[Callable[[Any, list[h.Event]], None]], state: Any, batch: list[h.Event]) -> None:
+    """Hand a committed batch to each observer; one that fails is logged and skipped."""
+    for observer in observers:
+        try:
+            observer(state, batch)
+        except Exception:
+            log.exception("observer %r failed", observer, extra={"run_id": state.run_id})

@@ -1,0 +1,199 @@
+"""State machines on the run's executor: Task states that run code are Jobs like Python steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.asl import durable
+from lockgate.asl.resources import Resources
+from lockgate.runtime import Runtime
+
+SRC = Path(__file__).parents[2] / "src"
+
+MODULE = """
+import os
+import lockgate
+
+
+def visit(item, folder):
+    ctx = lockgate.context()
+    print(f"visiting {item} in {os.getpid()}")
+    with open(os.path.join(folder, "ledger"), "a") as f:
+        f.write(f"{item} {ctx.idempotency_key} {ctx.attempt} {os.getpid()}\\n")
+    if item == "bad":
+        raise ValueError("cannot visit bad")
+    return {"item": item, "pid": os.getpid()}
+
+
+def total(values):
+    return sum(v["item"] for v in values)
+"""
+
+MACHINE: dict[str, Any] = {
+    "StartAt": "Both",
+    "States": {
+        "Both": {
+            "Type": "Parallel",
+            "Branches": [
+                {
+                    "StartAt": "Each",
+                    "States": {
+                        "Each": {
+                            "Type": "Map",
+                            "ItemsPath": "$.items",
+                            "ItemSelector": {"item.$": "$$.Map.Item.Value", "folder.$": "$.folder"},
+                            "ItemProcessor": {
+                                "StartAt": "Visit",
+                                "States": {"Visit": {"Type": "Task", "Resource": "python:asl_work:visit", "End": True}},
+                            },
+                            "Next": "Sum",
+                        },
+                        "Sum": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::lambda:invoke",
+                            "Parameters": {"FunctionName": "total", "Payload": {"values.$": "$"}},
+                            "OutputPath": "$.Payload",
+                            "End": True,
+                        },
+                    },
+                },
+                {
+                    "StartAt": "Bad",
+                    "States": {
+                        "Bad": {
+                            "Type": "Task",
+                            "Resource": "python:asl_work:visit",
+                            "Parameters": {"item": "bad", "folder.$": "$.folder"},
+                            "Catch": [{"ErrorEquals": ["ValueError"], "ResultPath": "$.caught", "Next": "Caught"}],
+                            "End": True,
+                        },
+                        "Caught": {"Type": "Pass", "OutputPath": "$.caught", "End": True},
+                    },
+                },
+            ],
+            "End": True,
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+def test_a_durable_state_machine_runs_its_tasks_on_each_local_executor(tmp_path: Path, executor: str) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    module = f"asl_work_{executor}"  # one module name per test: the import system keeps modules
+    (code / f"{module}.py").write_text(MODULE)
+    (tmp_path / "lockgate.toml").write_text(
+        f'[engine]\nexecutor = "{executor}"\n'
+        f'[asl.resources]\n"arn:aws:lambda:us-east-1:123456789012:function:total" = "python:{module}:total"\n'
+    )
+    runtime = Runtime()
+    assert runtime.executor_kind == executor
+    resources = Resources.from_settings(runtime.settings, folders=[code])
+    machine = json.loads(json.dumps(MACHINE).replace("python:asl_work:", f"python:{module}:"))
+    run_id, result = durable.start(
+        runtime, machine, {"items": [1, 2, 3], "folder": str(tmp_path)}, state_machine="Visits", resources=resources
+    )
+    assert result["status"] == "SUCCEEDED", result
+    total, caught = result["output"]
+    assert total == 6
+    assert caught["Error"] == "ValueError" and "cannot visit bad" in caught["Cause"]
+
+    lines = [line.split() for line in (tmp_path / "ledger").read_text().splitlines()]
+    assert sorted(line[0] for line in lines) == ["1", "2", "3", "bad"]
+    keys = [line[1] for line in lines]
+    assert len(set(keys)) == 4 and all(key.startswith(f"{run_id}:") for key in keys)
+    assert all(line[2] == "1" for line in lines)
+    pids = {int(line[3]) for line in lines}
+    if executor == "processes":
+        assert os.getpid() not in pids  # ran in the executor's processes, not in the driving one
+    else:
+        assert pids == {os.getpid()}
+
+    # Each attempt's output is in its log, shown by `lockgate logs RUN STATE`.
+    entries = _logs(run_id, "Visit")
+    assert len(entries) == 3 and {e["step"] for e in entries} == {"Visit"}
+    assert all(e["text"].startswith("visiting ") for e in entries)
+    from lockgate.server.attempt_logs import attempt_logs  # what the API and the UI show
+
+    shown = attempt_logs(runtime, run_id, "Visit")
+    assert len(shown) == 3 and all(log.text.startswith("visiting ") and "Visit" in log.step for log in shown)
+    assert [log.step for log in attempt_logs(runtime, run_id, shown[0].step)] == [shown[0].step]
+    bad = _logs(run_id, "Bad")
+    assert len(bad) == 1 and "ValueError: cannot visit bad" in bad[0]["text"]  # the traceback is logged
+
+
+def test_a_python_module_outside_the_allowed_ones_is_refused_by_the_executor(tmp_path: Path) -> None:
+    (tmp_path / "lockgate.toml").write_text('[engine]\nexecutor = "processes"\n')
+    runtime = Runtime()
+    machine = {"StartAt": "Shell", "States": {"Shell": {"Type": "Task", "Resource": "python:os:getcwd", "End": True}}}
+    _, result = durable.start(runtime, machine, {}, state_machine="Refused")
+    assert result["status"] == "FAILED" and result["error"] == "lockgate.ImportFailed"
+    assert "module os is not in the pipelines folder" in result["cause"]
+
+
+def _logs(run_id: str, state: str) -> list[dict[str, Any]]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-m", "lockgate", "logs", run_id, state, "--json"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_a_lockgate_task_of_a_pipeline_file_runs_in_the_executors_processes(tmp_path: Path) -> None:
+    from lockgate.dag.loader import load_file
+
+    (tmp_path / "lockgate.toml").write_text('[engine]\nexecutor = "processes"\n')
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "shouting.py").write_text(
+        "import os\nfrom lockgate import task\n\n\n@task\ndef shout_in_a_process(word: str) -> dict:\n"
+        "    return {'word': word.upper(), 'pid': os.getpid()}\n"
+    )
+    load_file(pipelines / "shouting.py")  # as a service loads its folder: the task is known by name
+    machine = {
+        "StartAt": "Shout",
+        "States": {"Shout": {"Type": "Task", "Resource": "lockgate:task:shout_in_a_process", "End": True}},
+    }
+    _, result = durable.start(Runtime(), machine, {"word": "hey"}, state_machine="Shouts")
+    assert result["status"] == "SUCCEEDED", result
+    assert result["output"]["word"] == "HEY" and result["output"]["pid"] != os.getpid()
+
+
+def test_a_stopped_execution_is_left_by_its_driver_while_its_task_still_runs(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "asl_slow.py").write_text(
+        "import time\n\n\ndef slow(marker):\n    open(marker, 'w').close()\n    time.sleep(8)\n    return 1\n"
+    )
+    (tmp_path / "lockgate.toml").write_text('[engine]\nexecutor = "threads"\nheartbeat_seconds = 0.3\n')
+    runtime = Runtime()
+    marker = tmp_path / "started"
+    machine = {"StartAt": "Slow", "States": {"Slow": {"Type": "Task", "Resource": "python:asl_slow:slow", "End": True}}}
+    created = durable.create(runtime, machine, {"marker": str(marker)}, state_machine="Slow")
+
+    def stop_when_started() -> None:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        durable.stop(runtime, created.run_id)
+
+    stopper = threading.Thread(target=stop_when_started)
+    stopper.start()
+    resources = Resources.from_settings(runtime.settings, folders=[code])
+    started = time.monotonic()
+    result = durable.execute(runtime, created, resources=resources)
+    stopper.join()
+    assert result["status"] == "ABORTED"
+    assert time.monotonic() - started < 6  # noticed at a heartbeat, not when the 8 s task returned
