@@ -38,7 +38,6 @@ def is_number(value: Any) -> TypeGuard[int | float]:
     return type(value) is int or type(value) is float
 
 
-_VARIABLE_NAME = re.compile(r"(?!\d)\w{1,80}")
 # A Lambda function ARN: name, then an optional version (digits or $LATEST) or alias (not all digits).
 _LAMBDA_ARN = re.compile(
     r"arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?(-[a-z]+)+-\d{1,2}:\d{12}:function:[a-zA-Z0-9_-]{1,64}"
@@ -164,9 +163,9 @@ class FieldChecks:
         for key, value in assign.items():
             pointer = f"{at}/{escape(key)}"
             variable = key[:-2] if language == "JSONPath" and key.endswith(".$") else key
-            if not _VARIABLE_NAME.fullmatch(variable):
-                self.add(pointer, name, f"'{variable}' is not a valid variable name (a letter or _, then "
-                         "letters, digits or _, at most 80 characters)")  # fmt: skip
+            if not paths.is_variable_name(variable):
+                self.add(pointer, name, f"'{variable}' is not a valid variable name (a letter of any script or _, "
+                         "then letters, digits, combining marks or _, at most 80 characters; no '$')")  # fmt: skip
             elif variable == "states":
                 self.add(pointer, name, "'states' is reserved and cannot be assigned")
             if language == "JSONPath":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,13 @@ _MISSING = object()
 _CACHE_LIMIT = 4096
 _MESSAGE_LIMIT = 2000
 
-_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+VARIABLE_NAME_LIMIT = 80  # characters, the service's limit
+# Variable names are Unicode identifiers (Unicode Standard Annex #31), as Step Functions defines
+# them: an ID_Start character (a letter of any script, or a letter number) or `_` first, then
+# ID_Continue characters (those, combining marks, decimal digits and connector punctuation).
+_ID_START = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nl"})
+_ID_CONTINUE = _ID_START | {"Mn", "Mc", "Nd", "Pc"}
+_ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STEP = re.compile(
     r"""\.((?:[^.\[\]\\'"*?@(),:\s$]|\\.)+)"""  # .name, with backslash escapes
     r"""|\['((?:[^'\\]|\\.)*)'\]"""  # ['name']
@@ -60,6 +67,25 @@ def _compile(path: str) -> _Path:
     return compiled
 
 
+def is_variable_name(name: str) -> bool:
+    """Whether `name` may name a workflow variable (without the `$` that references it)."""
+    return 0 < len(name) <= VARIABLE_NAME_LIMIT and _variable_end(name, 0) == len(name)
+
+
+def _variable_end(text: str, start: int) -> int:
+    """Where the variable name starting at `start` ends (`start` itself when there is none)."""
+    match = _ASCII_NAME.match(text, start)
+    end = match.end() if match else start
+    if end == len(text) or text[end].isascii():
+        return end  # the common case: an ASCII name followed by '.', '[' or nothing
+    if end == start and not (text[start] == "_" or unicodedata.category(text[start]) in _ID_START):
+        return start
+    end = max(end, start + 1)
+    while end < len(text) and (text[end] == "_" or unicodedata.category(text[end]) in _ID_CONTINUE):
+        end += 1
+    return end
+
+
 def _parse(path: str) -> _Path:
     if not path.startswith("$"):
         raise StatesError(RUNTIME, f"Invalid path {path!r}: a path must start with '$'")
@@ -67,9 +93,9 @@ def _parse(path: str) -> _Path:
     if path.startswith("$$"):
         source, rest = "context", path[1:]
     else:
-        match = _VARIABLE.match(path)
-        if match:
-            source, variable, rest = "variable", match.group(1), "$" + path[match.end() :]
+        end = _variable_end(path, 1)
+        if end > 1:
+            source, variable, rest = "variable", path[1:end], "$" + path[end:]
     rest = _jayway(rest)
     steps = _simple_steps(rest)
     if steps is not None:

@@ -63,6 +63,50 @@ def test_intrinsics_take_the_context_object_and_variables() -> None:
     assert run(definition)["output"] == {"text": "Ada in Use"}
 
 
+# --- Pass and Parameters forms -----------------------------------------------------------
+
+
+def test_pass_with_result_and_result_path_null_keeps_its_input() -> None:
+    state = {"Type": "Pass", "Result": {"ignored": True}, "ResultPath": None}
+    assert run(one(state), {"keep": 1})["output"] == {"keep": 1}
+
+
+def test_pass_result_wins_over_parameters() -> None:
+    state = {"Type": "Pass", "Parameters": {"p.$": "$.x"}, "Result": {"r": 1}, "ResultPath": "$.out"}
+    assert run(one(state), {"x": 2})["output"] == {"x": 2, "out": {"r": 1}}
+
+
+def test_nested_dollar_fields_in_arrays_and_intrinsic_values() -> None:
+    state = {
+        "Type": "Pass",
+        "Parameters": {
+            "list": [{"a.$": "$.x"}, "literal", [{"n.$": "States.ArrayLength($.xs)"}], ["$.not-a-path"]],
+            "object": {"deeper": {"name.$": "$$.State.Name", "text.$": "States.Format('{}-{}', $.x, $.xs[1])"}},
+        },
+    }
+    assert run(one(state), {"x": "v", "xs": [1, 2]})["output"] == {
+        "list": [{"a": "v"}, "literal", [{"n": 2}], ["$.not-a-path"]],
+        "object": {"deeper": {"name": "S", "text": "v-2"}},
+    }
+
+
+def test_unicode_variable_names_in_both_languages() -> None:
+    from lockgate.asl.validate import validate
+
+    definition = {
+        "StartAt": "Set",
+        "States": {
+            "Set": {"Type": "Pass", "Assign": {"café": {"n": 1}, "名前.$": "$.v", "e\u0301t\u00e9": 3}, "Next": "Read"},
+            "Read": {"Type": "Pass", "Parameters": {"a.$": "$café.n", "b.$": "$名前", "c.$": "$e\u0301t\u00e9"},
+                     "Next": "Both"},
+            "Both": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% [$states.input.a, $café.n, $名前] %}",
+                     "End": True},
+        },
+    }  # fmt: skip
+    assert validate(definition) == []
+    assert run(definition, {"v": "x"})["output"] == [1, 1, "x"]
+
+
 # --- Wait --------------------------------------------------------------------------------
 
 
