@@ -261,3 +261,25 @@ def test_a_jsonpath_assign_key_ending_in_dollar_names_the_variable_without_it() 
     assert messages(one({"Type": "Pass", "Assign": {"café.$": "$.x"}})) == []
     (message,) = messages(one({"Type": "Pass", "Assign": {"café.$": "$.x"}}, QueryLanguage="JSONata"))
     assert "'café.$' is not a valid variable name" in message
+
+
+def test_keys_given_twice_in_the_text_are_refused() -> None:
+    from lockgate.asl import definition as definitions
+
+    batcher = (
+        '{"StartAt": "M", "States": {"M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "I", '
+        '"States": {"I": {"Type": "Pass", "End": true}}}, '
+        '"ItemBatcher": {"MaxItemsPerBatch": 2, "MaxItemsPerBatch": 3}}}}'
+    )
+    found = validate(definitions.loads(batcher))
+    assert [(p.pointer, p.state) for p in found] == [("/States/M/ItemBatcher/MaxItemsPerBatch", "M")]
+    assert "given twice" in found[0].message
+    states = '{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}, "A": {"Type": "Succeed"}}}'
+    (problem,) = validate(definitions.loads(states))
+    assert problem.pointer == "/States/A" and "state name 'A' is given twice" in problem.message
+    deep = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"l": [{"a": 1, "a": 2}]}, "End": true}}}'
+    assert [p.pointer for p in validate(definitions.loads(deep))] == ["/States/P/Parameters/l/0/a"]
+    unique = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"a": 1, "a.$": "$.a"}, "End": true}}}'
+    assert [p.message for p in validate(definitions.loads(unique))] == [
+        "the field 'a' appears twice once '.$' is removed"
+    ]
