@@ -29,7 +29,7 @@ def validate(definition: Any, *, text_bytes: int | None = None) -> list[Problem]
         return [Problem(at, _state_at(at), message) for at, message in bounds]
     checker = _Checker()
     try:
-        for at, key in _repeated_keys(definition, ""):
+        for at, key in _repeated_keys(definition, (), []):
             if at.rpartition("/")[0].endswith("/States") or at.rpartition("/")[0] == "/States":
                 message = f"the state name '{key}' is given twice in this States object"
             else:
@@ -46,19 +46,19 @@ def validate(definition: Any, *, text_bytes: int | None = None) -> list[Problem]
     return checker.problems
 
 
-def _repeated_keys(value: Any, at: str) -> list[tuple[str, str]]:
-    """(pointer, key) of every key that an object of the definition's text repeats."""
-    found: list[tuple[str, str]] = []
+def _repeated_keys(value: Any, route: tuple[Any, ...], found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(pointer, key) of every key that an object of the definition's text repeats, in document order."""
     if isinstance(value, dict):
-        if isinstance(value, RepeatedKeys):
+        if type(value) is RepeatedKeys:
+            at = "".join(f"/{escape(str(step))}" for step in route)
             found.extend((f"{at}/{escape(key)}", key) for key in value.repeated)
         for key, item in value.items():
             if isinstance(item, (dict, list)):
-                found.extend(_repeated_keys(item, f"{at}/{escape(key)}"))
-    elif isinstance(value, list):
+                _repeated_keys(item, (*route, key), found)
+    else:
         for index, item in enumerate(value):
             if isinstance(item, (dict, list)):
-                found.extend(_repeated_keys(item, f"{at}/{index}"))
+                _repeated_keys(item, (*route, index), found)
     return found
 
 
