@@ -38,6 +38,9 @@ _STEP = re.compile(
     r"""|\[\s*(-?\d+)\s*\]"""  # [3] or [-1]
 )
 _UNESCAPE = re.compile(r"\\(.)")
+_NAME = r"""(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"""
+_QUOTED = re.compile(_NAME)
+_MERGE = re.compile(r"\[\s*" + _NAME + r"(?:\s*,\s*" + _NAME + r")+\s*\]$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,10 @@ class _Path:
     steps: tuple[str | int, ...] | None
     expression: Any
     definite: bool
+    # A last bracket of two or more names (`$.a['b', 'c']`): as in Jayway JsonPath, the object
+    # of those of its fields that it has, one per match of the path before it (`prefix`).
+    merge: tuple[str, ...] | None = None
+    prefix: str | None = None
 
 
 _cache: dict[str, _Path] = {}
@@ -97,6 +104,14 @@ def _parse(path: str) -> _Path:
         if end > 1:
             source, variable, rest = "variable", path[1:end], "$" + path[end:]
     rest = _jayway(rest)
+    merged = _MERGE.search(rest)
+    if merged is not None and merged.start() > 0 and not rest[: merged.start()].endswith(".."):
+        quoted = (m.group(1) if m.group(1) is not None else m.group(2) for m in _QUOTED.finditer(merged.group(0)))
+        names = tuple(_UNESCAPE.sub(r"\1", name) for name in quoted)
+        head = rest[: merged.start()]
+        prefix = {"input": head, "context": "$" + head, "variable": f"${variable}{head[1:]}"}[source]
+        _compile(prefix)  # the path before the names must be valid on its own
+        return _Path(path, source, variable, None, None, False, names, prefix)
     steps = _simple_steps(rest)
     if steps is not None:
         return _Path(path, source, variable, steps, None, True)
@@ -241,6 +256,8 @@ def select(
                 continue
             raise _not_found(compiled, root, field)
         return node
+    if compiled.merge is not None:
+        return _merged(compiled, root, data, context, variables, field)
     try:
         matches = limits.bounded_find(compiled.expression, root, path)
     except limits.ExpressionLimit as exc:
@@ -250,6 +267,19 @@ def select(
             raise _not_found(compiled, root, field)
         return matches[0]
     return matches
+
+
+def _merged(
+    compiled: _Path, root: Any, data: Any, context: dict[str, Any], variables: dict[str, Any] | None, field: str | None
+) -> Any:
+    """A path ending in a bracket of names: an object of those fields per match, as Jayway gives."""
+    names, prefix = compiled.merge or (), compiled.prefix or "$"
+    found = select(prefix, data, context, variables=variables, field=field)
+    if _compile(prefix).definite:
+        if type(found) is not dict:
+            raise _not_found(compiled, root, field)
+        return {name: found[name] for name in names if name in found}
+    return [{name: item[name] for name in names if name in item} for item in found if type(item) is dict]
 
 
 def exists(path: str, data: Any, context: dict[str, Any], *, variables: dict[str, Any] | None = None) -> bool:

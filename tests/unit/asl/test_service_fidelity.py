@@ -10,6 +10,7 @@ import pytest
 
 from lockgate.asl import arns, paths
 from lockgate.asl.driver import run_execution
+from lockgate.asl.errors import StatesError
 from lockgate.asl.resources import Resources
 
 
@@ -31,6 +32,23 @@ def test_a_dot_before_a_bracket_is_valid_as_in_jayway() -> None:
     assert paths.select("$.units.[1]", {"units": units}, {}) == {"OU": 0}
     assert paths.is_reference_path("$.units.[1]")
     assert paths.select("$..[?(@.OU > 4)]", {"units": units}, {}) == [{"OU": 5}]
+
+
+def test_a_last_bracket_of_names_gives_an_object_of_those_fields_as_in_jayway() -> None:
+    objects = [{"bucket": "b1", "key": "k1", "size": 1}, {"bucket": "b2", "key": "k2"}, "not an object"]
+    assert paths.select("$.[*].['bucket', 'key']", objects, {}) == [
+        {"bucket": "b1", "key": "k1"},
+        {"bucket": "b2", "key": "k2"},
+    ]
+    assert paths.select("$[0]['key','size','absent']", objects, {}) == {"key": "k1", "size": 1}
+    assert paths.select("$$.Execution['Id', \"Name\"]", {}, {"Execution": {"Id": "i", "Name": "n", "X": 0}}) == {
+        "Id": "i",
+        "Name": "n",
+    }
+    assert paths.select("$v['a','b']", {}, {}, variables={"v": {"a": 1, "b": 2, "c": 3}}) == {"a": 1, "b": 2}
+    with pytest.raises(StatesError, match="could not be found"):
+        paths.select("$[2]['a','b']", objects, {})  # one node, and it is not an object
+    assert not paths.is_reference_path("$.a['b','c']")  # a union of names is never a reference path
 
 
 def test_escaped_characters_in_field_names() -> None:
