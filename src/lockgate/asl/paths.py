@@ -115,7 +115,7 @@ def _parse(path: str) -> _Path:
     steps = _simple_steps(rest)
     if steps is not None:
         return _Path(path, source, variable, steps, None, True)
-    expression = _jsonpath(path, _bracketed(rest))
+    expression = _jsonpath(path, _bracketed(_regex_filters(rest)))
     return _Path(path, source, variable, None, expression, _is_definite(expression))
 
 
@@ -155,6 +155,22 @@ def _jayway(rest: str) -> str:
             continue
         out.append(char)
     return "".join(out)
+
+
+_REGEX_FILTER = re.compile(r"=~\s*/((?:[^/\\]|\\.)*)/([a-zA-Z]*)")
+
+
+def _regex_filters(rest: str) -> str:
+    """Jayway's `=~ /pattern/flags` (the whole value must match, as Java's `matches`) for jsonpath-ng."""
+    if "=~" not in rest:
+        return rest
+
+    def quoted(match: re.Match[str]) -> str:
+        flags = "".join(sorted({flag for flag in match.group(2).lower() if flag in "imsx"}))
+        pattern = (f"(?{flags})" if flags else "") + "^(?:" + match.group(1) + r")\Z"
+        return '=~ "' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return _REGEX_FILTER.sub(quoted, rest)
 
 
 def _bracketed(rest: str) -> str:

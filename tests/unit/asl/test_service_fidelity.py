@@ -51,6 +51,15 @@ def test_a_last_bracket_of_names_gives_an_object_of_those_fields_as_in_jayway() 
     assert not paths.is_reference_path("$.a['b','c']")  # a union of names is never a reference path
 
 
+def test_regular_expression_filters_match_the_whole_value_as_in_jayway() -> None:
+    items = {"Items": [{"name": "ab"}, {"name": "xab"}, {"name": "AB"}, {"name": "a1"}, {"name": 'say "hi"'}]}
+    assert paths.select("$.Items[?(@.name =~ /a.*/)].name", items, {}) == ["ab", "a1"]  # not "xab": a whole match
+    assert paths.select("$.Items[?(@.name =~ /a.*/i)].name", items, {}) == ["ab", "AB", "a1"]
+    assert paths.select(r"$.Items[?(@.name =~ /a\d/)].name", items, {}) == ["a1"]
+    assert paths.select('$.Items[?(@.name =~ /say "hi"/)].name', items, {}) == ['say "hi"']
+    assert paths.select("$.Items[?(@.name =~ /b/)]", items, {}) == []
+
+
 def test_escaped_characters_in_field_names() -> None:
     data = {"a.b": [1, 2], "it's": {"x": 3}, "w[0]": 4}
     assert paths.select(r"$.a\.b", data, {}) == [1, 2]
