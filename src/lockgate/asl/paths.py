@@ -115,7 +115,7 @@ def _parse(path: str) -> _Path:
     steps = _simple_steps(rest)
     if steps is not None:
         return _Path(path, source, variable, steps, None, True)
-    expression = _jsonpath(path, _bracketed(_regex_filters(rest)))
+    expression = _jsonpath(path, _bracketed(_membership_filters(_regex_filters(rest))))
     return _Path(path, source, variable, None, expression, _is_definite(expression))
 
 
@@ -171,6 +171,27 @@ def _regex_filters(rest: str) -> str:
         return '=~ "' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     return _REGEX_FILTER.sub(quoted, rest)
+
+
+_MEMBERSHIP = re.compile(r"""(@(?:\.[A-Za-z0-9_]+|\['[^']*'\]|\["[^"]*"\])*)\s+(in|nin)\s+\[([^\]]+)\]""")
+_LITERAL = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null""")
+
+
+def _membership_filters(rest: str) -> str:
+    """Jayway's `@.x in [...]` and `@.x nin [...]` over literals, as comparisons jsonpath-ng reads."""
+    if " in " not in rest and " nin " not in rest:
+        return rest
+
+    def compared(match: re.Match[str]) -> str:
+        left, operator, items = match.group(1), match.group(2), match.group(3)
+        literals = _LITERAL.findall(items)
+        if not literals or _LITERAL.sub("", items).replace(",", "").strip():
+            return match.group(0)  # not a list of literals: left for the parser to refuse
+        if operator == "in":
+            return "(" + " || ".join(f"{left} == {literal}" for literal in literals) + ")"
+        return "(" + " && ".join(f"{left} != {literal}" for literal in literals) + ")"
+
+    return _MEMBERSHIP.sub(compared, rest)
 
 
 def _bracketed(rest: str) -> str:

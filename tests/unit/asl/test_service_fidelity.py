@@ -60,6 +60,14 @@ def test_regular_expression_filters_match_the_whole_value_as_in_jayway() -> None
     assert paths.select("$.Items[?(@.name =~ /b/)]", items, {}) == []
 
 
+def test_in_and_nin_filters_over_literal_lists_as_in_jayway() -> None:
+    items = {"Items": [{"s": "OK", "n": 1}, {"s": "BAD", "n": 2}, {"s": "MEH", "n": 3}]}
+    assert paths.select("$.Items[?(@.s in ['OK', 'MEH'])].n", items, {}) == [1, 3]
+    assert paths.select("$.Items[?(@.s nin ['OK','MEH'])].n", items, {}) == [2]
+    assert paths.select("$.Items[?(@.n in [1, 3] && @.s != 'OK')].s", items, {}) == ["MEH"]
+    assert not paths.is_valid_path("$.Items[?(@.s in $.allowed)]")  # a list from the input is not supported
+
+
 def test_escaped_characters_in_field_names() -> None:
     data = {"a.b": [1, 2], "it's": {"x": 3}, "w[0]": 4}
     assert paths.select(r"$.a\.b", data, {}) == [1, 2]
