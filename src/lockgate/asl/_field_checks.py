@@ -84,8 +84,8 @@ class FieldChecks:
             self.result_path(name, state["ResultPath"], f"{at}/ResultPath")
         for key in ("Parameters", "ResultSelector", "ItemSelector"):
             if key in state:
-                if not isinstance(state[key], dict):
-                    self.add(f"{at}/{key}", name, f"{key} must be a JSON object (a payload template)")
+                if not isinstance(state[key], (dict, list)):  # an array is a template too: its objects are
+                    self.add(f"{at}/{key}", name, f"{key} must be a JSON object or array (a payload template)")
                 else:
                     self.template(name, state[key], f"{at}/{key}")
 

@@ -125,6 +125,11 @@ def test_nested_dollar_fields_in_arrays_and_intrinsic_values() -> None:
     }
 
 
+def test_parameters_may_be_an_array_of_templates() -> None:
+    state = {"Type": "Pass", "Parameters": [{"Item.$": "$.Item"}, "literal", [{"n.$": "States.ArrayLength($.xs)"}]]}
+    assert run(one(state), {"Item": {"id": 1}, "xs": [1, 2]})["output"] == [{"Item": {"id": 1}}, "literal", [{"n": 2}]]
+
+
 def test_unicode_variable_names_in_both_languages() -> None:
     from lockgate.asl.validate import validate
 

@@ -94,7 +94,7 @@ REJECTED = {
     # the Parameters and Pass forms the service refuses
     "ResultSelector on a Pass state": one({"Type": "Pass", "Parameters": {"a.$": "$.x"}, "ResultSelector": {"b": 1}}),
     "Parameters that is not an object": one({"Type": "Pass", "Parameters": "$.x"}),
-    "ResultSelector that is an array": task(LAMBDA, Parameters={"FunctionName": "f"}, ResultSelector=[{"a.$": "$"}]),
+    "ResultSelector that is a number": task(LAMBDA, Parameters={"FunctionName": "f"}, ResultSelector=3),
     "a .$ field whose value is not a string": one({"Type": "Pass", "Parameters": {"n.$": 3}}),
     "a .$ field deep in an array that is neither a path nor an intrinsic": one(
         {"Type": "Pass", "Parameters": {"list": [{"inner": [{"v.$": "not a path"}]}]}}
@@ -125,6 +125,8 @@ ACCEPTED = {
     "Pass with a Result that is not an object": one({"Type": "Pass", "Result": "done", "ResultPath": "$.status"}),
     "Pass with both Parameters and Result": one({"Type": "Pass", "Parameters": {"a.$": "$.x"}, "Result": 1}),
     "Pass with InputPath and OutputPath null": one({"Type": "Pass", "InputPath": None, "OutputPath": None}),
+    "Parameters that is an array of templates": one({"Type": "Pass", "Parameters": [{"Item.$": "$.Item"}, "literal"]}),
+    "ResultSelector that is an array": task(LAMBDA, Parameters={"FunctionName": "f"}, ResultSelector=[{"a.$": "$"}]),
     "nested .$ fields inside arrays and objects": one(
         {
             "Type": "Pass",
