@@ -40,6 +40,7 @@ _STEP = re.compile(
 _UNESCAPE = re.compile(r"\\(.)")
 _NAME = r"""(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"""
 _QUOTED = re.compile(_NAME)
+_FUNCTION = re.compile(r"\.([A-Za-z]+)\((?:[^()'\"]|'[^']*'|\"[^\"]*\")*\)$")
 _MERGE = re.compile(r"\[\s*" + _NAME + r"(?:\s*,\s*" + _NAME + r")+\s*\]$")
 
 
@@ -57,6 +58,9 @@ class _Path:
     # of those of its fields that it has, one per match of the path before it (`prefix`).
     merge: tuple[str, ...] | None = None
     prefix: str | None = None
+    # A Jayway function call at the end (`$.a.length()`): the service takes the definition, but
+    # the path finds nothing when the state runs.
+    function: str | None = None
 
 
 _cache: dict[str, _Path] = {}
@@ -104,6 +108,11 @@ def _parse(path: str) -> _Path:
         if end > 1:
             source, variable, rest = "variable", path[1:end], "$" + path[end:]
     rest = _jayway(rest)
+    called = _FUNCTION.search(rest)
+    if called is not None and called.start() > 0:
+        head = rest[: called.start()]
+        _compile({"input": head, "context": "$" + head, "variable": f"${variable}{head[1:]}"}[source])
+        return _Path(path, source, variable, None, None, False, function=called.group(1))
     merged = _MERGE.search(rest)
     if merged is not None and merged.start() > 0 and not rest[: merged.start()].endswith(".."):
         quoted = (m.group(1) if m.group(1) is not None else m.group(2) for m in _QUOTED.finditer(merged.group(0)))
@@ -295,6 +304,8 @@ def select(
         return node
     if compiled.merge is not None:
         return _merged(compiled, root, data, context, variables, field)
+    if compiled.function is not None:
+        raise _not_found(compiled, root, field)
     try:
         matches = limits.bounded_find(compiled.expression, root, path)
     except limits.ExpressionLimit as exc:

@@ -68,6 +68,22 @@ def test_in_and_nin_filters_over_literal_lists_as_in_jayway() -> None:
     assert not paths.is_valid_path("$.Items[?(@.s in $.allowed)]")  # a list from the input is not supported
 
 
+def test_path_functions_are_taken_but_find_nothing_when_the_state_runs() -> None:
+    from lockgate.asl.validate import validate
+
+    sums = one({"Type": "Pass", "Parameters": {"Jobs.$": "$.Jobs.sum()", "n.$": "$$.Execution.Input.keys()"}})
+    assert validate(sums) == []  # the service takes the definition
+    result = run(sums, {"Jobs": [0, 1]})
+    assert result["status"] == "FAILED" and result["error"] == "States.Runtime"
+    assert (
+        "The JSONPath '$.Jobs.sum()' specified for the field 'Jobs.$' could not be found in the input"
+        in result["cause"]
+    )
+    found = validate(one({"Type": "Pass", "ResultPath": "$.a.length()"}))  # never a reference path
+    assert [p.pointer for p in found] == ["/States/S/ResultPath"]
+    assert not paths.is_valid_path("$.a.length(")
+
+
 def test_escaped_characters_in_field_names() -> None:
     data = {"a.b": [1, 2], "it's": {"x": 3}, "w[0]": 4}
     assert paths.select(r"$.a\.b", data, {}) == [1, 2]
