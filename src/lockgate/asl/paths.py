@@ -124,7 +124,7 @@ def _parse(path: str) -> _Path:
     steps = _simple_steps(rest)
     if steps is not None:
         return _Path(path, source, variable, steps, None, True)
-    expression = _jsonpath(path, _bracketed(_membership_filters(_regex_filters(rest))))
+    expression = _jsonpath(path, _bracketed(_objects_only(_membership_filters(_regex_filters(rest)))))
     return _Path(path, source, variable, None, expression, _is_definite(expression))
 
 
@@ -201,6 +201,29 @@ def _membership_filters(rest: str) -> str:
         return "(" + " && ".join(f"{left} != {literal}" for literal in literals) + ")"
 
     return _MEMBERSHIP.sub(compared, rest)
+
+
+_BARE_AT = re.compile(r"@(?![.\[\w])")
+_NOTHING = "@['\u2063lockgate: @ matches objects only']"  # a field no object has
+
+
+def _objects_only(rest: str) -> str:
+    """As the service documents, a filter's `@` matches objects only, never a scalar item."""
+    if "@" not in rest:
+        return rest
+    out: list[str] = []
+    quote = ""
+    for at, char in enumerate(rest):
+        if quote:
+            if char == quote and rest[at - 1] != "\\":
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "@" and _BARE_AT.match(rest, at):
+            out.append(_NOTHING)
+            continue
+        out.append(char)
+    return "".join(out)
 
 
 def _bracketed(rest: str) -> str:

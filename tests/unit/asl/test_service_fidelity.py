@@ -84,6 +84,15 @@ def test_path_functions_are_taken_but_find_nothing_when_the_state_runs() -> None
     assert not paths.is_valid_path("$.a.length(")
 
 
+def test_a_filters_at_matches_objects_only_as_the_service_documents() -> None:
+    data = {"bar": ["a", "b"], "nums": [1, 5, 7], "jar": [{"a": 1}, {"a": 5}, {"a": 7}]}
+    assert paths.select("$.bar[?(@ == 'a')]", data, {}) == []
+    assert paths.select("$.nums[?(@ > 2)]", data, {}) == []
+    assert paths.select("$.jar[?(@.a >= 5)]", data, {}) == [{"a": 5}, {"a": 7}]
+    people = {"p": [{"mail": "x@ y", "n": 1}, {"mail": "z", "n": 2}]}
+    assert paths.select("$.p[?(@.mail == 'x@ y')].n", people, {}) == [1]  # an @ inside a string is text
+
+
 def test_escaped_characters_in_field_names() -> None:
     data = {"a.b": [1, 2], "it's": {"x": 3}, "w[0]": 4}
     assert paths.select(r"$.a\.b", data, {}) == [1, 2]
