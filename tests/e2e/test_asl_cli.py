@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def test_run_succeeds_through_the_resource_map(project: Path, mode: list[str]) -
     assert result["output"] == {"approved": True, "who": "ord-1"}
 
 
-def test_run_reports_a_failure_with_exit_zero(project: Path) -> None:
+def test_run_reports_a_failure_and_exits_1(project: Path) -> None:
     Path("input.json").write_text('{"amount": 3}')
     result = _last_json(lockgate("asl", "run", "--definition", "Orders.json", "--input", "input.json", "--in-memory"))
     assert result == {"status": "FAILED", "error": "Order.Rejected", "cause": "score too low"}
@@ -290,6 +291,36 @@ def test_run_exits_1_when_the_execution_times_out(home: Path) -> None:
     (root / "Slow.json").write_text(json.dumps(slow))
     proc = lockgate("asl", "run", "--definition", "Slow.json", "--in-memory", cwd=root)
     assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "TIMED_OUT", proc.stdout + proc.stderr
+
+
+def test_run_exits_1_when_the_execution_is_aborted(home: Path) -> None:
+    root = Path.cwd()
+    waits = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
+    (root / "Waits.json").write_text(json.dumps(waits))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), str(root)])
+    runner = subprocess.Popen([sys.executable, "-m", "lockgate", "asl", "run", "--definition", "Waits.json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)  # fmt: skip
+    try:
+        run_id = None
+        for _ in range(120):
+            listed = lockgate("runs", "--json", cwd=root)  # exits 2 until the run has made the home
+            running = [r for r in json.loads(listed.stdout or "[]") if r["status"] == "RUNNING"]
+            if running:
+                run_id = running[0]["run_id"]
+                break
+            assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
+            time.sleep(0.1)
+        assert run_id, "the execution never showed as RUNNING"
+        stopped = lockgate("asl", "stop", run_id, cwd=root)
+        assert stopped.returncode == 0, stopped.stderr
+        out, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert runner.returncode == 1, err
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "ABORTED"
 
 
 def _without_pythonpath(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

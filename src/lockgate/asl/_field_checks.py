@@ -38,7 +38,6 @@ def is_number(value: Any) -> TypeGuard[int | float]:
     return type(value) is int or type(value) is float
 
 
-_VARIABLE_NAME = re.compile(r"(?!\d)\w{1,80}")
 # A Lambda function ARN: name, then an optional version (digits or $LATEST) or alias (not all digits).
 _LAMBDA_ARN = re.compile(
     r"arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?(-[a-z]+)+-\d{1,2}:\d{12}:function:[a-zA-Z0-9_-]{1,64}"
@@ -85,8 +84,8 @@ class FieldChecks:
             self.result_path(name, state["ResultPath"], f"{at}/ResultPath")
         for key in ("Parameters", "ResultSelector", "ItemSelector"):
             if key in state:
-                if not isinstance(state[key], dict):
-                    self.add(f"{at}/{key}", name, f"{key} must be a JSON object (a payload template)")
+                if not isinstance(state[key], (dict, list)):  # an array is a template too: its objects are
+                    self.add(f"{at}/{key}", name, f"{key} must be a JSON object or array (a payload template)")
                 else:
                     self.template(name, state[key], f"{at}/{key}")
 
@@ -164,9 +163,9 @@ class FieldChecks:
         for key, value in assign.items():
             pointer = f"{at}/{escape(key)}"
             variable = key[:-2] if language == "JSONPath" and key.endswith(".$") else key
-            if not _VARIABLE_NAME.fullmatch(variable):
-                self.add(pointer, name, f"'{variable}' is not a valid variable name (a letter or _, then "
-                         "letters, digits or _, at most 80 characters)")  # fmt: skip
+            if not paths.is_variable_name(variable):
+                self.add(pointer, name, f"'{variable}' is not a valid variable name (a letter of any script or _, "
+                         "then letters, digits, combining marks or _, at most 80 characters; no '$')")  # fmt: skip
             elif variable == "states":
                 self.add(pointer, name, "'states' is reserved and cannot be assigned")
             if language == "JSONPath":

@@ -17,6 +17,11 @@ from typing import Any
 _ACTIVITY = re.compile(r"arn:aws[a-z-]*:states:[^:]*:[^:]*:activity:(?P<name>[^:]+)")
 
 
+def awaits_token(resource: object) -> bool:
+    """Whether a Task on `resource` waits for its task token: `.waitForTaskToken`, or an activity."""
+    return isinstance(resource, str) and (resource.endswith(".waitForTaskToken") or activity_name(resource) is not None)
+
+
 def activity_name(resource: str) -> str | None:
     """The activity an activity ARN names, else None."""
     match = _ACTIVITY.fullmatch(resource)

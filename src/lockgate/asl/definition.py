@@ -11,6 +11,38 @@ from lockgate.core.errors import UsageError
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
+class RepeatedKeys(dict):  # type: ignore[type-arg]
+    """An object of a definition's JSON text that gives a key more than once.
+
+    JSON parsers keep the last value, silently; the service refuses such a definition, so the
+    object remembers the keys it repeated and validation reports each one.
+    """
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: list[tuple[str, Any]], repeated: list[str]) -> None:
+        super().__init__(pairs)
+        self.repeated = repeated
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for key, _ in pairs:
+        if key in seen and key not in repeated:
+            repeated.append(key)
+        seen.add(key)
+    return RepeatedKeys(pairs, repeated)
+
+
+def loads(text: str) -> Any:
+    """Parse a definition's JSON text as `json.loads` does, keeping track of repeated keys."""
+    return json.loads(text, object_pairs_hook=_object)
+
+
 def load(source: str | Path) -> dict[str, Any]:
     """The definition as a dict.
 
@@ -38,7 +70,7 @@ def load(source: str | Path) -> dict[str, Any]:
 
 def _parse_json(text: str, name: str) -> Any:
     try:
-        return json.loads(text)
+        return loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     except RecursionError:

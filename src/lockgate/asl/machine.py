@@ -26,6 +26,7 @@ from lockgate.asl._dataflow import JSONPATH, StateData, check_size
 from lockgate.asl._events import EventLog, Raw
 from lockgate.asl._frames import Frame, Visit
 from lockgate.asl._recovery import Failure, catcher_for, policy, retrier_for
+from lockgate.asl.activities import awaits_token
 from lockgate.asl.commands import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, Command, StartTimer
 from lockgate.asl.entropy import Entropy
 
@@ -182,7 +183,8 @@ class Machine:
             "StateMachine": self._machine_ctx,
             "State": {"Name": visit.name, "EnteredTime": self._iso, "RetryCount": visit.retries},
         }
-        if visit.kind == "Task":
+        if visit.kind == "Task" and awaits_token(visit.state.get("Resource")):
+            # as in the service, only a task that waits for its token has one (a callback or an activity)
             ctx["Task"] = {"Token": self.token(visit.attempt_id())}
         if extra:
             ctx.update(extra)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,13 @@ _MISSING = object()
 _CACHE_LIMIT = 4096
 _MESSAGE_LIMIT = 2000
 
-_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+VARIABLE_NAME_LIMIT = 80  # characters, the service's limit
+# Variable names are Unicode identifiers (Unicode Standard Annex #31), as Step Functions defines
+# them: an ID_Start character (a letter of any script, or a letter number) or `_` first, then
+# ID_Continue characters (those, combining marks, decimal digits and connector punctuation).
+_ID_START = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nl"})
+_ID_CONTINUE = _ID_START | {"Mn", "Mc", "Nd", "Pc"}
+_ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STEP = re.compile(
     r"""\.((?:[^.\[\]\\'"*?@(),:\s$]|\\.)+)"""  # .name, with backslash escapes
     r"""|\['((?:[^'\\]|\\.)*)'\]"""  # ['name']
@@ -31,6 +38,10 @@ _STEP = re.compile(
     r"""|\[\s*(-?\d+)\s*\]"""  # [3] or [-1]
 )
 _UNESCAPE = re.compile(r"\\(.)")
+_NAME = r"""(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"""
+_QUOTED = re.compile(_NAME)
+_FUNCTION = re.compile(r"\.([A-Za-z]+)\((?:[^()'\"]|'[^']*'|\"[^\"]*\")*\)$")
+_MERGE = re.compile(r"\[\s*" + _NAME + r"(?:\s*,\s*" + _NAME + r")+\s*\]$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,13 @@ class _Path:
     steps: tuple[str | int, ...] | None
     expression: Any
     definite: bool
+    # A last bracket of two or more names (`$.a['b', 'c']`): as in Jayway JsonPath, the object
+    # of those of its fields that it has, one per match of the path before it (`prefix`).
+    merge: tuple[str, ...] | None = None
+    prefix: str | None = None
+    # A Jayway function call at the end (`$.a.length()`): the service takes the definition, but
+    # the path finds nothing when the state runs.
+    function: str | None = None
 
 
 _cache: dict[str, _Path] = {}
@@ -60,6 +78,25 @@ def _compile(path: str) -> _Path:
     return compiled
 
 
+def is_variable_name(name: str) -> bool:
+    """Whether `name` may name a workflow variable (without the `$` that references it)."""
+    return 0 < len(name) <= VARIABLE_NAME_LIMIT and _variable_end(name, 0) == len(name)
+
+
+def _variable_end(text: str, start: int) -> int:
+    """Where the variable name starting at `start` ends (`start` itself when there is none)."""
+    match = _ASCII_NAME.match(text, start)
+    end = match.end() if match else start
+    if end == len(text) or text[end].isascii():
+        return end  # the common case: an ASCII name followed by '.', '[' or nothing
+    if end == start and not (text[start] == "_" or unicodedata.category(text[start]) in _ID_START):
+        return start
+    end = max(end, start + 1)
+    while end < len(text) and (text[end] == "_" or unicodedata.category(text[end]) in _ID_CONTINUE):
+        end += 1
+    return end
+
+
 def _parse(path: str) -> _Path:
     if not path.startswith("$"):
         raise StatesError(RUNTIME, f"Invalid path {path!r}: a path must start with '$'")
@@ -67,14 +104,27 @@ def _parse(path: str) -> _Path:
     if path.startswith("$$"):
         source, rest = "context", path[1:]
     else:
-        match = _VARIABLE.match(path)
-        if match:
-            source, variable, rest = "variable", match.group(1), "$" + path[match.end() :]
+        end = _variable_end(path, 1)
+        if end > 1:
+            source, variable, rest = "variable", path[1:end], "$" + path[end:]
     rest = _jayway(rest)
+    called = _FUNCTION.search(rest)
+    if called is not None and called.start() > 0:
+        head = rest[: called.start()]
+        _compile({"input": head, "context": "$" + head, "variable": f"${variable}{head[1:]}"}[source])
+        return _Path(path, source, variable, None, None, False, function=called.group(1))
+    merged = _MERGE.search(rest)
+    if merged is not None and merged.start() > 0 and not rest[: merged.start()].endswith(".."):
+        quoted = (m.group(1) if m.group(1) is not None else m.group(2) for m in _QUOTED.finditer(merged.group(0)))
+        names = tuple(_UNESCAPE.sub(r"\1", name) for name in quoted)
+        head = rest[: merged.start()]
+        prefix = {"input": head, "context": "$" + head, "variable": f"${variable}{head[1:]}"}[source]
+        _compile(prefix)  # the path before the names must be valid on its own
+        return _Path(path, source, variable, None, None, False, names, prefix)
     steps = _simple_steps(rest)
     if steps is not None:
         return _Path(path, source, variable, steps, None, True)
-    expression = _jsonpath(path, _bracketed(rest))
+    expression = _jsonpath(path, _bracketed(_objects_only(_membership_filters(_regex_filters(rest)))))
     return _Path(path, source, variable, None, expression, _is_definite(expression))
 
 
@@ -111,6 +161,66 @@ def _jayway(rest: str) -> str:
         elif char in "'\"":
             quote = char
         elif char == "." and rest[at + 1 : at + 2] == "[" and rest[at - 1 : at] != ".":
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+_REGEX_FILTER = re.compile(r"=~\s*/((?:[^/\\]|\\.)*)/([a-zA-Z]*)")
+
+
+def _regex_filters(rest: str) -> str:
+    """Jayway's `=~ /pattern/flags` (the whole value must match, as Java's `matches`) for jsonpath-ng."""
+    if "=~" not in rest:
+        return rest
+
+    def quoted(match: re.Match[str]) -> str:
+        flags = "".join(sorted({flag for flag in match.group(2).lower() if flag in "imsx"}))
+        pattern = (f"(?{flags})" if flags else "") + "^(?:" + match.group(1) + r")\Z"
+        return '=~ "' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return _REGEX_FILTER.sub(quoted, rest)
+
+
+_MEMBERSHIP = re.compile(r"""(@(?:\.[A-Za-z0-9_]+|\['[^']*'\]|\["[^"]*"\])*)\s+(in|nin)\s+\[([^\]]+)\]""")
+_LITERAL = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null""")
+
+
+def _membership_filters(rest: str) -> str:
+    """Jayway's `@.x in [...]` and `@.x nin [...]` over literals, as comparisons jsonpath-ng reads."""
+    if " in " not in rest and " nin " not in rest:
+        return rest
+
+    def compared(match: re.Match[str]) -> str:
+        left, operator, items = match.group(1), match.group(2), match.group(3)
+        literals = _LITERAL.findall(items)
+        if not literals or _LITERAL.sub("", items).replace(",", "").strip():
+            return match.group(0)  # not a list of literals: left for the parser to refuse
+        if operator == "in":
+            return "(" + " || ".join(f"{left} == {literal}" for literal in literals) + ")"
+        return "(" + " && ".join(f"{left} != {literal}" for literal in literals) + ")"
+
+    return _MEMBERSHIP.sub(compared, rest)
+
+
+_BARE_AT = re.compile(r"@(?![.\[\w])")
+_NOTHING = "@['\u2063lockgate: @ matches objects only']"  # a field no object has
+
+
+def _objects_only(rest: str) -> str:
+    """As the service documents, a filter's `@` matches objects only, never a scalar item."""
+    if "@" not in rest:
+        return rest
+    out: list[str] = []
+    quote = ""
+    for at, char in enumerate(rest):
+        if quote:
+            if char == quote and rest[at - 1] != "\\":
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "@" and _BARE_AT.match(rest, at):
+            out.append(_NOTHING)
             continue
         out.append(char)
     return "".join(out)
@@ -215,6 +325,10 @@ def select(
                 continue
             raise _not_found(compiled, root, field)
         return node
+    if compiled.merge is not None:
+        return _merged(compiled, root, data, context, variables, field)
+    if compiled.function is not None:
+        raise _not_found(compiled, root, field)
     try:
         matches = limits.bounded_find(compiled.expression, root, path)
     except limits.ExpressionLimit as exc:
@@ -224,6 +338,19 @@ def select(
             raise _not_found(compiled, root, field)
         return matches[0]
     return matches
+
+
+def _merged(
+    compiled: _Path, root: Any, data: Any, context: dict[str, Any], variables: dict[str, Any] | None, field: str | None
+) -> Any:
+    """A path ending in a bracket of names: an object of those fields per match, as Jayway gives."""
+    names, prefix = compiled.merge or (), compiled.prefix or "$"
+    found = select(prefix, data, context, variables=variables, field=field)
+    if _compile(prefix).definite:
+        if type(found) is not dict:
+            raise _not_found(compiled, root, field)
+        return {name: found[name] for name in names if name in found}
+    return [{name: item[name] for name in names if name in item} for item in found if type(item) is dict]
 
 
 def exists(path: str, data: Any, context: dict[str, Any], *, variables: dict[str, Any] | None = None) -> bool:

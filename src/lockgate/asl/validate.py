@@ -13,6 +13,7 @@ from typing import Any
 from lockgate.asl import _fields as f
 from lockgate.asl import choice, jsonata, limits
 from lockgate.asl._field_checks import FieldChecks, Problem, escape, is_int, is_number
+from lockgate.asl.definition import RepeatedKeys
 
 __all__ = ["Problem", "validate"]
 
@@ -27,6 +28,15 @@ def validate(definition: Any, *, text_bytes: int | None = None) -> list[Problem]
     if bounds:
         return [Problem(at, _state_at(at), message) for at, message in bounds]
     checker = _Checker()
+    try:
+        for at, key in _repeated_keys(definition, (), []):
+            if at.rpartition("/")[0].endswith("/States") or at.rpartition("/")[0] == "/States":
+                message = f"the state name '{key}' is given twice in this States object"
+            else:
+                message = f"the field '{key}' is given twice in this object (keys must be unique)"
+            checker.add(at, _state_at(at), message)
+    except RecursionError:
+        return [Problem("", None, "the definition nests too deeply to check ([limits] json_depth)")]
     if isinstance(definition, dict) and definition.get("QueryLanguage") == "JSONata":
         checker.top_language = "JSONata"
     try:
@@ -34,6 +44,22 @@ def validate(definition: Any, *, text_bytes: int | None = None) -> list[Problem]
     except RecursionError:
         return [Problem("", None, "the definition nests too deeply to check ([limits] json_depth)")]
     return checker.problems
+
+
+def _repeated_keys(value: Any, route: tuple[Any, ...], found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(pointer, key) of every key that an object of the definition's text repeats, in document order."""
+    if isinstance(value, dict):
+        if type(value) is RepeatedKeys:
+            at = "".join(f"/{escape(str(step))}" for step in route)
+            found.extend((f"{at}/{escape(key)}", key) for key in value.repeated)
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                _repeated_keys(item, (*route, key), found)
+    else:
+        for index, item in enumerate(value):
+            if isinstance(item, (dict, list)):
+                _repeated_keys(item, (*route, index), found)
+    return found
 
 
 def _state_at(pointer: str) -> str | None:

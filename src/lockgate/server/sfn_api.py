@@ -106,13 +106,14 @@ def _map_run_arn(arn: Any) -> str:
 
 
 def _definition(text: Any, settings: Any = None) -> dict[str, Any]:
+    from lockgate.asl import definition as definitions
     from lockgate.asl import validate
     from lockgate.asl.resources import Resources
 
     if not isinstance(text, str):
         raise ApiError("InvalidDefinition", "definition must be a JSON string")
     try:
-        definition = json.loads(text)
+        definition = definitions.loads(text)
     except json.JSONDecodeError as exc:
         raise ApiError("InvalidDefinition", f"definition is not JSON: {exc.msg} at line {exc.lineno}") from None
     except RecursionError:
@@ -346,10 +347,11 @@ class StepFunctions:
         return {}
 
     def ValidateStateMachineDefinition(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        from lockgate.asl import definition as definitions
         from lockgate.asl import validate
 
         try:
-            definition = json.loads(body.get("definition") or "")
+            definition = definitions.loads(body.get("definition") or "")
         except json.JSONDecodeError as exc:
             message = f"definition is not JSON: {exc.msg}"
             return {

@@ -166,6 +166,24 @@ def test_arns_carry_region_and_account(sfn: Any) -> None:
     assert execution.split(":")[3:6] == ["us-east-1", "123456789012", "execution"]
 
 
+def test_validation_verdicts_through_the_api(sfn: Any) -> None:
+    repeated = (
+        '{"StartAt": "M", "States": {"M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "I", '
+        '"States": {"I": {"Type": "Pass", "End": true}}}, "ItemBatcher": {"MaxItemsPerBatch": 2, '
+        '"MaxItemsPerBatch": 3}}}}'
+    )
+    checked = sfn.validate_state_machine_definition(definition=repeated)
+    assert checked["result"] == "FAIL"
+    assert [d["location"] for d in checked["diagnostics"]] == ["/States/M/ItemBatcher/MaxItemsPerBatch"]
+    with pytest.raises(sfn.exceptions.InvalidDefinition, match="given twice"):
+        sfn.create_state_machine(name="Repeats", definition=repeated, roleArn="arn:aws:iam::1:role/r")
+    names = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Assign": {"café": 1, "_n2": 2}, "End": True}}}
+    assert sfn.validate_state_machine_definition(definition=json.dumps(names))["result"] == "OK"
+    names["States"]["P"]["Assign"] = {"a-b": 1}
+    (diagnostic,) = sfn.validate_state_machine_definition(definition=json.dumps(names))["diagnostics"]
+    assert diagnostic["location"] == "/States/P/Assign/a-b"
+
+
 # --- tags ------------------------------------------------------------------------------------
 
 

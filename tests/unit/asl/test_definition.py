@@ -62,3 +62,14 @@ def test_files_that_are_missing_unreadable_or_not_objects(tmp_path: Path) -> Non
     binary.write_bytes(b"\xff\xfe{")
     with pytest.raises(UsageError, match="not UTF-8"):
         load(binary)
+
+
+def test_a_file_that_repeats_a_key_keeps_the_last_value_and_validation_names_it(tmp_path: Path) -> None:
+    from lockgate.asl.validate import validate
+
+    path = tmp_path / "machine.asl.json"
+    path.write_text('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, "Result": 2, "End": true}}}')
+    loaded = load(path)
+    assert loaded["States"]["A"]["Result"] == 2
+    assert [(p.pointer, p.state) for p in validate(loaded)] == [("/States/A/Result", "A")]
+    assert validate(load('{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}')) == []

@@ -169,7 +169,18 @@ def test_context_object_fields() -> None:
     assert ctx["Execution"]["RedriveCount"] == 0
     assert ctx["StateMachine"] == {"Id": "arn:sm", "Name": "m"}
     assert ctx["State"] == {"Name": "T", "EnteredTime": "2023-11-14T22:13:20.000Z", "RetryCount": 0}
-    assert isinstance(ctx["Task"]["Token"], str) and ctx["Task"]["Token"]
+    assert "Task" not in ctx  # only a task that waits for its token (a callback, an activity) has $$.Task.Token
+
+
+def test_only_a_task_that_waits_for_its_token_has_one() -> None:
+    from lockgate.asl.driver import run_execution
+    from lockgate.asl.resources import Resources
+
+    plain = {"Type": "Task", "Resource": "arn:aws:states:::events:putEvents", "End": True,
+             "Parameters": {"Entries": [{"Detail": {"TaskToken.$": "$$.Task.Token"}}]}}  # fmt: skip
+    result = run_execution({"StartAt": "T", "States": {"T": plain}}, {}, resources=Resources())
+    assert result["status"] == "FAILED" and result["error"] == "States.Runtime"
+    assert "'$$.Task.Token'" in result["cause"] and "context object" in result["cause"]
 
 
 def test_execution_timeout() -> None:

@@ -66,6 +66,17 @@ def test_context_object_and_variables() -> None:
     assert paths.select("$count", {}, {}, variables=variables) == 3
 
 
+def test_variable_names_are_unicode_identifiers() -> None:
+    variables = {"café": {"n": [1, 2]}, "名前": "x", "e\u0301t\u00e9": 3, "_": 4}
+    assert paths.select("$café.n[1]", {}, {}, variables=variables) == 2
+    assert paths.select("$名前", {}, {}, variables=variables) == "x"
+    assert paths.select("$e\u0301t\u00e9", {}, {}, variables=variables) == 3
+    assert paths.select("$_", {}, {}, variables=variables) == 4
+    assert [paths.is_variable_name(n) for n in ("café", "_1", "Ⅻ", "1a", "x²", "a-b", "$a", "a" * 81)] == [
+        True, True, True, False, False, False, False, False,
+    ]  # fmt: skip
+
+
 def test_a_path_that_matches_nothing_is_a_runtime_error_naming_it() -> None:
     with pytest.raises(StatesError) as caught:
         paths.select("$.missing.x", {"a": 1}, {})

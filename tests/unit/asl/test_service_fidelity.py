@@ -10,6 +10,7 @@ import pytest
 
 from lockgate.asl import arns, paths
 from lockgate.asl.driver import run_execution
+from lockgate.asl.errors import StatesError
 from lockgate.asl.resources import Resources
 
 
@@ -31,6 +32,65 @@ def test_a_dot_before_a_bracket_is_valid_as_in_jayway() -> None:
     assert paths.select("$.units.[1]", {"units": units}, {}) == {"OU": 0}
     assert paths.is_reference_path("$.units.[1]")
     assert paths.select("$..[?(@.OU > 4)]", {"units": units}, {}) == [{"OU": 5}]
+
+
+def test_a_last_bracket_of_names_gives_an_object_of_those_fields_as_in_jayway() -> None:
+    objects = [{"bucket": "b1", "key": "k1", "size": 1}, {"bucket": "b2", "key": "k2"}, "not an object"]
+    assert paths.select("$.[*].['bucket', 'key']", objects, {}) == [
+        {"bucket": "b1", "key": "k1"},
+        {"bucket": "b2", "key": "k2"},
+    ]
+    assert paths.select("$[0]['key','size','absent']", objects, {}) == {"key": "k1", "size": 1}
+    assert paths.select("$$.Execution['Id', \"Name\"]", {}, {"Execution": {"Id": "i", "Name": "n", "X": 0}}) == {
+        "Id": "i",
+        "Name": "n",
+    }
+    assert paths.select("$v['a','b']", {}, {}, variables={"v": {"a": 1, "b": 2, "c": 3}}) == {"a": 1, "b": 2}
+    with pytest.raises(StatesError, match="could not be found"):
+        paths.select("$[2]['a','b']", objects, {})  # one node, and it is not an object
+    assert not paths.is_reference_path("$.a['b','c']")  # a union of names is never a reference path
+
+
+def test_regular_expression_filters_match_the_whole_value_as_in_jayway() -> None:
+    items = {"Items": [{"name": "ab"}, {"name": "xab"}, {"name": "AB"}, {"name": "a1"}, {"name": 'say "hi"'}]}
+    assert paths.select("$.Items[?(@.name =~ /a.*/)].name", items, {}) == ["ab", "a1"]  # not "xab": a whole match
+    assert paths.select("$.Items[?(@.name =~ /a.*/i)].name", items, {}) == ["ab", "AB", "a1"]
+    assert paths.select(r"$.Items[?(@.name =~ /a\d/)].name", items, {}) == ["a1"]
+    assert paths.select('$.Items[?(@.name =~ /say "hi"/)].name', items, {}) == ['say "hi"']
+    assert paths.select("$.Items[?(@.name =~ /b/)]", items, {}) == []
+
+
+def test_in_and_nin_filters_over_literal_lists_as_in_jayway() -> None:
+    items = {"Items": [{"s": "OK", "n": 1}, {"s": "BAD", "n": 2}, {"s": "MEH", "n": 3}]}
+    assert paths.select("$.Items[?(@.s in ['OK', 'MEH'])].n", items, {}) == [1, 3]
+    assert paths.select("$.Items[?(@.s nin ['OK','MEH'])].n", items, {}) == [2]
+    assert paths.select("$.Items[?(@.n in [1, 3] && @.s != 'OK')].s", items, {}) == ["MEH"]
+    assert not paths.is_valid_path("$.Items[?(@.s in $.allowed)]")  # a list from the input is not supported
+
+
+def test_path_functions_are_taken_but_find_nothing_when_the_state_runs() -> None:
+    from lockgate.asl.validate import validate
+
+    sums = one({"Type": "Pass", "Parameters": {"Jobs.$": "$.Jobs.sum()", "n.$": "$$.Execution.Input.keys()"}})
+    assert validate(sums) == []  # the service takes the definition
+    result = run(sums, {"Jobs": [0, 1]})
+    assert result["status"] == "FAILED" and result["error"] == "States.Runtime"
+    assert (
+        "The JSONPath '$.Jobs.sum()' specified for the field 'Jobs.$' could not be found in the input"
+        in result["cause"]
+    )
+    found = validate(one({"Type": "Pass", "ResultPath": "$.a.length()"}))  # never a reference path
+    assert [p.pointer for p in found] == ["/States/S/ResultPath"]
+    assert not paths.is_valid_path("$.a.length(")
+
+
+def test_a_filters_at_matches_objects_only_as_the_service_documents() -> None:
+    data = {"bar": ["a", "b"], "nums": [1, 5, 7], "jar": [{"a": 1}, {"a": 5}, {"a": 7}]}
+    assert paths.select("$.bar[?(@ == 'a')]", data, {}) == []
+    assert paths.select("$.nums[?(@ > 2)]", data, {}) == []
+    assert paths.select("$.jar[?(@.a >= 5)]", data, {}) == [{"a": 5}, {"a": 7}]
+    people = {"p": [{"mail": "x@ y", "n": 1}, {"mail": "z", "n": 2}]}
+    assert paths.select("$.p[?(@.mail == 'x@ y')].n", people, {}) == [1]  # an @ inside a string is text
 
 
 def test_escaped_characters_in_field_names() -> None:
@@ -61,6 +121,55 @@ def test_intrinsics_take_the_context_object_and_variables() -> None:
         },
     }
     assert run(definition)["output"] == {"text": "Ada in Use"}
+
+
+# --- Pass and Parameters forms -----------------------------------------------------------
+
+
+def test_pass_with_result_and_result_path_null_keeps_its_input() -> None:
+    state = {"Type": "Pass", "Result": {"ignored": True}, "ResultPath": None}
+    assert run(one(state), {"keep": 1})["output"] == {"keep": 1}
+
+
+def test_pass_result_wins_over_parameters() -> None:
+    state = {"Type": "Pass", "Parameters": {"p.$": "$.x"}, "Result": {"r": 1}, "ResultPath": "$.out"}
+    assert run(one(state), {"x": 2})["output"] == {"x": 2, "out": {"r": 1}}
+
+
+def test_nested_dollar_fields_in_arrays_and_intrinsic_values() -> None:
+    state = {
+        "Type": "Pass",
+        "Parameters": {
+            "list": [{"a.$": "$.x"}, "literal", [{"n.$": "States.ArrayLength($.xs)"}], ["$.not-a-path"]],
+            "object": {"deeper": {"name.$": "$$.State.Name", "text.$": "States.Format('{}-{}', $.x, $.xs[1])"}},
+        },
+    }
+    assert run(one(state), {"x": "v", "xs": [1, 2]})["output"] == {
+        "list": [{"a": "v"}, "literal", [{"n": 2}], ["$.not-a-path"]],
+        "object": {"deeper": {"name": "S", "text": "v-2"}},
+    }
+
+
+def test_parameters_may_be_an_array_of_templates() -> None:
+    state = {"Type": "Pass", "Parameters": [{"Item.$": "$.Item"}, "literal", [{"n.$": "States.ArrayLength($.xs)"}]]}
+    assert run(one(state), {"Item": {"id": 1}, "xs": [1, 2]})["output"] == [{"Item": {"id": 1}}, "literal", [{"n": 2}]]
+
+
+def test_unicode_variable_names_in_both_languages() -> None:
+    from lockgate.asl.validate import validate
+
+    definition = {
+        "StartAt": "Set",
+        "States": {
+            "Set": {"Type": "Pass", "Assign": {"café": {"n": 1}, "名前.$": "$.v", "e\u0301t\u00e9": 3}, "Next": "Read"},
+            "Read": {"Type": "Pass", "Parameters": {"a.$": "$café.n", "b.$": "$名前", "c.$": "$e\u0301t\u00e9"},
+                     "Next": "Both"},
+            "Both": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% [$states.input.a, $café.n, $名前] %}",
+                     "End": True},
+        },
+    }  # fmt: skip
+    assert validate(definition) == []
+    assert run(definition, {"v": "x"})["output"] == [1, 1, "x"]
 
 
 # --- Wait --------------------------------------------------------------------------------

@@ -22,6 +22,14 @@ def messages(definition: dict[str, Any]) -> list[str]:
 
 
 INNER_PASS = {"StartAt": "S", "States": {"S": {"Type": "Pass", "End": True}}}
+ITEM = {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}
+LAMBDA = "arn:aws:states:::lambda:invoke"
+MAP_WITH_SELECTOR = {
+    "Type": "Map",
+    "ItemProcessor": ITEM,
+    "ResultSelector": {"n.$": "States.ArrayLength($)"},
+    "End": True,
+}
 
 REJECTED = {
     "a state name reused inside a Map": one({"Type": "Map", "ItemProcessor": INNER_PASS}),
@@ -83,6 +91,22 @@ REJECTED = {
             "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "Output": "{% 1 %}", "End": True}}},
         }
     ),
+    # the Parameters and Pass forms the service refuses
+    "ResultSelector on a Pass state": one({"Type": "Pass", "Parameters": {"a.$": "$.x"}, "ResultSelector": {"b": 1}}),
+    "Parameters that is not an object": one({"Type": "Pass", "Parameters": "$.x"}),
+    "ResultSelector that is a number": task(LAMBDA, Parameters={"FunctionName": "f"}, ResultSelector=3),
+    "a .$ field whose value is not a string": one({"Type": "Pass", "Parameters": {"n.$": 3}}),
+    "a .$ field deep in an array that is neither a path nor an intrinsic": one(
+        {"Type": "Pass", "Parameters": {"list": [{"inner": [{"v.$": "not a path"}]}]}}
+    ),
+    "a field given twice once .$ is removed, inside an array": one(
+        {"Type": "Pass", "Parameters": {"list": [{"v": 1, "v.$": "$.v"}]}}
+    ),
+    "ItemSelector and the legacy Parameters together on a Map": one(
+        {"Type": "Map", "ItemProcessor": ITEM, "ItemSelector": {"v.$": "$"}, "Parameters": {"v.$": "$"}}
+    ),
+    "a ResultPath into the context object": one({"Type": "Pass", "Result": 1, "ResultPath": "$$.Execution"}),
+    "Parameters in a JSONata state": one({"Type": "Pass", "Parameters": {"a": 1}}, QueryLanguage="JSONata"),
     "a JSONPath state inside a Map of a JSONata machine": one(
         {
             "Type": "Map",
@@ -96,6 +120,58 @@ REJECTED = {
 }
 
 ACCEPTED = {
+    # the Parameters and Pass forms the service takes
+    "Pass with Result and ResultPath null": one({"Type": "Pass", "Result": {"a": 1}, "ResultPath": None}),
+    "Pass with a Result that is not an object": one({"Type": "Pass", "Result": "done", "ResultPath": "$.status"}),
+    "Pass with both Parameters and Result": one({"Type": "Pass", "Parameters": {"a.$": "$.x"}, "Result": 1}),
+    "Pass with InputPath and OutputPath null": one({"Type": "Pass", "InputPath": None, "OutputPath": None}),
+    "Parameters that is an array of templates": one({"Type": "Pass", "Parameters": [{"Item.$": "$.Item"}, "literal"]}),
+    "ResultSelector that is an array": task(LAMBDA, Parameters={"FunctionName": "f"}, ResultSelector=[{"a.$": "$"}]),
+    "nested .$ fields inside arrays and objects": one(
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "list": [{"a.$": "$.x"}, "literal", 3, [{"b.$": "$$.Execution.Id"}], ["$.not-a-path"]],
+                "object": {"deeper": {"c.$": "$.y[0]", "d": "$.stays literal"}},
+            },
+        }
+    ),
+    "intrinsic calls as values, nested": one(
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "merged.$": "States.JsonMerge($.a, States.StringToJson($.b), false)",
+                "text.$": "States.Format('{} of {}', States.ArrayLength($.items), $total)",
+                "id.$": "States.UUID()",
+                "empty.$": "States.Array()",
+                "spaced.$": "States.Format( '{}' , $.x )",
+            },
+        }
+    ),
+    "Parameters reading a variable and the whole context object": one(
+        {"Type": "Pass", "Parameters": {"v.$": "$limits.max", "ctx.$": "$$"}}
+    ),
+    "Parameters on a Map as the legacy ItemSelector": one(
+        {"Type": "Map", "Iterator": ITEM, "Parameters": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"}}
+    ),
+    "Parameters on a Map with an ItemProcessor": one(
+        {"Type": "Map", "ItemProcessor": ITEM, "Parameters": {"v.$": "$$.Map.Item.Value"}}
+    ),
+    "a Task with Parameters, ResultSelector and nested intrinsics": task(
+        LAMBDA,
+        Parameters={"FunctionName": "f", "Payload": {"in.$": "States.StringToJson($.body)", "list": [{"k.$": "$.k"}]}},
+        ResultSelector={"p.$": "$.Payload", "code.$": "$.StatusCode"},
+    ),
+    "ResultSelector on a Map and a Parallel": one(
+        {
+            "Type": "Parallel",
+            "Branches": [{"StartAt": "M", "States": {"M": MAP_WITH_SELECTOR}}],
+            "ResultSelector": {"first.$": "$[0]"},
+        }
+    ),
+    "JSONPath Assign with nested .$ fields": one(
+        {"Type": "Pass", "Assign": {"a": {"b.$": "$.x"}, "c": [{"d.$": "$$.State.Name"}], "e.$": "States.UUID()"}}
+    ),
     "a Lambda ARN with a version": task("arn:aws:lambda:us-east-1:123456789012:function:f:12"),
     "a Lambda ARN with an alias": task("arn:aws:lambda:us-east-1:123456789012:function:f:prod-1"),
     "a Lambda ARN with $LATEST": task("arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST"),
@@ -164,3 +240,48 @@ def test_accepted(case: str) -> None:
 def test_a_reused_name_says_where_it_was_first() -> None:
     (message,) = messages(REJECTED["a state name reused inside a Map"])
     assert "used twice" in message and "/States/S" in message
+
+
+VARIABLE_NAMES_ACCEPTED = ["a", "_", "_private", "count2", "camelCase", "café", "名前", "Ⅻ", "e\u0301t\u00e9", "a" * 80]
+VARIABLE_NAMES_REJECTED = ["1st", "a-b", "has space", "x²", "$x", "a.b", "a" * 81, "states", "", "a\u200d"]
+
+
+@pytest.mark.parametrize("language", ["JSONPath", "JSONata"])
+@pytest.mark.parametrize("variable", VARIABLE_NAMES_ACCEPTED)
+def test_variable_names_the_service_allows(variable: str, language: str) -> None:
+    assert messages(one({"Type": "Pass", "Assign": {variable: 1}}, QueryLanguage=language)) == [], variable
+
+
+@pytest.mark.parametrize("language", ["JSONPath", "JSONata"])
+@pytest.mark.parametrize("variable", VARIABLE_NAMES_REJECTED)
+def test_variable_names_the_service_refuses(variable: str, language: str) -> None:
+    (message,) = messages(one({"Type": "Pass", "Assign": {variable: 1}}, QueryLanguage=language))
+    assert "reserved" in message if variable == "states" else "not a valid variable name" in message
+
+
+def test_a_jsonpath_assign_key_ending_in_dollar_names_the_variable_without_it() -> None:
+    assert messages(one({"Type": "Pass", "Assign": {"café.$": "$.x"}})) == []
+    (message,) = messages(one({"Type": "Pass", "Assign": {"café.$": "$.x"}}, QueryLanguage="JSONata"))
+    assert "'café.$' is not a valid variable name" in message
+
+
+def test_keys_given_twice_in_the_text_are_refused() -> None:
+    from lockgate.asl import definition as definitions
+
+    batcher = (
+        '{"StartAt": "M", "States": {"M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "I", '
+        '"States": {"I": {"Type": "Pass", "End": true}}}, '
+        '"ItemBatcher": {"MaxItemsPerBatch": 2, "MaxItemsPerBatch": 3}}}}'
+    )
+    found = validate(definitions.loads(batcher))
+    assert [(p.pointer, p.state) for p in found] == [("/States/M/ItemBatcher/MaxItemsPerBatch", "M")]
+    assert "given twice" in found[0].message
+    states = '{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}, "A": {"Type": "Succeed"}}}'
+    (problem,) = validate(definitions.loads(states))
+    assert problem.pointer == "/States/A" and "state name 'A' is given twice" in problem.message
+    deep = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"l": [{"a": 1, "a": 2}]}, "End": true}}}'
+    assert [p.pointer for p in validate(definitions.loads(deep))] == ["/States/P/Parameters/l/0/a"]
+    unique = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"a": 1, "a.$": "$.a"}, "End": true}}}'
+    assert [p.message for p in validate(definitions.loads(unique))] == [
+        "the field 'a' appears twice once '.$' is removed"
+    ]
