@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import inspect
 import json
 import os
@@ -242,7 +243,15 @@ def _convert(value: Any, hint: Any, where: str, from_text: bool) -> Any:
             except UsageError as exc:
                 errors.append(str(exc))
         raise UsageError(errors[0] if errors else f"{where}: {value!r} does not fit {hint}")
+    if origin is typing.Literal:
+        return _choose(value, typing.get_args(hint), list(typing.get_args(hint)), where, from_text)
     base = origin or hint
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        if isinstance(value, base):
+            return value
+        members = list(base)
+        found = _choose(value, [m.value for m in members], members, where, from_text, [m.name for m in members])
+        return found
     expected = getattr(base, "__name__", str(base))
     try:
         if base is bool:
@@ -283,6 +292,25 @@ def _convert(value: Any, hint: Any, where: str, from_text: bool) -> Any:
     except (ValueError, TypeError, json.JSONDecodeError):
         pass
     raise UsageError(f"{where}: {value!r} is not a valid {expected}")
+
+
+def _choose(
+    value: Any, allowed: Sequence[Any], results: list[Any], where: str, from_text: bool, names: Sequence[str] = ()
+) -> Any:
+    """The result for the allowed value `value` equals (a Literal's or an Enum's), or is written
+    as from a command line (`3` for 3, an Enum member's name); else UsageError listing them."""
+    for option, result in zip(allowed, results, strict=True):
+        if value == option and type(value) is type(option):
+            return result
+    if isinstance(value, str):
+        for option, result in zip(allowed, results, strict=True):
+            if from_text and value == str(option):
+                return result
+        for name, result in zip(names, results, strict=False):
+            if value == name:
+                return result
+    listed = ", ".join(repr(option) for option in allowed)
+    raise UsageError(f"{where}: {value!r} is not one of {listed}")
 
 
 def _parse_json_text(value: Any) -> Any:
