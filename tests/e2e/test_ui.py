@@ -19,8 +19,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]  # fmt: skip
 PIPELINES = """
+import datetime as dt
+import enum
 import time
 from pathlib import Path
+from typing import Literal
 
 from lockgate import pipeline, task
 
@@ -94,6 +97,24 @@ def label_it(value: int, label: str) -> str:
 @pipeline
 def typed(n: int, label: str = "x"):
     return label_it(triple(n), label)
+
+
+class Size(enum.Enum):
+    SMALL = "small"
+    LARGE = "large"
+
+
+@task
+def describe(flag: bool, count: int, ratio: float, day: str, at: str, size: str, mode: str, tags: list,
+             options: dict, note: str) -> dict:
+    return {"flag": flag, "count": count, "ratio": ratio, "day": day, "at": at, "size": size, "mode": mode,
+            "tags": tags, "options": options, "note": note}
+
+
+@pipeline
+def form_demo(count: int, day: dt.date, at: dt.datetime, size: Size, mode: Literal["fast", "slow"], tags: list,
+              flag: bool = True, ratio: float = 0.5, options: dict = {"a": 1}, note: str = "hi"):
+    return describe(flag, count, ratio, day, at, size, mode, tags, options, note)
 
 
 @pipeline(name="<script>alert(1)</script>")
@@ -284,16 +305,14 @@ def test_cancel_from_the_ui_aborts_a_running_run(server: tuple[str, Path], page:
     expect(page.locator("#retry")).to_be_visible()
 
 
-def test_the_trigger_form_refuses_a_bad_value_and_queues_a_run(server: tuple[str, Path], page: Any) -> None:
+def test_the_trigger_button_opens_the_form_that_queues_a_run(server: tuple[str, Path], page: Any) -> None:
     from playwright.sync_api import expect
 
     base, _ = server
     page.goto(f"{base}/ui/pipelines")
     page.locator('tr[data-pipeline="typed"] a.trigger').click()
     page.wait_for_url("**/ui/pipelines/typed/trigger")
-    page.fill("#param-n", "many")
-    page.locator("#trigger-submit").click()
-    expect(page.locator("#flash")).to_contain_text("parameter 'n': 'many' is not a valid int")
+    expect(page.locator("#param-n")).to_have_attribute("type", "number")
     page.fill("#param-n", "7")
     page.fill("#param-label", "total")
     page.locator("#trigger-submit").click()
@@ -301,6 +320,71 @@ def test_the_trigger_form_refuses_a_bad_value_and_queues_a_run(server: tuple[str
     expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
     run_id = page.url.rsplit("/", 1)[1]
     assert httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()["output"] == "total=21"
+
+
+def test_the_trigger_form_has_a_widget_per_type_and_shows_refusals_beside_their_fields(
+    server: tuple[str, Path], page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    page.goto(f"{base}/ui/pipelines/form_demo/trigger")
+    widgets = {"flag": "checkbox", "count": "number", "ratio": "number", "day": "date", "at": "datetime-local",
+               "note": "text"}  # fmt: skip
+    for name, kind in widgets.items():
+        expect(page.locator(f"#param-{name}")).to_have_attribute("type", kind)
+    expect(page.locator("#param-flag")).to_be_checked()
+    expect(page.locator("#param-ratio")).to_have_value("0.5")
+    expect(page.locator("#param-note")).to_have_value("hi")
+    expect(page.locator("#param-options")).to_have_value('{"a": 1}')
+    assert page.locator("#param-size option").all_inner_texts() == ["choose one", "SMALL", "LARGE"]
+    assert page.locator("#param-mode option").all_inner_texts() == ["choose one", "fast", "slow"]
+    required = page.locator(".field:has(.required)").evaluate_all("els => els.map(e => e.dataset.param)")
+    assert required == ["count", "day", "at", "size", "mode", "tags"]
+
+    page.fill("#param-count", "3")
+    page.fill("#param-day", "2026-11-30")
+    page.fill("#param-at", "2026-11-30T10:15:00")
+    page.select_option("#param-size", "large")
+    page.select_option("#param-mode", "slow")
+    page.fill("#param-tags", "[1, 2")  # not JSON: the box says so and the form is not sent
+    assert page.eval_on_selector("#param-tags", "box => box.validity.valid") is False
+    page.fill("#param-tags", '{"not": "a list"}')  # JSON, but the server refuses it for a list
+    page.locator("#trigger-submit").click()
+    expect(page.locator("#error-tags")).to_contain_text("is not a valid list")
+    expect(page.locator("#param-count")).to_have_value("3")  # what was typed stays
+    expect(page.locator(".field-error")).to_have_count(1)
+    page.fill("#param-tags", '["a", "b"]')
+    page.uncheck("#param-flag")
+    page.locator("#trigger-submit").click()
+    page.wait_for_url("**/ui/runs/*")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    run_id = page.url.rsplit("/", 1)[1]
+    output = httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()["output"]
+    assert output == {
+        "flag": False,
+        "count": 3,
+        "ratio": 0.5,
+        "day": "2026-11-30",
+        "at": "2026-11-30T10:15:00",
+        "size": "large",
+        "mode": "slow",
+        "tags": ["a", "b"],
+        "options": {"a": 1},
+        "note": "hi",
+    }
+
+
+def test_a_refused_trigger_form_is_an_html_page_naming_the_field(server: tuple[str, Path]) -> None:
+    base, _ = server
+    with httpx.Client(base_url=base, timeout=10) as client:
+        login = client.post("/ui/login", data={"token": AUTH["Authorization"].removeprefix("Bearer "), "next": "/"})
+        assert login.status_code in (200, 303)
+        form = client.get("/ui/pipelines/typed/trigger").text
+        csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        answer = client.post("/ui/pipelines/typed/trigger", data={"csrf_token": csrf, "n": "many"})
+    assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/html")
+    assert 'id="error-n"' in answer.text and "&#39;many&#39; is not a valid int" in answer.text
 
 
 def test_clear_and_mark_from_the_run_page(server: tuple[str, Path], page: Any) -> None:

@@ -63,10 +63,11 @@ class Pipeline:
             return f"file:{os.path.abspath(path)}"
         return f"module:{self.fn.__module__}"
 
-    def bind(self, params: Mapping[str, Any], *, from_text: bool = False) -> dict[str, Any]:
+    def bind(self, params: Mapping[str, Any], *, from_text: bool = False, only_given: bool = False) -> dict[str, Any]:
         """Check and convert parameters against the function's signature.
 
-        With `from_text`, values are strings from a command line, converted by annotation.
+        With `from_text`, values are strings from a command line, converted by annotation;
+        `only_given` checks the given ones alone (no defaults, no missing ones).
         Raises UsageError naming the parameter at fault.
         """
         hints = _hints(self.fn)
@@ -83,6 +84,8 @@ class Pipeline:
                 value = params[name]
                 hint = hints.get(name, Any)
                 bound[name] = _convert(value, hint, f"pipeline {self.name}: parameter {name!r}", from_text)
+            elif only_given:
+                continue
             elif param.default is not inspect.Parameter.empty:
                 bound[name] = param.default
             else:
@@ -250,8 +253,7 @@ def _convert(value: Any, hint: Any, where: str, from_text: bool) -> Any:
         if isinstance(value, base):
             return value
         members = list(base)
-        found = _choose(value, [m.value for m in members], members, where, from_text, [m.name for m in members])
-        return found
+        return _choose(value, [m.value for m in members], members, where, from_text, [m.name for m in members])
     expected = getattr(base, "__name__", str(base))
     try:
         if base is bool:
@@ -284,11 +286,19 @@ def _convert(value: Any, hint: Any, where: str, from_text: bool) -> Any:
                 return dt.date.fromisoformat(value)
         elif base in (list, tuple, dict):
             if from_text and isinstance(value, str):
-                value = json.loads(value)
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise UsageError(
+                        f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); a {expected} "
+                        "is written as JSON"
+                    ) from None
             if isinstance(value, base) or (base is tuple and isinstance(value, list)):
                 return value
         else:
             return value
+    except UsageError:
+        raise
     except (ValueError, TypeError, json.JSONDecodeError):
         pass
     raise UsageError(f"{where}: {value!r} is not a valid {expected}")

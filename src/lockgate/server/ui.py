@@ -339,11 +339,19 @@ def router(runtime: Any) -> Any:
 
     @ui.post("/ui/pipelines/{name}/trigger")
     async def trigger_action(request: Request, name: str) -> Response:
-        """Queue a run from the trigger form; a value the pipeline refuses comes back as a message."""
+        """Queue a run from the trigger form; refused values come back in the form, each beside its field."""
         same_origin(request)
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
         try:
             run_id = ui_views.trigger_submit(runtime, name, form)
+        except ui_views.FormErrors as exc:
+            try:
+                context = ui_views.trigger_form(runtime, name, form, exc.errors)
+            except UsageError as gone:
+                raise HTTPException(404, str(gone)) from None
+            if request.headers.get("hx-request"):  # htmx swaps 2xx answers only: the form alone
+                return page("_trigger_form.html", **context)
+            return page("trigger.html", status_code=400, **context)
         except UsageError as exc:
             return refused(request, str(exc), f"/ui/pipelines/{quote(name, safe='')}/trigger")
         return done(request, f"/ui/runs/{quote(run_id, safe='')}")

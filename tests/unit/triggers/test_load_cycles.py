@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lockgate.triggers.served import FolderLoader
 
-SOURCE = '''
+SOURCE = """
 import datetime as dt
 import enum
 from pathlib import Path
@@ -52,7 +52,7 @@ def refuses_stand_ins(day: str):
     if not day.startswith("20"):
         raise ValueError("a real day is needed to build this one")
     return extract(day, 1)
-'''
+"""
 
 
 def test_a_cycle_in_a_pipeline_with_required_parameters_is_an_import_error(tmp_path: Path) -> None:
