@@ -209,7 +209,13 @@ def measure(url: str, requests: int) -> bool:
     list_sql = "SELECT * FROM runs WHERE pipeline = ? AND status = ? ORDER BY created_at DESC, run_id DESC LIMIT 50"
     page_sql = ("SELECT * FROM runs WHERE pipeline = ? AND status = ? AND (created_at < ? OR (created_at = ? AND "
                 "run_id < ?)) ORDER BY created_at DESC, run_id DESC LIMIT 50")  # fmt: skip
+    from lockgate.server.tokens import TokenStore
+
+    secret = TokenStore.of(runtime).create(f"bench-{uuid.uuid4().hex[:6]}", "viewer").secret
     with serving(runtime) as base, httpx.Client(base_url=base, timeout=30) as client:
+        client.headers["Authorization"] = f"Bearer {secret}"  # the API takes the token
+        login = client.post("/ui/login", data={"token": secret, "next": "/"})  # the pages take the session cookie
+        assert login.status_code in (200, 303), login.text[:200]
 
         def first_page() -> Any:
             _, pipeline, _ = rng.choice(failed)

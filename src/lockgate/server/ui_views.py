@@ -46,7 +46,9 @@ def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
         history = [_event_row(i, e) for i, e in enumerate(events, 1)]
         steps = _capped(step_views(state), state.workflow.steps)
     shown = history[-max_history:]
-    rerunnable = record.kind == "python" and record.status in h.TERMINAL_RUN and bool(state.workflow.steps)
+    live_owner = record.status == "RUNNING" and not runtime.is_orphaned(record)  # a clear or mark is asked of it
+    reopenable = record.status in h.TERMINAL_RUN or live_owner
+    rerunnable = record.kind == "python" and reopenable and bool(state.workflow.steps)
     return {
         "record": record,
         "version": state.workflow.meta.get("version"),
@@ -79,6 +81,9 @@ def gantt(events: list[h.Event], now: float) -> dict[str, Any] | None:
     end_of_run = None
     for event in events:
         if isinstance(event, h.StepStarted):
+            for key in [k for k in open_ if k[0] == event.step]:  # an attempt a clear or a mark left behind
+                abandoned = open_.pop(key)
+                abandoned["end"], abandoned["status"] = event.at, "ABORTED"
             bar = {"step": event.step, "attempt": event.attempt, "start": event.at, "end": None, "status": "RUNNING"}
             open_[(event.step, event.attempt)] = bar
             bars.append(bar)
@@ -94,6 +99,11 @@ def gantt(events: list[h.Event], now: float) -> dict[str, Any] | None:
             open_.clear()
         elif isinstance(event, (h.StepsCleared, h.StepMarked, h.RunRedriven)):
             end_of_run = None
+            names = event.steps if isinstance(event, h.StepsCleared) else [event.step] if isinstance(
+                event, h.StepMarked) else []  # fmt: skip
+            for key in [k for k in open_ if k[0].partition("[")[0] in names]:  # running when cleared or marked
+                abandoned = open_.pop(key)
+                abandoned["end"], abandoned["status"] = event.at, "ABORTED"
     if not bars:
         return None
     bars = bars[-MAX_BARS:]
