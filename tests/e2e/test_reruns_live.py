@@ -2,7 +2,6 @@
 (which drives the run) and against a `lockgate run` still running it."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -81,8 +80,8 @@ def project(tmp_path: Path, admin_token: str, monkeypatch: pytest.MonkeyPatch) -
 def test_clear_of_a_run_serve_drives_is_applied_there(project, admin_token: str) -> None:
     service, elsewhere = project
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lockgate", "serve", "--port", str(port), "--pipelines", "pipelines"],
-                            cwd=service, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "lockgate", "serve", "--port", str(port), "--pipelines", "pipelines"]
+    proc = subprocess.Popen(command, cwd=service, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -138,9 +137,8 @@ def test_clear_of_a_run_serve_drives_is_applied_there(project, admin_token: str)
 @pytest.mark.slow
 def test_mark_of_a_run_a_lockgate_run_drives_lets_it_finish(project) -> None:
     service, elsewhere = project
-    env = {**os.environ}
-    running = subprocess.Popen([sys.executable, "-m", "lockgate", "run", "pipelines/gated.py:gated", "--json"],
-                               cwd=service, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    command = [sys.executable, "-m", "lockgate", "run", "pipelines/gated.py:gated", "--json"]
+    running = subprocess.Popen(command, cwd=service, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
 
         def run_id() -> str | None:
