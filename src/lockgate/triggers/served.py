@@ -99,7 +99,7 @@ class FolderLoader:
                     continue
                 cycle = _cycle_of(pipeline)
                 if cycle is not None:
-                    loaded.errors.append(ImportProblem(str(path), line, f"pipeline {pipeline.name}: {cycle}"))
+                    loaded.errors.append(ImportProblem(str(path), line, cycle))
                     continue
                 pipeline.version = version
                 names[pipeline.name] = path
