@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from lockgate.store.schema import runs
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def flows(home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def flows(home: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
     home.mkdir(parents=True, exist_ok=True)
+    if request.param == "postgresql":
+        monkeypatch.setenv("LOCKGATE_DATABASE_URL", request.getfixturevalue("postgres_url"))
     monkeypatch.setenv("LOCKGATE_ENGINE__HEARTBEAT_SECONDS", "0.3")
     module = load_file(HERE / "live_reruns_pipelines.py")
     module.GATE = home / "gate"
@@ -32,11 +35,14 @@ def drive(flows: Any) -> tuple[str, threading.Thread, dict[str, Any]]:
     """Start a run of `gated` driven on a thread of this process; its id once its wait_gate step runs."""
     runtime = default_runtime()
     done: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: done.update(run=runtime.execute(flows.gated.compile({}), {})))
+    key = uuid.uuid4().hex
+    workflow = flows.gated.compile({})
+    thread = threading.Thread(target=lambda: done.update(run=runtime.execute(workflow, {}, idempotency_key=key)))
     thread.start()
 
     def waiting() -> str | None:
-        for record in runtime.store.list_runs(pipeline="gated", status="RUNNING", limit=1):
+        record = runtime.store.find_by_key(key)
+        if record is not None and record.status == "RUNNING":
             state = runtime.state(record.run_id)[1]
             if state.workflow.steps and state.steps["wait_gate"].status == "RUNNING":
                 return str(record.run_id)
