@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import threading
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,7 +224,12 @@ def parameters_of(item: Any) -> list[dict[str, Any]]:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         hint = hints.get(name)
-        type_name = getattr(hint, "__name__", None) or (str(hint).replace("typing.", "") if hint else "")
+        if hint is None:
+            type_name = ""
+        elif typing.get_origin(hint) is not None:  # Literal['a', 'b'], list[int], int | None
+            type_name = str(hint).replace("typing.", "")
+        else:
+            type_name = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
         required = param.default is inspect.Parameter.empty
         default = None if required else _json.loads(_json.dumps(param.default))
         out.append({"name": name, "type": type_name, "required": required, "default": default})
