@@ -169,9 +169,19 @@ def _ask(runtime: Any, record: Any, action: str, steps: list[str], status: str |
 
 def wait_applied(runtime: Any, run_id: str, request: str, timeout: float) -> bool:
     """Whether the request was applied (its StepsCleared or StepMarked is in the history) within `timeout` s."""
+    import sqlalchemy as sa
+
+    from lockgate import _json
+    from lockgate.store.schema import events
+
+    query = sa.select(events.c.type, events.c.at, events.c.body).where(
+        events.c.run_id == run_id, events.c.type.in_(["StepsCleared", "StepMarked"])
+    )  # only these: a run's whole history may be long
     deadline = time.monotonic() + timeout
     while True:
-        if any(e.request == request for e in _applied(runtime.store.history(run_id))):
+        with runtime.store.engine.connect() as conn:
+            found = [h.event_from(kind, at, _json.loads(body)) for kind, at, body in conn.execute(query)]
+        if any(e.request == request for e in _applied(found)):
             return True
         if time.monotonic() >= deadline:
             return False
