@@ -6,6 +6,8 @@ Fills a fresh store (SQLite in a temporary folder, and PostgreSQL when --postgre
 a database of its own is made and dropped) with runs of 20 pipelines, 10 events each, then times:
   - the runs list: GET /api/runs filtered by pipeline and status, 50 a page, the first page and
     the next one (before=the last run of the first);
+  - the UI's runs page: GET /ui/runs filtered likewise, its second page (HTML, 50 rows, with the
+    pipelines of the filter's list);
   - a run's page: GET /ui/runs/{id} (HTML: summary, steps, timeline, history);
   - the pipelines page: GET /ui/pipelines (20 pipelines, each with its last 20 runs);
   - `lockgate runs --json` (the command's work in this process; the interpreter's start is
@@ -207,7 +209,14 @@ def measure(url: str, requests: int) -> bool:
     list_sql = "SELECT * FROM runs WHERE pipeline = ? AND status = ? ORDER BY created_at DESC, run_id DESC LIMIT 50"
     page_sql = ("SELECT * FROM runs WHERE pipeline = ? AND status = ? AND (created_at < ? OR (created_at = ? AND "
                 "run_id < ?)) ORDER BY created_at DESC, run_id DESC LIMIT 50")  # fmt: skip
+    from lockgate.server.tokens import TokenStore
+    from lockgate.server.ui_views import DISTINCT_PIPELINES
+
+    secret = TokenStore.of(runtime).create(f"bench-{uuid.uuid4().hex[:6]}", "viewer").secret
     with serving(runtime) as base, httpx.Client(base_url=base, timeout=30) as client:
+        client.headers["Authorization"] = f"Bearer {secret}"  # the API takes the token
+        login = client.post("/ui/login", data={"token": secret, "next": "/"})  # the pages take the session cookie
+        assert login.status_code in (200, 303), login.text[:200]
 
         def first_page() -> Any:
             _, pipeline, _ = rng.choice(failed)
@@ -232,6 +241,18 @@ def measure(url: str, requests: int) -> bool:
             bare(page_sql, pipeline, "FAILED", at, at, last)
 
         ok &= report("runs list, pipeline+status, page 2", timed(next_page, requests), timed(next_page_floor, requests))
+
+        def ui_runs_page() -> None:
+            pipeline, last = rng.choice(pages)
+            answer = client.get("/ui/runs", params={"pipeline": pipeline, "status": "FAILED", "before": last})
+            assert answer.status_code == 200 and "page-newer" in answer.text, answer.text[:200]
+
+        def ui_runs_floor() -> None:
+            next_page_floor()
+            bare(DISTINCT_PIPELINES)  # the filter's list of pipelines, as the page reads it
+
+        ok &= report("runs page (HTML), pipeline+status, page 2", timed(ui_runs_page, requests),
+                     timed(ui_runs_floor, requests))  # fmt: skip
 
         def run_page() -> None:
             run_id = rng.choice(made)[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import enum
 import json
 from typing import Any
 
@@ -18,6 +19,8 @@ def _default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, enum.Enum):
+        return value.value
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if hasattr(value, "to_json"):

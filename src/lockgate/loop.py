@@ -22,6 +22,7 @@ from typing import Any
 
 from lockgate.core import history as h
 from lockgate.executors.base import Executor
+from lockgate.reruns import REQUESTED
 from lockgate.store.base import RunRecord, RunStore, RunUpdate
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,17 @@ class Lease:
             self.last = now
             return True
         self.stopped = record = self.store.get_run(self.run_id)
+        if record is None or record.owner != self.owner + REQUESTED:  # else the owner applies the requests
+            self.say_stopped(record)
+        return False
+
+    def say_stopped(self, record: RunRecord | None) -> None:
         log.warning(
             "run %s was %s elsewhere; this process stops driving it",
             self.run_id,
             record.status if record else "deleted",
             extra={"run_id": self.run_id},
         )
-        return False
 
     def beat_due(self, now: float) -> bool:
         return now - self.last >= self.every
@@ -80,7 +85,7 @@ def is_stale(
     if host == socket.gethostname() and pid_text.isdigit():
         pid = int(pid_text)
         if pid == os.getpid():
-            return owner != me
+            return owner.removesuffix(REQUESTED) != me
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lockgate import _json
+from lockgate import _json, reruns
 from lockgate.config import Settings
 from lockgate.config import load as load_settings
 from lockgate.core import engine
@@ -220,13 +220,15 @@ class Runtime:
             return self.view(record.run_id)
         if not self.store.claim(record.run_id, self.owner, self._is_stale, self.clock()):
             raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
-        state = engine.replay(self.store.history(record.run_id), self._load)
+        events = self.store.history(record.run_id)
+        state = engine.replay(events, self._load)
         now = self.clock()
         kind = executor or self.executor_kind
         # Steps on workers outlive the process that drove the run: follow them, do not interrupt.
         remote = kind == "celery"
         resumed = engine.Resume(self.owner, interrupt=not remote)
-        batch = engine.decide(state, resumed, now, self.draw, self._capacity(kind, state.workflow))
+        asked = reruns.pending(state, events, now)  # clears and marks its dead owner had not applied
+        batch = [*asked, *engine.decide(state, resumed, now, self.draw, self._capacity(kind, state.workflow))]
         return self._drive(state, batch, kind, observer, first_commit=True, reattach=remote)
 
     def _requeue_unstarted(self, record: RunRecord) -> bool:
@@ -357,7 +359,7 @@ class Runtime:
         reattach: bool = False,
     ) -> None:
         """Decide (core.engine), commit (one fenced transaction per batch), then dispatch."""
-        if first_commit and not self._commit(lease, state, batch):
+        if first_commit and not self._commit(lease, state, batch, executor.capacity):
             return
         notify(observers, state, batch)
         if reattach:  # attempts a previous owner started, still on workers
@@ -380,7 +382,7 @@ class Runtime:
                 batch += engine.decide(state, engine.Tick(), now, self.draw, executor.capacity)
             if not batch and not lease.beat_due(now):
                 continue
-            if not self._commit(lease, state, batch):
+            if not self._commit(lease, state, batch, executor.capacity):
                 return
             notify(observers, state, batch)
             carried = self._submit(state, batch, executor)
@@ -395,14 +397,23 @@ class Runtime:
             return int(limit)
         return min(int(limit), self.max_workers) if limit else self.max_workers
 
-    def _commit(self, lease: Lease, state: engine.RunState, batch: list[h.Event]) -> bool:
-        """Persist a batch in one transaction; False when the run was taken from this process."""
+    def _commit(self, lease: Lease, state: engine.RunState, batch: list[h.Event], capacity: int | None = None) -> bool:
+        """Persist a batch in one transaction; False when the run was taken from this process.
+
+        A commit refused because a clear or a mark was asked of this run meanwhile applies the
+        requests in the same transaction, adding their events to `batch` (lockgate.reruns)."""
         update = None
         if batch and state.status != "RUNNING":
             update = _final_update(state, batch[-1])
         if lease.commit(batch, update):
             return True
         record = lease.stopped
+        if record is not None and record.status == "RUNNING" and record.owner == self.owner + reruns.REQUESTED:
+            if reruns.take_requests(self, state, batch, capacity or self._capacity(self.executor_kind, state.workflow)):
+                lease.last = self.clock()
+                return True
+            record = self.store.get_run(state.run_id)
+        lease.say_stopped(record)
         if record is not None and record.status == "ABORTED":
             engine.apply(state, h.RunAborted(at=self.clock(), cause=record.cause or "aborted"))
         return False
@@ -415,6 +426,9 @@ class Runtime:
         failed = []
         for event in batch:
             if isinstance(event, h.StepStarted):
+                step = state.steps.get(event.step)
+                if step is None or step.status != "RUNNING" or step.attempt != event.attempt:
+                    continue  # superseded in the same commit (a clear or a mark applied after it)
                 job = self._job(state, event.step, event.attempt)
                 if isinstance(job, Outcome):
                     failed.append(job)

@@ -29,6 +29,20 @@ def daily(n: int, label: str = "x"):
     return add_one(double(n))
 """
 
+CYCLIC = """
+from lockgate import pipeline, task
+
+@task
+def step(day: str) -> str:
+    return day
+
+@pipeline
+def looped(day: str, limit: int):
+    first = step(day)
+    second = step(first)
+    second >> first
+"""
+
 BROKEN = "from lockgate import pipeline\n\n@pipeline\ndef broken(:\n    pass\n"
 
 
@@ -144,6 +158,14 @@ def test_added_changed_fixed_and_removed_files_are_served_within_two_seconds(ser
     within_two_seconds(lambda: served(url)["daily"]["version"] != before)
     (folder / "broken.py").write_text(FLOWS.replace("def daily", "def fixed").replace("double", "twice"))
     within_two_seconds(lambda: "fixed" in served(url) and not api(url, "/api/import_errors"))
+    (folder / "cyc.py").write_text(CYCLIC)  # a cycle in a pipeline whose parameters have no defaults
+    within_two_seconds(lambda: api(url, "/api/import_errors"))
+    (error,) = api(url, "/api/import_errors")
+    assert Path(error["file"]).name == "cyc.py" and error["line"] == CYCLIC.splitlines().index("@pipeline") + 1
+    assert error["message"] == "pipeline looped in pipelines/cyc.py has a cycle: step -> step__2 -> step"
+    assert "looped" not in served(url)
+    os.remove(folder / "cyc.py")
+    within_two_seconds(lambda: not api(url, "/api/import_errors"))
     os.remove(folder / "more.py")
     within_two_seconds(lambda: "weekly" not in served(url))
     text = FLOWS + "\nundefined_name\n"

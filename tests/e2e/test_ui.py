@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,16 +14,19 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import free_port, need, wait_for_port
+from conftest import free_port, need, wait_for_port, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]  # fmt: skip
 PIPELINES = """
+import datetime as dt
+import enum
 import time
 from pathlib import Path
+from typing import Literal
 
-from lockgate import pipeline, task
+from lockgate import group, pipeline, task
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -96,10 +100,52 @@ def typed(n: int, label: str = "x"):
     return label_it(triple(n), label)
 
 
+class Size(enum.Enum):
+    SMALL = "small"
+    LARGE = "large"
+
+
+@task
+def describe(flag: bool, count: int, ratio: float, day: str, at: str, size: str, mode: str, tags: list,
+             options: dict, note: str) -> dict:
+    return {"flag": flag, "count": count, "ratio": ratio, "day": day, "at": at, "size": size, "mode": mode,
+            "tags": tags, "options": options, "note": note}
+
+
+@pipeline
+def form_demo(count: int, day: dt.date, at: dt.datetime, size: Size, mode: Literal["fast", "slow"], tags: list,
+              flag: bool = True, ratio: float = 0.5, options: dict = {"a": 1}, note: str = "hi"):
+    return describe(flag, count, ratio, day, at, size, mode, tags, options, note)
+
+
+@pipeline
+def grouped():
+    with group("extract"):
+        a, b = prepare(), prepare.options(name="prepare_more")()
+    return report(triple(len_of(a)), b)
+
+
+@task
+def len_of(values: list) -> int:
+    return len(values)
+
+
 @pipeline(name="<script>alert(1)</script>")
 def hostile_name():
     return prepare()
 """
+ROUTER = {
+    "StartAt": "Route",
+    "States": {
+        "Route": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericGreaterThan": 10, "Next": "Big"}],
+            "Default": "Small",
+        },
+        "Big": {"Type": "Pass", "Result": "big", "End": True},
+        "Small": {"Type": "Pass", "Result": "small", "End": True},
+    },
+}
 AUTH: dict[str, str] = {}  # the Authorization header of the admin token the server made
 
 
@@ -109,6 +155,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     folder = tmp_path_factory.mktemp("ui")
     (folder / "pipelines").mkdir()
     (folder / "pipelines" / "ui_e2e.py").write_text(PIPELINES)
+    (folder / "pipelines" / "lockgate.toml").write_text('[asl.state_machines.router]\ndefinition = "router.asl.json"\n')
+    (folder / "pipelines" / "router.asl.json").write_text(json.dumps(ROUTER))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")}
     env["LOCKGATE_HOME"] = str(folder / ".lockgate")
     port = free_port()
@@ -284,16 +332,14 @@ def test_cancel_from_the_ui_aborts_a_running_run(server: tuple[str, Path], page:
     expect(page.locator("#retry")).to_be_visible()
 
 
-def test_the_trigger_form_refuses_a_bad_value_and_queues_a_run(server: tuple[str, Path], page: Any) -> None:
+def test_the_trigger_button_opens_the_form_that_queues_a_run(server: tuple[str, Path], page: Any) -> None:
     from playwright.sync_api import expect
 
     base, _ = server
     page.goto(f"{base}/ui/pipelines")
     page.locator('tr[data-pipeline="typed"] a.trigger').click()
     page.wait_for_url("**/ui/pipelines/typed/trigger")
-    page.fill("#param-n", "many")
-    page.locator("#trigger-submit").click()
-    expect(page.locator("#flash")).to_contain_text("parameter 'n': 'many' is not a valid int")
+    expect(page.locator("#param-n")).to_have_attribute("type", "number")
     page.fill("#param-n", "7")
     page.fill("#param-label", "total")
     page.locator("#trigger-submit").click()
@@ -301,6 +347,191 @@ def test_the_trigger_form_refuses_a_bad_value_and_queues_a_run(server: tuple[str
     expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
     run_id = page.url.rsplit("/", 1)[1]
     assert httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()["output"] == "total=21"
+
+
+def test_the_trigger_form_has_a_widget_per_type_and_shows_refusals_beside_their_fields(
+    server: tuple[str, Path], page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    page.goto(f"{base}/ui/pipelines/form_demo/trigger")
+    widgets = {"flag": "checkbox", "count": "number", "ratio": "number", "day": "date", "at": "datetime-local",
+               "note": "text"}  # fmt: skip
+    for name, kind in widgets.items():
+        expect(page.locator(f"#param-{name}")).to_have_attribute("type", kind)
+    expect(page.locator("#param-flag")).to_be_checked()
+    expect(page.locator("#param-ratio")).to_have_value("0.5")
+    expect(page.locator("#param-note")).to_have_value("hi")
+    expect(page.locator("#param-options")).to_have_value('{"a": 1}')
+    assert page.locator("#param-size option").all_inner_texts() == ["choose one", "SMALL", "LARGE"]
+    assert page.locator("#param-mode option").all_inner_texts() == ["choose one", "fast", "slow"]
+    required = page.locator(".field:has(.required)").evaluate_all("els => els.map(e => e.dataset.param)")
+    assert required == ["count", "day", "at", "size", "mode", "tags"]
+
+    page.fill("#param-count", "3")
+    page.fill("#param-day", "2026-11-30")
+    page.fill("#param-at", "2026-11-30T10:15:00")
+    page.select_option("#param-size", "large")
+    page.select_option("#param-mode", "slow")
+    page.fill("#param-tags", "[1, 2")  # not JSON: the box says so and the form is not sent
+    assert page.eval_on_selector("#param-tags", "box => box.validity.valid") is False
+    page.fill("#param-tags", '{"not": "a list"}')  # JSON, but the server refuses it for a list
+    page.locator("#trigger-submit").click()
+    expect(page.locator("#error-tags")).to_contain_text("is not a valid list")
+    expect(page.locator("#param-count")).to_have_value("3")  # what was typed stays
+    expect(page.locator(".field-error")).to_have_count(1)
+    page.fill("#param-tags", '["a", "b"]')
+    page.uncheck("#param-flag")
+    page.locator("#trigger-submit").click()
+    page.wait_for_url("**/ui/runs/*")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    run_id = page.url.rsplit("/", 1)[1]
+    output = httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()["output"]
+    assert output == {
+        "flag": False,
+        "count": 3,
+        "ratio": 0.5,
+        "day": "2026-11-30",
+        "at": "2026-11-30T10:15:00",
+        "size": "large",
+        "mode": "slow",
+        "tags": ["a", "b"],
+        "options": {"a": 1},
+        "note": "hi",
+    }
+
+
+def test_a_refused_trigger_form_is_an_html_page_naming_the_field(server: tuple[str, Path]) -> None:
+    base, _ = server
+    with httpx.Client(base_url=base, timeout=10) as client:
+        login = client.post("/ui/login", data={"token": AUTH["Authorization"].removeprefix("Bearer "), "next": "/"})
+        assert login.status_code in (200, 303)
+        form = client.get("/ui/pipelines/typed/trigger").text
+        csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        answer = client.post("/ui/pipelines/typed/trigger", data={"csrf_token": csrf, "n": "many"})
+        machine = client.post("/ui/pipelines/router/trigger", data={"csrf_token": csrf, "input": '{"n": 1'})
+    assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/html")
+    assert 'id="error-n"' in answer.text and "&#39;many&#39; is not a valid int" in answer.text
+    assert machine.status_code == 400 and 'id="error-input"' in machine.text and "not JSON" in machine.text
+    assert "{&#34;n&#34;: 1</textarea>" in machine.text  # what was typed stays
+
+
+def test_the_runs_list_pages_newest_first_keeping_its_filters(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    from lockgate.store.base import NewRun
+    from lockgate.store.sql import SqlStore, sqlite_url
+
+    base, folder = server
+    store = SqlStore(sqlite_url(folder / ".lockgate"))
+    made = [NewRun(f"archive-{i:04d}", "archive", "python", {}, 1_700_000_000.0 + i,
+                   status="FAILED" if i % 2 else "SUCCEEDED") for i in range(120)]  # fmt: skip
+    assert all(store.create_runs(made))
+    store.close()
+    failed = [r.run_id for r in reversed(made) if r.status == "FAILED"]  # newest first: 60 of them
+
+    def shown() -> list[str]:
+        return page.locator("#runs-rows tr[data-run]").evaluate_all("rows => rows.map(r => r.dataset.run)")
+
+    page.goto(f"{base}/ui/runs?pipeline=archive&status=FAILED")
+    expect(page.locator("#runs-rows tr[data-run]")).to_have_count(50)
+    assert shown() == failed[:50]
+    expect(page.locator("#page-newer")).to_have_count(0)
+    page.locator("#page-older").click()
+    page.wait_for_url("**before=*")
+    expect(page.locator("#runs-rows tr[data-run]")).to_have_count(10)
+    assert shown() == failed[50:]
+    assert "pipeline=archive" in page.url and "status=FAILED" in page.url
+    expect(page.locator("#page-older")).to_have_count(0)
+    page.wait_for_timeout(1800)  # a poll of the rows keeps the page it is on
+    assert shown() == failed[50:]
+    page.locator("#page-newer").click()
+    page.wait_for_url("**after=*")
+    expect(page.locator("#runs-rows tr[data-run]")).to_have_count(50)
+    assert shown() == failed[:50]
+    expect(page.locator("#page-newer")).to_have_count(0)
+
+    page.goto(f"{base}/ui/runs?pipeline=archive&limit=25")
+    seen = shown()
+    while page.locator("#page-older").count():
+        page.locator("#page-older").click()
+        page.wait_for_function("first => document.querySelector('#runs-rows tr[data-run]').dataset.run !== first",
+                               arg=seen[-25])  # fmt: skip
+        seen += shown()
+    assert seen == [r.run_id for r in reversed(made)]  # every run once, in order, on 5 pages
+
+
+def test_a_task_group_is_a_box_around_its_steps_that_collapses_and_expands(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    run_id = trigger(base, "grouped")
+    page.goto(f"{base}/ui/runs/{run_id}")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    page.wait_for_function(
+        "() => window.lockgateGraph && window.lockgateGraph.getElementById('group:extract').nonempty()"
+    )
+    children = page.evaluate("() => window.lockgateGraph.getElementById('group:extract').children().map(n => n.id())")
+    assert sorted(children) == ["extract.prepare", "extract.prepare_more"]
+    assert node_status(page, "group:extract") == "SUCCEEDED"
+
+    def click_group_border() -> None:  # inside the group's box, beside its steps
+        box = page.evaluate("""() => {
+            const g = window.lockgateGraph.getElementById('group:extract').renderedBoundingBox({includeLabels: false});
+            const c = document.getElementById('graph').getBoundingClientRect();
+            return {x: c.left + g.x1 + 4, y: c.top + g.y1 + 4};
+        }""")
+        page.mouse.click(box["x"], box["y"])
+
+    click_group_border()
+    page.wait_for_function("() => window.lockgateGraph.getElementById('group:extract').data('collapsed') === true")
+    assert page.evaluate("() => window.lockgateGraph.getElementById('extract.prepare').empty()")
+    edges = page.evaluate("() => window.lockgateGraph.edges().map(e => [e.source().id(), e.target().id()])")
+    assert ["group:extract", "len_of"] in edges and ["group:extract", "report"] in edges
+    label = page.evaluate("() => window.lockgateGraph.getElementById('group:extract').data('label')")
+    assert label == "extract\n2 steps ▸"
+    page.mouse.click(*_center(page, "group:extract"))
+    page.wait_for_function("() => window.lockgateGraph.getElementById('group:extract').data('collapsed') === false")
+    assert page.evaluate("() => window.lockgateGraph.getElementById('group:extract').children().length") == 2
+    assert ["extract.prepare", "len_of"] in page.evaluate(
+        "() => window.lockgateGraph.edges().map(e => [e.source().id(), e.target().id()])"
+    )
+
+
+def _center(page: Any, node: str) -> tuple[float, float]:
+    spot = page.evaluate(
+        """id => {
+            const p = window.lockgateGraph.getElementById(id).renderedPosition();
+            const c = document.getElementById('graph').getBoundingClientRect();
+            return [c.left + p.x, c.top + p.y];
+        }""",
+        node,
+    )
+    return spot[0], spot[1]
+
+
+def test_choice_edges_carry_their_condition(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = server
+    page.goto(f"{base}/ui/pipelines/router/trigger")
+    page.fill("#input", "[1, 2")
+    assert page.eval_on_selector("#input", "box => box.validationMessage").startswith("not JSON")
+    page.fill("#input", "[1, 2]")
+    assert page.eval_on_selector("#input", "box => box.validationMessage") == "expected a JSON object ({...})"
+    page.fill("#input", '{"n": 30}')
+    page.locator("#trigger-submit").click()
+    page.wait_for_url("**/ui/runs/*")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    page.wait_for_function("() => window.lockgateGraph && window.lockgateGraph.edges().length === 2")
+    labels = page.evaluate(
+        "() => Object.fromEntries(window.lockgateGraph.edges().map(e => [e.target().id(), e.data('label')]))"
+    )
+    assert labels == {"Big": "$.n > 10", "Small": "default"}
+    assert node_status(page, "Big") == "SUCCEEDED" and node_status(page, "Small") == "SKIPPED"
+    shown = page.evaluate("() => window.lockgateGraph.edges().map(e => e.style('label'))")
+    assert sorted(shown) == ["$.n > 10", "default"]  # drawn, not only in the data
 
 
 def test_clear_and_mark_from_the_run_page(server: tuple[str, Path], page: Any) -> None:
@@ -324,6 +555,38 @@ def test_clear_and_mark_from_the_run_page(server: tuple[str, Path], page: Any) -
     shown = httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()
     assert "marked failed by admin" in shown["cause"]
     assert [e["type"] for e in shown["history"]].count("StepMarked") == 1
+
+
+def test_clear_from_the_run_page_while_the_run_runs(server: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, folder = server
+    run_id = trigger(base, "gated", gate="gate-live-clear")
+    page.goto(f"{base}/ui/runs/{run_id}")
+    wait_node(page, "hold", "RUNNING")
+    expect(page.locator("#reruns")).to_be_visible()
+    page.select_option("#clear-step", "prepare")
+    page.check("#clear-downstream")
+    page.wait_for_timeout(1500)  # a poll of the page keeps what was chosen
+    expect(page.locator("#clear-step")).to_have_value("prepare")
+    page.locator("#clear").click()
+
+    def history() -> list[dict[str, Any]]:
+        return list(httpx.get(f"{base}/api/runs/{run_id}", headers=AUTH, timeout=10).json()["history"])
+
+    wait_until(lambda: any(e["type"] == "StepsCleared" for e in history()), timeout=30)
+    wait_node(page, "hold", "RUNNING")  # its second attempt waits at the gate too
+    (folder / "gate-live-clear").write_text("open")
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    events = history()
+    (asked,) = [e for e in events if e["type"] == "RerunRequested"]
+    (applied,) = [e for e in events if e["type"] == "StepsCleared"]
+    assert asked["actor"] == "admin" and applied["request"] == asked["request"]
+    assert applied["steps"] == ["prepare", "half", "hold", "report"]
+    assert [(e["step"], e["attempt"]) for e in events if e["type"] == "StepSucceeded" and e["step"] == "hold"] == [
+        ("hold", 2)
+    ]
+    expect(page.locator("#gantt .bar")).to_have_count(len([e for e in events if e["type"] == "StepStarted"]))
 
 
 def test_log_in_then_trigger_and_cancel_with_the_buttons(server: tuple[str, Path], page: Any) -> None:

@@ -130,6 +130,11 @@ def test_runs_list_newest_first_with_filters(store) -> None:
     rest = store.list_runs(pipeline=pipeline, limit=2, before=page[-1].run_id)
     assert [r.run_id for r in page + rest] == ids[::-1]  # pages follow on, none twice
     assert store.list_runs(pipeline=pipeline, before="no-such-run") == []
+    back = store.list_runs(pipeline=pipeline, limit=1, after=rest[0].run_id)  # the page before, newest first
+    assert [r.run_id for r in back] == [ids[1]]
+    assert [r.run_id for r in store.list_runs(pipeline=pipeline, limit=5, after=ids[0])] == ids[:0:-1]
+    assert store.list_runs(pipeline=pipeline, after=ids[2]) == []
+    assert store.list_runs(pipeline=pipeline, after="no-such-run") == []
 
 
 def test_reopen_queues_a_succeeded_run_for_a_service_and_keeps_its_start(store) -> None:

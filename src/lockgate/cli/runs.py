@@ -356,6 +356,20 @@ def mark(
 
 
 def _carry_on(runtime: Any, done: Any, what: str, as_json: bool, executor: str | None) -> None:
+    if done.by == "owner":  # asked of the live process driving the run: wait until it applied it
+        from lockgate import reruns
+
+        applied = reruns.wait_applied(runtime, done.run_id, done.request, 2 * runtime.heartbeat_seconds + 5)
+        if as_json:
+            emit_json({**done.to_json(), "applied": applied})
+        elif applied:
+            typer.echo(f"run {done.run_id}: {what}; applied by {done.owner}, the process running it")
+        else:
+            typer.echo(
+                f"run {done.run_id}: {what} asked of {done.owner}, the process running it; it has not applied it "
+                "yet (it does at its next commit, or whoever resumes the run does)"
+            )
+        return
     if done.by == "service":
         if as_json:
             emit_json({**done.to_json(), "status": "QUEUED"})

@@ -81,10 +81,12 @@ class RunRedriven(Event):
 @dataclass(frozen=True, slots=True)
 class StepsCleared(Event):
     """`lockgate clear`: these steps run again as new attempts (succeeded ones too), in the same
-    run; a finished run is open again. `actor` is who asked (an OS user, an API token's name)."""
+    run; a finished run is open again. `actor` is who asked (an OS user, an API token's name).
+    `request`: the RerunRequested this applies, when the run was running as it was asked."""
 
     steps: list[str]
     actor: str
+    request: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,20 @@ class StepMarked(Event):
     step: str
     status: str
     actor: str
+    request: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RerunRequested(Event):
+    """A clear (`action` "clear", its `steps`) or a mark ("mark", one step and its `status`) asked
+    of a run a live process drives. It changes nothing by itself: the driving process applies it
+    at its next commit, as the StepsCleared or StepMarked naming the same `request`."""
+
+    action: str
+    steps: list[str]
+    status: str | None
+    actor: str
+    request: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +203,6 @@ _TYPES: dict[str, type[Event]] = {
     for cls in (
         RunStarted, RunResumed, RunRedriven, StepsCleared, StepMarked, StepStarted, StepSucceeded, StepFailed,
         RetryScheduled, StepInterrupted, StepSkipped, StepMapped, RunSucceeded, RunFailed, RunTimedOut, RunAborted,
-        AslAdvanced,
+        AslAdvanced, RerunRequested,
     )
 }  # fmt: skip

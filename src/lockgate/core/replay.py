@@ -309,6 +309,7 @@ def _apply_marked(state: RunState, e: h.StepMarked) -> None:
     step = state.steps[e.step]
     again = set(downstream_of(state, [e.step]))  # they run again as if the step had ended so
     _go_on_with(state, e.at, again)
+    _abandon(state, step)
     _drop_children(state, step)
     step.ended_at = e.at
     if e.status == "SUCCEEDED":
@@ -318,6 +319,14 @@ def _apply_marked(state: RunState, e: h.StepMarked) -> None:
         cause = f"step {e.step} was marked failed by {e.actor}"
         step.error = ErrorInfo(name=MARKED_FAILED, cause=cause, retryable=False)
     _recount(state, e.at)
+
+
+def _abandon(state: RunState, step: StepState) -> None:
+    """A step cleared or marked while it (or some of its elements) runs: those attempts no longer
+    count; their outcomes, when they come, are ignored (the step is not RUNNING at that attempt)."""
+    state.running.discard(step.name)
+    for child in step.children or ():
+        state.running.discard(child.name)
 
 
 def _drop_children(state: RunState, step: StepState) -> None:
@@ -340,6 +349,7 @@ def _go_on_with(state: RunState, at: float, reset: set[str]) -> None:
     for name in state.workflow.steps:
         step = state.steps[name]
         if name in reset or step.status in ("ABORTED", "PENDING"):
+            _abandon(state, step)
             _reset(step)
             _drop_children(state, step)
             step.result = None
@@ -369,6 +379,8 @@ def _recount(state: RunState, at: float) -> None:
     steered = steered_off(state)
     for name in state.workflow.steps:
         step = state.steps[name]
+        if step.status == "RUNNING" and step.children is not None and step.queue:
+            state.ready[name] = None  # a mapped step still running, with elements left to start
         if step.status != "PENDING":
             continue
         if name in steered:

@@ -120,9 +120,9 @@ class RunState:
             return False
         if kind == "run_timeout":
             return True
-        step = self.steps[name]
+        step = self.steps.get(name)  # None: an element dropped by a clear or a mark
         wanted = "RUNNING" if kind == "timeout" else "RETRYING"
-        return step.status == wanted and step.attempt == attempt
+        return step is not None and step.status == wanted and step.attempt == attempt
 
     def result_of(self, name: str) -> Any:
         """A step's result for a downstream argument: None unless it succeeded."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import decimal
+import enum
 import os
 import sys
 from collections.abc import Mapping
@@ -166,6 +167,8 @@ class Builder:
             return out
         if isinstance(value, os.PathLike):
             return os.fspath(value)
+        if isinstance(value, enum.Enum):  # a parameter typed by an Enum: its value travels
+            return self.template(value.value, upstream, where)
         raise UsageError(f"{where}: a {type(value).__name__} cannot be passed between steps (arguments travel as JSON)")
 
     def workflow(self, output: Any, timeout: float | None, source: str, meta: dict[str, Any] | None = None) -> Workflow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import inspect
 import json
 import os
@@ -62,10 +63,11 @@ class Pipeline:
             return f"file:{os.path.abspath(path)}"
         return f"module:{self.fn.__module__}"
 
-    def bind(self, params: Mapping[str, Any], *, from_text: bool = False) -> dict[str, Any]:
+    def bind(self, params: Mapping[str, Any], *, from_text: bool = False, only_given: bool = False) -> dict[str, Any]:
         """Check and convert parameters against the function's signature.
 
-        With `from_text`, values are strings from a command line, converted by annotation.
+        With `from_text`, values are strings from a command line, converted by annotation;
+        `only_given` checks the given ones alone (no defaults, no missing ones).
         Raises UsageError naming the parameter at fault.
         """
         hints = _hints(self.fn)
@@ -82,6 +84,8 @@ class Pipeline:
                 value = params[name]
                 hint = hints.get(name, Any)
                 bound[name] = _convert(value, hint, f"pipeline {self.name}: parameter {name!r}", from_text)
+            elif only_given:
+                continue
             elif param.default is not inspect.Parameter.empty:
                 bound[name] = param.default
             else:
@@ -242,7 +246,14 @@ def _convert(value: Any, hint: Any, where: str, from_text: bool) -> Any:
             except UsageError as exc:
                 errors.append(str(exc))
         raise UsageError(errors[0] if errors else f"{where}: {value!r} does not fit {hint}")
+    if origin is typing.Literal:
+        return _choose(value, typing.get_args(hint), list(typing.get_args(hint)), where, from_text)
     base = origin or hint
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        if isinstance(value, base):
+            return value
+        members = list(base)
+        return _choose(value, [m.value for m in members], members, where, from_text, [m.name for m in members])
     expected = getattr(base, "__name__", str(base))
     try:
         if base is bool:
@@ -275,14 +286,41 @@ def _convert(value: Any, hint: Any, where: str, from_text: bool) -> Any:
                 return dt.date.fromisoformat(value)
         elif base in (list, tuple, dict):
             if from_text and isinstance(value, str):
-                value = json.loads(value)
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise UsageError(
+                        f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); a {expected} "
+                        "is written as JSON"
+                    ) from None
             if isinstance(value, base) or (base is tuple and isinstance(value, list)):
                 return value
         else:
             return value
+    except UsageError:
+        raise
     except (ValueError, TypeError, json.JSONDecodeError):
         pass
     raise UsageError(f"{where}: {value!r} is not a valid {expected}")
+
+
+def _choose(
+    value: Any, allowed: Sequence[Any], results: list[Any], where: str, from_text: bool, names: Sequence[str] = ()
+) -> Any:
+    """The result for the allowed value `value` equals (a Literal's or an Enum's), or is written
+    as from a command line (`3` for 3, an Enum member's name); else UsageError listing them."""
+    for option, result in zip(allowed, results, strict=True):
+        if value == option and type(value) is type(option):
+            return result
+    if isinstance(value, str):
+        for option, result in zip(allowed, results, strict=True):
+            if from_text and value == str(option):
+                return result
+        for name, result in zip(names, results, strict=False):
+            if value == name:
+                return result
+    listed = ", ".join(repr(option) for option in allowed)
+    raise UsageError(f"{where}: {value!r} is not one of {listed}")
 
 
 def _parse_json_text(value: Any) -> Any:

@@ -32,7 +32,8 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-LIMITS = (25, 100, 500, 2000)
+LIMITS = (25, 50, 100, 500, 2000)
+PAGE = 50  # runs a page of the runs list shows unless asked
 MAX_HISTORY = 500  # events shown on a run's page (the newest ones)
 
 
@@ -189,30 +190,56 @@ def router(runtime: Any) -> Any:
 
     # -- runs -----------------------------------------------------------------------------
 
-    def runs_query(pipeline: str | None, status: str | None, limit: int) -> dict[str, Any]:
+    def runs_query(
+        pipeline: str | None, status: str | None, limit: int, before: str | None = None, after: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the runs list, newest first: the first, the one older than run `before`, or
+        the one newer than run `after` (keyset paging); with the links to the pages beside it."""
         pipeline = pipeline or None
         status = status or None
+        before, after = before or None, (after or None) if not before else None
         if status is not None and status not in RUN_STATUSES:
             raise HTTPException(400, f"status {status!r} is not one of {', '.join(RUN_STATUSES)}")
-        records = runtime.store.list_runs(pipeline=pipeline, status=status, limit=limit)
-        query = urlencode({k: v for k, v in (("pipeline", pipeline), ("status", status), ("limit", limit)) if v})
+        records = runtime.store.list_runs(pipeline=pipeline, status=status, limit=limit + 1, before=before, after=after)
+        if after is not None:  # the page before: one more than a page means yet newer ones exist
+            newer, older = len(records) > limit, True
+            records = records[-limit:]
+        else:
+            newer, older = before is not None, len(records) > limit
+            records = records[:limit]
+        filters = {k: v for k, v in (("pipeline", pipeline), ("status", status), ("limit", limit)) if v}
+        cursor = {"before": before} if before else {"after": after} if after else {}
+        links = {
+            "newer": urlencode({**filters, "after": records[0].run_id}) if newer and records else None,
+            "older": urlencode({**filters, "before": records[-1].run_id}) if older and records else None,
+            "newest": urlencode(filters) if newer else None,
+        }
+        if not records and (before or after):  # a page past the end (its runs were deleted): back to the first
+            links["newest"] = urlencode(filters)
         return {"runs": records, "pipeline": pipeline or "", "status": status or "", "limit": limit,
-                "query": query, "more": len(records) == limit}  # fmt: skip
+                "query": urlencode({**filters, **cursor}), "links": links}  # fmt: skip
 
     @ui.get("/", response_class=HTMLResponse)
     @ui.get("/ui/runs", response_class=HTMLResponse)
     def runs_page(
-        pipeline: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=10000)
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = Query(PAGE, ge=1, le=10000),
+        before: str | None = None,
+        after: str | None = None,
     ) -> HTMLResponse:
-        return page(
-            "runs.html", **runs_query(pipeline, status, limit), pipelines=ui_views.run_pipelines(runtime), limits=LIMITS
-        )
+        context = runs_query(pipeline, status, limit, before, after)
+        return page("runs.html", **context, pipelines=ui_views.run_pipelines(runtime), limits=LIMITS)
 
     @ui.get("/ui/runs/rows", response_class=HTMLResponse)
     def runs_rows(
-        pipeline: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=10000)
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = Query(PAGE, ge=1, le=10000),
+        before: str | None = None,
+        after: str | None = None,
     ) -> HTMLResponse:
-        return page("_runs_rows.html", **runs_query(pipeline, status, limit))
+        return page("_runs_rows.html", **runs_query(pipeline, status, limit, before, after))
 
     def run_context(run_id: str) -> dict[str, Any]:
         try:
@@ -339,11 +366,19 @@ def router(runtime: Any) -> Any:
 
     @ui.post("/ui/pipelines/{name}/trigger")
     async def trigger_action(request: Request, name: str) -> Response:
-        """Queue a run from the trigger form; a value the pipeline refuses comes back as a message."""
+        """Queue a run from the trigger form; refused values come back in the form, each beside its field."""
         same_origin(request)
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
         try:
             run_id = ui_views.trigger_submit(runtime, name, form)
+        except ui_views.FormErrors as exc:
+            try:
+                context = ui_views.trigger_form(runtime, name, form, exc.errors)
+            except UsageError as gone:
+                raise HTTPException(404, str(gone)) from None
+            if request.headers.get("hx-request"):  # htmx swaps 2xx answers only: the form alone
+                return page("_trigger_form.html", **context)
+            return page("trigger.html", status_code=400, **context)
         except UsageError as exc:
             return refused(request, str(exc), f"/ui/pipelines/{quote(name, safe='')}/trigger")
         return done(request, f"/ui/runs/{quote(run_id, safe='')}")

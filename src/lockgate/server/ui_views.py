@@ -26,8 +26,22 @@ def run_pipelines(runtime: Any) -> list[str]:
 
     from lockgate.store.schema import runs
 
+    if engine.dialect.name in ("sqlite", "postgresql"):
+        # A loose index scan: one seek of ix_runs_pipeline_created per name, not a pass over every run.
+        with engine.connect() as conn:
+            return [row[0] for row in conn.execute(sa.text(DISTINCT_PIPELINES))]
     with engine.connect() as conn:
         return [row[0] for row in conn.execute(sa.select(runs.c.pipeline).distinct().order_by(runs.c.pipeline))]
+
+
+DISTINCT_PIPELINES = """
+WITH RECURSIVE names(name) AS (
+    SELECT MIN(pipeline) FROM runs
+    UNION ALL
+    SELECT (SELECT MIN(pipeline) FROM runs WHERE pipeline > names.name) FROM names WHERE names.name IS NOT NULL
+)
+SELECT name FROM names WHERE name IS NOT NULL
+"""
 
 
 def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
@@ -46,7 +60,9 @@ def run_detail(runtime: Any, run_id: str, max_history: int) -> dict[str, Any]:
         history = [_event_row(i, e) for i, e in enumerate(events, 1)]
         steps = _capped(step_views(state), state.workflow.steps)
     shown = history[-max_history:]
-    rerunnable = record.kind == "python" and record.status in h.TERMINAL_RUN and bool(state.workflow.steps)
+    live_owner = record.status == "RUNNING" and not runtime.is_orphaned(record)  # a clear or mark is asked of it
+    reopenable = record.status in h.TERMINAL_RUN or live_owner
+    rerunnable = record.kind == "python" and reopenable and bool(state.workflow.steps)
     return {
         "record": record,
         "version": state.workflow.meta.get("version"),
@@ -79,6 +95,9 @@ def gantt(events: list[h.Event], now: float) -> dict[str, Any] | None:
     end_of_run = None
     for event in events:
         if isinstance(event, h.StepStarted):
+            for key in [k for k in open_ if k[0] == event.step]:  # an attempt a clear or a mark left behind
+                abandoned = open_.pop(key)
+                abandoned["end"], abandoned["status"] = event.at, "ABORTED"
             bar = {"step": event.step, "attempt": event.attempt, "start": event.at, "end": None, "status": "RUNNING"}
             open_[(event.step, event.attempt)] = bar
             bars.append(bar)
@@ -94,6 +113,11 @@ def gantt(events: list[h.Event], now: float) -> dict[str, Any] | None:
             open_.clear()
         elif isinstance(event, (h.StepsCleared, h.StepMarked, h.RunRedriven)):
             end_of_run = None
+            names = event.steps if isinstance(event, h.StepsCleared) else [event.step] if isinstance(
+                event, h.StepMarked) else []  # fmt: skip
+            for key in [k for k in open_ if k[0].partition("[")[0] in names]:  # running when cleared or marked
+                abandoned = open_.pop(key)
+                abandoned["end"], abandoned["status"] = event.at, "ABORTED"
     if not bars:
         return None
     bars = bars[-MAX_BARS:]
@@ -303,18 +327,87 @@ def unpause(runtime: Any, name: str) -> None:
         scheduler.wake()
 
 
-def trigger_form(runtime: Any, name: str) -> dict[str, Any]:
-    """The form of a pipeline's typed parameters (a JSON box for a state machine); raises UsageError."""
+def trigger_form(runtime: Any, name: str, values: dict[str, str] | None = None,
+                 errors: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The form of a pipeline's typed parameters (a JSON box for a state machine), with the
+    values a refused submission gave and the error of each field; raises UsageError."""
     from lockgate.triggers.served import parameters_of
 
     _check_loaded(runtime, name)
     pipeline = _loaded(runtime)[name]
     kind = getattr(pipeline, "kind", "python")
-    return {"pipeline": name, "kind": kind, "parameters": parameters_of(pipeline)}
+    fields = [field_of(p, _hint_of(pipeline, p["name"])) for p in parameters_of(pipeline)]
+    for field in fields:
+        if values is not None:  # what the user typed stays in the form it is shown again
+            field["value"] = values.get(field["name"], "")
+            if field["widget"] == "checkbox":
+                field["checked"] = field["name"] in values
+    return {"pipeline": name, "kind": kind, "fields": fields, "errors": errors or {},
+            "input": (values or {}).get("input", "{}")}  # fmt: skip
+
+
+def _hint_of(pipeline: Any, name: str) -> Any:
+    from lockgate.dag.pipeline import _hints
+
+    return _hints(pipeline.fn).get(name, Any)
+
+
+def field_of(param: dict[str, Any], hint: Any) -> dict[str, Any]:
+    """One form field for a typed parameter: its widget (checkbox, number, date, datetime-local,
+    select, json, text), choices for a select, and its default as the field's first value."""
+    import datetime as dt
+    import enum
+    import types
+    import typing
+
+    optional = False
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [o for o in typing.get_args(hint) if o is not type(None)]
+        optional = len(options) < len(typing.get_args(hint))
+        hint = options[0] if len(options) == 1 else Any
+        origin = typing.get_origin(hint)
+    base = origin or hint
+    choices: list[tuple[str, str]] = []
+    step = None
+    if origin is typing.Literal:
+        widget = "select"
+        choices = [(str(v), str(v)) for v in typing.get_args(hint)]
+    elif isinstance(base, type) and issubclass(base, enum.Enum):
+        widget = "select"
+        choices = [(str(m.value), m.name) for m in base]
+    elif base is bool:
+        widget = "checkbox"
+    elif base is int:
+        widget, step = "number", "1"
+    elif base is float:
+        widget, step = "number", "any"
+    elif base is dt.datetime:
+        widget = "datetime-local"
+    elif base is dt.date:
+        widget = "date"
+    elif base in (list, tuple, dict):
+        widget = "json"
+    else:
+        widget = "text"
+    default = param["default"]
+    if default is None or param["required"]:
+        value = ""
+    elif widget == "json" or (widget == "text" and not isinstance(default, str)):
+        value = json.dumps(default)
+    elif widget == "datetime-local":
+        value = str(default).removesuffix("Z")[:19]
+    else:
+        value = str(default)
+    required = param["required"] and not optional and widget != "checkbox"
+    return {**param, "widget": widget, "choices": choices, "step": step, "value": value,
+            "checked": widget == "checkbox" and default is True, "required": required}  # fmt: skip
 
 
 def trigger_submit(runtime: Any, name: str, form: dict[str, str]) -> str:
-    """Queue a run from the form, validated as `lockgate trigger` validates; its run id. Raises UsageError."""
+    """Queue a run from the form, validated as `lockgate trigger` validates; its run id.
+
+    Raises FormErrors (the message of each field at fault) or UsageError."""
     from lockgate import _json
     from lockgate.triggers.ledger import kind_of
     from lockgate.triggers.scheduler import attached
@@ -326,18 +419,58 @@ def trigger_submit(runtime: Any, name: str, form: dict[str, str]) -> str:
         try:
             given = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"input: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise FormErrors({"input": f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"}) from None
         if not isinstance(given, dict):
-            raise UsageError("input: expected a JSON object")
-        bound = pipeline.bind(given)
+            raise FormErrors({"input": "expected a JSON object ({...})"})
+        try:
+            bound = pipeline.bind(given)
+        except UsageError as exc:
+            raise FormErrors({"input": str(exc)}) from None
     else:
-        given = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
-        bound = pipeline.bind(given, from_text=True)
+        bound = _bind_form(pipeline, form)
     run_id = runtime.enqueue(name, _json.loads(_json.dumps(bound)), kind=kind_of(pipeline))
     scheduler = attached(runtime)
     if scheduler is not None:
         scheduler.wake()
     return str(run_id)
+
+
+class FormErrors(UsageError):
+    """Values of a form that were refused: the message of each field at fault."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def _bind_form(pipeline: Any, form: dict[str, str]) -> dict[str, Any]:
+    """The form's values bound as `lockgate trigger -p` binds them: each field converted by its
+    annotation on its own (so every field at fault gets its message), then the whole."""
+    from lockgate.triggers.served import parameters_of
+
+    given: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for param in parameters_of(pipeline):
+        name = param["name"]
+        field = field_of(param, _hint_of(pipeline, name))
+        if field["widget"] == "checkbox":
+            given[name] = "true" if name in form else "false"
+            continue
+        text = form.get(name, "")
+        if text.strip() == "":
+            if field["required"]:
+                errors[name] = "required"
+            elif param["required"]:  # an optional type without a default: None
+                given[name] = ""
+            continue
+        given[name] = text
+        try:
+            pipeline.bind({name: text}, from_text=True, only_given=True)
+        except UsageError as exc:
+            errors[name] = str(exc).removeprefix(f"pipeline {pipeline.name}: parameter {name!r}: ")
+    if errors:
+        raise FormErrors(errors)
+    return dict(pipeline.bind(given, from_text=True))
 
 
 def _check_loaded(runtime: Any, name: str) -> None:

@@ -96,9 +96,16 @@ class RunStore(Protocol):
     def find_by_key(self, idempotency_key: str) -> RunRecord | None: ...
 
     def list_runs(
-        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100, before: str | None = None
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
+        after: str | None = None,
     ) -> list[RunRecord]:
-        """Newest first."""
+        """Newest first; `before` (a run id): the `limit` runs created just before that one (the
+        next page), `after`: the `limit` created just after it (the page before), still newest first."""
         ...
 
     def claim(self, run_id: str, owner: str, is_stale: Any, now: float) -> bool:

@@ -98,7 +98,13 @@ class MemoryStore:
             return self._runs[run_id] if run_id is not None else None
 
     def list_runs(
-        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100, before: str | None = None
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
+        after: str | None = None,
     ) -> list[RunRecord]:
         with self._lock:
             rows = [
@@ -107,11 +113,17 @@ class MemoryStore:
                 if (pipeline is None or r.pipeline == pipeline) and (status is None or r.status == status)
             ]
             cursor = self._runs.get(before) if before is not None else None
+            newer_than = self._runs.get(after) if after is not None else None
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         if before is not None:
             if cursor is None:
                 return []
             rows = [r for r in rows if (r.created_at, r.run_id) < (cursor.created_at, cursor.run_id)]
+        if after is not None:
+            if newer_than is None:
+                return []
+            rows = [r for r in rows if (r.created_at, r.run_id) > (newer_than.created_at, newer_than.run_id)]
+            return rows[-limit:]
         return rows[:limit]
 
     def claim(self, run_id: str, owner: str, is_stale: Callable[[str | None, float | None], bool], now: float) -> bool:

@@ -333,10 +333,21 @@ class SqlStore:
         return _record(row) if row is not None else None
 
     def list_runs(
-        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 100, before: str | None = None
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
+        after: str | None = None,
     ) -> list[RunRecord]:
-        """Newest first; `before` (a run id) pages on: the runs created before that one."""
-        query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
+        """Newest first; `before` (a run id) pages on: the runs created before that one; `after`
+        pages back: the runs created just after it. Keyset paging on (created_at, run_id), so a
+        page costs the same however deep it is."""
+        if after is not None:
+            query = sa.select(runs).order_by(runs.c.created_at, runs.c.run_id).limit(limit)
+        else:
+            query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
         if pipeline is not None:
             query = query.where(runs.c.pipeline == pipeline)
         if status is not None:
@@ -349,6 +360,14 @@ class SqlStore:
                 query = query.where(
                     sa.or_(runs.c.created_at < at, sa.and_(runs.c.created_at == at, runs.c.run_id < before))
                 )
+            if after is not None:
+                at = conn.execute(sa.select(runs.c.created_at).where(runs.c.run_id == after)).scalar()
+                if at is None:
+                    return []
+                query = query.where(
+                    sa.or_(runs.c.created_at > at, sa.and_(runs.c.created_at == at, runs.c.run_id > after))
+                )
+                return [_record(row) for row in reversed(conn.execute(query).all())]
             return [_record(row) for row in conn.execute(query)]
 
     def claim(self, run_id: str, owner: str, is_stale: Callable[[str | None, float | None], bool], now: float) -> bool:

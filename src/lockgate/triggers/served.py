@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import threading
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,7 @@ class FolderLoader:
                     continue
                 cycle = _cycle_of(pipeline)
                 if cycle is not None:
-                    loaded.errors.append(ImportProblem(str(path), line, f"pipeline {pipeline.name}: {cycle}"))
+                    loaded.errors.append(ImportProblem(str(path), line, cycle))
                     continue
                 pipeline.version = version
                 names[pipeline.name] = path
@@ -150,19 +151,58 @@ def _has_source(fn: Callable[..., Any]) -> bool:
 
 
 def _cycle_of(pipeline: Any) -> str | None:
-    """A cycle among the pipeline's steps, found by building it with its defaults (when every
-    parameter has one): a pipeline that can never run is an import error, not a failed run."""
-    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    parameters = pipeline.signature.parameters.values()
-    if any(p.default is inspect.Parameter.empty and p.kind not in variadic for p in parameters):
-        return None
+    """A cycle among the pipeline's steps, found at load: a pipeline that can never run is an
+    import error, not a failed run.
+
+    The pipeline function is called in build mode (task calls only add steps: no task body runs)
+    with its defaults, and a stand-in value of its annotated type for each parameter that has
+    none (see `stand_ins`). A build that fails for another reason may depend on real values, so
+    only a cycle is reported here; a run reports the rest.
+    """
     try:
-        pipeline.compile(pipeline.bind({}))
+        params = {name: p.default for name, p in pipeline.signature.parameters.items()
+                  if p.default is not inspect.Parameter.empty}  # fmt: skip
+        pipeline.compile({**params, **stand_ins(pipeline)})
     except CycleError as exc:
         return str(exc)
     except Exception:  # other build problems depend on the params of a run: the run reports them
         return None
     return None
+
+
+def stand_ins(pipeline: Any) -> dict[str, Any]:
+    """A value for each parameter without a default, of its annotated type: `False`, `1`, `1.0`,
+    `"x"`, today's date or time, `[]`, `{}`, a Literal's first value or an Enum's first member,
+    None for an optional one, and "x" where there is no annotation."""
+    from lockgate.dag.pipeline import _hints
+
+    hints = _hints(pipeline.fn)
+    out = {}
+    for name, param in pipeline.signature.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.default is not inspect.Parameter.empty:
+            continue
+        out[name] = _stand_in(hints.get(name, Any))
+    return out
+
+
+def _stand_in(hint: Any) -> Any:
+    import datetime as dt
+    import enum
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        return None if type(None) in options else _stand_in(options[0])
+    if origin is typing.Literal:
+        return typing.get_args(hint)[0]
+    base = origin or hint
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        return next(iter(base))
+    samples: dict[Any, Any] = {bool: False, int: 1, float: 1.0, str: "x", list: [], tuple: [], dict: {},
+                               dt.datetime: dt.datetime.now(dt.UTC), dt.date: dt.date.today()}  # fmt: skip
+    return samples.get(base, "x")
 
 
 # -- the registry --------------------------------------------------------------------------------
@@ -184,7 +224,12 @@ def parameters_of(item: Any) -> list[dict[str, Any]]:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         hint = hints.get(name)
-        type_name = getattr(hint, "__name__", None) or (str(hint).replace("typing.", "") if hint else "")
+        if hint is None:
+            type_name = ""
+        elif typing.get_origin(hint) is not None:  # Literal['a', 'b'], list[int], int | None
+            type_name = str(hint).replace("typing.", "")
+        else:
+            type_name = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
         required = param.default is inspect.Parameter.empty
         default = None if required else _json.loads(_json.dumps(param.default))
         out.append({"name": name, "type": type_name, "required": required, "default": default})

@@ -93,18 +93,20 @@ def test_the_pipelines_page_shows_import_errors_next_runs_versions_and_served_st
 def test_the_trigger_form_is_made_of_the_typed_parameters_and_validates_as_the_cli(served) -> None:
     scheduler, client = served
     form = client.get("/ui/pipelines/ops_adhoc/trigger").text
-    assert 'name="n"' in form and ">int<" in form and "required" in form
+    assert 'name="n"' in form and ">int<" in form and "required" in form and 'type="number"' in form
     refused = client.post("/ui/pipelines/ops_adhoc/trigger", data={"n": "many"}, follow_redirects=False)
-    assert refused.status_code == 409 and "parameter &#39;n&#39;: &#39;many&#39; is not a valid int" in refused.text
+    assert refused.status_code == 400 and '<p class="field-error" id="error-n">' in refused.text
+    assert "&#39;many&#39; is not a valid int" in refused.text and "<html" in refused.text
     flashed = client.post("/ui/pipelines/ops_adhoc/trigger", data={"n": "many"}, headers={"HX-Request": "true"})
-    assert flashed.status_code == 200 and "not a valid int" in flashed.text
+    assert flashed.status_code == 200 and "not a valid int" in flashed.text and "<html" not in flashed.text
+    assert flashed.text.lstrip().startswith('<form id="trigger-form"')  # the form alone, swapped in place
     made = client.post("/ui/pipelines/ops_adhoc/trigger", data={"n": "21"}, follow_redirects=False)
     assert made.status_code == 303
     run_id = made.headers["location"].rsplit("/", 1)[1]
     assert finish(scheduler, run_id).output == 42
     assert 'name="input"' in client.get("/ui/pipelines/ops_machine/trigger").text
     bad = client.post("/ui/pipelines/ops_machine/trigger", data={"input": "[1"}, follow_redirects=False)
-    assert bad.status_code == 409 and "input: not JSON" in bad.text
+    assert bad.status_code == 400 and 'id="error-input"' in bad.text and "not JSON" in bad.text
     queued = client.post("/ui/pipelines/ops_machine/trigger", data={"input": '{"k": 1}'}, follow_redirects=False)
     assert queued.status_code == 303
     assert finish(scheduler, queued.headers["location"].rsplit("/", 1)[1]).output == {"k": 1}

@@ -46,7 +46,12 @@ def test_the_runs_page_lists_runs_newest_first_and_filters_them(client: Any) -> 
     rows = client.get("/ui/runs/rows", params={"pipeline": "ui_diamond"}).text
     assert first.run_id in rows and second.run_id not in rows and "<html" not in rows
     assert client.get("/ui/runs", params={"status": "BORED"}).status_code == 400
-    assert "Showing the newest 1" in client.get("/ui/runs/rows", params={"limit": 1}).text
+    one = client.get("/ui/runs/rows", params={"limit": 1}).text
+    assert (
+        one.count("<tr data-run=") == 1 and f'id="page-older" href="/ui/runs?limit=1&amp;before={second.run_id}"' in one
+    )
+    older = client.get("/ui/runs/rows", params={"limit": 1, "before": second.run_id}).text
+    assert first.run_id in older and 'id="page-newer"' in older
 
 
 def test_user_text_is_escaped_and_pages_carry_a_strict_csp(client: Any) -> None:

@@ -52,6 +52,10 @@
       { selector: ":parent", style: {
         "text-valign": "top", "background-opacity": 0.12, "border-style": "dashed", "padding": 12
       } },
+      { selector: "node[?collapsed]", style: {
+        "text-valign": "center", "background-opacity": 0.35, "border-style": "double", "border-width": 3, "padding": 0
+      } },
+      { selector: "edge.group-edge", style: { "line-style": "dashed" } },
       { selector: "edge", style: {
         "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5,
         "line-color": "#8a93a3", "target-arrow-color": "#8a93a3"
@@ -94,18 +98,63 @@
     return graph.nodes.every(function (n) { return cy.getElementById(n.id).nonempty(); });
   }
 
+  // Task groups (compound nodes) collapse to one node when tapped, and expand when tapped again:
+  // their steps are taken out of the graph (kept to be put back) and the arrows that crossed the
+  // group's border are drawn to and from the group itself.
+  var collapsed = {};
+
+  function collapse(cy, id, relayout) {
+    var group = cy.getElementById(id);
+    if (group.empty() || collapsed[id] || !group.isParent()) { return; }
+    var inside = group.descendants();
+    var steps = inside.filter(function (n) { return n.isChildless(); }).length;
+    var crossing = {};
+    inside.connectedEdges().forEach(function (e) {
+      var source = inside.contains(e.source()) ? id : e.source().id();
+      var target = inside.contains(e.target()) ? id : e.target().id();
+      if (source !== target) {
+        crossing["group-edge:" + source + "->" + target] = { source: source, target: target };
+      }
+    });
+    collapsed[id] = cy.remove(inside.union(inside.connectedEdges()));
+    Object.keys(crossing).forEach(function (edgeId) {
+      if (cy.getElementById(edgeId).empty()) {
+        cy.add({ group: "edges", data: { id: edgeId, source: crossing[edgeId].source, target: crossing[edgeId].target },
+                 classes: "group-edge" });
+      }
+    });
+    group.data({ collapsed: true, steps: steps, label: group.data("name") + "\n" + steps + " steps ▸" });
+    if (relayout) { layout(cy); }
+  }
+
+  function expand(cy, id, relayout) {
+    var removed = collapsed[id];
+    if (!removed) { return; }
+    delete collapsed[id];
+    cy.edges(".group-edge").filter(function (e) {
+      return e.source().id() === id || e.target().id() === id;
+    }).remove();
+    removed.restore();
+    var group = cy.getElementById(id);
+    group.data({ collapsed: false, label: group.data("name") });
+    if (relayout) { layout(cy); }
+  }
+
   function update(cy, graph) {
+    var folded = Object.keys(collapsed);
+    folded.forEach(function (id) { expand(cy, id, false); });  // statuses reach the steps inside too
     if (!sameShape(cy, graph)) {
       cy.elements().remove();
       cy.add(elements(graph));
       layout(cy);
-      return;
-    }
-    cy.batch(function () {
-      graph.nodes.forEach(function (n) {
-        cy.getElementById(n.id).data({ status: n.status, label: label(n), counts: n.counts || null });
+    } else {
+      cy.batch(function () {
+        graph.nodes.forEach(function (n) {
+          cy.getElementById(n.id).data({ status: n.status, label: label(n), counts: n.counts || null });
+        });
       });
-    });
+    }
+    folded.forEach(function (id) { collapse(cy, id, false); });
   }
 
   function follow(container, cy, url) {
@@ -134,8 +183,14 @@
     window.lockgateGraph = cy;
     var logUrl = container.getAttribute("data-log-url");
     var pipelineUrl = container.getAttribute("data-pipeline-url");
-    cy.on("tap", "node:childless", function (event) {
-      var id = event.target.id();
+    cy.on("tap", "node", function (event) {
+      var node = event.target;
+      var id = node.id();
+      if (node.data("kind") === "group") {
+        if (collapsed[id]) { expand(cy, id, true); } else { collapse(cy, id, true); }
+        return;
+      }
+      if (!node.isChildless()) { return; }
       if (logUrl) { window.location.href = logUrl + encodeURIComponent(id); }
       else if (pipelineUrl) { window.location.href = pipelineUrl + encodeURIComponent(id); }
     });
