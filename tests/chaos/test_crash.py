@@ -344,7 +344,10 @@ def test_serve_killed_at_random_moments_loses_nothing_and_reruns_no_success(
             service.stop()
         time.sleep(1)
         runs = hx.store_runs()
-    problems = verify(runs, items, tmp_path, store)
+        problems = verify(runs, items, tmp_path, store)
+        from lockgate.runtime import close_default
+
+        close_default()
     output = service.output()
     assert "database is locked" not in output
     assert "Traceback" not in output, output[output.index("Traceback") - 2000 :][:6000]
