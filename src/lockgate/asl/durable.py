@@ -314,13 +314,14 @@ def replay(events: list[h.Event]) -> Replayed:
     counts: dict[str, int] = {}
     seen = 0
     redriven = False  # a redrive not yet followed by an advance
+    advanced = False  # a history of RunStarted alone (its process died before the first advance)
     for event in events[1:]:
         if isinstance(event, h.RunRedriven) and machine.status != RUNNING:
             machine.redrive(event.at)
             outstanding.clear()
             redriven = True
         elif isinstance(event, h.AslAdvanced):
-            redriven = False
+            redriven, advanced = False, True
             for report in event.reports:
                 if len(report) > 4:
                     seen = max(seen, int(report[4]))
@@ -352,7 +353,8 @@ def replay(events: list[h.Event]) -> Replayed:
                 counts[command.state] -= 1  # it is invoked (and counted) again
         elif isinstance(command, StartTimer) and (command.id in live or command.id.startswith("$")):
             commands.append(command)
-    return Replayed(machine, {**first.params, **workflow}, None if redriven else commands, counts, awaiting, seen)
+    fresh = redriven or not advanced  # to be advanced first, as a new execution is
+    return Replayed(machine, {**first.params, **workflow}, None if fresh else commands, counts, awaiting, seen)
 
 
 def observed_of(record: RunRecord, replayed: Replayed) -> dict[str, Any]:
