@@ -253,13 +253,18 @@ def check_python_history(run_id: str, history: list[dict[str, Any]], final: bool
     if not history or history[0]["type"] != "RunStarted" or sum(e["type"] == "RunStarted" for e in history) != 1:
         problems.append(f"{run_id}: does not start with one RunStarted")
     started = Counter((e["step"], e["attempt"]) for e in history if e["type"] == "StepStarted")
-    outcomes = Counter(
+    ended = Counter(
         (e["step"], e["attempt"])
         for e in history
-        if e["type"] in ("StepSucceeded", "StepFailed", "StepInterrupted") and e.get("attempt", 0) > 0
+        if e["type"] in ("StepSucceeded", "StepFailed") and e.get("attempt", 0) > 0
     )
+    interrupted = Counter((e["step"], e["attempt"]) for e in history if e["type"] == "StepInterrupted")
+    succeeded = {(e["step"], e["attempt"]) for e in history if e["type"] == "StepSucceeded"}
+    outcomes = ended + interrupted
     problems += [f"{run_id}: {k} started {n} times" for k, n in started.items() if n > 1]
-    problems += [f"{run_id}: {k} has {n} outcomes" for k, n in outcomes.items() if n > 1]
+    problems += [f"{run_id}: {k} has {n} outcomes" for k, n in ended.items() if n > 1]
+    problems += [f"{run_id}: {k} interrupted {n} times" for k, n in interrupted.items() if n > 1]
+    problems += [f"{run_id}: {k} both succeeded and was interrupted" for k in succeeded if k in interrupted]
     problems += [f"{run_id}: {k} has an outcome but never started" for k in outcomes if k not in started]
     if final:
         problems += [f"{run_id}: {k} started and never ended" for k in started if k not in outcomes]

@@ -24,6 +24,7 @@ class StepState:
         "failed_up",
         "index",
         "interruptions",
+        "deaths",
         "name",
         "open_children",
         "parent",
@@ -45,7 +46,8 @@ class StepState:
         self.status = "PENDING"
         self.attempt = 0
         self.retries = [0] * len(spec.retry)
-        self.interruptions = 0
+        self.interruptions = 0  # every interruption: attempts that ran again under one idempotency key
+        self.deaths = 0  # the counted ones (MAX_INTERRUPTIONS of them fail the step)
         self.result: Any = None
         self.error: ErrorInfo | None = None
         self.started_at: float | None = None
