@@ -161,7 +161,9 @@ def trigger_until_answered(
     """Trigger through the API, again with the same idempotency key until the service answers
     (it may be dead or restarting): the key makes the retries create one run at most."""
     while True:
-        status, text = post_json(f"{service.url}/api/pipelines/{name}/trigger", {"params": params, "idempotency_key": key}, token)
+        status, text = post_json(
+            f"{service.url}/api/pipelines/{name}/trigger", {"params": params, "idempotency_key": key}, token
+        )
         answers.append(f"{status} {text}")
         if status == 200:
             return json.loads(text)  # type: ignore[no-any-return]
@@ -268,9 +270,13 @@ def check_python_history(run_id: str, history: list[dict[str, Any]], final: bool
     problems += [f"{run_id}: {k} has an outcome but never started" for k in outcomes if k not in started]
     if final:
         problems += [f"{run_id}: {k} started and never ended" for k in started if k not in outcomes]
-        ends = [i for i, e in enumerate(history) if e["type"] in ("RunSucceeded", "RunFailed", "RunTimedOut", "RunAborted")]
+        ends = [
+            i for i, e in enumerate(history) if e["type"] in ("RunSucceeded", "RunFailed", "RunTimedOut", "RunAborted")
+        ]
         if len(ends) != 1 or ends[0] != len(history) - 1:
-            problems.append(f"{run_id}: {len(ends)} end events, the last at {ends[-1] if ends else None} of {len(history)}")
+            problems.append(
+                f"{run_id}: {len(ends)} end events, the last at {ends[-1] if ends else None} of {len(history)}"
+            )
     return problems
 
 
@@ -281,12 +287,20 @@ def check_asl_history(run_id: str, history: list[dict[str, Any]]) -> list[str]:
     ids = [e["id"] for e in history]
     if ids != list(range(1, len(ids) + 1)):
         problems.append(f"{run_id}: event ids are not 1..{len(ids)}")
-    if not history or history[0]["type"] != "ExecutionStarted" or sum(e["type"] == "ExecutionStarted" for e in history) != 1:
+    if (
+        not history
+        or history[0]["type"] != "ExecutionStarted"
+        or sum(e["type"] == "ExecutionStarted" for e in history) != 1
+    ):
         problems.append(f"{run_id}: does not start with one ExecutionStarted")
     for event in history:
         if event.get("previousEventId", 0) >= event["id"]:
             problems.append(f"{run_id}: event {event['id']} follows a later one ({event['previousEventId']})")
-    ends = [i for i, e in enumerate(history) if e["type"].startswith("Execution") and e["type"] not in ("ExecutionStarted", "ExecutionRedriven")]
+    ends = [
+        i
+        for i, e in enumerate(history)
+        if e["type"].startswith("Execution") and e["type"] not in ("ExecutionStarted", "ExecutionRedriven")
+    ]
     if len(ends) != 1 or ends[0] != len(history) - 1:
         problems.append(f"{run_id}: {len(ends)} end events")
     outcome_of: Counter[int] = Counter()

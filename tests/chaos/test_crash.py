@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -123,7 +122,7 @@ def follow(event: dict):
 
 TASKS = (
     hx.LEDGER_CODE
-    + '''
+    + """
 
 class Flaky(Exception):
     pass
@@ -173,7 +172,7 @@ def work(n, fail, run, state, retry):
             raise ValueError("asked to fail")
         return n + 1
     return _task(run, state, retry, -1, go)
-'''
+"""
 )
 
 CHILD_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:child"
@@ -192,7 +191,8 @@ FLOW = {
                  "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2}],
                  "ResultSelector": {"items.$": "$.value"}, "ResultPath": "$.prep", "Next": "Fan"},
         "Fan": {"Type": "Map", "ItemsPath": "$.prep.items", "MaxConcurrency": 2,
-                "ItemSelector": {"x.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index", "run.$": "$$.Execution.Name"},
+                "ItemSelector": {"x.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index",
+                                 "run.$": "$$.Execution.Name"},
                 "ItemProcessor": {"StartAt": "Square", "States": {"Square": {
                     "Type": "Task", "Resource": "python:_chaos_tasks:square",
                     "Parameters": {"x.$": "$.x", "index.$": "$.index", "run.$": "$.run", "state.$": "$$.State.Name",
@@ -200,7 +200,8 @@ FLOW = {
                     "ResultSelector": {"v.$": "$.value"}, "OutputPath": "$.v", "End": True}}},
                 "ResultPath": "$.squares", "Next": "Risky"},
         "Risky": {"Type": "Task", "Resource": "python:_chaos_tasks:boom", "Parameters": _ctx(),
-                  "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Child"}], "Next": "Child"},
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Child"}],
+                  "Next": "Child"},
         "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
                   "Parameters": {"StateMachineArn": CHILD_ARN,
                                  "Input": {"n.$": "States.ArrayLength($.squares)", "parent.$": "$$.Execution.Name"}},
@@ -213,7 +214,8 @@ FLOW = {
 CHILD = {
     "StartAt": "Hold",
     "States": {"Hold": {"Type": "Wait", "Seconds": 1, "Next": "Double"},
-               "Double": {"Type": "Task", "Resource": "python:_chaos_tasks:double", "Parameters": _ctx(**{"n.$": "$.n"}),
+               "Double": {"Type": "Task", "Resource": "python:_chaos_tasks:double",
+                          "Parameters": _ctx(**{"n.$": "$.n"}),
                           "ResultSelector": {"doubled.$": "$.value"}, "End": True}},
 }  # fmt: skip
 
@@ -421,7 +423,9 @@ def verify(runs: list[Any], items: list[dict[str, Any]], root: Path, store: str)
     for kind, found in (("chain", chain), ("ask", ask)):
         want = {t for t, i in wanted.items() if i["kind"] == kind}
         if set(found) != want:
-            problems.append(f"{kind}: triggers without a run {sorted(want - set(found))}, extra {sorted(set(found) - want)}")
+            problems.append(
+                f"{kind}: triggers without a run {sorted(want - set(found))}, extra {sorted(set(found) - want)}"
+            )
     extra = set(by_kind) - {"fan", "flow", "chain", "ask", "follow", "child"}
     if extra:
         problems.append(f"runs of unexpected pipelines: {extra}")

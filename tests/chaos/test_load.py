@@ -88,7 +88,9 @@ def test_concurrent_triggers_and_a_burst_of_files_lose_nothing(
             tag = f"q{i:04d}"
             barrier.wait()
             sent[tag] = time.time()
-            answers[tag] = hx.post_json(f"{service.url}/api/pipelines/quick/trigger", {"params": {"tag": tag}}, token, 120)
+            answers[tag] = hx.post_json(
+                f"{service.url}/api/pipelines/quick/trigger", {"params": {"tag": tag}}, token, 120
+            )
 
         threads = [threading.Thread(target=trigger, args=(i,)) for i in range(CONCURRENT)]
         for thread in threads:

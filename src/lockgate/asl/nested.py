@@ -94,7 +94,12 @@ def start_execution(arn: str, payload: Any, mapping: dict[str, str], token: str 
     sync = arn.endswith((".sync", ".sync:2"))
     try:
         created = durable.create(
-            runtime, definition, value, state_machine=machine_name, name=name, extra={PARENT_TASK: token} if token else None
+            runtime,
+            definition,
+            value,
+            state_machine=machine_name,
+            name=name,
+            extra={PARENT_TASK: token} if token else None,
         )
     except UsageError as exc:
         again = _started_before(runtime, machine_name, name, token)

@@ -19,12 +19,12 @@ class StepState:
     __slots__ = (
         "attempt",
         "children",
+        "deaths",
         "ended_at",
         "error",
         "failed_up",
         "index",
         "interruptions",
-        "deaths",
         "name",
         "open_children",
         "parent",
