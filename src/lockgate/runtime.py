@@ -220,7 +220,7 @@ class Runtime:
         not have caused it. None: found out from the store (before this run is claimed).
         """
         record = self._record(run_id)
-        if record.status == "RUNNING" and self._requeue_unstarted(record):
+        if record.status == "RUNNING" and self.requeue_unstarted(record):
             return self.view(record.run_id)
         if record.kind == "asl":
             from lockgate.asl import durable
@@ -249,7 +249,7 @@ class Runtime:
         others = self.store.list_runs(status="RUNNING", limit=100_000)
         return any(r.owner == record.owner and r.run_id != record.run_id for r in others)
 
-    def _requeue_unstarted(self, record: RunRecord) -> bool:
+    def requeue_unstarted(self, record: RunRecord) -> bool:
         """A run claimed from the queue by a process that died before its first commit has no
         history to resume from: put it back in the queue, to be started afresh."""
         if self.store.history(record.run_id) or not self._is_stale(record.owner, record.heartbeat_at):

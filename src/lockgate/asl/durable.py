@@ -412,6 +412,10 @@ def resume(
         return bool(runtime.is_orphaned(replace(record, owner=owner, heartbeat_at=heartbeat_at)))
 
     mine = own and record.owner == runtime.owner
+    if not events and not mine:  # claimed from the queue by a process that died before storing its start
+        if runtime.requeue_unstarted(record):
+            return {"status": "QUEUED", "error": None, "cause": None}
+        raise UsageError(f"run {record.run_id} is being started by {record.owner}; it has no history yet")
     if not mine and not runtime.store.claim(record.run_id, runtime.owner, orphaned, runtime.clock()):
         raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
     replayed = replay(events)

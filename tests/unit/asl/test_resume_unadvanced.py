@@ -36,3 +36,22 @@ def test_a_run_with_only_its_start_stored_resumes_from_the_start() -> None:
     history = durable.service_history(created.run_id, runtime)
     assert [e["id"] for e in history] == list(range(1, len(history) + 1))
     assert history[0]["type"] == "ExecutionStarted" and history[-1]["type"] == "ExecutionSucceeded"
+
+
+def test_a_run_claimed_from_the_queue_by_a_process_that_died_before_its_start_is_queued_again() -> None:
+    """The process that claimed a trigger's run died before storing the execution's start: its
+    history is empty, and resuming it puts it back in the queue (no IndexError at every start)."""
+    runtime = default_runtime()
+    run_id = runtime.enqueue("adder", {"event": {"a": 1}}, kind="asl")
+    assert run_id is not None
+    (claimed,) = runtime.claim_queued(1, ["adder"])
+    assert claimed.run_id == run_id and runtime.store.history(run_id) == []
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    with runtime.store.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            sa.update(runs).where(runs.c.run_id == run_id).values(owner=f"{socket.gethostname()}:{proc.pid}:x")
+        )
+    assert durable.resume(runtime, run_id)["status"] == "QUEUED"
+    record = runtime.store.get_run(run_id)
+    assert record is not None and record.status == "QUEUED"
