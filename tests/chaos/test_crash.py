@@ -42,7 +42,8 @@ def mark(what):
     ctx = lockgate.context()
     tries = ctx.attempt - ctx.interruptions
     token = f"{ctx.run_id}:{ctx.step}:{ctx.attempt}"
-    note({"kind": "python", "key": [ctx.run_id, ctx.step], "what": what, "token": token, "try": tries})
+    note({"kind": "python", "key": [ctx.run_id, ctx.step], "what": what, "token": token, "try": tries,
+          "idempotency_key": ctx.idempotency_key})
     return tries
 
 
@@ -485,4 +486,9 @@ def verify(runs: list[Any], items: list[dict[str, Any]], root: Path, store: str)
                     problems.append(f"{key} succeeded twice: {committed[key]} {token}")
                 committed[key] = token
     problems += hx.check_ledger(ledger, committed)
+    # an attempt run again after a kill keeps its idempotency key: steps that never fail use one key
+    for entry in ledger:
+        step = entry["key"][1] if entry["kind"] == "python" else ""
+        if step in ("split", "total", "slow", "echo") and not entry["idempotency_key"].endswith(f":{step}:1"):
+            problems.append(f"{entry['key']}: idempotency key {entry['idempotency_key']}, wanted one ending :{step}:1")
     return [f"[{store}] {p}" for p in problems]
