@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -492,3 +493,92 @@ def verify(runs: list[Any], items: list[dict[str, Any]], root: Path, store: str)
         if step in ("split", "total", "slow", "echo") and not entry["idempotency_key"].endswith(f":{step}:1"):
             problems.append(f"{entry['key']}: idempotency key {entry['idempotency_key']}, wanted one ending :{step}:1")
     return [f"[{store}] {p}" for p in problems]
+
+
+BURST = """
+from pathlib import Path
+
+from lockgate import pipeline, task
+from lockgate.triggers import FileArrival
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@task
+def touch(key: str) -> str:
+    return key
+
+
+@pipeline(triggers=[FileArrival(str(ROOT / "burst"), pattern="*.evt", settle_seconds=1)])
+def onfile(event: dict):
+    return touch(event["key"])
+"""
+
+BURST_FILES = hx.size("burst_files", 600, 3000)
+BURST_KILLS = hx.size("burst_kills", 3, 10)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800 if hx.full() else 420)
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_files_dropped_while_serve_is_killed_make_exactly_one_run_each(
+    tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files land in bursts, some while the service is dead; kills land while it queues and runs
+    them. Afterwards: one run per file, every one SUCCEEDED (LOCKGATE_CHAOS_BURST_FILES, CI 600,
+    full 3,000; LOCKGATE_CHAOS_BURST_KILLS, CI 3, full 10)."""
+    rng = random.Random(SEED)
+    with ExitStack() as stack:
+        hx.use_store(store, monkeypatch, stack)
+        folder = tmp_path / "pipelines"
+        folder.mkdir()
+        burst = tmp_path / "burst"
+        burst.mkdir()
+        (folder / "burst.py").write_text(BURST)
+        service = hx.Service(folder, tmp_path / "serve.log")
+        service.start()
+        stack.callback(service.stop)
+        names = [f"e{i:05d}.evt" for i in range(BURST_FILES)]
+        chunks = [names[i :: BURST_KILLS + 1] for i in range(BURST_KILLS + 1)]
+        written: set[str] = set()
+
+        def drop(some: list[str]) -> None:
+            for name in some:
+                if name not in written:  # each file written once: a file written again is a new version
+                    (burst / name).write_text(name)
+                    written.add(name)
+
+        for k, chunk in enumerate(chunks):
+            drop(chunk)
+            if k == len(chunks) - 1:
+                break
+            time.sleep(rng.uniform(0.2, 2.0))
+            service.kill()
+            if rng.random() < 0.5:  # more files land while nothing watches
+                drop(chunks[k + 1][: len(chunks[k + 1]) // 2])
+            service.start()
+
+        seen: list[int] = []
+
+        def finished() -> list[Any]:
+            runs = hx.store_runs()
+            done = len(runs) >= BURST_FILES and all(r.status not in ("QUEUED", "RUNNING") for r in runs)
+            seen.append(len(runs) if done else -1)
+            return runs if len(seen) >= 4 and len(set(seen[-4:])) == 1 and seen[-1] >= 0 else []
+
+        try:
+            runs = hx.wait_until_or_report(finished, timeout=1200 if hx.full() else 300, every=1.0)
+        finally:
+            service.stop()
+        output = service.output()
+        from lockgate.runtime import close_default
+
+        close_default()
+    keys = Counter(r.params["event"]["key"] for r in runs)
+    twice = sorted(k for k, n in keys.items() if n > 1)
+    assert not twice, f"{len(twice)} files made two runs or more: {twice[:10]}"
+    assert set(keys) == set(names), f"{len(set(names) - set(keys))} files made no run"
+    assert all(r.status == "SUCCEEDED" for r in runs), [(r.run_id, r.status, r.error) for r in runs][:20]
+    assert "database is locked" not in output
+    assert "Traceback" not in output, output[output.index("Traceback") - 2000 :][:6000]
+    hx.summary("crash-burst", [f"{store}: {BURST_FILES} files, {BURST_KILLS} kills, {len(runs)} runs, one per file"])
