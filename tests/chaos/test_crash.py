@@ -172,7 +172,7 @@ def work(n, fail, run, state, retry):
             raise Flaky("the first try fails")
         if fail:
             raise ValueError("asked to fail")
-        return n + 1
+        return {"n": n + 1, "items": [1, 2]}
     return _task(run, state, retry, -1, go)
 """
 )
@@ -228,7 +228,17 @@ ASK = {
         "Work": {"Type": "Task", "Resource": "python:_chaos_tasks:work",
                  "Parameters": _ctx(**{"n.$": "$.n", "fail.$": "$.fail"}),
                  "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 1}],
-                 "ResultSelector": {"n.$": "$.value"}, "End": True},
+                 "ResultSelector": {"n.$": "$.value.n", "n_items.$": "$.value.items"}, "Next": "Spread"},
+        "Spread": {"Type": "Map", "ItemsPath": "$.n_items", "ResultPath": "$.spread",
+                   "ItemSelector": {"x.$": "$$.Map.Item.Value"},
+                   "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                                     "StartAt": "Pause", "States": {
+                       "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Square"},
+                       "Square": {"Type": "Task", "Resource": "python:_chaos_tasks:square",
+                                  "Parameters": {"x.$": "$.x", "index": -1, "run.$": "$$.Execution.Name",
+                                                 "state.$": "$$.State.Name", "retry.$": "$$.State.RetryCount"},
+                                  "ResultSelector": {"v.$": "$.value"}, "OutputPath": "$.v", "End": True}}},
+                   "End": True},
     },
 }  # fmt: skip
 
@@ -340,7 +350,9 @@ def test_serve_killed_at_random_moments_loses_nothing_and_reruns_no_success(
 
         fans = sum(i["kind"] == "fan" for i in items)
         flows = sum(i["kind"] == "flow" for i in items)
-        wanted = len(items) + fans + flows  # + a follow run per fan run, a child per flow run
+        asks = sum(i["kind"] == "ask" and not i["fail"] for i in items)
+        # + a follow run per fan run, a child per flow run, two Map children per ask that succeeds
+        wanted = len(items) + fans + flows + 2 * asks
 
         seen: list[int] = []
 
@@ -428,7 +440,14 @@ def verify(runs: list[Any], items: list[dict[str, Any]], root: Path, store: str)
             problems.append(
                 f"{kind}: triggers without a run {sorted(want - set(found))}, extra {sorted(set(found) - want)}"
             )
-    extra = set(by_kind) - {"fan", "flow", "chain", "ask", "follow", "child"}
+    # a Distributed Map's children: one per item of each ask run that got there, never two
+    spread = one_per("ask/Spread", lambda r: (r.parent_run_id, r.params.get("index")), "item")
+    reached = {r.run_id for r in ask.values() if r.status == "SUCCEEDED"}
+    if {p for p, _ in spread} != reached or len(spread) != 2 * len(reached):
+        problems.append(f"ask/Spread: {len(spread)} children for {len(reached)} parents that ran the Map")
+    for run in spread.values():
+        outcome(run, "SUCCEEDED", {1: 1, 2: 4}.get(input_of(run).get("x")))
+    extra = set(by_kind) - {"fan", "flow", "chain", "ask", "follow", "child", "ask/Spread"}
     if extra:
         problems.append(f"runs of unexpected pipelines: {extra}")
 
@@ -442,7 +461,8 @@ def verify(runs: list[Any], items: list[dict[str, Any]], root: Path, store: str)
         outcome(run, "FAILED" if item["fail"] else "SUCCEEDED", (item["n"] + 1) * 10, "ValueError")
     for tag, run in ask.items():
         item = wanted[tag]
-        outcome(run, "FAILED" if item["fail"] else "SUCCEEDED", {"n": item["n"] + 1}, "ValueError")
+        want = {"n": item["n"] + 1, "n_items": [1, 2], "spread": [1, 4]}
+        outcome(run, "FAILED" if item["fail"] else "SUCCEEDED", want, "ValueError")
     succeeded_fans = {r.run_id: r for r in fan.values() if r.status == "SUCCEEDED"}
     if set(follow) != set(succeeded_fans):
         problems.append(f"follow: upstream runs without one {sorted(set(succeeded_fans) - set(follow))}, "
