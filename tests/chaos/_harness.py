@@ -340,7 +340,7 @@ def check_ledger(ledger: list[dict[str, Any]], committed: dict[tuple[Any, ...], 
 
 
 def summary(name: str, lines: list[str]) -> None:
-    """Print a suite's figures (pytest -s shows them; the last line is kept in junit output too)."""
+    """Print a suite's figures, one line each (shown with pytest -s)."""
     for line in lines:
         print(f"[{name}] {line}", flush=True)
 
