@@ -206,10 +206,22 @@ class Runtime:
         state, batch = started
         return self._drive(state, batch, kind, observer)
 
-    def resume(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
-        """Continue a run whose process died; a finished run is just shown."""
+    def resume(
+        self,
+        run_id: str,
+        *,
+        executor: str | None = None,
+        observer: Observer | None = None,
+        shared: bool | None = None,
+    ) -> Run:
+        """Continue a run whose process died; a finished run is just shown.
+
+        `shared`: whether the process that died was driving other runs too (a service); its
+        death then does not count toward the interruptions that fail a step, since the step need
+        not have caused it. None: found out from the store (before this run is claimed).
+        """
         record = self._record(run_id)
-        if record.status == "RUNNING" and self._requeue_unstarted(record):
+        if record.status == "RUNNING" and self.requeue_unstarted(record):
             return self.view(record.run_id)
         if record.kind == "asl":
             from lockgate.asl import durable
@@ -218,6 +230,8 @@ class Runtime:
             return self.view(record.run_id)
         if record.status != "RUNNING":
             return self.view(record.run_id)
+        if shared is None:
+            shared = self._drove_others(record)
         if not self.store.claim(record.run_id, self.owner, self._is_stale, self.clock()):
             raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
         events = self.store.history(record.run_id)
@@ -226,12 +240,19 @@ class Runtime:
         kind = executor or self.executor_kind
         # Steps on workers outlive the process that drove the run: follow them, do not interrupt.
         remote = kind == "celery"
-        resumed = engine.Resume(self.owner, interrupt=not remote)
+        resumed = engine.Resume(self.owner, interrupt=not remote, counted=not shared)
         asked = reruns.pending(state, events, now)  # clears and marks its dead owner had not applied
         batch = [*asked, *engine.decide(state, resumed, now, self.draw, self._capacity(kind, state.workflow))]
         return self._drive(state, batch, kind, observer, first_commit=True, reattach=remote)
 
-    def _requeue_unstarted(self, record: RunRecord) -> bool:
+    def _drove_others(self, record: RunRecord) -> bool:
+        """Whether the owner of `record` still owns other unfinished runs (it was a service)."""
+        if record.owner is None:
+            return False
+        others = self.store.list_runs(status="RUNNING", limit=100_000)
+        return any(r.owner == record.owner and r.run_id != record.run_id for r in others)
+
+    def requeue_unstarted(self, record: RunRecord) -> bool:
         """A run claimed from the queue by a process that died before its first commit has no
         history to resume from: put it back in the queue, to be started afresh."""
         if self.store.history(record.run_id) or not self._is_stale(record.owner, record.heartbeat_at):

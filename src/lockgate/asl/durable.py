@@ -413,13 +413,14 @@ def replay(events: list[h.Event]) -> Replayed:
     invoked: dict[str, str] = {}
     seen = 0
     redriven = False  # a redrive not yet followed by an advance
+    advanced = False  # a history of RunStarted alone (its process died before the first advance)
     for event in events[1:]:
         if isinstance(event, h.RunRedriven) and machine.status != RUNNING:
             machine.redrive(event.at)
             outstanding.clear()
             redriven = True
         elif isinstance(event, h.AslAdvanced):
-            redriven = False
+            redriven, advanced = False, True
             for report in event.reports:
                 if len(report) > 4:
                     seen = max(seen, int(report[4]))
@@ -455,10 +456,11 @@ def replay(events: list[h.Event]) -> Replayed:
                 counts[command.state] -= 1  # it is invoked (and counted) again
         elif isinstance(command, StartTimer) and (command.id in live or command.id.startswith("$")):
             commands.append(command)
+    fresh = redriven or not advanced  # to be advanced first, as a new execution is
     return Replayed(
         machine,
         {**first.params, **workflow},
-        None if redriven else commands,
+        None if fresh else commands,
         counts,
         awaiting,
         seen,
@@ -542,6 +544,10 @@ def resume(
         return bool(runtime.is_orphaned(replace(record, owner=owner, heartbeat_at=heartbeat_at)))
 
     mine = own and record.owner == runtime.owner
+    if not events and not mine:  # claimed from the queue by a process that died before storing its start
+        if runtime.requeue_unstarted(record):
+            return {"status": "QUEUED", "error": None, "cause": None}
+        raise UsageError(f"run {record.run_id} is being started by {record.owner}; it has no history yet")
     if not mine and not runtime.store.claim(record.run_id, runtime.owner, orphaned, runtime.clock()):
         raise UsageError(f"run {record.run_id} is being run by {record.owner}; it has not stopped")
     replayed = replay(events)

@@ -66,8 +66,13 @@ def _stored(machine_arn: str, runtime: Any) -> dict[str, Any]:
     )
 
 
-def start_execution(arn: str, payload: Any, mapping: dict[str, str]) -> Any:
-    """Run the `startExecution` integration `arn` (with its suffix) for the task's `payload`."""
+def start_execution(arn: str, payload: Any, mapping: dict[str, str], token: str = "") -> Any:
+    """Run the `startExecution` integration `arn` (with its suffix) for the task's `payload`.
+
+    `token` is the task's token, the same whenever this one invocation runs again (after a crash
+    of the process driving the parent): the child is named after it when `Name` is not given, and
+    a child this invocation already started is taken up again, not started a second time.
+    """
     from lockgate.asl import durable
     from lockgate.asl.resources import TaskFailure
     from lockgate.core.errors import UsageError
@@ -85,21 +90,36 @@ def start_execution(arn: str, payload: Any, mapping: dict[str, str]) -> Any:
         except json.JSONDecodeError:
             raise TaskFailure(e.TASK_FAILED, f"{arn}: Input is text that is not JSON") from None
     machine_name = machine_arn.rsplit(":", 1)[-1]
-    name = payload.get("Name")
+    name = payload.get("Name") or (f"child-{token[:40]}" if token else None)
+    sync = arn.endswith((".sync", ".sync:2"))
     try:
-        created = durable.create(runtime, definition, value, state_machine=machine_name, name=name)
+        created = durable.create(
+            runtime,
+            definition,
+            value,
+            state_machine=machine_name,
+            name=name,
+            extra={PARENT_TASK: token} if token else None,
+        )
     except UsageError as exc:
-        raise TaskFailure("StepFunctions.ExecutionAlreadyExistsException", str(exc)) from None
-    started = runtime.clock()
-    execution_arn = arns.execution(machine_name, created.name)
-    if not arn.endswith((".sync", ".sync:2")):
-        threading.Thread(target=durable.execute, args=(runtime, created), daemon=True).start()
-        return {"ExecutionArn": execution_arn, "StartDate": _json.iso(started)}
-    result = durable.execute(runtime, created)
+        again = _started_before(runtime, machine_name, name, token)
+        if again is None:
+            raise TaskFailure("StepFunctions.ExecutionAlreadyExistsException", str(exc)) from None
+        name, started = again.params.get("name", name), again.started_at or again.created_at
+        if not sync:
+            return {"ExecutionArn": arns.execution(machine_name, name), "StartDate": _json.iso(started)}
+        result = _take_up(runtime, again.run_id)
+    else:
+        name, started = created.name, runtime.clock()
+        if not sync:
+            threading.Thread(target=durable.execute, args=(runtime, created), daemon=True).start()
+            return {"ExecutionArn": arns.execution(machine_name, name), "StartDate": _json.iso(started)}
+        result = durable.execute(runtime, created)
+    execution_arn = arns.execution(machine_name, name)
     described = {
         "ExecutionArn": execution_arn,
         "StateMachineArn": machine_arn,
-        "Name": created.name,
+        "Name": name,
         "Input": json.dumps(value),
         "InputDetails": {"Included": True},
         "StartDate": _json.iso(started),
@@ -113,3 +133,40 @@ def start_execution(arn: str, payload: Any, mapping: dict[str, str]) -> Any:
     described["Output"] = output if arn.endswith(".sync:2") else json.dumps(output)
     described["OutputDetails"] = {"Included": True}
     return described
+
+
+PARENT_TASK = "parent_task"  # the params key of a child execution: the token of the task that started it
+TAKE_UP_POLL_SECONDS = 0.2
+
+
+def _started_before(runtime: Any, machine_name: str, name: str | None, token: str) -> Any:
+    """The child execution this very task invocation started before its process died, if that is
+    what holds the name (its params carry the invocation's token); None for another execution."""
+    from lockgate.asl import durable
+
+    if not token or not name:
+        return None
+    record = runtime.store.find_by_key(durable.execution_key(machine_name, name))
+    if record is None or record.params.get(PARENT_TASK) != token:
+        return None
+    return record
+
+
+def _take_up(runtime: Any, run_id: str) -> dict[str, Any]:
+    """The result of a child execution started earlier: driven here to its end if its process
+    died, else waited for (its owner, or the scheduler that adopted it, drives it)."""
+    import time
+
+    from lockgate.asl import durable
+    from lockgate.core.errors import UsageError
+
+    while True:
+        record = runtime.store.get_run(run_id)
+        if record is None:
+            return {"status": "ABORTED", "error": None, "cause": "the child execution is gone"}
+        if record.status != "RUNNING" or runtime.is_orphaned(record):
+            try:
+                return durable.resume(runtime, run_id)  # a finished run just gives its result
+            except UsageError:
+                pass  # another process took it up first: wait for it
+        time.sleep(TAKE_UP_POLL_SECONDS)

@@ -554,7 +554,7 @@ class Resources:
         if base == "arn:aws:states:::states:startExecution" and arn not in self.mapping:
             from lockgate.asl.nested import start_execution
 
-            return start_execution(arn, payload, self.mapping)
+            return start_execution(arn, payload, self.mapping, token)
         target = self._lookup(arn)
         if target is None:
             raise TaskFailure(

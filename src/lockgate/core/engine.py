@@ -62,6 +62,7 @@ class Resume:
 
     owner: str
     interrupt: bool = True
+    counted: bool = True  # the interruptions count toward MAX_INTERRUPTIONS (see h.StepInterrupted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ def decide(
         emit(h.RunResumed(at=now, owner=signal.owner))
         if signal.interrupt:
             for name in sorted(state.running, key=_step_order(state)):
-                _interrupt(state.steps[name], now, emit)
+                _interrupt(state.steps[name], now, emit, signal.counted)
 
     # timers
     while state.timers and state.timers[0][0] <= now and state.status == "RUNNING":
@@ -150,12 +151,12 @@ def decide(
     return events
 
 
-def _interrupt(step: StepState, now: float, emit: Callable[[h.Event], None]) -> None:
-    emit(h.StepInterrupted(at=now, step=step.name, attempt=step.attempt))
-    if step.interruptions >= MAX_INTERRUPTIONS:
+def _interrupt(step: StepState, now: float, emit: Callable[[h.Event], None], counted: bool = True) -> None:
+    emit(h.StepInterrupted(at=now, step=step.name, attempt=step.attempt, counted=counted))
+    if step.deaths >= MAX_INTERRUPTIONS:
         error = ErrorInfo(
             name=INTERRUPTED,
-            cause=f"step {step.name} was interrupted {step.interruptions} times (its process died each time)",
+            cause=f"step {step.name} was interrupted {step.deaths} times (its process died each time)",
             retryable=False,
         )
         emit(h.StepFailed(at=now, step=step.name, attempt=step.attempt, error=error.to_json(), final=True))

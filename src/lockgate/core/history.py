@@ -147,10 +147,15 @@ class RetryScheduled(Event):
 
 @dataclass(frozen=True, slots=True)
 class StepInterrupted(Event):
-    """The process running an attempt died; the attempt does not count against retries."""
+    """The process running an attempt died; the attempt does not count against retries.
+
+    `counted`: whether it counts toward the interruptions that fail the step (False when the
+    process that died was driving other runs too, so its death need not be this step's doing).
+    """
 
     step: str
     attempt: int
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)

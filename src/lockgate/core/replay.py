@@ -176,6 +176,7 @@ def _apply_interrupted(state: RunState, e: h.StepInterrupted) -> None:
     step = state.steps[e.step]
     _leave_running(state, step)
     step.interruptions += 1
+    step.deaths += 1 if e.counted else 0
     step.status = "PENDING"
     make_ready(state, step)
 
@@ -397,6 +398,7 @@ def _reset(step: StepState) -> None:
     step.status = "PENDING"
     step.retries = [0] * len(step.spec.retry)
     step.interruptions = 0
+    step.deaths = 0
     step.error = None
     step.ended_at = None
 

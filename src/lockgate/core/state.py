@@ -19,6 +19,7 @@ class StepState:
     __slots__ = (
         "attempt",
         "children",
+        "deaths",
         "ended_at",
         "error",
         "failed_up",
@@ -45,7 +46,8 @@ class StepState:
         self.status = "PENDING"
         self.attempt = 0
         self.retries = [0] * len(spec.retry)
-        self.interruptions = 0
+        self.interruptions = 0  # every interruption: attempts that ran again under one idempotency key
+        self.deaths = 0  # the counted ones (MAX_INTERRUPTIONS of them fail the step)
         self.result: Any = None
         self.error: ErrorInfo | None = None
         self.started_at: float | None = None

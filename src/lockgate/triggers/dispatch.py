@@ -12,6 +12,7 @@ import heapq
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,6 +54,7 @@ class Dispatcher:
         self._jobs: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._in_flight: set[str] = set()
+        self._shared: dict[str, bool] = {}  # run id -> its dead owner drove other runs too
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self.finished = 0
@@ -107,12 +109,18 @@ class Dispatcher:
         needs its definition, so only this scheduler's state machines are adopted.
         """
         count = 0
-        for record in self.runtime.store.list_runs(status="RUNNING", limit=100_000):
+        running = self.runtime.store.list_runs(status="RUNNING", limit=100_000)
+        # Taken before any is claimed: a dead process that drove several runs (a service) is not
+        # counted against the steps it was running (Runtime.resume's `shared`).
+        owners = Counter(record.owner for record in running)
+        for record in running:
             with self._lock:
                 if record.run_id in self._in_flight:
                     continue
             known = record.pipeline in self.pipelines or record.kind == "python"
             if known and self.runtime.is_orphaned(record):
+                with self._lock:
+                    self._shared[record.run_id] = owners[record.owner] > 1
                 self._submit("resume", record)
                 count += 1
         return count
@@ -182,7 +190,9 @@ class Dispatcher:
                     # with its project's resource map; "continue" takes back a run this process parked
                     pipeline.resume(self.runtime, record.run_id, self._park(record.run_id), own=kind == "continue")
                 elif kind == "resume":
-                    self.runtime.resume(record.run_id)
+                    with self._lock:
+                        shared = self._shared.pop(record.run_id, None)
+                    self.runtime.resume(record.run_id, shared=shared)
                 else:
                     self._start(record)
             except LockgateError as exc:

@@ -61,3 +61,60 @@ def test_a_failed_child_fails_the_task(tmp_path: Path) -> None:
 def test_an_unknown_state_machine_fails_clearly() -> None:
     result = run_execution(_parent("arn:aws:states:::states:startExecution.sync"), {"x": 1}, resources=Resources())
     assert result["error"] == "States.TaskFailed" and "StateMachineDoesNotExist" in result["cause"]
+
+
+def test_the_same_invocation_again_takes_up_its_child_instead_of_starting_another(tmp_path: Path) -> None:
+    """After a crash the parent's task runs again with the same token: the child it had started
+    (here left RUNNING by a dead process) is driven to its end, and no second child starts."""
+    import socket
+
+    import sqlalchemy as sa
+
+    from lockgate.asl import durable
+    from lockgate.asl.nested import PARENT_TASK, start_execution
+    from lockgate.store.schema import runs
+
+    resources = _resources(tmp_path, CHILD)
+    runtime = default_runtime()
+    created = durable.create(runtime, CHILD, {"a": 1, "b": 2}, state_machine="Adder", name="child-tok1",
+                             extra={PARENT_TASK: "tok1"})  # fmt: skip
+    dead = subprocess_pid_that_exited()
+    with runtime.store.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(sa.update(runs).where(runs.c.run_id == created.run_id)
+                     .values(owner=f"{socket.gethostname()}:{dead}:gone"))  # fmt: skip
+    arn = "arn:aws:states:::states:startExecution.sync:2"
+    payload = {"StateMachineArn": CHILD_ARN, "Input": {"a": 1, "b": 2}}
+    answer = start_execution(arn, payload, resources.mapping, "tok1")
+    assert answer["Status"] == "SUCCEEDED" and answer["Output"] == {"sum": 3}
+    assert answer["Name"] == "child-tok1"
+    again = start_execution(arn, payload, resources.mapping, "tok1")  # finished: its result, again
+    assert again["Output"] == {"sum": 3}
+    assert [r.run_id for r in runtime.store.list_runs() if r.pipeline == "Adder"] == [created.run_id]
+    other = start_execution(arn, payload, resources.mapping, "tok2")  # another invocation: another child
+    assert other["Name"] != "child-tok1"
+    assert len([r for r in runtime.store.list_runs() if r.pipeline == "Adder"]) == 2
+
+
+def test_a_name_taken_by_another_execution_is_still_refused(tmp_path: Path) -> None:
+    from lockgate.asl import durable
+    from lockgate.asl.nested import start_execution
+    from lockgate.asl.resources import TaskFailure
+
+    resources = _resources(tmp_path, CHILD)
+    durable.create(default_runtime(), CHILD, {"a": 1, "b": 2}, state_machine="Adder", name="taken")
+    payload = {"StateMachineArn": CHILD_ARN, "Input": {"a": 1, "b": 2}, "Name": "taken"}
+    try:
+        start_execution("arn:aws:states:::states:startExecution.sync", payload, resources.mapping, "tok3")
+    except TaskFailure as exc:
+        assert exc.error == "StepFunctions.ExecutionAlreadyExistsException"
+    else:
+        raise AssertionError("a name another execution holds was accepted")
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
