@@ -40,6 +40,8 @@ Observer = Callable[[engine.RunState, list[h.Event]], None]
 # "module:function" of each plugin; a plugin is called with every new Runtime and may add
 # observers (called after each committed batch) and closers (called by Runtime.close()).
 PLUGINS: list[str] = ["lockgate.notify.plugin:install"]
+# How often, at most, a run loop waiting on its steps reads whether the run was cancelled.
+CANCEL_CHECK_SECONDS = 1.0
 
 
 class Runtime:
@@ -371,13 +373,18 @@ class Runtime:
                 if isinstance(job, Job):
                     executor.reattach(job)  # type: ignore[attr-defined]
         carried = self._submit(state, batch, executor)
-        last_beat = self.clock()
+        last_beat = last_look = self.clock()
         while state.status == "RUNNING":
             now = self.clock()
             wake = state.next_wakeup()
             timeout = max(0.0, min(self.heartbeat_seconds - (now - last_beat), (wake - now) if wake else 1e9))
+            timeout = min(timeout, max(0.0, CANCEL_CHECK_SECONDS - (now - last_look)))
             outcomes = carried + executor.wait(0 if carried else timeout)
             now = self.clock()
+            if not outcomes and now - last_look >= CANCEL_CHECK_SECONDS:
+                last_look = now
+                if self._taken(state, now):  # cancelled (or adopted) while its steps run
+                    return
             batch = []
             for outcome in outcomes:
                 batch += engine.decide(state, self._signal(state, outcome), now, self.draw, executor.capacity)
@@ -409,7 +416,15 @@ class Runtime:
             update = _final_update(state, batch[-1])
         if self.store.append(state.run_id, batch, update, self.owner, now):
             return True
+        self._taken(state, now, certain=True)
+        return False
+
+    def _taken(self, state: engine.RunState, now: float, certain: bool = False) -> bool:
+        """Whether the run was taken from this process (cancelled, or adopted elsewhere); if so,
+        stop driving it: the caller returns, and the executor's shutdown stops its attempts."""
         record = self.store.get_run(state.run_id)
+        if not certain and record is not None and record.status == "RUNNING" and record.owner == self.owner:
+            return False
         log.warning(
             "run %s was %s elsewhere; this process stops driving it",
             state.run_id,
@@ -418,7 +433,7 @@ class Runtime:
         )
         if record is not None and record.status == "ABORTED":
             engine.apply(state, h.RunAborted(at=now, cause=record.cause or "aborted"))
-        return False
+        return True
 
     def _finish(self, state: engine.RunState, last: h.Event, now: float) -> None:
         self.store.append(state.run_id, [], _final_update(state, last), self.owner, now)

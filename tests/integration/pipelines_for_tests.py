@@ -164,3 +164,17 @@ def polite(marker: str, limit: float = 20.0) -> str:
 @pipeline
 def polite_run(marker: str):
     return polite(marker)
+
+
+@task
+def nap(folder: str, seconds: float = 60.0) -> str:
+    """Writes its pid to `started`, sleeps, then writes `woke`: cancelled mid-sleep, `woke` never appears."""
+    Path(folder, "started").write_text(str(os.getpid()))
+    time.sleep(seconds)
+    Path(folder, "woke").write_text("woke")
+    return "woke"
+
+
+@pipeline
+def napping(folder: str, seconds: float = 60.0):
+    return nap(folder, seconds)
