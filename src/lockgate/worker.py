@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.core.errors import ErrorInfo, UsageError
-from lockgate.executors.base import Job, Outcome, execute
+from lockgate.executors.base import Job, Outcome
+from lockgate.executors.children import ABORTED
 from lockgate.executors.sources import file_hash, source_file
 
 log = logging.getLogger(__name__)
 
 SOURCE_MISMATCH = "lockgate.SourceMismatch"
+CANCEL_POLL_SECONDS = 0.5  # how often a worker running attempts asks whether their runs ended
 _current: Worker | None = None
 
 
@@ -56,6 +58,9 @@ class Worker:
         self._loaded: dict[str, str] = {}  # pipeline file -> its hash when this process imported it
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        from lockgate.executors.children import Children
+
+        self.children = Children(concurrency)  # each attempt runs in one of these: a cancel kills it
 
     # -- life ------------------------------------------------------------------------------
 
@@ -76,8 +81,28 @@ class Worker:
             except Exception as exc:  # the database is away: beat again when it is back
                 log.warning("worker heartbeat failed: %s", exc)
 
+    def watch_cancels(self) -> None:
+        """Kill the child running an attempt whose run has ended (cancelled, timed out, failed)
+        within CANCEL_POLL_SECONDS; the store is asked only while attempts run here."""
+        while not self._stop.wait(CANCEL_POLL_SECONDS):
+            running = self.children.running()
+            if not running:
+                continue
+            try:
+                ended = self.cluster.ended_runs([job.run_id for job in running])
+            except Exception as exc:  # the database is away: look again when it is back
+                log.warning("looking for cancelled runs failed: %s", exc)
+                continue
+            if ended:
+                for run_id, status in ended.items():
+                    log.warning("run %s is %s: stopping its attempts running here", run_id, status)
+                self.children.kill(
+                    lambda job: job.run_id in ended, "its run was {}".format(" / ".join(sorted(set(ended.values()))))
+                )
+
     def stop(self) -> None:
         self._stop.set()
+        self.children.close(kill_running="the worker stopped")
         try:
             self.cluster.unregister(self.id)
         except Exception as exc:
@@ -98,6 +123,12 @@ class Worker:
                     log.warning("attempt %s/%s#%d: its worker %s died", job.run_id, job.step, job.attempt, row.worker)
             return  # a duplicate, or an attempt that ended or was given up: nothing to run
         outcome = self._execute(job)
+        if outcome.error is not None and outcome.error.name == ABORTED:  # its child was killed here
+            if self._stop.is_set():  # this worker is going away: the attempt runs again elsewhere
+                self.cluster.interrupt(job, self.id)
+            else:
+                self._close(job)  # its run has ended: nobody reads this outcome
+            return
         self._finish(job, outcome)
 
     def _execute(self, job: Job) -> Outcome:
@@ -114,7 +145,7 @@ class Worker:
             log_url=log_url,
             log_upload_seconds=self.logs.upload_seconds,
         )
-        return execute(here)
+        return self.children.run(here)
 
     def _local_source(self, job: Job) -> str | Outcome:
         """The worker's own copy of the job's pipeline file, checked against the run's hash."""
@@ -144,6 +175,18 @@ class Worker:
     def _mismatch(job: Job, cause: str) -> Outcome:
         log.error("attempt %s/%s#%d: %s", job.run_id, job.step, job.attempt, cause)
         return Outcome(job.step, job.attempt, error=ErrorInfo(name=SOURCE_MISMATCH, cause=cause, retryable=False))
+
+    def _close(self, job: Job) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self.cluster.close(job)
+                log.warning("attempt %s/%s#%d stopped: its run has ended", job.run_id, job.step, job.attempt)
+                return
+            except Exception as exc:
+                log.warning("closing the attempt %s/%s failed (%s); trying again", job.run_id, job.step, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _finish(self, job: Job, outcome: Outcome) -> None:
         """Write the outcome before the message is acknowledged; wait for a database that is away."""
@@ -208,10 +251,12 @@ def serve(settings: Any, queues: list[str], concurrency: int, folder: Path | Non
     check_broker(app)
     worker = Worker(settings, queues, concurrency, folder)
     _current = worker
+    worker.children.warm()  # the first attempts start at once, not after a process start each
     worker.register()
     beat = threading.Thread(target=worker.beat_forever, name="lockgate-worker-heartbeat", daemon=True)
     beat.start()
-    log.info("worker %s serving queues %s with %d threads", worker.id, ",".join(queues), concurrency)
+    threading.Thread(target=worker.watch_cancels, name="lockgate-worker-cancels", daemon=True).start()
+    log.info("worker %s serving queues %s with %d slots", worker.id, ",".join(queues), concurrency)
     try:
         celery_worker = app.Worker(
             pool="threads",

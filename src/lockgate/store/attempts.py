@@ -14,12 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from lockgate import _json
+from lockgate.core.history import TERMINAL_RUN
 from lockgate.executors.base import Job
 from lockgate.store.schema import attempts, events, pools, runs, workers
 
 # States of an attempt row. `dispatched` and `running` hold a slot of the attempt's pool.
 WAITING, DISPATCHED, RUNNING, DONE, INTERRUPTED = "waiting", "dispatched", "running", "done", "interrupted"
 HOLDING = (DISPATCHED, RUNNING)
+_ENDED = tuple(sorted(TERMINAL_RUN))
 DEFAULT_POOL_SLOTS = 1  # a pool nobody sized with `lockgate pools set` runs one attempt at a time
 
 
@@ -236,16 +238,36 @@ class ClusterStore:
     # -- attempts: the worker's side -----------------------------------------------------------
 
     def claim(self, job: Job, worker: str, now: float) -> bool:
-        """Take a dispatched attempt to run it here; False when it is not (any more) dispatched."""
+        """Take a dispatched attempt to run it here; False when it is not (any more) dispatched,
+        or when its run has ended (cancelled while the message waited)."""
+        ended = sa.exists(sa.select(runs.c.run_id).where(runs.c.run_id == job.run_id, runs.c.status.in_(_ENDED)))
         with self.engine.begin() as conn:
             return (
                 conn.execute(
                     sa.update(attempts)
-                    .where(*_key(job), attempts.c.state == DISPATCHED)
+                    .where(*_key(job), attempts.c.state == DISPATCHED, ~ended)
                     .values(state=RUNNING, worker=worker, heartbeat=now)
                 ).rowcount
                 == 1
             )
+
+    def ended_runs(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """Which of these runs have ended, and how (a worker stops their attempts still running)."""
+        if not run_ids:
+            return {}
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.run_id, runs.c.status).where(
+                    runs.c.run_id.in_(sorted(set(run_ids))), runs.c.status.in_(_ENDED)
+                )
+            ).all()
+        return {row.run_id: row.status for row in rows}
+
+    def close(self, job: Job) -> None:
+        """Delete an attempt of a run that has ended: nobody will read its outcome, and its pool
+        slot comes free."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(attempts).where(*_key(job)))
 
     def finish(self, job: Job, worker: str, outcome: dict[str, Any], now: float) -> bool:
         """Write a running attempt's outcome; False when it was given up (interrupted) meanwhile."""
@@ -341,6 +363,12 @@ class ClusterStore:
                 .where(attempts.c.state == RUNNING, attempts.c.worker.not_in(live))
                 .values(state=INTERRUPTED)
             ).rowcount
+            # What is left of runs that ended (their driver died, or a step ended after its run):
+            # no driver will read these rows, and a waiting or dispatched one would hold a slot.
+            ended = sa.exists(
+                sa.select(runs.c.run_id).where(runs.c.run_id == attempts.c.run_id, runs.c.status.in_(_ENDED))
+            )
+            conn.execute(sa.delete(attempts).where(attempts.c.state != RUNNING, ended))
         return interrupted
 
     # -- pools --------------------------------------------------------------------------------
