@@ -93,12 +93,9 @@ class Worker:
             except Exception as exc:  # the database is away: look again when it is back
                 log.warning("looking for cancelled runs failed: %s", exc)
                 continue
-            if ended:
-                for run_id, status in ended.items():
-                    log.warning("run %s is %s: stopping its attempts running here", run_id, status)
-                self.children.kill(
-                    lambda job: job.run_id in ended, "its run was {}".format(" / ".join(sorted(set(ended.values()))))
-                )
+            for run_id, status in ended.items():
+                log.warning("run %s is %s: stopping its attempts running here", run_id, status)
+                self.children.kill(lambda job, run_id=run_id: job.run_id == run_id, f"its run was {status}")
 
     def stop(self) -> None:
         self._stop.set()

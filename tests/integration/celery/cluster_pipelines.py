@@ -20,7 +20,8 @@ def _ledger(folder: str, **fields: Any) -> int:
     before = 0
     if path.exists():
         before = sum(1 for line in path.read_text().splitlines() if json.loads(line)["step"] == ctx.step)
-    entry = {"step": ctx.step, "key": ctx.idempotency_key, "attempt": ctx.attempt, "pid": os.getpid(), "worker": os.getppid(), **fields}
+    entry = {"step": ctx.step, "key": ctx.idempotency_key, "attempt": ctx.attempt, **fields}
+    entry |= {"pid": os.getpid(), "worker": os.getppid()}
     with path.open("a") as f:
         f.write(json.dumps(entry) + "\n")
     return before

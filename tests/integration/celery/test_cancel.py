@@ -77,5 +77,7 @@ def test_cancel_kills_the_step_running_on_a_worker(cluster: Cluster) -> None:
 
     # The worker lives on, with a fresh child in place of the killed one.
     assert worker.poll() is None
-    again = cluster.lockgate("run", f"{source}:slow_one", "--param", f"folder={marks}", "--param", "seconds=0", "--json")
+    again = cluster.lockgate(
+        "run", f"{source}:slow_one", "--param", f"folder={marks}", "--param", "seconds=0", "--json"
+    )
     assert json.loads(again.stdout)["status"] == "SUCCEEDED", again.stderr
