@@ -232,6 +232,26 @@ def check_database(settings: Any) -> None:
         engine.dispose()
 
 
+def _wait_for_broker(app: Any) -> None:
+    from lockgate.config import mask_url
+    from lockgate.executors.celery import check_broker
+
+    url = mask_url(str(app.conf.broker_url))
+    log.warning("the worker lost the broker at %s; consuming again when it answers", url)
+    said = time.monotonic()
+    while True:  # a SIGTERM meanwhile ends the process (Celery's handler raises in this thread)
+        try:
+            check_broker(app, timeout=2.0)
+        except UsageError as exc:
+            if time.monotonic() - said >= 10.0:
+                said = time.monotonic()
+                log.warning("%s; still waiting", exc)
+            time.sleep(1.0)
+            continue
+        log.warning("the broker at %s answers again; consuming", url)
+        return
+
+
 def serve(settings: Any, queues: list[str], concurrency: int, folder: Path | None) -> None:
     """Run this process as a worker until SIGTERM/SIGINT (a warm stop: running attempts finish)."""
     global _current
@@ -255,19 +275,26 @@ def serve(settings: Any, queues: list[str], concurrency: int, folder: Path | Non
     threading.Thread(target=worker.watch_cancels, name="lockgate-worker-cancels", daemon=True).start()
     log.info("worker %s serving queues %s with %d slots", worker.id, ",".join(queues), concurrency)
     try:
-        celery_worker = app.Worker(
-            pool="threads",
-            concurrency=concurrency,
-            queues=[broker_queue(settings, q) for q in queues],
-            hostname=f"lockgate-{worker.id.replace(':', '-')}@{socket.gethostname()}",
-            without_gossip=True,
-            without_mingle=True,
-            without_heartbeat=True,
-            loglevel="WARNING",
-            quiet=True,
-            optimization="fair",
-        )
-        celery_worker.start()
+        while True:
+            celery_worker = app.Worker(
+                pool="threads",
+                concurrency=concurrency,
+                queues=[broker_queue(settings, q) for q in queues],
+                hostname=f"lockgate-{worker.id.replace(':', '-')}@{socket.gethostname()}",
+                without_gossip=True,
+                without_mingle=True,
+                without_heartbeat=True,
+                loglevel="WARNING",
+                quiet=True,
+                optimization="fair",
+            )
+            celery_worker.start()
+            if celery_worker.exitcode != 1:  # stopped by a signal (warm or cold shutdown)
+                break
+            # Celery gave up on an error of its own (some transports fail so when the broker
+            # goes away with messages in flight): the attempts it ran have written their outcomes
+            # to the store; consume again once the broker answers.
+            _wait_for_broker(app)
     finally:
         worker.stop()
         _current = None

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 TASK_NAME = "lockgate.attempt"
 MAX_PRIORITY = 9  # lockgate priorities are clamped to 0..9 on the broker (RabbitMQ x-max-priority 10)
 SWEEP_SECONDS = 2.0
+AWAY_LOG_SECONDS = 10.0  # while the broker is away, how often a waiting send says so
 # `[celery]` keys that are lockgate's, not Celery's: everything else passes through to Celery.
 OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds")
 
@@ -128,7 +129,14 @@ def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
     if not jobs:
         return
     broker = str(app.conf.broker_url)
-    retry = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+    away = _Away(broker, len(jobs))
+    retry = {
+        "max_retries": None,
+        "interval_start": 0.2,
+        "interval_step": 0.5,
+        "interval_max": 2.0,
+        "errback": away.retrying,
+    }
     with app.producer_or_acquire() as producer:
         for job in jobs:
             app.send_task(
@@ -140,6 +148,42 @@ def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
                 retry=True,
                 retry_policy=retry,
                 producer=producer,
+            )
+    away.back()
+
+
+class _Away:
+    """Says once (then every AWAY_LOG_SECONDS) that the broker is away while sends wait for it."""
+
+    def __init__(self, broker: str, count: int) -> None:
+        self.broker = broker
+        self.count = count
+        self.since = 0.0
+        self.said = 0.0
+
+    def retrying(self, exc: BaseException, interval: float) -> None:
+        from lockgate.config import mask_url
+
+        now = time.monotonic()
+        self.since = self.since or now
+        if now - self.said >= AWAY_LOG_SECONDS:
+            self.said = now
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning(
+                "the broker at %s is unreachable (%s): %d attempt(s) wait to be sent; trying again until it answers",
+                mask_url(self.broker),
+                reason,
+                self.count,
+            )
+
+    def back(self) -> None:
+        if self.since:
+            from lockgate.config import mask_url
+
+            log.warning(
+                "the broker at %s is back after %.1f s: attempts sent",
+                mask_url(self.broker),
+                time.monotonic() - self.since,
             )
 
 

@@ -94,3 +94,11 @@ def nap(folder: str, seconds: float = 60.0) -> str:
 @pipeline
 def napping(folder: str, seconds: float = 60.0) -> Any:
     return nap(folder, seconds)
+
+
+@pipeline
+def relay(folder: str, seconds: float = 0.5) -> Any:
+    last = None
+    for i in range(6):
+        last = note(folder, f"r{i}", after=last, seconds=seconds)
+    return last
