@@ -46,6 +46,8 @@ def test_a_run_waits_while_the_broker_is_down_and_succeeds_when_it_is_back(tmp_p
         names = [e["name"] for e in ledger(marks)]
         assert names == [f"r{i}" for i in range(6)]  # each step once, in order: none lost, none twice
         assert len(during) < 6  # the outage did hold the run up
+        said = (tmp_path / "run.log").read_text()  # the driving process said why its steps waited
+        assert f"the broker at {redis.url} is unreachable" in said and f"the broker at {redis.url} is back" in said
         shown = json.loads(cluster.lockgate("show", result["run_id"], "--json").stdout)
         assert all(s["attempts"] == 1 for s in shown["steps"]), shown["steps"]
     finally:
