@@ -21,13 +21,15 @@ from typing import Any
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
-from lockgate.store.attempts import DONE, AttemptRow, ClusterStore, WorkerRow
+from lockgate.store.attempts import DONE, NOTIFY_CHANNEL, AttemptRow, ClusterStore, WorkerRow
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "lockgate.attempt"
 MAX_PRIORITY = 9  # lockgate priorities are clamped to 0..9 on the broker (RabbitMQ x-max-priority 10)
 SWEEP_SECONDS = 2.0
+LISTEN_POLL_SECONDS = 0.5  # PostgreSQL: a full poll this often besides the NOTIFY wake-ups
+FORGET_SECONDS = 0.2  # how often consumed attempt rows are deleted (delivered ones are not delivered again)
 AWAY_LOG_SECONDS = 10.0  # while the broker is away, how often a waiting send says so
 # `[celery]` keys that are lockgate's, not Celery's: everything else passes through to Celery.
 OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds")
@@ -145,6 +147,8 @@ def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
                 queue=prefix + job.queue,
                 routing_key=prefix + job.queue,
                 priority=broker_priority(broker, job.priority),
+                argsrepr="",  # no repr of the job for Celery's monitors: lockgate's store has it
+                kwargsrepr="",
                 retry=True,
                 retry_policy=retry,
                 producer=producer,
@@ -251,7 +255,8 @@ class _Watcher:
                     self._delivered.discard((run_id, step, attempt))
 
     def _loop(self) -> None:
-        last_sweep = 0.0
+        last_sweep = last_full = last_forget = 0.0
+        listener = _Listener(self.cluster.engine) if self.cluster.engine.dialect.name == "postgresql" else None
         while True:
             with self._lock:
                 ids = list(self._inbox)
@@ -265,8 +270,17 @@ class _Watcher:
                 self._runs.wait(1.0)
                 continue
             try:
-                self._forget_now()
-                rows = self.cluster.ended_many(ids)
+                if time.monotonic() - last_forget >= FORGET_SECONDS:  # one DELETE for many outcomes
+                    last_forget = time.monotonic()
+                    self._forget_now()
+                if listener is not None:
+                    # Woken by the workers' NOTIFY; a full poll now and then is the fallback.
+                    woke = listener.wait(max(0.0, LISTEN_POLL_SECONDS - (time.monotonic() - last_full)))
+                    if woke is None or time.monotonic() - last_full >= LISTEN_POLL_SECONDS:
+                        last_full = time.monotonic()
+                    else:
+                        ids = [run_id for run_id in ids if run_id in woke]
+                rows = self.cluster.ended_many(ids) if ids else []
                 with self._lock:
                     for row in rows:
                         key = (row.run_id, row.step, row.attempt)
@@ -281,7 +295,47 @@ class _Watcher:
             except Exception as exc:  # the database is away for a moment: the runs wait
                 log.warning("reading attempt outcomes failed: %s", exc)
                 time.sleep(1.0)
-            time.sleep(self.poll)
+            if listener is None or not listener.listening:
+                time.sleep(self.poll)
+
+
+class _Listener:
+    """A PostgreSQL connection of its own that LISTENs on NOTIFY_CHANNEL for ended attempts."""
+
+    def __init__(self, engine: Any) -> None:
+        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conn: Any = None
+
+    @property
+    def listening(self) -> bool:
+        return self.conn is not None and not self.conn.closed
+
+    def wait(self, timeout: float) -> set[str] | None:
+        """The run ids notified within `timeout`; None when not listening yet (or any more):
+        the caller polls every run then."""
+        try:
+            if not self.listening:
+                import psycopg
+
+                self.conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+                self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                return None  # what ended before the LISTEN is found by the poll
+            woke = {n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)}
+            if woke:
+                woke |= {n.payload for n in self.conn.notifies(timeout=0)}
+            return woke
+        except Exception as exc:  # the database is away: poll until listening works again
+            log.warning(
+                "listening for ended attempts failed (%s); polling", str(exc).splitlines()[0] if str(exc) else exc
+            )
+            if self.conn is not None:
+                try:
+                    self.conn.close()
+                except Exception:
+                    pass
+            self.conn = None
+            time.sleep(0.5)
+            return None
 
 
 _watchers: dict[int, _Watcher] = {}

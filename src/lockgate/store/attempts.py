@@ -22,6 +22,8 @@ from lockgate.store.schema import attempts, events, pools, runs, workers
 WAITING, DISPATCHED, RUNNING, DONE, INTERRUPTED = "waiting", "dispatched", "running", "done", "interrupted"
 HOLDING = (DISPATCHED, RUNNING)
 _ENDED = tuple(sorted(TERMINAL_RUN))
+NOTIFY_CHANNEL = "lockgate_attempts"  # PostgreSQL: an attempt of the run named in the payload ended
+_NOTIFY = sa.text("SELECT pg_notify(:channel, :run)")
 DEFAULT_POOL_SLOTS = 1  # a pool nobody sized with `lockgate pools set` runs one attempt at a time
 
 
@@ -270,9 +272,11 @@ class ClusterStore:
             conn.execute(sa.delete(attempts).where(*_key(job)))
 
     def finish(self, job: Job, worker: str, outcome: dict[str, Any], now: float) -> bool:
-        """Write a running attempt's outcome; False when it was given up (interrupted) meanwhile."""
+        """Write a running attempt's outcome; False when it was given up (interrupted) meanwhile.
+        On PostgreSQL the same transaction notifies NOTIFY_CHANNEL with the run's id: its
+        driver wakes when the outcome is committed, instead of at its next poll."""
         with self.engine.begin() as conn:
-            return (
+            done = (
                 conn.execute(
                     sa.update(attempts)
                     .where(*_key(job), attempts.c.state == RUNNING, attempts.c.worker == worker)
@@ -280,11 +284,14 @@ class ClusterStore:
                 ).rowcount
                 == 1
             )
+            if done and self._postgres:
+                conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "run": job.run_id})
+            return done
 
     def interrupt(self, job: Job, worker: str) -> bool:
         """Mark an attempt of a dead worker interrupted (once, whoever notices first)."""
         with self.engine.begin() as conn:
-            return (
+            done = (
                 conn.execute(
                     sa.update(attempts)
                     .where(*_key(job), attempts.c.state == RUNNING, attempts.c.worker == worker)
@@ -292,6 +299,9 @@ class ClusterStore:
                 ).rowcount
                 == 1
             )
+            if done and self._postgres:
+                conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "run": job.run_id})
+            return done
 
     # -- workers ------------------------------------------------------------------------------
 
