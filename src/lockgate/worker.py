@@ -26,7 +26,6 @@ from typing import Any
 
 from lockgate.core.errors import ErrorInfo, UsageError
 from lockgate.executors.base import Job, Outcome
-from lockgate.executors.children import ABORTED
 from lockgate.executors.sources import file_hash, source_file
 
 log = logging.getLogger(__name__)
@@ -120,7 +119,7 @@ class Worker:
                     log.warning("attempt %s/%s#%d: its worker %s died", job.run_id, job.step, job.attempt, row.worker)
             return  # a duplicate, or an attempt that ended or was given up: nothing to run
         outcome = self._execute(job)
-        if outcome.error is not None and outcome.error.name == ABORTED:  # its child was killed here
+        if self.children.was_killed(job):  # its child was killed here
             if self._stop.is_set():  # this worker is going away: the attempt runs again elsewhere
                 self.cluster.interrupt(job, self.id)
             else:

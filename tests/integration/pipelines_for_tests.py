@@ -178,3 +178,18 @@ def nap(folder: str, seconds: float = 60.0) -> str:
 @pipeline
 def napping(folder: str, seconds: float = 60.0):
     return nap(folder, seconds)
+
+
+@task
+def exits(code: int = 3) -> str:
+    os._exit(code)
+
+
+@task
+def stays() -> str:
+    return "stayed"
+
+
+@pipeline
+def one_exits():
+    return [exits(), stays()]

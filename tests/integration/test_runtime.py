@@ -178,6 +178,13 @@ def test_cancel_kills_the_process_running_a_step(tmp_path: Path) -> None:
     assert not (tmp_path / "woke").exists()
 
 
+def test_a_step_whose_process_exits_fails_alone_with_its_exit_code() -> None:
+    run = lockgate.run(P.one_exits, executor="processes")
+    assert run.status == "FAILED" and run.error == "lockgate.ProcessDied"
+    assert "exit code 3" in run.cause
+    assert run.step("stays").status == "SUCCEEDED"  # the other children were not affected
+
+
 def test_runs_can_live_in_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCKGATE_DATABASE_URL", postgres_url)
     run = lockgate.run(P.feedback, day="2026-11-25")

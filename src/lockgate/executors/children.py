@@ -66,6 +66,7 @@ class Children:
         self._busy: list[_Child] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._killed: set[tuple[str, str, int]] = set()  # attempts whose child this pool killed
 
     def warm(self, count: int | None = None) -> None:
         """Start children now (a worker does before it takes messages), not on the first attempts."""
@@ -94,6 +95,8 @@ class Children:
                 self._busy.remove(child)
             child.close()
             if child.killed_for:
+                with self._lock:
+                    self._killed.add((job.run_id, job.step, job.attempt))
                 return Outcome(job.step, job.attempt, error=ErrorInfo(ABORTED, child.killed_for, retryable=False))
             code = child.process.exitcode
             cause = f"the process running step {job.step} (attempt {job.attempt}) died: exit code {code} ({exc})"
@@ -122,6 +125,14 @@ class Children:
                 self._idle.append(child)
                 return
         self._stop(child)
+
+    def was_killed(self, job: Job) -> bool:
+        """Whether `run(job)` returned because this pool killed its child (asked once per attempt)."""
+        key = (job.run_id, job.step, job.attempt)
+        with self._lock:
+            found = key in self._killed
+            self._killed.discard(key)
+        return found
 
     def running(self) -> list[Job]:
         with self._lock:
