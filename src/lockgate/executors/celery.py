@@ -29,10 +29,9 @@ TASK_NAME = "lockgate.attempt"
 MAX_PRIORITY = 9  # lockgate priorities are clamped to 0..9 on the broker (RabbitMQ x-max-priority 10)
 SWEEP_SECONDS = 2.0
 LISTEN_POLL_SECONDS = 0.5  # PostgreSQL: a full poll this often besides the NOTIFY wake-ups
-FORGET_SECONDS = 0.2  # how often consumed attempt rows are deleted (delivered ones are not delivered again)
 AWAY_LOG_SECONDS = 10.0  # while the broker is away, how often a waiting send says so
 # `[celery]` keys that are lockgate's, not Celery's: everything else passes through to Celery.
-OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds")
+OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds", "listen")
 
 _apps: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 _apps_lock = threading.Lock()
@@ -210,8 +209,11 @@ class _Watcher:
     """One thread per process and database reads the ended attempts of every run driven here in
     one query per poll (rather than one per run), and sweeps dead workers every `sweep_every`."""
 
-    def __init__(self, cluster: ClusterStore, poll: float, sweep_every: float, stale_after: float) -> None:
+    def __init__(
+        self, cluster: ClusterStore, poll: float, sweep_every: float, stale_after: float, listen: bool = True
+    ) -> None:
         self.cluster = cluster
+        self.listen = listen and cluster.engine.dialect.name == "postgresql"
         self.poll = poll
         self.sweep_every = sweep_every
         self.stale_after = stale_after
@@ -244,19 +246,31 @@ class _Watcher:
             self._forget.setdefault(run_id, []).extend(keys)
 
     def _forget_now(self) -> None:
+        batch = self._take_forget()
+        if batch:
+            self.cluster.forget_many(batch)
+            self._forgotten(batch)
+
+    def _take_forget(self) -> dict[str, list[tuple[str, int]]]:
         with self._lock:
             batch, self._forget = self._forget, {}
-        if not batch:
-            return
-        self.cluster.forget_many(batch)
+        return batch
+
+    def _forgotten(self, batch: dict[str, list[tuple[str, int]]]) -> None:
         with self._lock:
             for run_id, keys in batch.items():
                 for step, attempt in keys:
                     self._delivered.discard((run_id, step, attempt))
 
+    def _unforget(self, batch: dict[str, list[tuple[str, int]]]) -> None:
+        with self._lock:
+            for run_id, keys in batch.items():
+                if run_id in self._inbox:
+                    self._forget.setdefault(run_id, []).extend(keys)
+
     def _loop(self) -> None:
-        last_sweep = last_full = last_forget = 0.0
-        listener = _Listener(self.cluster.engine) if self.cluster.engine.dialect.name == "postgresql" else None
+        last_sweep = last_full = 0.0
+        listener = _Listener(self.cluster.engine) if self.listen else None
         while True:
             with self._lock:
                 ids = list(self._inbox)
@@ -269,10 +283,8 @@ class _Watcher:
                     log.warning("forgetting ended attempts failed: %s", exc)
                 self._runs.wait(1.0)
                 continue
+            forget: dict[str, list[tuple[str, int]]] = {}
             try:
-                if time.monotonic() - last_forget >= FORGET_SECONDS:  # one DELETE for many outcomes
-                    last_forget = time.monotonic()
-                    self._forget_now()
                 if listener is not None:
                     # Woken by the workers' NOTIFY; a full poll now and then is the fallback.
                     woke = listener.wait(max(0.0, LISTEN_POLL_SECONDS - (time.monotonic() - last_full)))
@@ -280,7 +292,11 @@ class _Watcher:
                         last_full = time.monotonic()
                     else:
                         ids = [run_id for run_id in ids if run_id in woke]
-                rows = self.cluster.ended_many(ids) if ids else []
+                # Consumed rows are deleted in the read's transaction: one commit for both.
+                forget = self._take_forget()
+                rows = self.cluster.ended_many(ids, forget) if ids or forget else []
+                self._forgotten(forget)
+                forget = {}
                 with self._lock:
                     for row in rows:
                         key = (row.run_id, row.step, row.attempt)
@@ -294,6 +310,7 @@ class _Watcher:
                     self.cluster.sweep(lambda w: worker_is_dead(w, time.time(), self.stale_after))
             except Exception as exc:  # the database is away for a moment: the runs wait
                 log.warning("reading attempt outcomes failed: %s", exc)
+                self._unforget(forget)
                 time.sleep(1.0)
             if listener is None or not listener.listening:
                 time.sleep(self.poll)
@@ -341,12 +358,14 @@ class _Listener:
 _watchers: dict[int, _Watcher] = {}
 
 
-def _watcher(runtime: Any, poll: float, sweep_every: float) -> _Watcher:
+def _watcher(runtime: Any, poll: float, sweep_every: float, listen: bool = True) -> _Watcher:
     engine = runtime.store.engine
     with _apps_lock:
         found = _watchers.get(id(engine))
         if found is None:
-            found = _watchers[id(engine)] = _Watcher(ClusterStore(engine), poll, sweep_every, runtime.stale_after)
+            found = _watchers[id(engine)] = _Watcher(
+                ClusterStore(engine), poll, sweep_every, runtime.stale_after, listen
+            )
         return found
 
 
@@ -362,7 +381,8 @@ class CeleryExecutor:
         table = runtime.settings.table("celery")
         self.sweep_every = float(table.get("sweep_seconds", SWEEP_SECONDS))
         self.prefix = str(table.get("queue_prefix", "") or "")
-        self.watcher = _watcher(runtime, float(table.get("poll_seconds", 0.005)), self.sweep_every)
+        listen = str(table.get("listen", True)).lower() not in ("false", "0", "no", "off")
+        self.watcher = _watcher(runtime, float(table.get("poll_seconds", 0.005)), self.sweep_every, listen)
         self._inbox = self.watcher.register(run_id)
         self._pending: set[tuple[str, int]] = set()
         self._unsent: list[Job] = []

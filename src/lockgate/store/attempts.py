@@ -126,11 +126,16 @@ class ClusterStore:
             for r in rows
         ]
 
-    def ended_many(self, run_ids: Sequence[str]) -> list[AttemptRow]:
-        """The ended attempts of many runs, in one query per 500 runs."""
+    def ended_many(
+        self, run_ids: Sequence[str], forget: dict[str, list[tuple[str, int]]] | None = None
+    ) -> list[AttemptRow]:
+        """The ended attempts of many runs, in one query per 500 runs; first, in the same
+        transaction, the consumed attempts in `forget` are deleted (see `forget_many`)."""
         c = attempts.c
         out: list[AttemptRow] = []
         with self.engine.begin() as conn:
+            if forget:
+                self._delete_ended(conn, forget)
             for i in range(0, len(run_ids), 500):
                 query = sa.select(c.run_id, c.step, c.attempt, c.state, c.worker, c.outcome).where(
                     c.run_id.in_(list(run_ids[i : i + 500])), c.state.in_((DONE, INTERRUPTED))
@@ -162,15 +167,19 @@ class ClusterStore:
     def forget_many(self, keys: dict[str, list[tuple[str, int]]]) -> None:
         """`forget` for many runs in one transaction."""
         with self.engine.begin() as conn:
-            for run_id, pairs in keys.items():
-                for i in range(0, len(pairs), 200):
-                    conn.execute(
-                        sa.delete(attempts).where(
-                            attempts.c.run_id == run_id,
-                            attempts.c.state.in_((DONE, INTERRUPTED)),
-                            sa.tuple_(attempts.c.step, attempts.c.attempt).in_(pairs[i : i + 200]),
-                        )
+            self._delete_ended(conn, keys)
+
+    @staticmethod
+    def _delete_ended(conn: sa.Connection, keys: dict[str, list[tuple[str, int]]]) -> None:
+        for run_id, pairs in keys.items():
+            for i in range(0, len(pairs), 200):
+                conn.execute(
+                    sa.delete(attempts).where(
+                        attempts.c.run_id == run_id,
+                        attempts.c.state.in_((DONE, INTERRUPTED)),
+                        sa.tuple_(attempts.c.step, attempts.c.attempt).in_(pairs[i : i + 200]),
                     )
+                )
 
     def forget_run(self, run_id: str) -> None:
         """Drop what is left of a finished run's attempts, but those still running (they hold
