@@ -41,6 +41,8 @@ Observer = Callable[[engine.RunState, list[h.Event]], None]
 # "module:function" of each plugin; a plugin is called with every new Runtime and may add
 # observers (called after each committed batch) and closers (called by Runtime.close()).
 PLUGINS: list[str] = ["lockgate.notify.plugin:install"]
+# How often, at most, a run loop waiting on its steps reads whether the run was cancelled.
+CANCEL_CHECK_SECONDS = 1.0
 
 
 class Runtime:
@@ -390,12 +392,18 @@ class Runtime:
                 if isinstance(job, Job):
                     executor.reattach(job)  # type: ignore[attr-defined]
         carried = self._submit(state, batch, executor)
+        last_look = self.clock()
         while state.status == "RUNNING":
             now = self.clock()
             wake = state.next_wakeup()
             timeout = lease.wait_for((wake - now) if wake else None)
-            outcomes = carried + executor.wait(0 if carried else max(0.0, timeout))
+            timeout = min(max(0.0, timeout), max(0.0, CANCEL_CHECK_SECONDS - (now - last_look)))
+            outcomes = carried + executor.wait(0 if carried else timeout)
             now = self.clock()
+            if not outcomes and now - last_look >= CANCEL_CHECK_SECONDS:
+                last_look = now
+                if self._taken(lease, state):  # cancelled (or adopted) while its steps run
+                    return
             batch = []
             for outcome in outcomes:
                 batch += engine.decide(state, self._signal(state, outcome), now, self.draw, executor.capacity)
@@ -434,10 +442,26 @@ class Runtime:
                 lease.last = self.clock()
                 return True
             record = self.store.get_run(state.run_id)
+            lease.say_stopped(record)
+        self._stopped(state, record)
+        return False
+
+    def _taken(self, lease: Lease, state: engine.RunState) -> bool:
+        """Whether the run was taken from this process (cancelled, or adopted elsewhere); if so,
+        stop driving it: the caller returns, and the executor's shutdown stops its attempts. A
+        clear or mark waiting for this owner (its name with the requests suffix) is not a taking:
+        the next commit applies it."""
+        record = self.store.get_run(state.run_id)
+        mine = (self.owner, self.owner + reruns.REQUESTED)
+        if record is not None and record.status == "RUNNING" and record.owner in mine:
+            return False
         lease.say_stopped(record)
+        self._stopped(state, record)
+        return True
+
+    def _stopped(self, state: engine.RunState, record: RunRecord | None) -> None:
         if record is not None and record.status == "ABORTED":
             engine.apply(state, h.RunAborted(at=self.clock(), cause=record.cause or "aborted"))
-        return False
 
     def _finish(self, state: engine.RunState, last: h.Event, now: float) -> None:
         self.store.append(state.run_id, [], _final_update(state, last), self.owner, now)

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.core.errors import ErrorInfo, UsageError
-from lockgate.executors.base import Job, Outcome, execute
+from lockgate.executors.base import Job, Outcome
 from lockgate.executors.sources import file_hash, source_file
 
 log = logging.getLogger(__name__)
 
 SOURCE_MISMATCH = "lockgate.SourceMismatch"
+CANCEL_POLL_SECONDS = 0.5  # how often a worker running attempts asks whether their runs ended
 _current: Worker | None = None
 
 
@@ -56,6 +57,9 @@ class Worker:
         self._loaded: dict[str, str] = {}  # pipeline file -> its hash when this process imported it
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        from lockgate.executors.children import Children
+
+        self.children = Children(concurrency)  # each attempt runs in one of these: a cancel kills it
 
     # -- life ------------------------------------------------------------------------------
 
@@ -76,8 +80,25 @@ class Worker:
             except Exception as exc:  # the database is away: beat again when it is back
                 log.warning("worker heartbeat failed: %s", exc)
 
+    def watch_cancels(self) -> None:
+        """Kill the child running an attempt whose run has ended (cancelled, timed out, failed)
+        within CANCEL_POLL_SECONDS; the store is asked only while attempts run here."""
+        while not self._stop.wait(CANCEL_POLL_SECONDS):
+            running = self.children.running()
+            if not running:
+                continue
+            try:
+                ended = self.cluster.ended_runs([job.run_id for job in running])
+            except Exception as exc:  # the database is away: look again when it is back
+                log.warning("looking for cancelled runs failed: %s", exc)
+                continue
+            for run_id, status in ended.items():
+                log.warning("run %s is %s: stopping its attempts running here", run_id, status)
+                self.children.kill(lambda job, run_id=run_id: job.run_id == run_id, f"its run was {status}")
+
     def stop(self) -> None:
         self._stop.set()
+        self.children.close(kill_running="the worker stopped")
         try:
             self.cluster.unregister(self.id)
         except Exception as exc:
@@ -98,6 +119,12 @@ class Worker:
                     log.warning("attempt %s/%s#%d: its worker %s died", job.run_id, job.step, job.attempt, row.worker)
             return  # a duplicate, or an attempt that ended or was given up: nothing to run
         outcome = self._execute(job)
+        if self.children.was_killed(job):  # its child was killed here
+            if self._stop.is_set():  # this worker is going away: the attempt runs again elsewhere
+                self.cluster.interrupt(job, self.id)
+            else:
+                self._close(job)  # its run has ended: nobody reads this outcome
+            return
         self._finish(job, outcome)
 
     def _execute(self, job: Job) -> Outcome:
@@ -116,7 +143,7 @@ class Worker:
         )
         if job.resource and self.folder is not None:  # an ASL Task: python: modules from this worker's copy
             here = dataclasses.replace(here, folders=(str(self.folder),))
-        return execute(here)
+        return self.children.run(here)
 
     def _local_source(self, job: Job) -> str | Outcome:
         """The worker's own copy of the job's pipeline file, checked against the run's hash."""
@@ -146,6 +173,18 @@ class Worker:
     def _mismatch(job: Job, cause: str) -> Outcome:
         log.error("attempt %s/%s#%d: %s", job.run_id, job.step, job.attempt, cause)
         return Outcome(job.step, job.attempt, error=ErrorInfo(name=SOURCE_MISMATCH, cause=cause, retryable=False))
+
+    def _close(self, job: Job) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self.cluster.close(job)
+                log.warning("attempt %s/%s#%d stopped: its run has ended", job.run_id, job.step, job.attempt)
+                return
+            except Exception as exc:
+                log.warning("closing the attempt %s/%s failed (%s); trying again", job.run_id, job.step, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _finish(self, job: Job, outcome: Outcome) -> None:
         """Write the outcome before the message is acknowledged; wait for a database that is away."""
@@ -194,6 +233,26 @@ def check_database(settings: Any) -> None:
         engine.dispose()
 
 
+def _wait_for_broker(app: Any) -> None:
+    from lockgate.config import mask_url
+    from lockgate.executors.celery import check_broker
+
+    url = mask_url(str(app.conf.broker_url))
+    log.warning("the worker lost the broker at %s; consuming again when it answers", url)
+    said = time.monotonic()
+    while True:  # a SIGTERM meanwhile ends the process (Celery's handler raises in this thread)
+        try:
+            check_broker(app, timeout=2.0)
+        except UsageError as exc:
+            if time.monotonic() - said >= 10.0:
+                said = time.monotonic()
+                log.warning("%s; still waiting", exc)
+            time.sleep(1.0)
+            continue
+        log.warning("the broker at %s answers again; consuming", url)
+        return
+
+
 def serve(settings: Any, queues: list[str], concurrency: int, folder: Path | None) -> None:
     """Run this process as a worker until SIGTERM/SIGINT (a warm stop: running attempts finish)."""
     global _current
@@ -210,24 +269,33 @@ def serve(settings: Any, queues: list[str], concurrency: int, folder: Path | Non
     check_broker(app)
     worker = Worker(settings, queues, concurrency, folder)
     _current = worker
+    worker.children.warm()  # the first attempts start at once, not after a process start each
     worker.register()
     beat = threading.Thread(target=worker.beat_forever, name="lockgate-worker-heartbeat", daemon=True)
     beat.start()
-    log.info("worker %s serving queues %s with %d threads", worker.id, ",".join(queues), concurrency)
+    threading.Thread(target=worker.watch_cancels, name="lockgate-worker-cancels", daemon=True).start()
+    log.info("worker %s serving queues %s with %d slots", worker.id, ",".join(queues), concurrency)
     try:
-        celery_worker = app.Worker(
-            pool="threads",
-            concurrency=concurrency,
-            queues=[broker_queue(settings, q) for q in queues],
-            hostname=f"lockgate-{worker.id.replace(':', '-')}@{socket.gethostname()}",
-            without_gossip=True,
-            without_mingle=True,
-            without_heartbeat=True,
-            loglevel="WARNING",
-            quiet=True,
-            optimization="fair",
-        )
-        celery_worker.start()
+        while True:
+            celery_worker = app.Worker(
+                pool="threads",
+                concurrency=concurrency,
+                queues=[broker_queue(settings, q) for q in queues],
+                hostname=f"lockgate-{worker.id.replace(':', '-')}@{socket.gethostname()}",
+                without_gossip=True,
+                without_mingle=True,
+                without_heartbeat=True,
+                loglevel="WARNING",
+                quiet=True,
+                optimization="fair",
+            )
+            celery_worker.start()
+            if celery_worker.exitcode != 1:  # stopped by a signal (warm or cold shutdown)
+                break
+            # Celery gave up on an error of its own (some transports fail so when the broker
+            # goes away with messages in flight): the attempts it ran have written their outcomes
+            # to the store; consume again once the broker answers.
+            _wait_for_broker(app)
     finally:
         worker.stop()
         _current = None

@@ -164,3 +164,32 @@ def polite(marker: str, limit: float = 20.0) -> str:
 @pipeline
 def polite_run(marker: str):
     return polite(marker)
+
+
+@task
+def nap(folder: str, seconds: float = 60.0) -> str:
+    """Writes its pid to `started`, sleeps, then writes `woke`: cancelled mid-sleep, `woke` never appears."""
+    Path(folder, "started").write_text(str(os.getpid()))
+    time.sleep(seconds)
+    Path(folder, "woke").write_text("woke")
+    return "woke"
+
+
+@pipeline
+def napping(folder: str, seconds: float = 60.0):
+    return nap(folder, seconds)
+
+
+@task
+def exits(code: int = 3) -> str:
+    os._exit(code)
+
+
+@task
+def stays() -> str:
+    return "stayed"
+
+
+@pipeline
+def one_exits():
+    return [exits(), stays()]

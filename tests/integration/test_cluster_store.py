@@ -58,3 +58,25 @@ def test_the_sweep_interrupts_the_attempts_of_dead_workers_and_frees_their_slots
     assert [j.step for j in cluster.release_waiting(4.0) if j.run_id == run] == ["a"]  # the slot came back
     pool = next(p for p in cluster.list_pools() if p["name"] == f"pool-{run}")
     assert pool == {"name": f"pool-{run}", "slots": 1, "in_use": 1, "waiting": 0}
+
+
+def test_attempts_of_an_ended_run_are_not_claimed_and_are_swept(cluster: ClusterStore, tmp_path) -> None:
+    from lockgate.core import history as h
+    from lockgate.store.base import NewRun
+
+    store = SqlStore(str(cluster.engine.url.render_as_string(hide_password=False)))
+    run = f"r-{tmp_path.name}"
+    assert store.create_run(NewRun(run, "p", "python", {}, 1.0, owner="me"), [])
+    running, queued = _job(run, "a"), _job(run, "b")
+    cluster.put([running, queued], 1.0)
+    cluster.register(_worker(f"w-{run}", 100.0))
+    assert cluster.claim(running, f"w-{run}", 2.0)
+    assert cluster.ended_runs([run]) == {}
+    assert store.abort(run, h.RunAborted(at=3.0, cause="cancelled by user"))
+    assert cluster.ended_runs([run, "no-such-run"]) == {run: "ABORTED"}
+    assert not cluster.claim(queued, f"w-{run}", 4.0)  # its message arrives after the cancel: dropped
+    cluster.sweep(lambda w: False)
+    assert cluster.get(run, "b", 1) is None  # what no driver will read is deleted
+    assert cluster.get(run, "a", 1) is not None  # a running one stays until its worker stops it
+    cluster.close(running)
+    assert cluster.get(run, "a", 1) is None

@@ -147,6 +147,44 @@ def test_a_step_in_a_thread_sees_its_run_cancelled_and_stops(tmp_path: Path) -> 
     assert result["run"].status == "ABORTED"
 
 
+def test_cancel_kills_the_process_running_a_step(tmp_path: Path) -> None:
+    import os
+
+    from tests.conftest import wait_until
+
+    runtime = default_runtime()
+    result: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault("run", lockgate.run(P.napping, folder=str(tmp_path), executor="processes"))
+    )
+    thread.start()
+    pid = int(wait_until(lambda: (tmp_path / "started").exists() and (tmp_path / "started").read_text(), 60))
+    run_id = runtime.store.list_runs(status="RUNNING")[0].run_id
+    cancelled_at = time.monotonic()
+    runtime.cancel(run_id)
+    thread.join(timeout=30)
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(gone, 30, every=0.05)
+    assert time.monotonic() - cancelled_at < 5.0  # the 60 s sleep was cut short
+    assert result["run"].status == "ABORTED" and result["run"].step("nap").status == "ABORTED"
+    time.sleep(0.5)
+    assert not (tmp_path / "woke").exists()
+
+
+def test_a_step_whose_process_exits_fails_alone_with_its_exit_code() -> None:
+    run = lockgate.run(P.one_exits, executor="processes")
+    assert run.status == "FAILED" and run.error == "lockgate.ProcessDied"
+    assert "exit code 3" in run.cause
+    assert run.step("stays").status == "SUCCEEDED"  # the other children were not affected
+
+
 def test_runs_can_live_in_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCKGATE_DATABASE_URL", postgres_url)
     run = lockgate.run(P.feedback, day="2026-11-25")

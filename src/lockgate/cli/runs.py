@@ -386,7 +386,7 @@ def cancel(
     run_id: str = typer.Argument(..., help="The run to abort: its id (or a unique prefix), as `lockgate runs` lists."),
     as_json: bool = JSON,
 ) -> None:
-    """Abort a run; the process running it stops at its next step boundary."""
+    """Abort a run: its running steps are stopped (processes and workers kill them; a thread is told)."""
     result = _existing_runtime().cancel(run_id)
     if as_json:
         emit_json({"run_id": result.run_id, "pipeline": result.pipeline, "status": result.status})

@@ -21,15 +21,17 @@ from typing import Any
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
-from lockgate.store.attempts import DONE, AttemptRow, ClusterStore, WorkerRow
+from lockgate.store.attempts import DONE, NOTIFY_CHANNEL, AttemptRow, ClusterStore, WorkerRow
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "lockgate.attempt"
 MAX_PRIORITY = 9  # lockgate priorities are clamped to 0..9 on the broker (RabbitMQ x-max-priority 10)
 SWEEP_SECONDS = 2.0
+LISTEN_POLL_SECONDS = 0.5  # PostgreSQL: a full poll this often besides the NOTIFY wake-ups
+AWAY_LOG_SECONDS = 10.0  # while the broker is away, how often a waiting send says so
 # `[celery]` keys that are lockgate's, not Celery's: everything else passes through to Celery.
-OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds")
+OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds", "listen")
 
 _apps: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 _apps_lock = threading.Lock()
@@ -128,7 +130,14 @@ def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
     if not jobs:
         return
     broker = str(app.conf.broker_url)
-    retry = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+    away = _Away(broker, len(jobs))
+    retry = {
+        "max_retries": None,
+        "interval_start": 0.2,
+        "interval_step": 0.5,
+        "interval_max": 2.0,
+        "errback": away.retrying,
+    }
     with app.producer_or_acquire() as producer:
         for job in jobs:
             app.send_task(
@@ -137,9 +146,47 @@ def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
                 queue=prefix + job.queue,
                 routing_key=prefix + job.queue,
                 priority=broker_priority(broker, job.priority),
+                argsrepr="",  # no repr of the job for Celery's monitors: lockgate's store has it
+                kwargsrepr="",
                 retry=True,
                 retry_policy=retry,
                 producer=producer,
+            )
+    away.back()
+
+
+class _Away:
+    """Says once (then every AWAY_LOG_SECONDS) that the broker is away while sends wait for it."""
+
+    def __init__(self, broker: str, count: int) -> None:
+        self.broker = broker
+        self.count = count
+        self.since = 0.0
+        self.said = 0.0
+
+    def retrying(self, exc: BaseException, interval: float) -> None:
+        from lockgate.config import mask_url
+
+        now = time.monotonic()
+        self.since = self.since or now
+        if now - self.said >= AWAY_LOG_SECONDS:
+            self.said = now
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning(
+                "the broker at %s is unreachable (%s): %d attempt(s) wait to be sent; trying again until it answers",
+                mask_url(self.broker),
+                reason,
+                self.count,
+            )
+
+    def back(self) -> None:
+        if self.since:
+            from lockgate.config import mask_url
+
+            log.warning(
+                "the broker at %s is back after %.1f s: attempts sent",
+                mask_url(self.broker),
+                time.monotonic() - self.since,
             )
 
 
@@ -162,8 +209,11 @@ class _Watcher:
     """One thread per process and database reads the ended attempts of every run driven here in
     one query per poll (rather than one per run), and sweeps dead workers every `sweep_every`."""
 
-    def __init__(self, cluster: ClusterStore, poll: float, sweep_every: float, stale_after: float) -> None:
+    def __init__(
+        self, cluster: ClusterStore, poll: float, sweep_every: float, stale_after: float, listen: bool = True
+    ) -> None:
         self.cluster = cluster
+        self.listen = listen and cluster.engine.dialect.name == "postgresql"
         self.poll = poll
         self.sweep_every = sweep_every
         self.stale_after = stale_after
@@ -196,18 +246,31 @@ class _Watcher:
             self._forget.setdefault(run_id, []).extend(keys)
 
     def _forget_now(self) -> None:
+        batch = self._take_forget()
+        if batch:
+            self.cluster.forget_many(batch)
+            self._forgotten(batch)
+
+    def _take_forget(self) -> dict[str, list[tuple[str, int]]]:
         with self._lock:
             batch, self._forget = self._forget, {}
-        if not batch:
-            return
-        self.cluster.forget_many(batch)
+        return batch
+
+    def _forgotten(self, batch: dict[str, list[tuple[str, int]]]) -> None:
         with self._lock:
             for run_id, keys in batch.items():
                 for step, attempt in keys:
                     self._delivered.discard((run_id, step, attempt))
 
+    def _unforget(self, batch: dict[str, list[tuple[str, int]]]) -> None:
+        with self._lock:
+            for run_id, keys in batch.items():
+                if run_id in self._inbox:
+                    self._forget.setdefault(run_id, []).extend(keys)
+
     def _loop(self) -> None:
-        last_sweep = 0.0
+        last_sweep = last_full = 0.0
+        listener = _Listener(self.cluster.engine) if self.listen else None
         while True:
             with self._lock:
                 ids = list(self._inbox)
@@ -220,9 +283,20 @@ class _Watcher:
                     log.warning("forgetting ended attempts failed: %s", exc)
                 self._runs.wait(1.0)
                 continue
+            forget: dict[str, list[tuple[str, int]]] = {}
             try:
-                self._forget_now()
-                rows = self.cluster.ended_many(ids)
+                if listener is not None:
+                    # Woken by the workers' NOTIFY; a full poll now and then is the fallback.
+                    woke = listener.wait(max(0.0, LISTEN_POLL_SECONDS - (time.monotonic() - last_full)))
+                    if woke is None or time.monotonic() - last_full >= LISTEN_POLL_SECONDS:
+                        last_full = time.monotonic()
+                    else:
+                        ids = [run_id for run_id in ids if run_id in woke]
+                # Consumed rows are deleted in the read's transaction: one commit for both.
+                forget = self._take_forget()
+                rows = self.cluster.ended_many(ids, forget) if ids or forget else []
+                self._forgotten(forget)
+                forget = {}
                 with self._lock:
                     for row in rows:
                         key = (row.run_id, row.step, row.attempt)
@@ -236,19 +310,62 @@ class _Watcher:
                     self.cluster.sweep(lambda w: worker_is_dead(w, time.time(), self.stale_after))
             except Exception as exc:  # the database is away for a moment: the runs wait
                 log.warning("reading attempt outcomes failed: %s", exc)
+                self._unforget(forget)
                 time.sleep(1.0)
-            time.sleep(self.poll)
+            if listener is None or not listener.listening:
+                time.sleep(self.poll)
+
+
+class _Listener:
+    """A PostgreSQL connection of its own that LISTENs on NOTIFY_CHANNEL for ended attempts."""
+
+    def __init__(self, engine: Any) -> None:
+        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conn: Any = None
+
+    @property
+    def listening(self) -> bool:
+        return self.conn is not None and not self.conn.closed
+
+    def wait(self, timeout: float) -> set[str] | None:
+        """The run ids notified within `timeout`; None when not listening yet (or any more):
+        the caller polls every run then."""
+        try:
+            if not self.listening:
+                import psycopg
+
+                self.conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+                self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                return None  # what ended before the LISTEN is found by the poll
+            woke = {n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)}
+            if woke:
+                woke |= {n.payload for n in self.conn.notifies(timeout=0)}
+            return woke
+        except Exception as exc:  # the database is away: poll until listening works again
+            log.warning(
+                "listening for ended attempts failed (%s); polling", str(exc).splitlines()[0] if str(exc) else exc
+            )
+            if self.conn is not None:
+                try:
+                    self.conn.close()
+                except Exception:
+                    pass
+            self.conn = None
+            time.sleep(0.5)
+            return None
 
 
 _watchers: dict[int, _Watcher] = {}
 
 
-def _watcher(runtime: Any, poll: float, sweep_every: float) -> _Watcher:
+def _watcher(runtime: Any, poll: float, sweep_every: float, listen: bool = True) -> _Watcher:
     engine = runtime.store.engine
     with _apps_lock:
         found = _watchers.get(id(engine))
         if found is None:
-            found = _watchers[id(engine)] = _Watcher(ClusterStore(engine), poll, sweep_every, runtime.stale_after)
+            found = _watchers[id(engine)] = _Watcher(
+                ClusterStore(engine), poll, sweep_every, runtime.stale_after, listen
+            )
         return found
 
 
@@ -264,7 +381,8 @@ class CeleryExecutor:
         table = runtime.settings.table("celery")
         self.sweep_every = float(table.get("sweep_seconds", SWEEP_SECONDS))
         self.prefix = str(table.get("queue_prefix", "") or "")
-        self.watcher = _watcher(runtime, float(table.get("poll_seconds", 0.005)), self.sweep_every)
+        listen = str(table.get("listen", True)).lower() not in ("false", "0", "no", "off")
+        self.watcher = _watcher(runtime, float(table.get("poll_seconds", 0.005)), self.sweep_every, listen)
         self._inbox = self.watcher.register(run_id)
         self._pending: set[tuple[str, int]] = set()
         self._unsent: list[Job] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing
 import queue
 import time
 
@@ -74,11 +73,25 @@ class ThreadExecutor(_PoolExecutor):
 
 
 class ProcessExecutor(_PoolExecutor):
-    """Up to `max_workers` attempts at once in worker processes (started fresh, not forked)."""
+    """Up to `max_workers` attempts at once, each in a child process of its own (started fresh,
+    not forked, and reused). When the run ends or is taken from this process (cancelled, timed
+    out, adopted), `shutdown` kills the children still running its attempts."""
 
     def __init__(self, max_workers: int = 4) -> None:
-        context = multiprocessing.get_context("spawn")
-        super().__init__(cf.ProcessPoolExecutor(max_workers, mp_context=context), max_workers)
+        from lockgate.executors.children import Children
+
+        self.children = Children(max_workers)
+        # A thread per slot waits on its child's pipe; the child runs the attempt.
+        pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="lockgate-process")
+        super().__init__(pool, max_workers)
+
+    def submit(self, job: Job) -> None:
+        future = self._pool.submit(self.children.run, job)
+        future.add_done_callback(lambda f, job=job: self._done.put(self._outcome(f, job)))
+
+    def shutdown(self) -> None:
+        self.children.close(kill_running="the run ended while this attempt ran")
+        super().shutdown()
 
 
 def make_executor(kind: str, max_workers: int) -> InlineExecutor | ThreadExecutor | ProcessExecutor:

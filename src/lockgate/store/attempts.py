@@ -14,12 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from lockgate import _json
+from lockgate.core.history import TERMINAL_RUN
 from lockgate.executors.base import Job
 from lockgate.store.schema import attempts, events, pools, runs, workers
 
 # States of an attempt row. `dispatched` and `running` hold a slot of the attempt's pool.
 WAITING, DISPATCHED, RUNNING, DONE, INTERRUPTED = "waiting", "dispatched", "running", "done", "interrupted"
 HOLDING = (DISPATCHED, RUNNING)
+_ENDED = tuple(sorted(TERMINAL_RUN))
+NOTIFY_CHANNEL = "lockgate_attempts"  # PostgreSQL: an attempt of the run named in the payload ended
+_NOTIFY = sa.text("SELECT pg_notify(:channel, :run)")
 DEFAULT_POOL_SLOTS = 1  # a pool nobody sized with `lockgate pools set` runs one attempt at a time
 
 
@@ -122,11 +126,16 @@ class ClusterStore:
             for r in rows
         ]
 
-    def ended_many(self, run_ids: Sequence[str]) -> list[AttemptRow]:
-        """The ended attempts of many runs, in one query per 500 runs."""
+    def ended_many(
+        self, run_ids: Sequence[str], forget: dict[str, list[tuple[str, int]]] | None = None
+    ) -> list[AttemptRow]:
+        """The ended attempts of many runs, in one query per 500 runs; first, in the same
+        transaction, the consumed attempts in `forget` are deleted (see `forget_many`)."""
         c = attempts.c
         out: list[AttemptRow] = []
         with self.engine.begin() as conn:
+            if forget:
+                self._delete_ended(conn, forget)
             for i in range(0, len(run_ids), 500):
                 query = sa.select(c.run_id, c.step, c.attempt, c.state, c.worker, c.outcome).where(
                     c.run_id.in_(list(run_ids[i : i + 500])), c.state.in_((DONE, INTERRUPTED))
@@ -158,15 +167,19 @@ class ClusterStore:
     def forget_many(self, keys: dict[str, list[tuple[str, int]]]) -> None:
         """`forget` for many runs in one transaction."""
         with self.engine.begin() as conn:
-            for run_id, pairs in keys.items():
-                for i in range(0, len(pairs), 200):
-                    conn.execute(
-                        sa.delete(attempts).where(
-                            attempts.c.run_id == run_id,
-                            attempts.c.state.in_((DONE, INTERRUPTED)),
-                            sa.tuple_(attempts.c.step, attempts.c.attempt).in_(pairs[i : i + 200]),
-                        )
+            self._delete_ended(conn, keys)
+
+    @staticmethod
+    def _delete_ended(conn: sa.Connection, keys: dict[str, list[tuple[str, int]]]) -> None:
+        for run_id, pairs in keys.items():
+            for i in range(0, len(pairs), 200):
+                conn.execute(
+                    sa.delete(attempts).where(
+                        attempts.c.run_id == run_id,
+                        attempts.c.state.in_((DONE, INTERRUPTED)),
+                        sa.tuple_(attempts.c.step, attempts.c.attempt).in_(pairs[i : i + 200]),
                     )
+                )
 
     def forget_run(self, run_id: str) -> None:
         """Drop what is left of a finished run's attempts, but those still running (they hold
@@ -236,21 +249,43 @@ class ClusterStore:
     # -- attempts: the worker's side -----------------------------------------------------------
 
     def claim(self, job: Job, worker: str, now: float) -> bool:
-        """Take a dispatched attempt to run it here; False when it is not (any more) dispatched."""
+        """Take a dispatched attempt to run it here; False when it is not (any more) dispatched,
+        or when its run has ended (cancelled while the message waited)."""
+        ended = sa.exists(sa.select(runs.c.run_id).where(runs.c.run_id == job.run_id, runs.c.status.in_(_ENDED)))
         with self.engine.begin() as conn:
             return (
                 conn.execute(
                     sa.update(attempts)
-                    .where(*_key(job), attempts.c.state == DISPATCHED)
+                    .where(*_key(job), attempts.c.state == DISPATCHED, ~ended)
                     .values(state=RUNNING, worker=worker, heartbeat=now)
                 ).rowcount
                 == 1
             )
 
-    def finish(self, job: Job, worker: str, outcome: dict[str, Any], now: float) -> bool:
-        """Write a running attempt's outcome; False when it was given up (interrupted) meanwhile."""
+    def ended_runs(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """Which of these runs have ended, and how (a worker stops their attempts still running)."""
+        if not run_ids:
+            return {}
         with self.engine.begin() as conn:
-            return (
+            rows = conn.execute(
+                sa.select(runs.c.run_id, runs.c.status).where(
+                    runs.c.run_id.in_(sorted(set(run_ids))), runs.c.status.in_(_ENDED)
+                )
+            ).all()
+        return {row.run_id: row.status for row in rows}
+
+    def close(self, job: Job) -> None:
+        """Delete an attempt of a run that has ended: nobody will read its outcome, and its pool
+        slot comes free."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(attempts).where(*_key(job)))
+
+    def finish(self, job: Job, worker: str, outcome: dict[str, Any], now: float) -> bool:
+        """Write a running attempt's outcome; False when it was given up (interrupted) meanwhile.
+        On PostgreSQL the same transaction notifies NOTIFY_CHANNEL with the run's id: its
+        driver wakes when the outcome is committed, instead of at its next poll."""
+        with self.engine.begin() as conn:
+            done = (
                 conn.execute(
                     sa.update(attempts)
                     .where(*_key(job), attempts.c.state == RUNNING, attempts.c.worker == worker)
@@ -258,11 +293,14 @@ class ClusterStore:
                 ).rowcount
                 == 1
             )
+            if done and self._postgres:
+                conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "run": job.run_id})
+            return done
 
     def interrupt(self, job: Job, worker: str) -> bool:
         """Mark an attempt of a dead worker interrupted (once, whoever notices first)."""
         with self.engine.begin() as conn:
-            return (
+            done = (
                 conn.execute(
                     sa.update(attempts)
                     .where(*_key(job), attempts.c.state == RUNNING, attempts.c.worker == worker)
@@ -270,6 +308,9 @@ class ClusterStore:
                 ).rowcount
                 == 1
             )
+            if done and self._postgres:
+                conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "run": job.run_id})
+            return done
 
     # -- workers ------------------------------------------------------------------------------
 
@@ -341,6 +382,12 @@ class ClusterStore:
                 .where(attempts.c.state == RUNNING, attempts.c.worker.not_in(live))
                 .values(state=INTERRUPTED)
             ).rowcount
+            # What is left of runs that ended (their driver died, or a step ended after its run):
+            # no driver will read these rows, and a waiting or dispatched one would hold a slot.
+            ended = sa.exists(
+                sa.select(runs.c.run_id).where(runs.c.run_id == attempts.c.run_id, runs.c.status.in_(_ENDED))
+            )
+            conn.execute(sa.delete(attempts).where(attempts.c.state != RUNNING, ended))
         return interrupted
 
     # -- pools --------------------------------------------------------------------------------

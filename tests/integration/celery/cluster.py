@@ -131,3 +131,54 @@ class Cluster:
 def ledger(folder: Path) -> list[dict[str, Any]]:
     path = folder / "ledger"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free port, that the test may stop and start again.
+
+    It keeps its data in an append-only file synced on every write, as a broker that must lose
+    no message is run: stopping it loses nothing that it acknowledged.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import shutil
+
+        from tests.conftest import free_port
+
+        exe = shutil.which("redis-server")
+        if exe is None:
+            need("needs redis-server on PATH (apt-get install redis-server)")
+        self.exe = str(exe)
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.exe,
+                "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                "--logfile", str(self.folder / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(lambda: self._answers() or self.proc.poll() is not None, 20, every=0.05)
+        assert self.proc.poll() is None, (self.folder / "redis.log").read_text()
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+        self.proc = None

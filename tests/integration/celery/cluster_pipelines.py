@@ -13,13 +13,15 @@ from lockgate import pipeline, task
 
 
 def _ledger(folder: str, **fields: Any) -> int:
-    """Append one line; returns how many lines this step had before."""
+    """Append one line; returns how many lines this step had before. A worker runs each attempt in
+    a child process of its own: `worker` is the worker's pid, `pid` the child's."""
     ctx = lockgate.context()
     path = Path(folder) / "ledger"
     before = 0
     if path.exists():
         before = sum(1 for line in path.read_text().splitlines() if json.loads(line)["step"] == ctx.step)
-    entry = {"step": ctx.step, "key": ctx.idempotency_key, "attempt": ctx.attempt, "pid": os.getpid(), **fields}
+    entry = {"step": ctx.step, "key": ctx.idempotency_key, "attempt": ctx.attempt, **fields}
+    entry |= {"pid": os.getpid(), "worker": os.getppid()}
     with path.open("a") as f:
         f.write(json.dumps(entry) + "\n")
     return before
@@ -78,3 +80,25 @@ def pooled(folder: str) -> Any:
 @pipeline
 def slow_one(folder: str, seconds: float = 2.0) -> Any:
     return note(folder, "slow", seconds=seconds)
+
+
+@task(pool="naps")
+def nap(folder: str, seconds: float = 60.0) -> str:
+    """Notes its start, sleeps, then notes that it woke: cancelled mid-sleep, it never wakes."""
+    _ledger(folder, name="nap")
+    time.sleep(seconds)
+    Path(folder, "woke").write_text("woke")
+    return "woke"
+
+
+@pipeline
+def napping(folder: str, seconds: float = 60.0) -> Any:
+    return nap(folder, seconds)
+
+
+@pipeline
+def relay(folder: str, seconds: float = 0.5) -> Any:
+    last = None
+    for i in range(6):
+        last = note(folder, f"r{i}", after=last, seconds=seconds)
+    return last

@@ -25,6 +25,14 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
         made.close()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _project(cluster: Cluster) -> Path:
     folder = cluster.root / "pipelines"
     folder.mkdir(exist_ok=True)
@@ -47,7 +55,7 @@ def test_steps_run_on_workers_and_their_logs_are_read_back(cluster: Cluster) -> 
     result = _run(cluster, f"{source}:fan", f"folder={marks}", "n=6")
     assert result["status"] == "SUCCEEDED", result
     assert result["output"] == [f"n{i}" for i in range(6)]
-    assert {e["pid"] for e in ledger(marks)} == {worker.pid}  # no step ran in the driving process
+    assert {e["worker"] for e in ledger(marks)} == {worker.pid}  # no step ran in the driving process
     logs = cluster.lockgate("logs", result["run_id"], "note[2]", "--json")
     assert json.loads(logs.stdout)[0]["text"] == "note n2\n"
 
@@ -61,17 +69,18 @@ def test_a_worker_killed_mid_step_has_its_step_run_again_as_interrupted(cluster:
     second = cluster.worker("--pipelines", str(source.parent))
     run = cluster.start("run", f"{source}:crashy", "--param", f"folder={marks}", "--json", log="run.log")
     hung = wait_until(lambda: [e for e in ledger(marks) if e["name"] == "hang"], 30)
-    victim = hung[0]["pid"]
+    victim = hung[0]["worker"]
     assert victim in (first.pid, second.pid)
     os.kill(victim, signal.SIGKILL)
     next(p for p in (first, second) if p.pid == victim).wait(timeout=10)  # reaped: its pid is gone
+    wait_until(lambda: not _alive(hung[0]["pid"]), 10)  # the child running the step went with it
     assert run.wait(timeout=60) == 0, (cluster.root / "run.log").read_text()
     result = json.loads((cluster.root / "run.log").read_text().strip().splitlines()[-1])
     assert result["status"] == "SUCCEEDED" and result["output"] == "c"
     entries = ledger(marks)
     assert [e["name"] for e in entries].count("a") == 1  # succeeded before the kill: not run again
     hangs = [e for e in entries if e["name"] == "hang"]
-    assert len(hangs) == 2 and hangs[1]["pid"] != victim
+    assert len(hangs) == 2 and hangs[1]["worker"] != victim
     assert hangs[0]["key"] == hangs[1]["key"]  # the same idempotency key for the interrupted attempt
     history = json.loads(cluster.lockgate("show", result["run_id"], "--json").stdout)["history"]
     types = [e["type"] for e in history]
