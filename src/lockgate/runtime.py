@@ -98,9 +98,11 @@ class Runtime:
         kind: str = "python",
         idempotency_key: str | None = None,
         parent_run_id: str | None = None,
+        created_by: str | None = None,
     ) -> str | None:
-        """Queue a run to be started by whoever claims it; None if the idempotency key has a run."""
-        request = RunRequest(pipeline, params, idempotency_key, kind, parent_run_id)
+        """Queue a run to be started by whoever claims it; None if the idempotency key has a run.
+        `created_by`: who asked (default: whoever acts now, h.current_actor)."""
+        request = RunRequest(pipeline, params, idempotency_key, kind, parent_run_id, created_by)
         return self.enqueue_many([request])[0]
 
     def enqueue_many(self, requests: Sequence[RunRequest]) -> list[str | None]:
@@ -109,6 +111,7 @@ class Runtime:
         if not requests:
             return []
         now = self.clock()
+        actor = h.current_actor()
         records = [
             NewRun(
                 new_run_id(now),
@@ -119,6 +122,7 @@ class Runtime:
                 status="QUEUED",
                 idempotency_key=r.idempotency_key,
                 parent_run_id=r.parent_run_id,
+                created_by=r.created_by or actor,
             )
             for i, r in enumerate(requests)
         ]
@@ -174,11 +178,21 @@ class Runtime:
         idempotency_key: str | None = None,
         run_id: str | None = None,
         capacity: int | None = None,
+        created_by: str | None = None,
     ) -> tuple[engine.RunState, list[h.Event]] | None:
         """Create a run and its first batch of events; None if the idempotency key is taken."""
         run_id = run_id or new_run_id(self.clock())
         state, batch, now = self._first_batch(run_id, workflow, params, capacity or self.max_workers)
-        record = NewRun(run_id, workflow.name, kind, params, now, owner=self.owner, idempotency_key=idempotency_key)
+        record = NewRun(
+            run_id,
+            workflow.name,
+            kind,
+            params,
+            now,
+            owner=self.owner,
+            idempotency_key=idempotency_key,
+            created_by=created_by or h.current_actor(),
+        )
         if not self.store.create_run(record, batch):
             return None
         if state.status != "RUNNING":  # a run with nothing to do ends in its first batch
@@ -315,6 +329,7 @@ class Runtime:
             steps=step_views(state),
             params=record.params,
             version=state.workflow.meta.get("version") or None,
+            created_by=record.created_by,
         )
 
     def log_dir(self, run_id: str) -> Path:

@@ -187,6 +187,7 @@ def list_runs(
             "status": r.status,
             "started_at": _json.iso(r.started_at),
             "ended_at": _json.iso(r.ended_at),
+            "created_by": r.created_by,
         }
         for r in records
     ]
@@ -225,6 +226,8 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."
     from rich.table import Table
     from rich.text import Text
 
+    if result.created_by:
+        _output.console().print(Text(f"created by {result.created_by}"))
     table = Table(title="history", title_justify="left")
     for column in ("id", "time", "event"):
         table.add_column(column, no_wrap=True)

@@ -461,6 +461,7 @@ def _run_row(run: NewRun) -> dict[str, Any]:
         "heartbeat_at": run.created_at if run.owner else None,
         "idempotency_key": run.idempotency_key,
         "parent_run_id": run.parent_run_id,
+        "created_by": run.created_by,
     }
 
 
@@ -481,6 +482,7 @@ def _record(row: Any) -> RunRecord:
         heartbeat_at=row.heartbeat_at,
         idempotency_key=row.idempotency_key,
         parent_run_id=row.parent_run_id,
+        created_by=row.created_by,
     )
 
 

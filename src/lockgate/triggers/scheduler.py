@@ -372,7 +372,13 @@ class Scheduler:
             for at in slots:
                 params = params_for(entry.pipeline, slot_params(schedule, at))
                 requests.append(
-                    RunRequest(entry.pipeline.name, params, slot_key(entry.pipeline.name, at), kind_of(entry.pipeline))
+                    RunRequest(
+                        entry.pipeline.name,
+                        params,
+                        slot_key(entry.pipeline.name, at),
+                        kind_of(entry.pipeline),
+                        created_by="schedule",
+                    )
                 )
                 fired.append((trigger_label(schedule), at))
             if slots:
