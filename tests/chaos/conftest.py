@@ -1,0 +1,140 @@
+"""Helpers of the fault suites: the CLI and `lockgate serve` as processes, the side-effect ledger
+the tasks write, and finished runs read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import free_port, wait_for_port, wait_until
+
+# The tasks of a fault suite's pipelines call `note(what)`: one fsynced line per start and end of
+# an attempt, so a test sees which steps really ran, and how often, whatever the store says.
+LEDGER_CODE = """
+import json, os
+from pathlib import Path
+import lockgate
+
+LEDGER = Path(os.environ["LOCKGATE_TEST_LEDGER"])
+
+def note(what):
+    ctx = lockgate.context()
+    line = json.dumps({"run": ctx.run_id, "step": ctx.step, "attempt": ctx.attempt, "what": what})
+    with open(LEDGER, "a") as handle:
+        handle.write(line + "\\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+"""
+
+
+def lockgate(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lockgate", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class Serve:
+    """One `lockgate serve --pipelines pipelines` process of a test; stderr goes to a file."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.root = root
+        self.env = {**os.environ, **(env or {})}
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[str] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.root / f"serve-{self.port}.{self.starts}.err"
+
+    def start(self, wait: bool = True) -> Serve:
+        self.starts += 1
+        with open(self.stderr_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "lockgate", "serve", "--pipelines", "pipelines", "--port", str(self.port)],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                text=True,
+                env=self.env,
+                cwd=self.root,
+            )
+        if wait and not wait_for_port(self.port, timeout=45):
+            self.kill()
+            raise AssertionError(f"serve never listened: {self.stderr()[-3000:]}")
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def all_runs(env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    done = lockgate("runs", "--json", "--limit", "10000", env=env)
+    if done.returncode == 2:  # no store yet
+        return []
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def show(run_id: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    done = lockgate("show", run_id, "--json", env=env)
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def wait_finished(count: int, env: dict[str, str] | None = None, timeout: float = 90) -> list[dict[str, Any]]:
+    """Wait until at least `count` runs exist and none is QUEUED or RUNNING; the runs."""
+
+    def finished() -> list[dict[str, Any]]:
+        runs = all_runs(env)
+        done = [r for r in runs if r["status"] not in ("QUEUED", "RUNNING")]
+        return runs if len(runs) >= count and len(done) == len(runs) else []
+
+    return wait_until(finished, timeout=timeout, every=0.5)  # type: ignore[no-any-return]
+
+
+def read_ledger(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def assert_no_success_ran_again(run_id: str, history: list[dict[str, Any]], ledger: list[dict[str, Any]]) -> None:
+    """No step whose success the history holds started again in a later attempt (the ledger says
+    what ran), and no attempt was started twice."""
+    started = Counter((e["step"], e["attempt"]) for e in history if e["type"] == "StepStarted")
+    assert all(n == 1 for n in started.values()), f"duplicate StepStarted in {run_id}: {started}"
+    succeeded = {(e["step"], e["attempt"]) for e in history if e["type"] == "StepSucceeded"}
+    assert len({s for s, _ in succeeded}) == len(succeeded), f"a step succeeded twice in {run_id}"
+    for step, attempt in succeeded:
+        again = [e for e in ledger if e["run"] == run_id and e["step"] == step and e["attempt"] > attempt]
+        assert not again, f"{run_id} {step} succeeded in attempt {attempt} and ran again: {again}"
