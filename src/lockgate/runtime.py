@@ -9,6 +9,7 @@ an attempt's outcome but never its start: `resume` then records it as interrupte
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import random
@@ -492,7 +493,10 @@ class Runtime:
             return engine.AttemptFailed(outcome.step, outcome.attempt, outcome.error)
         text = outcome.result_json or "null"
         if len(text) > self.result_max_bytes:
-            result: Any = {SPILLED: self._spill(state.run_id, outcome, text)}
+            try:
+                result: Any = {SPILLED: self._spill(state.run_id, outcome, text)}
+            except OSError as exc:  # a full or broken results folder fails the attempt, under its Retry
+                return engine.AttemptFailed(outcome.step, outcome.attempt, self._unstored(state, outcome, text, exc))
         else:
             result = _json.loads(text)
         return engine.AttemptSucceeded(outcome.step, outcome.attempt, result)
@@ -502,9 +506,28 @@ class Runtime:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{outcome.step}.{outcome.attempt}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # no half-written result left behind
+            raise
         return path.as_uri()
+
+    def _unstored(self, state: engine.RunState, outcome: Outcome, text: str, exc: OSError) -> Any:
+        """The failure of an attempt whose result could not be written to the results folder."""
+        from lockgate.core.errors import TaskError
+
+        folder = self.home / "results" / state.run_id
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        error = TaskError(
+            f"the result of {outcome.step} (attempt {outcome.attempt}, {len(text)} bytes) could not be written "
+            f"to {folder}: {exc.strerror or exc}",
+            error="lockgate.ResultsFolderFull" if full else "lockgate.ResultNotStored",
+            retryable=True,
+        )
+        log.error("run %s: %s", state.run_id, error, extra={"run_id": state.run_id})
+        return describe(error)
 
     def _load(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1 and SPILLED in value:

@@ -138,3 +138,20 @@ def assert_no_success_ran_again(run_id: str, history: list[dict[str, Any]], ledg
     for step, attempt in succeeded:
         again = [e for e in ledger if e["run"] == run_id and e["step"] == step and e["attempt"] > attempt]
         assert not again, f"{run_id} {step} succeeded in attempt {attempt} and ran again: {again}"
+
+
+FINAL_EVENTS = {"RunSucceeded": "SUCCEEDED", "RunFailed": "FAILED", "RunTimedOut": "TIMED_OUT", "RunAborted": "ABORTED"}
+ENDS = ("StepSucceeded", "StepFailed", "StepInterrupted")
+
+
+def assert_consistent(shown: dict[str, Any]) -> None:
+    """A finished Python run's row and history agree: a final status that its last event gives,
+    and every attempt started ended exactly once."""
+    run_id, history = shown["run_id"], shown["history"]
+    assert shown["status"] in FINAL_EVENTS.values(), f"{run_id} is {shown['status']}"
+    assert history and history[0]["type"] == "RunStarted", f"{run_id}: {history[:1]}"
+    finals = [e for e in history if e["type"] in FINAL_EVENTS]
+    assert finals and FINAL_EVENTS[finals[-1]["type"]] == shown["status"], f"{run_id}: {shown['status']} {finals}"
+    started = Counter((e["step"], e["attempt"]) for e in history if e["type"] == "StepStarted")
+    ended = Counter((e["step"], e["attempt"]) for e in history if e["type"] in ENDS)
+    assert started == ended, f"{run_id}: attempts started {dict(started)}, ended {dict(ended)}"

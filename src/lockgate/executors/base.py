@@ -97,29 +97,39 @@ def execute(job: Job) -> Outcome:
     )
     previous = _context.enter(ctx)
     try:
-        with _logs.publishing(log_path, job.log_url, job.log_upload_seconds), _capture.attempt_log(log_path):
-            try:
-                task = find_task(job.task, job.source)
-                value = task.fn(*job.args, **job.kwargs)
-            except Exception as exc:
-                error = describe(exc)
-                _capture_error(error)
-                return Outcome(job.step, job.attempt, error=error)
-            try:
-                return Outcome(job.step, job.attempt, result_json=_json.dumps(value))
-            except (TypeError, ValueError) as exc:
-                error = ErrorInfo(
-                    name="lockgate.ResultNotSerializable",
-                    cause=f"step {job.step} returned a value that is not JSON: {exc}",
-                    retryable=False,
-                )
-                _capture_error(error)
-                return Outcome(job.step, job.attempt, error=error)
+        with _logs.publishing(log_path, job.log_url, job.log_upload_seconds), _capture.attempt_log(log_path) as sink:
+            outcome = _attempt(job, find_task)
+        if sink.failed is not None:  # the log could not be written (a full disk): the attempt fails
+            return Outcome(job.step, job.attempt, error=describe(sink.failed))
+        return outcome
     finally:
         _context.enter(previous)
+
+
+def _attempt(job: Job, find_task: Any) -> Outcome:
+    try:
+        task = find_task(job.task, job.source)
+        value = task.fn(*job.args, **job.kwargs)
+    except Exception as exc:
+        error = describe(exc)
+        _capture_error(error)
+        return Outcome(job.step, job.attempt, error=error)
+    try:
+        return Outcome(job.step, job.attempt, result_json=_json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        error = ErrorInfo(
+            name="lockgate.ResultNotSerializable",
+            cause=f"step {job.step} returned a value that is not JSON: {exc}",
+            retryable=False,
+        )
+        _capture_error(error)
+        return Outcome(job.step, job.attempt, error=error)
 
 
 def _capture_error(error: ErrorInfo) -> None:
     import sys
 
-    sys.stderr.write(error.traceback or f"{error.name}: {error.cause}\n")
+    try:
+        sys.stderr.write(error.traceback or f"{error.name}: {error.cause}\n")
+    except Exception:  # the log cannot be written (its disk is full): the outcome says why
+        pass
