@@ -155,3 +155,41 @@ def assert_consistent(shown: dict[str, Any]) -> None:
     started = Counter((e["step"], e["attempt"]) for e in history if e["type"] == "StepStarted")
     ended = Counter((e["step"], e["attempt"]) for e in history if e["type"] in ENDS)
     assert started == ended, f"{run_id}: attempts started {dict(started)}, ended {dict(ended)}"
+
+
+NOTIFY_TESTS = Path(__file__).resolve().parent.parent / "integration" / "notify"
+
+
+class SmtpProcess:
+    """A real SMTP server (aiosmtpd, with the notify suite's folder handler) on a fixed port that a
+    test stops and starts again; each message it accepts is one .eml file in `folder`."""
+
+    def __init__(self, port: int, folder: Path) -> None:
+        self.port, self.folder = port, folder
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SmtpProcess:
+        try:
+            import aiosmtpd  # noqa: F401
+        except ImportError:
+            from tests.conftest import need
+
+            need("aiosmtpd is not installed; pip install aiosmtpd")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(NOTIFY_TESTS), os.environ.get("PYTHONPATH", "")])}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}", "-c", "smtp_folder.Folder",
+             str(self.folder)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert wait_for_port(self.port, timeout=20), "aiosmtpd did not start"
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def messages(self) -> list[str]:
+        return [p.read_text(errors="replace") for p in sorted(self.folder.glob("*.eml"))]
