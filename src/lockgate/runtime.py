@@ -423,7 +423,7 @@ class Runtime:
         update = None
         if batch and state.status != "RUNNING":
             update = _final_update(state, batch[-1])
-        if self.store.append(state.run_id, batch, update, self.owner, now):
+        if self._append(state.run_id, batch, update, now):
             return True
         record = self.store.get_run(state.run_id)
         log.warning(
@@ -435,6 +435,37 @@ class Runtime:
         if record is not None and record.status == "ABORTED":
             engine.apply(state, h.RunAborted(at=now, cause=record.cause or "aborted"))
         return False
+
+    def _append(self, run_id: str, batch: list[h.Event], update: RunUpdate | None, now: float) -> bool:
+        """store.append, waiting out a database that is unreachable (stopped, restarting, a network
+        cut): the run's state and its attempts' outcomes stay here meanwhile, and the batch is
+        written once the database answers. A commit whose answer was lost is not written twice:
+        the heartbeat it set (`now`) says whether it landed."""
+        delay, failing = 0.5, False
+        while True:
+            try:
+                if failing and self._landed(run_id, now):
+                    return True
+                return self.store.append(run_id, batch, update, self.owner, now)
+            except Exception as exc:
+                from lockgate.store.sql import describe_unreachable, unreachable
+
+                if not unreachable(exc):
+                    raise
+                if not failing:
+                    log.warning(
+                        "run %s: the store is unreachable (%s); its next events wait here until it answers",
+                        run_id,
+                        describe_unreachable(exc),
+                        extra={"run_id": run_id},
+                    )
+                failing = True
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _landed(self, run_id: str, now: float) -> bool:
+        record = self.store.get_run(run_id)
+        return record is not None and record.owner == self.owner and record.heartbeat_at == now
 
     def _finish(self, state: engine.RunState, last: h.Event, now: float) -> None:
         self.store.append(state.run_id, [], _final_update(state, last), self.owner, now)

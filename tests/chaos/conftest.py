@@ -193,3 +193,65 @@ class SmtpProcess:
 
     def messages(self) -> list[str]:
         return [p.read_text(errors="replace") for p in sorted(self.folder.glob("*.eml"))]
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb + pg_ctl from the installed binaries) on a free
+    port, run as an unprivileged user (initdb refuses root), so a test may stop and start it; the
+    shared server on 5432 is never touched."""
+
+    def __init__(self) -> None:
+        import glob
+        import pwd
+        import shutil
+        import tempfile
+
+        from tests.conftest import need
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not found:
+            need("no PostgreSQL binaries under /usr/lib/postgresql/*/bin; apt-get install postgresql")
+        self.bin = Path(found[-1]).parent
+        self.user = "postgres"
+        try:
+            pwd.getpwnam(self.user)
+        except KeyError:
+            need("no `postgres` user to run a private PostgreSQL server as")
+        self.runuser = shutil.which("runuser") if os.geteuid() == 0 else None
+        self.root = Path(tempfile.mkdtemp(prefix="lockgate-pg-"))
+        os.chmod(self.root, 0o755)
+        self.data = self.root / "data"
+        self.port = free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, self.user)
+        initdb = self._as_user([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"])
+        done = subprocess.run(initdb, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            need(f"initdb failed: {done.stderr[-500:]}")
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_user(self, command: list[str]) -> list[str]:
+        if self.runuser is not None:
+            return [self.runuser, "-u", self.user, "--", *command]
+        return command  # not root: run as ourselves
+
+    def pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w"]
+        return subprocess.run(
+            self._as_user([*command, "-o", options, *args]), capture_output=True, text=True, timeout=120
+        )
+
+    def start(self) -> None:
+        done = self.pg_ctl("start")
+        assert done.returncode == 0, done.stderr + (self.root / "server.log").read_text()[-2000:]
+
+    def stop(self, mode: str = "fast") -> None:
+        done = self.pg_ctl("stop", "-m", mode)
+        assert done.returncode == 0, done.stderr
+
+    def remove(self) -> None:
+        import shutil
+
+        self.pg_ctl("stop", "-m", "immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
