@@ -223,7 +223,7 @@ class Runtime:
     def resume(self, run_id: str, *, executor: str | None = None, observer: Observer | None = None) -> Run:
         """Continue a run whose process died; a finished run is just shown."""
         record = self._record(run_id)
-        if record.status == "RUNNING" and self._requeue_unstarted(record):
+        if record.status == "RUNNING" and self.requeue_if_unstarted(record):
             return self.view(record.run_id)
         if record.kind == "asl":
             from lockgate.asl import durable
@@ -243,7 +243,7 @@ class Runtime:
         batch = engine.decide(state, resumed, now, self.draw, self._capacity(kind, state.workflow))
         return self._drive(state, batch, kind, observer, first_commit=True, reattach=remote)
 
-    def _requeue_unstarted(self, record: RunRecord) -> bool:
+    def requeue_if_unstarted(self, record: RunRecord) -> bool:
         """A run claimed from the queue by a process that died before its first commit has no
         history to resume from: put it back in the queue, to be started afresh."""
         if self.store.history(record.run_id) or not self._is_stale(record.owner, record.heartbeat_at):
