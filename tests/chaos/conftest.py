@@ -255,3 +255,93 @@ class PrivatePostgres:
 
         self.pg_ctl("stop", "-m", "immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class FaultProxy:
+    """An HTTP proxy in front of an S3 endpoint (the moto_server process) that passes requests on,
+    or answers them with faults: `mode` "pass", "500" (an S3 InternalError) or "hang" (holds the
+    request `hang_seconds`, then drops the connection without an answer: a client timeout).
+    `target` "all", or "objects": only requests naming an object (GET/HEAD bucket/key), so a
+    bucket listing passes while reads fail."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.mode, self.target, self.hang_seconds = "pass", "all", 3.0
+        self.faults = Counter[str]()
+        self.passed = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                import http.client
+                import time
+
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fault = proxy._fault(self.command, self.path)
+                if fault == "hang":
+                    proxy.faults["hang"] += 1
+                    time.sleep(proxy.hang_seconds)
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault == "500":
+                    proxy.faults["500"] += 1
+                    text = (
+                        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
+                        b"<Message>We encountered an internal error. Please try again.</Message></Error>"
+                    )
+                    self.send_response(500)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(text)
+                    return
+                upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    self.send_response(answer.status, answer.reason)
+                    for key, value in answer.getheaders():
+                        if key.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                    proxy.passed += 1
+                finally:
+                    upstream.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any  # noqa: N815 - the names http.server calls
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="fault-proxy", daemon=True)
+        self.thread.start()
+
+    def _fault(self, method: str, path: str) -> str | None:
+        if self.mode == "pass":
+            return None
+        if self.target == "objects":
+            names_object = "/" in path.split("?", 1)[0].lstrip("/")
+            if not (names_object and method in ("GET", "HEAD")):
+                return None
+        return self.mode
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
