@@ -17,26 +17,63 @@ _install_lock = threading.Lock()
 
 
 class _Sink:
-    """An attempt's log file, opened on the first write so silent steps cost no file."""
+    """An attempt's log file, opened on the first write so silent steps cost no file.
+
+    A write that fails (a full disk) closes the file and raises a clear TaskError naming the file
+    from then on; `failed` keeps it, so the attempt fails with it even if the step caught it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: TextIO | None = None
         self._lock = threading.Lock()
+        self.failed: Exception | None = None
 
     def write(self, text: str) -> None:
         with self._lock:
-            if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            self._file.write(text)
-            self._file.flush()
+            if self.failed is not None:
+                raise self.failed
+            try:
+                if self._file is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+                self._file.write(text)
+                self._file.flush()
+            except OSError as exc:
+                self.failed = _not_written(self.path, exc)
+                self._drop()
+                raise self.failed from None
 
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    if self.failed is None:
+                        self.failed = _not_written(self.path, exc)
                 self._file = None
+
+    def _drop(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass  # what it held is lost with the full disk; `failed` says so
+            self._file = None
+
+
+def _not_written(path: Path, exc: OSError) -> Exception:
+    import errno
+
+    from lockgate.core.errors import TaskError
+
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return TaskError(
+        f"the attempt's log could not be written to {path}: {exc.strerror or exc}",
+        error="lockgate.LogFolderFull" if full else "lockgate.LogNotWritten",
+        retryable=True,
+    )
 
 
 class _Router(io.TextIOBase):
@@ -120,14 +157,15 @@ def install() -> None:
 
 
 @contextlib.contextmanager
-def attempt_log(path: Path) -> Iterator[None]:
-    """Within this block, this thread's output goes to `path`."""
+def attempt_log(path: Path) -> Iterator[_Sink]:
+    """Within this block, this thread's output goes to `path` (the sink's `failed` says whether
+    all of it could be written, once the block has ended)."""
     install()
     sink = _Sink(path)
     previous = getattr(_local, "sink", None)
     _local.sink = sink
     try:
-        yield
+        yield sink
     finally:
         _local.sink = previous
         sink.close()

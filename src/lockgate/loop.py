@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,7 +43,7 @@ class Lease:
         """Append a batch (and the run's final update) in one fenced transaction; False when the
         run is no longer this owner's (cancelled, adopted): nothing was written, the loop stops."""
         now = self.clock()
-        if self.store.append(self.run_id, events, update, self.owner, now):
+        if self._append(events, update, now):
             self.last = now
             return True
         self.stopped = record = self.store.get_run(self.run_id)
@@ -57,6 +58,37 @@ class Lease:
             record.status if record else "deleted",
             extra={"run_id": self.run_id},
         )
+
+    def _append(self, events: list[h.Event], update: RunUpdate | None, now: float) -> bool:
+        """store.append, waiting out a database that is unreachable (stopped, restarting, a network
+        cut): the run's state and its attempts' outcomes stay here meanwhile, and the batch is
+        written once the database answers. A commit whose answer was lost is not written twice:
+        the heartbeat it set (`now`) says whether it landed."""
+        delay, failing = 0.5, False
+        while True:
+            try:
+                if failing and self._landed(now):
+                    return True
+                return self.store.append(self.run_id, events, update, self.owner, now)
+            except Exception as exc:
+                from lockgate.store.sql import describe_unreachable, unreachable
+
+                if not unreachable(exc):
+                    raise
+                if not failing:
+                    log.warning(
+                        "run %s: the store is unreachable (%s); its next events wait here until it answers",
+                        self.run_id,
+                        describe_unreachable(exc),
+                        extra={"run_id": self.run_id},
+                    )
+                failing = True
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _landed(self, now: float) -> bool:
+        record = self.store.get_run(self.run_id)
+        return record is not None and record.owner == self.owner and record.heartbeat_at == now
 
     def beat_due(self, now: float) -> bool:
         return now - self.last >= self.every

@@ -52,11 +52,11 @@ class Reopened:
 
 
 def os_user() -> str:
-    """Who runs this command, for the history's `actor`."""
+    """Who runs this command, for the history's `actor`: `cli:<OS user>`, as every CLI action."""
     try:
-        return getpass.getuser()
+        return f"cli:{getpass.getuser()}"
     except Exception:  # no user name in this environment (a container without /etc/passwd entry)
-        return "unknown"
+        return "cli:unknown"
 
 
 def clear(

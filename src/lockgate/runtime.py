@@ -9,6 +9,7 @@ an attempt's outcome but never its start: `resume` then records it as interrupte
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import random
@@ -101,9 +102,11 @@ class Runtime:
         kind: str = "python",
         idempotency_key: str | None = None,
         parent_run_id: str | None = None,
+        created_by: str | None = None,
     ) -> str | None:
-        """Queue a run to be started by whoever claims it; None if the idempotency key has a run."""
-        request = RunRequest(pipeline, params, idempotency_key, kind, parent_run_id)
+        """Queue a run to be started by whoever claims it; None if the idempotency key has a run.
+        `created_by`: who asked (default: whoever acts now, h.current_actor)."""
+        request = RunRequest(pipeline, params, idempotency_key, kind, parent_run_id, created_by)
         return self.enqueue_many([request])[0]
 
     def enqueue_many(self, requests: Sequence[RunRequest]) -> list[str | None]:
@@ -112,6 +115,7 @@ class Runtime:
         if not requests:
             return []
         now = self.clock()
+        actor = h.current_actor()
         records = [
             NewRun(
                 new_run_id(now),
@@ -122,6 +126,7 @@ class Runtime:
                 status="QUEUED",
                 idempotency_key=r.idempotency_key,
                 parent_run_id=r.parent_run_id,
+                created_by=r.created_by or actor,
             )
             for i, r in enumerate(requests)
         ]
@@ -177,11 +182,21 @@ class Runtime:
         idempotency_key: str | None = None,
         run_id: str | None = None,
         capacity: int | None = None,
+        created_by: str | None = None,
     ) -> tuple[engine.RunState, list[h.Event]] | None:
         """Create a run and its first batch of events; None if the idempotency key is taken."""
         run_id = run_id or new_run_id(self.clock())
         state, batch, now = self._first_batch(run_id, workflow, params, capacity or self.max_workers)
-        record = NewRun(run_id, workflow.name, kind, params, now, owner=self.owner, idempotency_key=idempotency_key)
+        record = NewRun(
+            run_id,
+            workflow.name,
+            kind,
+            params,
+            now,
+            owner=self.owner,
+            idempotency_key=idempotency_key,
+            created_by=created_by or h.current_actor(),
+        )
         if not self.store.create_run(record, batch):
             return None
         if state.status != "RUNNING":  # a run with nothing to do ends in its first batch
@@ -341,6 +356,7 @@ class Runtime:
             steps=step_views(state),
             params=record.params,
             version=state.workflow.meta.get("version") or None,
+            created_by=record.created_by,
         )
 
     def log_dir(self, run_id: str) -> Path:
@@ -516,7 +532,10 @@ class Runtime:
             return engine.AttemptFailed(outcome.step, outcome.attempt, outcome.error)
         text = outcome.result_json or "null"
         if len(text) > self.result_max_bytes:
-            result: Any = {SPILLED: self._spill(state.run_id, outcome, text)}
+            try:
+                result: Any = {SPILLED: self._spill(state.run_id, outcome, text)}
+            except OSError as exc:  # a full or broken results folder fails the attempt, under its Retry
+                return engine.AttemptFailed(outcome.step, outcome.attempt, self._unstored(state, outcome, text, exc))
         else:
             result = _json.loads(text)
         return engine.AttemptSucceeded(outcome.step, outcome.attempt, result)
@@ -526,9 +545,28 @@ class Runtime:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{outcome.step}.{outcome.attempt}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # no half-written result left behind
+            raise
         return path.as_uri()
+
+    def _unstored(self, state: engine.RunState, outcome: Outcome, text: str, exc: OSError) -> Any:
+        """The failure of an attempt whose result could not be written to the results folder."""
+        from lockgate.core.errors import TaskError
+
+        folder = self.home / "results" / state.run_id
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        error = TaskError(
+            f"the result of {outcome.step} (attempt {outcome.attempt}, {len(text)} bytes) could not be written "
+            f"to {folder}: {exc.strerror or exc}",
+            error="lockgate.ResultsFolderFull" if full else "lockgate.ResultNotStored",
+            retryable=True,
+        )
+        log.error("run %s: %s", state.run_id, error, extra={"run_id": state.run_id})
+        return describe(error)
 
     def _load(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1 and SPILLED in value:

@@ -47,6 +47,7 @@ class Run:
     steps: list[StepView] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     version: str | None = None  # the pipeline's source digest this run was compiled from
+    created_by: str | None = None  # a token's name, `cli:<user>`, or the trigger that started it
 
     @property
     def succeeded(self) -> bool:
@@ -70,6 +71,7 @@ class Run:
             "started_at": _json.iso(self.started_at),
             "ended_at": _json.iso(self.ended_at),
             "version": self.version,
+            "created_by": self.created_by,
             "steps": [s.to_json() for s in self.steps],
         }
 

@@ -99,7 +99,7 @@ def test_runs_show_and_logs() -> None:
     second = json.loads(lockgate("run", f"{TARGET}:failing", "--json").stdout)
     runs = json.loads(lockgate("runs", "--json").stdout)
     assert [r["run_id"] for r in runs] == [second["run_id"], first["run_id"]]
-    assert set(runs[0]) == {"run_id", "pipeline", "status", "started_at", "ended_at"}
+    assert set(runs[0]) == {"run_id", "pipeline", "status", "started_at", "ended_at", "created_by"}
     failed = json.loads(lockgate("runs", "--status", "FAILED", "--json").stdout)
     assert [r["run_id"] for r in failed] == [second["run_id"]]
     assert json.loads(lockgate("runs", "--pipeline", "feedback", "--json").stdout)[0]["run_id"] == first["run_id"]

@@ -41,7 +41,7 @@ def test_clear_and_mark_run_here_and_exit_by_the_outcome(tmp_path: Path) -> None
     assert marked.returncode == 1, marked.stderr
     history = json.loads(lockgate("show", run_id, "--json").stdout)["history"]
     (event,) = [e for e in history if e["type"] == "StepMarked"]
-    assert (event["step"], event["status"], event["actor"]) == ("total", "FAILED", getpass.getuser())
+    assert (event["step"], event["status"], event["actor"]) == ("total", "FAILED", f"cli:{getpass.getuser()}")
     assert lockgate("mark", run_id, "extract", "--success").returncode == 0
     for args, message in (
         (["mark", run_id, "total"], "give one of --success or --failed"),

@@ -46,7 +46,7 @@ def test_create_list_revoke_and_their_errors(home: Path) -> None:
         assert failed.returncode == 2 and message in failed.stderr and "Traceback" not in failed.stderr, args
 
 
-def test_a_cancel_from_the_cli_names_the_os_user_in_the_history(home: Path) -> None:
+def test_a_cancel_from_the_cli_names_cli_and_the_os_user_in_the_history(home: Path) -> None:
     import getpass
 
     Path("flows.py").write_text("from lockgate import pipeline, task\n\n@task\ndef a():\n    return 1\n\n"
@@ -54,4 +54,4 @@ def test_a_cancel_from_the_cli_names_the_os_user_in_the_history(home: Path) -> N
     run_id = lockgate("trigger", "later", "--pipelines", ".").stdout.strip()
     assert lockgate("cancel", run_id, "--json").returncode == 0
     (event,) = json.loads(lockgate("show", run_id, "--json").stdout)["history"]
-    assert (event["type"], event["by"]) == ("RunAborted", getpass.getuser())
+    assert (event["type"], event["by"]) == ("RunAborted", f"cli:{getpass.getuser()}")

@@ -165,6 +165,7 @@ def create(
         owner=runtime.owner,
         idempotency_key=execution_key(state_machine, name),
         parent_run_id=parent_run_id,
+        created_by=h.current_actor(),
     )
     first = h.RunStarted(at=now, run_id=run_id, pipeline=state_machine, params=params, workflow=workflow)
     if not runtime.store.create_run(record, [first]):
@@ -610,6 +611,7 @@ def show_run(record: RunRecord, runtime: Any, as_json: bool) -> None:
         "cause": record.cause,
         "started_at": _json.iso(record.started_at or record.created_at),
         "ended_at": _json.iso(record.ended_at),
+        "created_by": record.created_by,
         "history": history,
     }
     if as_json:
@@ -619,6 +621,8 @@ def show_run(record: RunRecord, runtime: Any, as_json: bool) -> None:
 
     out = console()
     out.print(f"run {record.run_id}  state machine {record.pipeline}  [bold]{record.status}[/bold]")
+    if record.created_by:
+        out.print(f"created by {record.created_by}", markup=False)
     if record.error:
         out.print(f"{record.error}: {record.cause}")
     table = Table(title="history", title_justify="left")

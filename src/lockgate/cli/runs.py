@@ -187,6 +187,7 @@ def list_runs(
             "status": r.status,
             "started_at": _json.iso(r.started_at),
             "ended_at": _json.iso(r.ended_at),
+            "created_by": r.created_by,
         }
         for r in records
     ]
@@ -225,6 +226,8 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix)."
     from rich.table import Table
     from rich.text import Text
 
+    if result.created_by:
+        _output.console().print(Text(f"created by {result.created_by}"))
     table = Table(title="history", title_justify="left")
     for column in ("id", "time", "event"):
         table.add_column(column, no_wrap=True)
@@ -289,7 +292,44 @@ def resume(
     executor: str | None = EXECUTOR,
 ) -> None:
     """Continue a run whose process died, to its end."""
-    _drive(_existing_runtime().resume, run_id, as_json, executor)
+    runtime = _existing_runtime()
+
+    def action(run_id: str, **options: Any) -> Any:
+        return _resume(runtime, run_id, **options)
+
+    _drive(action, run_id, as_json, executor)
+
+
+def _resume(runtime: Any, run_id: str, *, executor: str | None = None, observer: Any = None) -> Any:
+    """Runtime.resume; a run whose process died before its first commit is queued again by it,
+    and is then started here, unless a live service serving its pipeline will start it."""
+    from lockgate import reruns
+
+    run = runtime.resume(run_id, executor=executor, observer=observer)
+    if run.status != "QUEUED":
+        return run
+    if reruns.service_alive(runtime, run.pipeline):
+        typer.echo(f"run {run.run_id} is queued again for the service serving {run.pipeline}", err=True)
+        return run
+    from lockgate.cli.service import _named
+    from lockgate.store.attempts import claim_queued_run
+    from lockgate.triggers.ledger import kind_of
+
+    pipeline = _named(run.pipeline, None)
+    if not claim_queued_run(runtime.store.engine, run.run_id, runtime.owner, runtime.clock()):
+        return runtime.view(run.run_id)  # another process started it meanwhile
+    record = runtime.store.get_run(run.run_id)
+    if kind_of(pipeline) == "asl":
+        pipeline.start_claimed(runtime, record)
+        return runtime.view(run.run_id)
+    try:
+        workflow = pipeline.compile(pipeline.bind(record.params))
+    except Exception as exc:
+        from lockgate.triggers.dispatch import COMPILE_FAILED
+
+        runtime.fail_claimed(record, COMPILE_FAILED, f"pipeline {pipeline.name}: {type(exc).__name__}: {exc}")
+        return runtime.view(run.run_id)
+    return runtime.execute_claimed(record, workflow, executor=executor, observer=observer)
 
 
 @app.command()

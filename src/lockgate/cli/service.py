@@ -240,6 +240,11 @@ def list_pipelines(pipelines: Path | None = PIPELINES, as_json: bool = JSON) -> 
         errors = [e.to_json() for e in loaded.errors]
         if source.origin == "default" and not rows and not errors:
             typer.echo(f"nothing in {source.folder}; {NO_SERVICE_HINT}", err=True)
+    try:
+        _output.require_home()
+        rows = Ledger(_runtime()).annotate(rows)  # who paused and unpaused each, and when
+    except NoHome:
+        pass
     if as_json:
         emit_json([*rows, *({"name": None, "kind": "import_error", **e} for e in errors)])
     else:
@@ -407,6 +412,7 @@ def backfill(
             params_for(pipeline, slot_params(schedule, at)),
             kind=kind_of(pipeline),
             idempotency_key=slot_key(name, at),
+            created_by="backfill",
         )
         if run_id is None:
             skipped += 1

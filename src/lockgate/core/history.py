@@ -16,19 +16,20 @@ TERMINAL_RUN = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 # Who is acting: the API token's name while the HTTP server handles a request (and on the threads
-# it starts for it); unset in the CLI, where the OS user name is used.
+# it starts for it); unset in the CLI, where `cli:<OS user name>` is used. Token names cannot
+# hold a colon, so the prefix tells the two apart.
 ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor", default=None)
 
 
 def current_actor() -> str:
-    """The name to record as `by` on the events of an action: the token's name, else the OS user."""
+    """The name to record as `by` on the events of an action: the token's name, else `cli:<OS user>`."""
     name = ACTOR.get()
     if name:
         return name
     try:
-        return getpass.getuser()
+        return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no user name (a container without an /etc/passwd entry)
-        return "unknown"
+        return "cli:unknown"
 
 
 @dataclass(frozen=True, slots=True)

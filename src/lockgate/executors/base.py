@@ -113,26 +113,11 @@ def execute(job: Job) -> Outcome:
     )  # fmt: skip
     previous = _context.enter(ctx)
     try:
-        with _logs.publishing(log_path, job.log_url, job.log_upload_seconds), _capture.attempt_log(log_path):
-            if job.resource:
-                return _run_resource(job)
-            try:
-                task = find_task(job.task, job.source)
-                value = task.fn(*job.args, **job.kwargs)
-            except Exception as exc:
-                error = describe(exc)
-                _capture_error(error)
-                return Outcome(job.step, job.attempt, error=error)
-            try:
-                return Outcome(job.step, job.attempt, result_json=_json.dumps(value))
-            except (TypeError, ValueError) as exc:
-                error = ErrorInfo(
-                    name="lockgate.ResultNotSerializable",
-                    cause=f"step {job.step} returned a value that is not JSON: {exc}",
-                    retryable=False,
-                )
-                _capture_error(error)
-                return Outcome(job.step, job.attempt, error=error)
+        with _logs.publishing(log_path, job.log_url, job.log_upload_seconds), _capture.attempt_log(log_path) as sink:
+            outcome = _run_resource(job) if job.resource else _attempt(job, find_task)
+        if sink.failed is not None:  # the log could not be written (a full disk): the attempt fails
+            return Outcome(job.step, job.attempt, error=describe(sink.failed))
+        return outcome
     finally:
         _context.enter(previous)
 
@@ -172,7 +157,30 @@ def _run_resource(job: Job) -> Outcome:
     return Outcome(job.step, job.attempt, result_json=_json.dumps(value))
 
 
+def _attempt(job: Job, find_task: Any) -> Outcome:
+    try:
+        task = find_task(job.task, job.source)
+        value = task.fn(*job.args, **job.kwargs)
+    except Exception as exc:
+        error = describe(exc)
+        _capture_error(error)
+        return Outcome(job.step, job.attempt, error=error)
+    try:
+        return Outcome(job.step, job.attempt, result_json=_json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        error = ErrorInfo(
+            name="lockgate.ResultNotSerializable",
+            cause=f"step {job.step} returned a value that is not JSON: {exc}",
+            retryable=False,
+        )
+        _capture_error(error)
+        return Outcome(job.step, job.attempt, error=error)
+
+
 def _capture_error(error: ErrorInfo) -> None:
     import sys
 
-    sys.stderr.write(error.traceback or f"{error.name}: {error.cause}\n")
+    try:
+        sys.stderr.write(error.traceback or f"{error.name}: {error.cause}\n")
+    except Exception:  # the log cannot be written (its disk is full): the outcome says why
+        pass

@@ -33,13 +33,23 @@ class Upkeep:
 
         try:
             deliver_due(self.runtime)
-        except Exception:
-            log.exception("retrying due deliveries failed; trying again in %g s", self.deliver_every)
+        except Exception as exc:
+            self._failed(exc, "retrying due deliveries failed; trying again in %g s", self.deliver_every)
         if alarms:
             try:
                 evaluate_alarms(self.runtime, now)
-            except Exception:
-                log.exception("evaluating alarms failed; trying again in %g s", self.alarm_every)
+            except Exception as exc:
+                self._failed(exc, "evaluating alarms failed; trying again in %g s", self.alarm_every)
+
+    @staticmethod
+    def _failed(exc: Exception, message: str, seconds: float) -> None:
+        """A database that cannot be reached for now is one warning line; anything else a traceback."""
+        from lockgate.store.sql import describe_unreachable, unreachable
+
+        if unreachable(exc):
+            log.warning(message + " (the store is unreachable: %s)", seconds, describe_unreachable(exc))
+        else:
+            log.exception(message, seconds)
 
     def run(self, stop: threading.Event) -> None:
         next_alarms = 0.0

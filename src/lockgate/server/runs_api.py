@@ -43,6 +43,7 @@ def router(runtime: Any) -> Any:
                 "status": r.status,
                 "started_at": _json.iso(r.started_at),
                 "ended_at": _json.iso(r.ended_at),
+                "created_by": r.created_by,
             }
             for r in runtime.store.list_runs(pipeline=pipeline, status=status, limit=limit, before=before)
         ]

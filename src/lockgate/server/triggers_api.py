@@ -67,7 +67,7 @@ def router(runtime: Any) -> Any:
             for key in ("version", "next_run", "source_file", "parameters", "type", "states"):
                 if key in extra:
                     row[key] = extra[key]
-        return rows
+        return ledger.annotate(rows)
 
     @api.get("/import_errors")
     def import_errors() -> list[dict[str, Any]]:
@@ -109,18 +109,16 @@ def router(runtime: Any) -> Any:
     @api.post("/pipelines/{name}/pause")
     def pause(name: str) -> dict[str, Any]:
         pipeline_named(name)
-        ledger.pause(name, runtime.clock())
-        log.info("pipeline %s paused by %s", name, current_actor())
-        return {"name": name, "paused": True}
+        ledger.pause(name, runtime.clock())  # records who: the token's name
+        return {"name": name, "paused": True, "by": current_actor()}
 
     @api.post("/pipelines/{name}/unpause")
     def unpause(name: str) -> dict[str, Any]:
         pipeline_named(name)
         ledger.unpause(name)
-        log.info("pipeline %s unpaused by %s", name, current_actor())
         scheduler = attached(runtime)
         if scheduler is not None:
             scheduler.wake()
-        return {"name": name, "paused": False}
+        return {"name": name, "paused": False, "by": current_actor()}
 
     return api

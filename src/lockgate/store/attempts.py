@@ -459,6 +459,21 @@ def requeue_unstarted(engine: sa.Engine, run_id: str, owner: str | None) -> bool
         )
 
 
+def claim_queued_run(engine: sa.Engine, run_id: str, owner: str, now: float) -> bool:
+    """Take one QUEUED run to start it under `owner` (False when another process claimed it first)."""
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.status == "QUEUED")
+                .values(
+                    status="RUNNING", owner=owner, heartbeat_at=now, started_at=sa.func.coalesce(runs.c.started_at, now)
+                )
+            ).rowcount
+            == 1
+        )
+
+
 def claim_capped(engine: sa.Engine, owner: str, now: float, pipeline: str, cap: int, limit: int) -> list[str]:
     """Claim queued runs of `pipeline` so that at most `cap` of its runs are RUNNING, exactly, with
     several schedulers claiming at once: the count and the claim are one transaction, serialised

@@ -30,6 +30,7 @@ class RunRecord:
     heartbeat_at: float | None
     idempotency_key: str | None = None
     parent_run_id: str | None = None
+    created_by: str | None = None  # a token's name, `cli:<user>`, or the trigger that queued it
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class NewRun:
     owner: str | None = None
     idempotency_key: str | None = None
     parent_run_id: str | None = None
+    created_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class RunRequest:
     idempotency_key: str | None = None
     kind: str = "python"
     parent_run_id: str | None = None
+    created_by: str | None = None  # None: whoever acts now (lockgate.core.history.current_actor)
 
 
 class RunStore(Protocol):

@@ -58,6 +58,7 @@ class MemoryStore:
             heartbeat_at=run.created_at if run.owner else None,
             idempotency_key=run.idempotency_key,
             parent_run_id=run.parent_run_id,
+            created_by=run.created_by,
         )
         self._events[run.run_id] = list(batch)
         return True

@@ -27,6 +27,8 @@ runs = sa.Table(
     sa.Column("heartbeat_at", sa.Float),
     sa.Column("idempotency_key", sa.String(500), unique=True),
     sa.Column("parent_run_id", sa.String(64)),
+    # who started the run: a token's name, `cli:<user>`, or its trigger (`schedule`, `file:...`, ...)
+    sa.Column("created_by", sa.String(300)),
     sa.Index("ix_runs_pipeline_created", "pipeline", "created_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_created", "created_at"),

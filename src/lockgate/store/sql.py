@@ -38,6 +38,21 @@ def head_revision() -> str:
     return heads[0]
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether a store error means the database cannot be reached for now (stopped, restarting, a
+    network cut: try again later), not that the statement is wrong."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.InvalidatePoolError))
+
+
+def describe_unreachable(exc: BaseException) -> str:
+    """One line for the log: the driver's error class and the first line of its message."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}"
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
     """An Engine with lockgate's connection settings (WAL and BEGIN IMMEDIATE on SQLite)."""
     if url.startswith("sqlite"):
@@ -480,6 +495,7 @@ def _run_row(run: NewRun) -> dict[str, Any]:
         "heartbeat_at": run.created_at if run.owner else None,
         "idempotency_key": run.idempotency_key,
         "parent_run_id": run.parent_run_id,
+        "created_by": run.created_by,
     }
 
 
@@ -500,6 +516,7 @@ def _record(row: Any) -> RunRecord:
         heartbeat_at=row.heartbeat_at,
         idempotency_key=row.idempotency_key,
         parent_run_id=row.parent_run_id,
+        created_by=row.created_by,
     )
 
 

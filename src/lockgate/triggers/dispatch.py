@@ -185,7 +185,9 @@ class Dispatcher:
             kind, record = job
             try:
                 pipeline = self.pipelines.get(record.pipeline)
-                if kind in ("resume", "continue") and record.kind == "asl" and getattr(pipeline, "kind", "") == "asl":
+                if kind == "resume" and self.runtime.requeue_unstarted(record):
+                    pass  # claimed by a process that died before the run's first commit: queued again
+                elif kind in ("resume", "continue") and record.kind == "asl" and getattr(pipeline, "kind", "") == "asl":
                     assert pipeline is not None
                     # with its project's resource map; "continue" takes back a run this process parked
                     pipeline.resume(self.runtime, record.run_id, self._park(record.run_id), own=kind == "continue")

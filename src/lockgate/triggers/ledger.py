@@ -20,7 +20,13 @@ import sqlalchemy as sa
 
 from lockgate.store.base import RunRequest
 from lockgate.triggers.files import FileArrival, ObjectSeen
-from lockgate.triggers.schema import paused_pipelines, trigger_cursors, trigger_objects, trigger_schedules
+from lockgate.triggers.schema import (
+    paused_pipelines,
+    pipeline_actions,
+    trigger_cursors,
+    trigger_objects,
+    trigger_schedules,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,16 @@ def slot_key(pipeline: str, slot: float) -> str:
 
 def object_key(pipeline: str, obj: ObjectSeen) -> str:
     return run_key("object", pipeline, f"{obj.uri}#{obj.etag}")
+
+
+def object_actor(obj: ObjectSeen) -> str:
+    """Who started a run for an object: `s3:<uri>`, or `file:<path>` for a local file."""
+    uri = obj.uri
+    if uri.startswith("s3://"):
+        return f"s3:{uri}"
+    from urllib.parse import unquote
+
+    return f"file:{unquote(uri.removeprefix('file://'))}"
 
 
 def params_for(pipeline: Any, values: dict[str, Any]) -> dict[str, Any]:
@@ -98,9 +114,14 @@ class Ledger:
 
     # -- queueing runs ----------------------------------------------------------------------
 
-    def request(self, pipeline: str, params: dict[str, Any], key: str, kind: str = "python") -> str | None:
-        """Queue a run unless `key` already has one; returns the new run's id or None."""
-        run_id: str | None = self.runtime.enqueue(pipeline, params, kind=kind, idempotency_key=key)
+    def request(
+        self, pipeline: str, params: dict[str, Any], key: str, kind: str = "python", *, created_by: str
+    ) -> str | None:
+        """Queue a run unless `key` already has one; returns the new run's id or None. `created_by`
+        names the trigger (`schedule`, `upstream:<pipeline>`, ...)."""
+        run_id: str | None = self.runtime.enqueue(
+            pipeline, params, kind=kind, idempotency_key=key, created_by=created_by
+        )
         if run_id is not None:
             log.info("queued run %s of %s (%s)", run_id, pipeline, key, extra={"run_id": run_id})
         return run_id
@@ -136,6 +157,7 @@ class Ledger:
                     params_for(pipeline, {"event": trigger.event(obj)}),
                     object_key(pipeline.name, obj),
                     kind_of(pipeline),
+                    created_by=object_actor(obj),
                 )
                 for pipeline, trigger, obj, _ in todo
             ]
@@ -245,16 +267,57 @@ class Ledger:
         with self.engine.begin() as conn:
             return {row.pipeline for row in conn.execute(sa.select(paused_pipelines.c.pipeline))}
 
-    def pause(self, pipeline: str, now: float) -> bool:
-        """Pause a pipeline; False if it already was."""
+    def pause(self, pipeline: str, now: float, by: str | None = None) -> bool:
+        """Pause a pipeline, recording who did (`by`, default whoever acts now); False if it already was."""
         if pipeline in self.paused():
             return False
         self._insert_ignoring_duplicates(paused_pipelines, [{"pipeline": pipeline, "paused_at": now}])
+        self._record_action(pipeline, "pause", by, now)
         return True
 
-    def unpause(self, pipeline: str) -> bool:
-        """Unpause a pipeline; False if it was not paused."""
+    def unpause(self, pipeline: str, now: float | None = None, by: str | None = None) -> bool:
+        """Unpause a pipeline, recording who did; False if it was not paused."""
         with self.engine.begin() as conn:
-            return bool(
+            done = bool(
                 conn.execute(sa.delete(paused_pipelines).where(paused_pipelines.c.pipeline == pipeline)).rowcount
             )
+        if done:
+            self._record_action(pipeline, "unpause", by, self.runtime.clock() if now is None else now)
+        return done
+
+    def _record_action(self, pipeline: str, action: str, by: str | None, now: float) -> None:
+        from lockgate.core.history import current_actor
+
+        row = {"pipeline": pipeline, "action": action, "by": by or current_actor(), "at": now}
+        with self.engine.begin() as conn:
+            conn.execute(pipeline_actions.insert(), row)
+        log.info("pipeline %s: %s by %s", pipeline, action, row["by"])
+
+    def actions(
+        self, pipelines: Sequence[str] | None = None, per_pipeline: int = 20
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Each pipeline's latest pause and unpause actions, newest first: action, by, at (ISO 8601)."""
+        from lockgate import _json
+
+        query = sa.select(pipeline_actions).order_by(pipeline_actions.c.id.desc())
+        if pipelines is not None:
+            query = query.where(pipeline_actions.c.pipeline.in_(list(pipelines)))
+        out: dict[str, list[dict[str, Any]]] = {}
+        with self.engine.begin() as conn:
+            for row in conn.execute(query):
+                listed = out.setdefault(row.pipeline, [])
+                if len(listed) < per_pipeline:
+                    listed.append({"action": row.action, "by": row.by, "at": _json.iso(row.at)})
+        return out
+
+    def annotate(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add to pipeline rows (`lockgate pipelines --json`, `/api/pipelines`) who paused each
+        paused one (`paused_by`, `paused_at`) and its latest pause and unpause `actions`."""
+        actions = self.actions([row["name"] for row in rows if row.get("name")])
+        for row in rows:
+            done = actions.get(row.get("name") or "", [])
+            last_pause = next((a for a in done if a["action"] == "pause"), None) if row.get("paused") else None
+            row["paused_by"] = last_pause["by"] if last_pause else None
+            row["paused_at"] = last_pause["at"] if last_pause else None
+            row["actions"] = done
+        return rows

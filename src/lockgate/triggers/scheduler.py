@@ -273,6 +273,7 @@ class Scheduler:
             )
             root.lister.start()
         planned: float | None = None  # when the loop meant to tick next
+        store_down = False  # the last tick found the database unreachable (logged once per outage)
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -282,8 +283,18 @@ class Scheduler:
                     metrics.observe_tick_lag(max(0.0, self.clock() - planned))  # woken early: no lag
                 try:
                     self.tick()
-                except Exception:  # a store or network hiccup: log it, try again next tick
-                    log.exception("scheduler tick failed")
+                except Exception as exc:  # a store or network hiccup: log it, try again next tick
+                    from lockgate.store.sql import describe_unreachable, unreachable
+
+                    if not unreachable(exc):
+                        log.exception("scheduler tick failed")
+                    elif not store_down:
+                        log.warning("the store is unreachable (%s); scheduling waits for it", describe_unreachable(exc))
+                    store_down = store_down or unreachable(exc)
+                else:
+                    if store_down:
+                        log.info("the store answers again; scheduling goes on")
+                    store_down = False
                 idle = self._idle_seconds()
                 planned = self.clock() + idle
                 self._wake.wait(idle)
@@ -372,7 +383,13 @@ class Scheduler:
             for at in slots:
                 params = params_for(entry.pipeline, slot_params(schedule, at))
                 requests.append(
-                    RunRequest(entry.pipeline.name, params, slot_key(entry.pipeline.name, at), kind_of(entry.pipeline))
+                    RunRequest(
+                        entry.pipeline.name,
+                        params,
+                        slot_key(entry.pipeline.name, at),
+                        kind_of(entry.pipeline),
+                        created_by="schedule",
+                    )
                 )
                 fired.append((trigger_label(schedule), at))
             if slots:

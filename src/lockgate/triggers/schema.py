@@ -45,6 +45,18 @@ paused_pipelines = sa.Table(
     sa.Column("paused_at", sa.Float, nullable=False),
 )
 
+# Who paused or unpaused a pipeline, and when (`action`: "pause" or "unpause"), oldest first.
+pipeline_actions = sa.Table(
+    "pipeline_actions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("by", sa.String(300), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("ix_pipeline_actions_pipeline", "pipeline", "id"),
+)
+
 # Datasets that steps reported writing (lockgate.triggers.datasets.report_written).
 dataset_events = sa.Table(
     "dataset_events",

@@ -73,7 +73,9 @@ class UpstreamScan:
             }
             for pipeline in self.after[row.pipeline]:
                 key = run_key("succeeded", pipeline.name, row.run_id)
-                queued += self._once(pipeline, {"event": event}, key, row.ended_at, paused, now)
+                queued += self._once(
+                    pipeline, {"event": event}, key, row.ended_at, paused, now, f"upstream:{row.pipeline}"
+                )
         self.ledger.set_cursor("upstream", max([since, *(r.ended_at for r in rows)]))
         return queued
 
@@ -94,7 +96,7 @@ class UpstreamScan:
             for pipeline, trigger in self.datasets:
                 if trigger.matches(row.uri):
                     key = run_key("dataset", pipeline.name, str(row.id))
-                    queued += self._once(pipeline, {"event": event}, key, row.at, paused, now)
+                    queued += self._once(pipeline, {"event": event}, key, row.at, paused, now, f"upstream:{row.uri}")
         self.ledger.set_cursor("datasets", max([since, *(r.at for r in rows)]))
         return queued
 
@@ -105,10 +107,12 @@ class UpstreamScan:
             return now
         return value
 
-    def _once(self, pipeline: Any, values: dict[str, Any], key: str, at: float, paused: set[str], now: float) -> int:
+    def _once(
+        self, pipeline: Any, values: dict[str, Any], key: str, at: float, paused: set[str], now: float, by: str
+    ) -> int:
         if key in self._handled or pipeline.name in paused:
             return 0
-        run_id = self.ledger.request(pipeline.name, params_for(pipeline, values), key, kind_of(pipeline))
+        run_id = self.ledger.request(pipeline.name, params_for(pipeline, values), key, kind_of(pipeline), created_by=by)
         self._handled[key] = at
         if run_id:
             observe_latency("pipeline_succeeded" if key.startswith("succeeded:") else "dataset", now - at)

@@ -155,13 +155,15 @@ def test_pipelines_api_lists_triggers_queues_runs_and_pauses(runtime, unique, se
             "max_active_runs": None,
             "upstream": [],
             "downstream": [],
+            "paused_by": None,
+            "paused_at": None,
+            "actions": [],
         }
     ]
-    assert httpx.post(f"{served}/api/pipelines/{pipeline.name}/pause", headers=auth).json() == {
-        "name": pipeline.name,
-        "paused": True,
-    }
-    assert httpx.get(f"{served}/api/pipelines", headers=auth).json()[0]["paused"] is True
+    paused = httpx.post(f"{served}/api/pipelines/{pipeline.name}/pause", headers=auth).json()
+    assert paused["name"] == pipeline.name and paused["paused"] is True and paused["by"]
+    row = httpx.get(f"{served}/api/pipelines", headers=auth).json()[0]
+    assert row["paused"] is True and row["paused_by"] == paused["by"] and row["actions"][0]["action"] == "pause"
     body = {"params": {"event": {"key": "k", "etag": "e"}}, "idempotency_key": "once"}
     made = httpx.post(f"{served}/api/pipelines/{pipeline.name}/trigger", json=body, headers=auth).json()
     assert made["created"] is True and made["status"] == "QUEUED"
