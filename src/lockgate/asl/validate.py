@@ -55,7 +55,7 @@ def _repeated_keys(value: Any, route: tuple[Any, ...], found: list[tuple[str, st
         for key, item in value.items():
             if isinstance(item, (dict, list)):
                 _repeated_keys(item, (*route, key), found)
-    else:
+    elif isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, (dict, list)):
                 _repeated_keys(item, (*route, index), found)

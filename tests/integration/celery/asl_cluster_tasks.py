@@ -22,7 +22,9 @@ def visit(item: int, folder: str, hang: int = -1, seconds: float = 0.2) -> dict[
     path = Path(folder) / "ledger"
     seen = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     first = not any(e["key"] == ctx.idempotency_key for e in seen)
-    common = {"item": item, "key": ctx.idempotency_key, "attempt": ctx.attempt, "pid": os.getpid()}
+    # a worker runs each attempt in a child process of its own: `worker` is the worker's pid
+    common = {"item": item, "key": ctx.idempotency_key, "attempt": ctx.attempt, "pid": os.getpid(),
+              "worker": os.getppid()}  # fmt: skip
     _write(folder, phase="start", at=time.time(), **common)
     print(f"visiting {item}")
     if item == hang and first:

@@ -75,7 +75,7 @@ def test_a_map_runs_on_three_workers_and_survives_one_killed_mid_iteration(amqp_
         return ended >= set(items) - {3} and any(e["item"] == 3 for e in ledger(marks))
 
     wait_until(others_done, 60)
-    victim = next(e["pid"] for e in ledger(marks) if e["item"] == 3)
+    victim = next(e["worker"] for e in ledger(marks) if e["item"] == 3)
     assert victim in {w.pid for w in workers}  # no iteration ran in the driving process
     os.kill(victim, signal.SIGKILL)
     next(w for w in workers if w.pid == victim).wait(timeout=10)
@@ -89,10 +89,10 @@ def test_a_map_runs_on_three_workers_and_survives_one_killed_mid_iteration(amqp_
         assert [e["phase"] for e in entries if e["item"] == item] == ["start", "end"], entries
     again = [e for e in entries if e["item"] == 3]
     assert [e["phase"] for e in again] == ["start", "start", "end"]
-    assert again[1]["pid"] != victim and again[1]["pid"] in {w.pid for w in workers}
+    assert again[1]["worker"] != victim and again[1]["worker"] in {w.pid for w in workers}
     assert again[0]["key"] == again[1]["key"]  # the same idempotency key for the interrupted attempt
     assert [e["attempt"] for e in again] == [1, 2, 2]
-    assert {e["pid"] for e in entries} <= {w.pid for w in workers}
+    assert {e["worker"] for e in entries} <= {w.pid for w in workers}
 
     # The interruption is in the history (not a Retry: the state has none), and the logs of both
     # attempts are shown by `lockgate logs RUN STATE`.
@@ -133,7 +133,7 @@ def test_a_task_is_routed_by_its_resource_map_entry(routed_cluster: Cluster) -> 
     result = _result(cluster)
     assert result["output"] == [{"item": i, "double": 2 * i} for i in (1, 2, 3)]
     entries = ledger(marks)
-    assert {e["pid"] for e in entries} == {spark.pid}  # queue "spark": only its worker took them
+    assert {e["worker"] for e in entries} == {spark.pid}  # queue "spark": only its worker took them
     spans = sorted(
         (start["at"], end["at"])
         for start in entries

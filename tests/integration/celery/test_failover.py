@@ -54,7 +54,6 @@ def test_a_scheduler_killed_mid_run_has_its_runs_finished_by_another(tmp_path: P
         marks.mkdir()
         cluster.worker("--pipelines", str(folder), concurrency=8)
         first = cluster.start("scheduler", "--pipelines", str(folder), log="first.log")
-        second = cluster.start("scheduler", "--pipelines", str(folder), log="second.log")
         engine = sa.create_engine(database)
         for _ in range(6):
             done = cluster.lockgate(
@@ -67,7 +66,8 @@ def test_a_scheduler_killed_mid_run_has_its_runs_finished_by_another(tmp_path: P
                 owners = conn.execute(sa.text("SELECT owner FROM runs WHERE status = 'RUNNING'")).scalars().all()
             return any(o and o.split(":")[1] == str(first.pid) for o in owners)
 
-        wait_until(owned_by_first, 30)
+        wait_until(owned_by_first, 30)  # the second starts once the first holds runs, however slow its start
+        second = cluster.start("scheduler", "--pipelines", str(folder), log="second.log")
         wait_until(lambda: len(ledger(marks)) >= 1, 30)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
