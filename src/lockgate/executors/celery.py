@@ -21,7 +21,7 @@ from typing import Any
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
-from lockgate.store.attempts import DONE, NOTIFY_CHANNEL, AttemptRow, ClusterStore, WorkerRow
+from lockgate.store.attempts import DONE, HOLDING, NOTIFY_CHANNEL, WAITING, AttemptRow, ClusterStore, WorkerRow
 
 log = logging.getLogger(__name__)
 
@@ -469,6 +469,26 @@ class CeleryExecutor:
         if out and self._waiting > 0:
             self._release()  # slots of this run's pools came free
         return out
+
+    def cancel(self, step: str, attempt: int) -> None:
+        """Give up an attempt: its row is deleted, so the worker running it kills its child (it
+        watches for that every 0.5 s), a message not taken yet runs nothing, and its pool slot
+        goes to the next waiting attempt."""
+        key = (step, attempt)
+        unsent = [job for job in self._unsent if (job.step, job.attempt) == key]
+        self._unsent = [job for job in self._unsent if (job.step, job.attempt) != key]
+        if key not in self._pending:
+            return
+        self._pending.discard(key)
+        if unsent:  # not recorded nor sent yet
+            return
+        row = self.cluster.drop(self.run_id, step, attempt)
+        if row is None:
+            return
+        if row.state == WAITING:
+            self._waiting -= 1
+        elif row.state in HOLDING:
+            self._release()  # a slot of its pool came free
 
     def shutdown(self) -> None:
         self.watcher.unregister(self.run_id)
