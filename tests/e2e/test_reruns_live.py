@@ -66,6 +66,9 @@ def nap() -> int:
     if ctx.attempt == 1:
         time.sleep(60)
         (MARKS / "woke").write_text("woke")
+    deadline = time.monotonic() + 60
+    while not (MARKS / "go").exists() and time.monotonic() < deadline:  # the run goes on meanwhile
+        time.sleep(0.05)
     return ctx.attempt
 
 
@@ -248,6 +251,9 @@ def test_clear_kills_the_process_of_the_attempt_it_leaves_behind(project) -> Non
         applied_at = time.monotonic()
         wait_until(lambda: _gone(pid), timeout=30, every=0.05)
         assert time.monotonic() - applied_at < 5.0  # not the step's 60 s
+        wait_until((service / "nap-2.pid").exists, timeout=30)
+        assert show(rid, elsewhere)["status"] == "RUNNING"  # killed by the clear, not by the run's end
+        (service / "go").write_text("")
 
         out, err = running.communicate(timeout=60)
         assert running.returncode == 0, err
