@@ -115,12 +115,15 @@ class Children:
 
     def _take(self, job: Job) -> _Child | None:
         """A child to run `job`, now busy with it; None when `job` was cancelled before it started."""
+        key = (job.run_id, job.step, job.attempt)
         with self._lock:
+            if key in self._refused:
+                return None
             child = self._idle.pop() if self._idle else None
         if child is None:
             child = _Child(self._context)
         with self._lock:
-            if (job.run_id, job.step, job.attempt) not in self._refused:
+            if key not in self._refused:
                 child.job = job
                 self._busy.append(child)
                 return child
