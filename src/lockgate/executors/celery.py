@@ -389,6 +389,7 @@ class CeleryExecutor:
         self._waiting = 0  # attempts of this run waiting for a pool slot
         self._consumed: list[tuple[str, int]] = []  # returned by wait; forgotten once committed
         self._last_release = 0.0
+        self._to_drop: list[tuple[str, int]] = []  # attempts given up whose rows are not deleted yet
 
     def submit(self, job: Job) -> None:
         """Buffer the attempt; the next `wait` records a batch's attempts in one transaction and sends them."""
@@ -426,6 +427,7 @@ class CeleryExecutor:
         send_many(self.app, released, self.prefix)
 
     def wait(self, timeout: float | None) -> list[Outcome]:
+        self._drop()
         self._flush()
         # What the previous wait returned is committed in the history by now.
         if self._consumed:
@@ -482,13 +484,29 @@ class CeleryExecutor:
         self._pending.discard(key)
         if unsent:  # not recorded nor sent yet
             return
-        row = self.cluster.drop(self.run_id, step, attempt)
-        if row is None:
-            return
-        if row.state == WAITING:
-            self._waiting -= 1
-        elif row.state in HOLDING:
-            self._release()  # a slot of its pool came free
+        self._to_drop.append(key)
+        self._drop()
+
+    def _drop(self) -> None:
+        """Delete the rows of given-up attempts; while the database is away, at the next `wait`."""
+        freed = False
+        while self._to_drop:
+            step, attempt = self._to_drop[0]
+            try:
+                row = self.cluster.drop(self.run_id, step, attempt)
+            except Exception as exc:
+                log.warning("giving up attempt %s/%s#%d failed (%s); trying again", self.run_id, step, attempt, exc)
+                return
+            self._to_drop.pop(0)
+            if row is not None and row.state == WAITING:
+                self._waiting -= 1
+            elif row is not None and row.state in HOLDING:
+                freed = True
+        if freed:  # a slot of its pool came free (else the next wait's release hands it on)
+            try:
+                self._release()
+            except Exception as exc:
+                log.warning("handing on a freed pool slot failed (%s); the next release does", exc)
 
     def shutdown(self) -> None:
         self.watcher.unregister(self.run_id)
