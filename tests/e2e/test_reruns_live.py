@@ -292,3 +292,54 @@ def test_a_cooperating_thread_left_behind_by_a_clear_lets_its_process_exit(proje
         if running.poll() is None:
             running.kill()
             running.wait()
+
+
+@pytest.mark.slow
+def test_clear_of_a_run_serve_drives_kills_the_process_it_leaves_behind(project) -> None:
+    service, elsewhere = project
+    port = free_port()
+    command = [sys.executable, "-m", "lockgate", "serve", "--port", str(port), "--pipelines", "pipelines"]
+    env = {**os.environ, "LOCKGATE_ENGINE__EXECUTOR": "processes"}
+    proc = subprocess.Popen(command, cwd=service, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up)
+        queued = lockgate("trigger", "napping", "--json", cwd=elsewhere)
+        assert queued.returncode == 0, queued.stderr
+        rid = json.loads(queued.stdout)["run_id"]
+        pid_file = service / "nap-1.pid"
+        wait_until(pid_file.exists, timeout=60)
+        pid = int(wait_until(lambda: pid_file.read_text().strip()))
+        assert pid != proc.pid and not _gone(pid)
+
+        cleared = lockgate("clear", rid, "nap", "--json", cwd=elsewhere)
+        assert cleared.returncode == 0, cleared.stderr
+        answer = json.loads(cleared.stdout)
+        assert answer["carried_on_by"] == "owner" and answer["applied"] is True
+        applied_at = time.monotonic()
+        wait_until(lambda: _gone(pid), timeout=30, every=0.05)
+        assert time.monotonic() - applied_at < 5.0  # not the step's 60 s
+        wait_until((service / "nap-2.pid").exists, timeout=30)
+        assert show(rid, elsewhere)["status"] == "RUNNING"  # killed by the clear, not by the run's end
+        (service / "go").write_text("")
+
+        finished = wait_until(lambda: (s := show(rid, elsewhere))["status"] not in ("RUNNING", "QUEUED") and s)
+        assert finished["status"] == "SUCCEEDED" and finished["output"] == 2
+        assert not (service / "woke").exists()
+        succeeded = [(e["step"], e["attempt"]) for e in finished["history"] if e["type"] == "StepSucceeded"]
+        assert succeeded == [("nap", 2)]
+        assert proc.poll() is None  # the service lives on
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
