@@ -51,9 +51,27 @@ def enter(ctx: StepContext | None) -> StepContext | None:
 
 CANCEL_POLL_SECONDS = 0.5  # how often `cancelled()` asks the store, at most, per thread
 
+# Attempts running in this process that their run left behind (their step was cleared or marked
+# meanwhile): (run id, step, attempt). The threads executor adds them and removes each when its
+# attempt returns.
+_superseded: set[tuple[str, str, int]] = set()
+_superseded_lock = threading.Lock()
+
+
+def supersede(run_id: str, step: str, attempt: int) -> None:
+    """Tell the attempt (running in a thread of this process) that its outcome is not wanted."""
+    with _superseded_lock:
+        _superseded.add((run_id, step, attempt))
+
+
+def forget_superseded(run_id: str, step: str, attempt: int) -> None:
+    with _superseded_lock:
+        _superseded.discard((run_id, step, attempt))
+
 
 def cancelled() -> bool:
-    """Whether the run of the current step was cancelled (`lockgate cancel`, the API, the UI).
+    """Whether the current attempt should stop: its run was cancelled (`lockgate cancel`, the API,
+    the UI), or its step was cleared or marked while it ran (a new attempt replaces it, or none).
 
     A step running in a thread cannot be stopped from outside; one that loops or waits long calls
     this now and then and returns (or raises) when it is True. It asks the store at most every
@@ -62,6 +80,9 @@ def cancelled() -> bool:
     ctx = current()
     if ctx is None:
         return False
+    with _superseded_lock:
+        if (ctx.run_id, ctx.step, ctx.attempt) in _superseded:
+            return True
     seen = getattr(_local, "cancel_seen", None)
     now = time.monotonic()
     if seen is not None and seen[0] == ctx.run_id and (seen[2] or now - seen[1] < CANCEL_POLL_SECONDS):

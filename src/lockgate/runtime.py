@@ -427,8 +427,10 @@ class Runtime:
                 batch += engine.decide(state, engine.Tick(), now, self.draw, executor.capacity)
             if not batch and not lease.beat_due(now):
                 continue
+            running = {name: state.steps[name].attempt for name in state.running}
             if not self._commit(lease, state, batch, executor.capacity):
                 return
+            self._stop_superseded(state, running, executor)
             notify(observers, state, batch)
             carried = self._submit(state, batch, executor)
 
@@ -461,6 +463,15 @@ class Runtime:
             lease.say_stopped(record)
         self._stopped(state, record)
         return False
+
+    @staticmethod
+    def _stop_superseded(state: engine.RunState, running: dict[str, int], executor: Executor) -> None:
+        """Stop the attempts that were running before a commit and that a clear or a mark it
+        applied left behind (their step has a new attempt, or an outcome set by hand)."""
+        for name, attempt in running.items():
+            step = state.steps.get(name)
+            if step is None or step.attempt != attempt or step.status != "RUNNING":
+                executor.cancel(name, attempt)
 
     def _taken(self, lease: Lease, state: engine.RunState) -> bool:
         """Whether the run was taken from this process (cancelled, or adopted elsewhere); if so,

@@ -81,7 +81,8 @@ class Worker:
                 log.warning("worker heartbeat failed: %s", exc)
 
     def watch_cancels(self) -> None:
-        """Kill the child running an attempt whose run has ended (cancelled, timed out, failed)
+        """Kill the child running an attempt whose run has ended (cancelled, timed out, failed),
+        or that its run gave up (its step was cleared or marked meanwhile: its row is gone),
         within CANCEL_POLL_SECONDS; the store is asked only while attempts run here."""
         while not self._stop.wait(CANCEL_POLL_SECONDS):
             running = self.children.running()
@@ -89,12 +90,20 @@ class Worker:
                 continue
             try:
                 ended = self.cluster.ended_runs([job.run_id for job in running])
+                gone = self.cluster.missing([job for job in running if job.run_id not in ended])
             except Exception as exc:  # the database is away: look again when it is back
                 log.warning("looking for cancelled runs failed: %s", exc)
                 continue
             for run_id, status in ended.items():
                 log.warning("run %s is %s: stopping its attempts running here", run_id, status)
                 self.children.kill(lambda job, run_id=run_id: job.run_id == run_id, f"its run was {status}")
+            for given_up in gone:
+                key = (given_up.run_id, given_up.step, given_up.attempt)
+                log.warning("attempt %s/%s#%d was given up by its run: stopping it", *key)
+                self.children.kill(
+                    lambda job, key=key: (job.run_id, job.step, job.attempt) == key,
+                    f"step {given_up.step} was cleared or marked while this attempt ran",
+                )
 
     def stop(self) -> None:
         self._stop.set()
@@ -179,7 +188,9 @@ class Worker:
         while True:
             try:
                 self.cluster.close(job)
-                log.warning("attempt %s/%s#%d stopped: its run has ended", job.run_id, job.step, job.attempt)
+                log.warning(
+                    "attempt %s/%s#%d stopped: its run has ended or gave it up", job.run_id, job.step, job.attempt
+                )
                 return
             except Exception as exc:
                 log.warning("closing the attempt %s/%s failed (%s); trying again", job.run_id, job.step, exc)

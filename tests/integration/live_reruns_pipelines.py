@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import lockgate.attempt
 from lockgate import pipeline, task
 
 GATE = Path(os.environ.get("LOCKGATE_HOME", ".")) / "gate"
@@ -32,3 +33,20 @@ def load(total: int | None) -> str:
 @pipeline
 def gated():
     return load(wait_gate(extract()))
+
+
+@task
+def wait_politely(rows: list[int]) -> int:
+    """Waits for the gate, or until lockgate.attempt.cancelled(): it then notes so and returns."""
+    deadline = time.monotonic() + 60
+    while not GATE.exists() and time.monotonic() < deadline:
+        if lockgate.attempt.cancelled():
+            (GATE.parent / "noticed").write_text(lockgate.context().step)
+            return -1
+        time.sleep(0.02)
+    return sum(rows)
+
+
+@pipeline
+def polite():
+    return load(wait_politely(extract()))

@@ -80,3 +80,26 @@ def test_attempts_of_an_ended_run_are_not_claimed_and_are_swept(cluster: Cluster
     assert cluster.get(run, "a", 1) is not None  # a running one stays until its worker stops it
     cluster.close(running)
     assert cluster.get(run, "a", 1) is None
+
+
+def test_a_dropped_attempt_frees_its_slot_is_missing_for_its_worker_and_cannot_be_claimed(
+    cluster: ClusterStore, tmp_path
+) -> None:
+    run = f"r-{tmp_path.name}"
+    cluster.set_pool(f"pool-{run}", 1)
+    running, queued = _job(run, "a", pool=f"pool-{run}"), _job(run, "b", pool=f"pool-{run}")
+    other = _job(run, "c")
+    assert cluster.put([running, queued, other], 1.0) == [other]
+    assert [j.step for j in cluster.release_waiting(2.0) if j.run_id == run] == ["a"]
+    assert cluster.claim(running, "w1", 3.0) and cluster.claim(other, "w1", 3.0)
+    assert cluster.missing([running, other]) == []
+
+    dropped = cluster.drop(run, "a", 1)
+    assert dropped is not None and dropped.state == "running"
+    assert cluster.missing([running, other]) == [running]  # its worker kills its child
+    assert cluster.drop(run, "a", 1) is None
+    assert not cluster.finish(running, "w1", {"step": "a", "attempt": 1}, 4.0)  # its outcome goes nowhere
+    assert [j.step for j in cluster.release_waiting(4.0) if j.run_id == run] == ["b"]  # the slot came free
+
+    assert cluster.drop(run, "b", 1).state == "dispatched"
+    assert not cluster.claim(queued, "w2", 5.0)  # its message, still on its way, runs nothing

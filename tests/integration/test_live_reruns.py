@@ -98,6 +98,41 @@ def test_mark_of_a_running_step_lets_the_run_go_on_without_it(flows) -> None:
     assert types(run_id)[-1] == "RunSucceeded"
 
 
+def test_a_step_marked_while_it_runs_in_a_thread_is_told_it_was_cancelled(flows, home: Path) -> None:
+    from lockgate import attempt
+
+    runtime = default_runtime()
+    done: dict[str, Any] = {}
+    key = uuid.uuid4().hex
+    workflow = flows.polite.compile({})
+    thread = threading.Thread(
+        target=lambda: done.update(run=runtime.execute(workflow, {}, executor="threads", idempotency_key=key))
+    )
+    thread.start()
+
+    def running() -> str | None:
+        record = runtime.store.find_by_key(key)
+        if record is not None and record.status == "RUNNING":
+            state = runtime.state(record.run_id)[1]
+            if state.workflow.steps and state.steps["wait_politely"].status == "RUNNING":
+                return str(record.run_id)
+        return None
+
+    run_id = wait_until(running)
+    assert not (home / "noticed").exists()
+    asked = reruns.mark(runtime, run_id, "wait_politely", "SUCCEEDED", actor="ana")
+    assert asked.by == "owner"
+    thread.join(timeout=60)
+    assert done["run"].status == "SUCCEEDED" and done["run"].output == "loaded None"
+    # the gate never opens: the attempt returned because cancelled() said True in its thread
+    assert wait_until(lambda: (home / "noticed").exists() and (home / "noticed").read_text()) == "wait_politely"
+    wait_until(lambda: (run_id, "wait_politely", 1) not in attempt._superseded)  # forgotten once it returned
+    assert [e.type for e in runtime.store.history(run_id) if getattr(e, "step", None) == "wait_politely"] == [
+        "StepStarted",
+        "StepMarked",
+    ]  # its outcome is not recorded
+
+
 def test_requests_left_by_an_owner_that_died_are_applied_by_whoever_resumes(flows) -> None:
     runtime = default_runtime()
     state, _ = runtime.start(flows.gated.compile({}), {})  # started here, never driven

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import wait_until
 
 import lockgate
 from lockgate.dag.loader import load_file
+from lockgate.executors.base import Job
+from lockgate.executors.local import ProcessExecutor
 from lockgate.runtime import default_runtime
 
 HERE = Path(__file__).parent
@@ -148,10 +152,6 @@ def test_a_step_in_a_thread_sees_its_run_cancelled_and_stops(tmp_path: Path) -> 
 
 
 def test_cancel_kills_the_process_running_a_step(tmp_path: Path) -> None:
-    import os
-
-    from tests.conftest import wait_until
-
     runtime = default_runtime()
     result: dict[str, object] = {}
     thread = threading.Thread(
@@ -193,3 +193,59 @@ def test_runs_can_live_in_postgresql(postgres_url: str, monkeypatch: pytest.Monk
     assert runtime.settings.database_url == postgres_url
     assert runtime.store.get_run(run.run_id).status == "SUCCEEDED"
     assert json.loads(json.dumps(runtime.view(run.run_id).to_json()))["output"] == 3
+
+
+def _nap_job(folder: Path, attempt: int) -> Job:
+    workflow = P.napping.compile({"folder": str(folder)})
+    home = default_runtime().home
+    return Job(
+        run_id="r-cancel", pipeline="napping", step="nap", attempt=attempt, task=P.nap.key, source=workflow.source,
+        args=[str(folder), 60.0], kwargs={}, log_path=str(home / f"nap.{attempt}.log"), home=str(home),
+    )  # fmt: skip
+
+
+def test_the_processes_executor_kills_one_attempt_and_keeps_running_the_others(tmp_path: Path) -> None:
+    executor = ProcessExecutor(2)
+    try:
+        executor.cancel("nap", 9)  # not running: nothing happens
+        first, second = tmp_path / "first", tmp_path / "second"
+        first.mkdir()
+        second.mkdir()
+        executor.submit(_nap_job(first, 1))
+        executor.submit(_nap_job(second, 2))
+        pids = [int(wait_until(lambda f=f: (f / "started").exists() and (f / "started").read_text(), 60))
+                for f in (first, second)]  # fmt: skip
+        asked_at = time.monotonic()
+        executor.cancel("nap", 1)
+        (outcome,) = wait_until(lambda: executor.wait(1.0), 30)
+        assert time.monotonic() - asked_at < 5.0  # not the step's 60 s
+        assert (outcome.step, outcome.attempt, outcome.error.name) == ("nap", 1, "lockgate.Aborted")
+        assert "cleared or marked" in outcome.error.cause
+        try:
+            os.kill(pids[0], 0)
+            raise AssertionError("the cancelled attempt's process still runs")
+        except ProcessLookupError:
+            pass
+        os.kill(pids[1], 0)  # the other attempt's process runs on
+        assert not (first / "woke").exists()
+    finally:
+        executor.shutdown()
+
+
+def test_an_attempt_cancelled_before_a_child_takes_it_never_starts(tmp_path: Path) -> None:
+    executor = ProcessExecutor(1)  # one slot: the second attempt waits for the first
+    try:
+        first, second = tmp_path / "first", tmp_path / "second"
+        first.mkdir()
+        second.mkdir()
+        executor.submit(_nap_job(first, 1))
+        executor.submit(_nap_job(second, 2))
+        wait_until((first / "started").exists, 60)
+        executor.cancel("nap", 2)
+        executor.cancel("nap", 1)
+        outcomes: list = []
+        wait_until(lambda: outcomes.extend(executor.wait(1.0)) or len(outcomes) == 2, 30)
+        assert sorted((o.attempt, o.error.name) for o in outcomes) == [(1, "lockgate.Aborted"), (2, "lockgate.Aborted")]
+        assert not (second / "started").exists()
+    finally:
+        executor.shutdown()

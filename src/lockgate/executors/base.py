@@ -99,6 +99,11 @@ class Executor(Protocol):
         """Outcomes ready now, waiting up to `timeout` seconds (None: forever) for the first."""
         ...
 
+    def cancel(self, step: str, attempt: int) -> None:
+        """Stop one running attempt its run left behind (its step was cleared or marked meanwhile):
+        its outcome, if one still comes, is ignored by the run loop. No-op for one not running."""
+        ...
+
     def shutdown(self) -> None: ...
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
-from lockgate.store.attempts import DONE, NOTIFY_CHANNEL, AttemptRow, ClusterStore, WorkerRow
+from lockgate.store.attempts import DONE, HOLDING, NOTIFY_CHANNEL, WAITING, AttemptRow, ClusterStore, WorkerRow
 
 log = logging.getLogger(__name__)
 
@@ -389,6 +389,7 @@ class CeleryExecutor:
         self._waiting = 0  # attempts of this run waiting for a pool slot
         self._consumed: list[tuple[str, int]] = []  # returned by wait; forgotten once committed
         self._last_release = 0.0
+        self._to_drop: list[tuple[str, int]] = []  # attempts given up whose rows are not deleted yet
 
     def submit(self, job: Job) -> None:
         """Buffer the attempt; the next `wait` records a batch's attempts in one transaction and sends them."""
@@ -426,6 +427,7 @@ class CeleryExecutor:
         send_many(self.app, released, self.prefix)
 
     def wait(self, timeout: float | None) -> list[Outcome]:
+        self._drop()
         self._flush()
         # What the previous wait returned is committed in the history by now.
         if self._consumed:
@@ -469,6 +471,42 @@ class CeleryExecutor:
         if out and self._waiting > 0:
             self._release()  # slots of this run's pools came free
         return out
+
+    def cancel(self, step: str, attempt: int) -> None:
+        """Give up an attempt: its row is deleted, so the worker running it kills its child (it
+        watches for that every 0.5 s), a message not taken yet runs nothing, and its pool slot
+        goes to the next waiting attempt."""
+        key = (step, attempt)
+        unsent = [job for job in self._unsent if (job.step, job.attempt) == key]
+        self._unsent = [job for job in self._unsent if (job.step, job.attempt) != key]
+        if key not in self._pending:
+            return
+        self._pending.discard(key)
+        if unsent:  # not recorded nor sent yet
+            return
+        self._to_drop.append(key)
+        self._drop()
+
+    def _drop(self) -> None:
+        """Delete the rows of given-up attempts; while the database is away, at the next `wait`."""
+        freed = False
+        while self._to_drop:
+            step, attempt = self._to_drop[0]
+            try:
+                row = self.cluster.drop(self.run_id, step, attempt)
+            except Exception as exc:
+                log.warning("giving up attempt %s/%s#%d failed (%s); trying again", self.run_id, step, attempt, exc)
+                return
+            self._to_drop.pop(0)
+            if row is not None and row.state == WAITING:
+                self._waiting -= 1
+            elif row is not None and row.state in HOLDING:
+                freed = True
+        if freed:  # a slot of its pool came free (else the next wait's release hands it on)
+            try:
+                self._release()
+            except Exception as exc:
+                log.warning("handing on a freed pool slot failed (%s); the next release does", exc)
 
     def shutdown(self) -> None:
         self.watcher.unregister(self.run_id)

@@ -67,6 +67,7 @@ class Children:
         self._lock = threading.Lock()
         self._closed = False
         self._killed: set[tuple[str, str, int]] = set()  # attempts whose child this pool killed
+        self._refused: dict[tuple[str, str, int], str] = {}  # cancelled before a child took them: why
 
     def warm(self, count: int | None = None) -> None:
         """Start children now (a worker does before it takes messages), not on the first attempts."""
@@ -85,6 +86,11 @@ class Children:
     def run(self, job: Job) -> Outcome:
         """Run one attempt in a child and wait for its outcome (in the calling thread)."""
         child = self._take(job)
+        if child is None:  # cancelled before it started
+            with self._lock:
+                reason = self._refused.pop((job.run_id, job.step, job.attempt), "")
+                self._killed.add((job.run_id, job.step, job.attempt))
+            return Outcome(job.step, job.attempt, error=ErrorInfo(ABORTED, reason, retryable=False))
         try:
             child.conn.send(job)
             outcome = child.conn.recv()
@@ -107,15 +113,25 @@ class Children:
         self._give_back(child)
         return outcome
 
-    def _take(self, job: Job) -> _Child:
+    def _take(self, job: Job) -> _Child | None:
+        """A child to run `job`, now busy with it; None when `job` was cancelled before it started."""
+        key = (job.run_id, job.step, job.attempt)
         with self._lock:
+            if key in self._refused:
+                return None
             child = self._idle.pop() if self._idle else None
         if child is None:
             child = _Child(self._context)
-        child.job = job
         with self._lock:
-            self._busy.append(child)
-        return child
+            if key not in self._refused:
+                child.job = job
+                self._busy.append(child)
+                return child
+            if not self._closed and len(self._idle) + len(self._busy) < self.size:
+                self._idle.append(child)
+                return None
+        self._stop(child)
+        return None
 
     def _give_back(self, child: _Child) -> None:
         child.job = None
@@ -146,6 +162,17 @@ class Children:
         for child in victims:
             child.kill(reason)
         return len(victims)
+
+    def cancel(self, job: Job, reason: str) -> None:
+        """Kill the child running `job`; when no child has taken it yet, it never starts. Its
+        `run` returns an Outcome whose error is lockgate.Aborted with `reason`."""
+        key = (job.run_id, job.step, job.attempt)
+        with self._lock:
+            victims = [c for c in self._busy if c.job is not None and (c.job.run_id, c.job.step, c.job.attempt) == key]
+            if not victims:
+                self._refused[key] = reason
+        for child in victims:
+            child.kill(reason)
 
     def close(self, kill_running: str = "") -> None:
         """Stop the idle children; with `kill_running` (a reason) kill the busy ones too."""

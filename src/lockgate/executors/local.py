@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import queue
+import threading
 import time
 
+from lockgate import attempt as _context
 from lockgate.core.errors import describe
 from lockgate.executors.base import Job, Outcome, execute
 
@@ -27,6 +29,9 @@ class InlineExecutor:
             time.sleep(timeout)
         return done
 
+    def cancel(self, step: str, attempt: int) -> None:
+        pass  # an attempt ends before `submit` returns: none is running when this is called
+
     def shutdown(self) -> None:
         pass
 
@@ -36,10 +41,27 @@ class _PoolExecutor:
         self.capacity = capacity
         self._pool = pool
         self._done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._running: dict[tuple[str, int], Job] = {}  # submitted attempts not ended yet
+        self._lock = threading.Lock()
 
     def submit(self, job: Job) -> None:
+        self._track(job)
         future = self._pool.submit(execute, job)
-        future.add_done_callback(lambda f, job=job: self._done.put(self._outcome(f, job)))
+        future.add_done_callback(lambda f, job=job: self._ended(f, job))
+
+    def _track(self, job: Job) -> None:
+        with self._lock:
+            self._running[(job.step, job.attempt)] = job
+
+    def _ended(self, future: cf.Future[Outcome], job: Job) -> None:
+        with self._lock:
+            self._running.pop((job.step, job.attempt), None)
+        _context.forget_superseded(job.run_id, job.step, job.attempt)
+        self._done.put(self._outcome(future, job))
+
+    def _job(self, step: str, attempt: int) -> Job | None:
+        with self._lock:
+            return self._running.get((step, attempt))
 
     @staticmethod
     def _outcome(future: cf.Future[Outcome], job: Job) -> Outcome:
@@ -66,10 +88,19 @@ class _PoolExecutor:
 
 
 class ThreadExecutor(_PoolExecutor):
-    """Up to `max_workers` attempts at once in threads of this process."""
+    """Up to `max_workers` attempts at once in threads of this process. A thread cannot be
+    stopped from outside: `cancel` makes `lockgate.attempt.cancelled()` True in the attempt's
+    thread, and a step that asks returns early; one that does not runs to its end."""
 
     def __init__(self, max_workers: int = 8) -> None:
         super().__init__(cf.ThreadPoolExecutor(max_workers, thread_name_prefix="lockgate-step"), max_workers)
+
+    def cancel(self, step: str, attempt: int) -> None:
+        job = self._job(step, attempt)
+        if job is not None:
+            _context.supersede(job.run_id, step, attempt)
+            if self._job(step, attempt) is None:  # it ended meanwhile: nothing to tell
+                _context.forget_superseded(job.run_id, step, attempt)
 
 
 class ProcessExecutor(_PoolExecutor):
@@ -86,8 +117,16 @@ class ProcessExecutor(_PoolExecutor):
         super().__init__(pool, max_workers)
 
     def submit(self, job: Job) -> None:
+        self._track(job)
         future = self._pool.submit(self.children.run, job)
-        future.add_done_callback(lambda f, job=job: self._done.put(self._outcome(f, job)))
+        future.add_done_callback(lambda f, job=job: self._ended(f, job))
+
+    def cancel(self, step: str, attempt: int) -> None:
+        """Kill the child running this attempt (SIGKILL); a fresh child takes its place later."""
+        job = self._job(step, attempt)
+        if job is None:
+            return
+        self.children.cancel(job, f"step {step} was cleared or marked while this attempt ran")
 
     def shutdown(self) -> None:
         self.children.close(kill_running="the run ended while this attempt ran")

@@ -274,6 +274,33 @@ class ClusterStore:
             ).all()
         return {row.run_id: row.status for row in rows}
 
+    def drop(self, run_id: str, step: str, attempt: int) -> AttemptRow | None:
+        """Delete an attempt its run left behind (its step was cleared or marked while it ran),
+        whatever its state; returns the row as it was (None: there was none). A worker running it
+        sees the row gone (`missing`) and kills its child; a message still on its way finds
+        nothing to claim; its pool slot is free at once."""
+        key = (attempts.c.run_id == run_id, attempts.c.step == step, attempts.c.attempt == attempt)
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(attempts).where(*key).with_for_update()).first()
+            if row is None:
+                return None
+            conn.execute(sa.delete(attempts).where(*key))
+        return _attempt(row)
+
+    def missing(self, jobs: Sequence[Job]) -> list[Job]:
+        """Which of these attempts (running on a worker) have no row any more: their run gave
+        them up (`drop`), so nobody waits for their outcome."""
+        if not jobs:
+            return []
+        run_ids = sorted({job.run_id for job in jobs})
+        c = attempts.c
+        with self.engine.begin() as conn:
+            found = {
+                (r.run_id, r.step, r.attempt)
+                for r in conn.execute(sa.select(c.run_id, c.step, c.attempt).where(c.run_id.in_(run_ids)))
+            }
+        return [job for job in jobs if (job.run_id, job.step, job.attempt) not in found]
+
     def close(self, job: Job) -> None:
         """Delete an attempt of a run that has ended: nobody will read its outcome, and its pool
         slot comes free."""

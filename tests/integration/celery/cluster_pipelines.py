@@ -96,6 +96,25 @@ def napping(folder: str, seconds: float = 60.0) -> Any:
     return nap(folder, seconds)
 
 
+@task(pool="naps")
+def nap_first(folder: str) -> int:
+    """Its first attempt sleeps 60 s, then notes that it woke; the next ones wait for a file `go`."""
+    attempt = lockgate.context().attempt
+    _ledger(folder, name=f"nap{attempt}")
+    if attempt == 1:
+        time.sleep(60)
+        Path(folder, "woke").write_text("woke")
+    deadline = time.monotonic() + 60
+    while not Path(folder, "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return attempt
+
+
+@pipeline
+def napping_once(folder: str) -> Any:
+    return nap_first(folder)
+
+
 @pipeline
 def relay(folder: str, seconds: float = 0.5) -> Any:
     last = None
