@@ -28,6 +28,10 @@ from lockgate.store.base import RunRecord, RunStore, RunUpdate
 
 log = logging.getLogger(__name__)
 
+# How often, at most, a run loop waiting on its steps (or Task states) reads whether the run was
+# cancelled or taken over.
+CANCEL_CHECK_SECONDS = 1.0
+
 
 class Lease:
     """One run held by one owner: fenced commits and heartbeats."""

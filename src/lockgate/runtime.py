@@ -30,7 +30,7 @@ from lockgate.core import history as h
 from lockgate.core.errors import UsageError, describe
 from lockgate.core.model import Workflow
 from lockgate.executors.base import Executor, Job, Outcome
-from lockgate.loop import Lease, is_stale, notify, run_executor
+from lockgate.loop import CANCEL_CHECK_SECONDS, Lease, is_stale, notify, run_executor
 from lockgate.store.base import NewRun, RunRecord, RunRequest, RunStore, RunUpdate
 from lockgate.views import Run, new_run_id, step_views
 
@@ -42,8 +42,6 @@ Observer = Callable[[engine.RunState, list[h.Event]], None]
 # "module:function" of each plugin; a plugin is called with every new Runtime and may add
 # observers (called after each committed batch) and closers (called by Runtime.close()).
 PLUGINS: list[str] = ["lockgate.notify.plugin:install"]
-# How often, at most, a run loop waiting on its steps reads whether the run was cancelled.
-CANCEL_CHECK_SECONDS = 1.0
 
 
 class Runtime:

@@ -29,7 +29,8 @@ from lockgate.asl.resources import Dispatch, Resources
 from lockgate.core import history as h
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job
-from lockgate.loop import Lease, run_executor
+from lockgate.loop import CANCEL_CHECK_SECONDS, Lease, run_executor
+from lockgate.reruns import REQUESTED
 from lockgate.store.base import NewRun, RunRecord, RunUpdate
 
 log = logging.getLogger(__name__)
@@ -261,12 +262,13 @@ def run(
     lease = _lease(runtime, run_id)
     kind = str(getattr(runtime, "executor_kind", "threads"))
     executor = run_executor(runtime, kind, run_id, int(getattr(runtime, "max_workers", 8)))
+    watch = _Watch(runtime, lease)
     dispatcher = Dispatcher(
         executor,
         _jobs(runtime, run_id, observed.get("state_machine") or "", resources),
         dict(replayed.interruptions) if replayed is not None else {},
-        lease.wait_for,
-        lease.beat,
+        watch.wait_for,
+        watch.beat,
     )
     try:
         drive(
@@ -284,8 +286,8 @@ def run(
     except _Stopped:
         pass
     finally:
-        executor.shutdown()
-    return _outcome(runtime, run_id, machine)
+        executor.shutdown()  # a run that ended or was taken: the children still running its tasks are killed
+    return _outcome(runtime, run_id, machine if lease.stopped is None and not watch.taken else None)
 
 
 def _jobs(runtime: Any, run_id: str, state_machine: str, resources: Resources) -> Callable[..., Job]:
@@ -335,6 +337,48 @@ def _jobs(runtime: Any, run_id: str, state_machine: str, resources: Resources) -
         )
 
     return job
+
+
+class _Watch:
+    """While Task states run on the executor: the run's heartbeat (through its Lease), and a look
+    at the run every CANCEL_CHECK_SECONDS, as the Python loop does, so a cancel or a StopExecution
+    stops the driver (and the executor's shutdown its tasks) within about a second."""
+
+    def __init__(self, runtime: Any, lease: Lease) -> None:
+        self.runtime, self.lease = runtime, lease
+        self.last_look = lease.clock()
+        self.taken = False
+
+    def wait_for(self, seconds: float | None) -> float:
+        left = max(0.0, CANCEL_CHECK_SECONDS - (self.lease.clock() - self.last_look))
+        return min(self.lease.wait_for(seconds), left)
+
+    def beat(self) -> bool:
+        now = self.lease.clock()
+        if now - self.last_look >= CANCEL_CHECK_SECONDS:
+            self.last_look = now
+            record = _read_run(self.runtime, self.lease.run_id)
+            mine = (self.lease.owner, self.lease.owner + REQUESTED)
+            if record is not _UNREACHABLE and (record is None or record.status != RUNNING or record.owner not in mine):
+                self.taken = True
+                self.lease.say_stopped(record)
+                return False
+        return self.lease.beat()
+
+
+_UNREACHABLE: Any = object()
+
+
+def _read_run(runtime: Any, run_id: str) -> Any:
+    """The run's record; _UNREACHABLE while the store does not answer (the lease waits it out)."""
+    from lockgate.store.sql import unreachable
+
+    try:
+        return runtime.store.get_run(run_id)
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        return _UNREACHABLE
 
 
 class _Stopped(Exception):
