@@ -29,6 +29,7 @@ from lockgate.asl._recovery import Failure, catcher_for, policy, retrier_for
 from lockgate.asl.activities import awaits_token
 from lockgate.asl.commands import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, Command, StartTimer
 from lockgate.asl.entropy import Entropy
+from lockgate.core.errors import INTERRUPTED
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +381,9 @@ class Machine:
 
     def state_failed(self, frame: Frame, visit: Visit, failure: Failure, retry: Callable[[], None] | None) -> None:
         """A state failed: retry it (after a backoff timer), catch it, or fail its frame."""
-        if retry is not None and visit.counts:
+        # Three interruptions (the worker died under each) are final, as for a Python step: no
+        # Retrier retries them; a Catch still catches them.
+        if retry is not None and visit.counts and failure.error != INTERRUPTED:
             index = retrier_for(visit.state, failure)
             if index is not None:
                 try:
