@@ -109,6 +109,32 @@ class Lease:
         return left if seconds is None else min(seconds, left)
 
 
+def patiently(call: Callable[[], Any], run_id: str, what: str) -> Any:
+    """`call()`, waiting out a store that is unreachable (as a Lease's commits do): for a run
+    loop's own writes beside its commits (a task token registered, an activity offered). The
+    call must be idempotent: one whose answer was lost runs again."""
+    from lockgate.store.sql import describe_unreachable, unreachable
+
+    delay, warned = 0.5, False
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            if not warned:
+                log.warning(
+                    "run %s: the store is unreachable (%s); %s waits until it answers",
+                    run_id,
+                    describe_unreachable(exc),
+                    what,
+                    extra={"run_id": run_id},
+                )
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 def is_stale(
     owner: str | None, heartbeat_at: float | None, now: float, stale_after: float, me: str | None = None
 ) -> bool:

@@ -29,7 +29,7 @@ from lockgate.asl.resources import Dispatch, Resources
 from lockgate.core import history as h
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job
-from lockgate.loop import CANCEL_CHECK_SECONDS, Lease, run_executor
+from lockgate.loop import CANCEL_CHECK_SECONDS, Lease, patiently, run_executor
 from lockgate.reruns import REQUESTED
 from lockgate.store.base import NewRun, RunRecord, RunUpdate
 
@@ -552,7 +552,9 @@ def invoker_for(runtime: Any, run_id: str, resources: Resources, mock: MockConfi
         from lockgate.asl import activities
 
         def offer(command: Invoke) -> None:
-            activities.enqueue(engine, run_id, command.resource, command.payload, command.token, runtime.clock())
+            now = runtime.clock()
+            patiently(lambda: activities.enqueue(engine, run_id, command.resource, command.payload, command.token, now),
+                      run_id, "offering an activity task")  # fmt: skip
 
         invoker.activities = offer
     return invoker
