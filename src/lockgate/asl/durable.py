@@ -64,7 +64,8 @@ def _final(machine: Machine, at: float) -> tuple[h.Event, RunUpdate]:
 class _Recorder:
     """Commits each advance of the machine as one AslAdvanced event (one fenced transaction
     through the run's Lease); the final one also goes to the runtime's observers (metrics,
-    on_failure/on_success topics)."""
+    on_failure/on_success topics), and so does each Retrier that fired (on_retry topics, the
+    retries metric)."""
 
     def __init__(
         self,
@@ -89,6 +90,12 @@ class _Recorder:
             events.append(final)
         if not self.lease.commit(events, update):
             return False
+        retried = self.machine.take_retries()
+        if retried:
+            o = self.observed
+            state, batch = observed.retry_state(self.run_id, o["state_machine"], o["params"], o["started_at"],
+                                                o["meta"], now, retried)  # fmt: skip
+            observed.notify(self.runtime, state, batch)
         if update is not None:
             o = self.observed
             state = observed.run_state(
@@ -489,6 +496,7 @@ def replay(events: list[h.Event]) -> Replayed:
         elif isinstance(event, h.RunAborted) and machine.status == RUNNING:
             machine.abort(event.at, "", event.cause)
     entropy.take()  # replayed draws are stored already; only new ones get recorded
+    machine.take_retries()  # notified when they fired
     live = set(machine.pending())
     commands: list[Command] = []
     awaiting: dict[str, str] = {}

@@ -78,6 +78,9 @@ class Machine:
         self._pending: dict[str, tuple[str, Frame, Visit | None]] = {}
         self._deadlines: dict[str, tuple[float | None, float | None, float | None]] = {}
         self._runnable: deque[Frame] = deque()
+        # Retriers that fired since the last `take_retries()`: (state, attempt that failed, error,
+        # cause, retrier index, retry number, wait seconds), for on_retry notifications.
+        self.retried: list[tuple[str, int, str, str, int, int, float]] = []
         self._commands: list[Command] = []
         self._deadline: float | None = None
         self._iso_at = -1.0
@@ -89,6 +92,11 @@ class Machine:
     @property
     def history(self) -> list[dict[str, Any]]:
         return self._log.render()
+
+    def take_retries(self) -> list[tuple[str, int, str, str, int, int, float]]:
+        """The Retriers that fired since the last call (see `retried`)."""
+        taken, self.retried = self.retried, []
+        return taken
 
     def complete(self, id: str, result: Any) -> None:
         self._inbox.append(("complete", id, result, None))
@@ -395,6 +403,9 @@ class Machine:
                 draw = self.entropy.random() if rule.jitter == "FULL" else 0.0
                 wait = rule.delay(visit.counts[index], draw)
                 if wait is not None:
+                    self.retried.append(
+                        (visit.name, visit.retries + 1, failure.error, failure.cause, index, visit.counts[index], wait)
+                    )
                     visit.retries += 1
                     visit.data.refresh_context()
                     visit.activity = retry
