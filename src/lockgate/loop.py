@@ -109,6 +109,23 @@ class Lease:
         return left if seconds is None else min(seconds, left)
 
 
+UNREACHABLE: Any = object()  # what `look` gives while the store does not answer
+
+
+def look(store: RunStore, run_id: str) -> Any:
+    """The run's record for a loop's periodic look (cancelled? taken?); UNREACHABLE while the store
+    does not answer (a RunRecord or None otherwise): the loop carries on, and its next commit
+    waits the outage out."""
+    from lockgate.store.sql import unreachable
+
+    try:
+        return store.get_run(run_id)
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        return UNREACHABLE
+
+
 def patiently(call: Callable[[], Any], run_id: str, what: str) -> Any:
     """`call()`, waiting out a store that is unreachable (as a Lease's commits do): for a run
     loop's own writes beside its commits (a task token registered, an activity offered). The

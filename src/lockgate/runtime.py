@@ -30,7 +30,7 @@ from lockgate.core import history as h
 from lockgate.core.errors import UsageError, describe
 from lockgate.core.model import Workflow
 from lockgate.executors.base import Executor, Job, Outcome
-from lockgate.loop import CANCEL_CHECK_SECONDS, Lease, is_stale, notify, run_executor
+from lockgate.loop import CANCEL_CHECK_SECONDS, UNREACHABLE, Lease, is_stale, look, notify, run_executor
 from lockgate.store.base import NewRun, RunRecord, RunRequest, RunStore, RunUpdate
 from lockgate.views import Run, new_run_id, step_views
 
@@ -465,7 +465,9 @@ class Runtime:
         stop driving it: the caller returns, and the executor's shutdown stops its attempts. A
         clear or mark waiting for this owner (its name with the requests suffix) is not a taking:
         the next commit applies it."""
-        record = self.store.get_run(state.run_id)
+        record = look(self.store, state.run_id)
+        if record is UNREACHABLE:  # the next commit waits the outage out
+            return False
         mine = (self.owner, self.owner + reruns.REQUESTED)
         if record is not None and record.status == "RUNNING" and record.owner in mine:
             return False

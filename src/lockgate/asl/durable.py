@@ -29,7 +29,7 @@ from lockgate.asl.resources import Dispatch, Resources
 from lockgate.core import history as h
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job
-from lockgate.loop import CANCEL_CHECK_SECONDS, Lease, patiently, run_executor
+from lockgate.loop import CANCEL_CHECK_SECONDS, UNREACHABLE, Lease, look, patiently, run_executor
 from lockgate.reruns import REQUESTED
 from lockgate.store.base import NewRun, RunRecord, RunUpdate
 
@@ -364,28 +364,13 @@ class _Watch:
         now = self.lease.clock()
         if now - self.last_look >= CANCEL_CHECK_SECONDS:
             self.last_look = now
-            record = _read_run(self.runtime, self.lease.run_id)
+            record = look(self.runtime.store, self.lease.run_id)
             mine = (self.lease.owner, self.lease.owner + REQUESTED)
-            if record is not _UNREACHABLE and (record is None or record.status != RUNNING or record.owner not in mine):
+            if record is not UNREACHABLE and (record is None or record.status != RUNNING or record.owner not in mine):
                 self.taken = True
                 self.lease.say_stopped(record)
                 return False
         return self.lease.beat()
-
-
-_UNREACHABLE: Any = object()
-
-
-def _read_run(runtime: Any, run_id: str) -> Any:
-    """The run's record; _UNREACHABLE while the store does not answer (the lease waits it out)."""
-    from lockgate.store.sql import unreachable
-
-    try:
-        return runtime.store.get_run(run_id)
-    except Exception as exc:
-        if not unreachable(exc):
-            raise
-        return _UNREACHABLE
 
 
 class _Stopped(Exception):
