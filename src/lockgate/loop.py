@@ -28,6 +28,10 @@ from lockgate.store.base import RunRecord, RunStore, RunUpdate
 
 log = logging.getLogger(__name__)
 
+# How often, at most, a run loop waiting on its steps (or Task states) reads whether the run was
+# cancelled or taken over.
+CANCEL_CHECK_SECONDS = 1.0
+
 
 class Lease:
     """One run held by one owner: fenced commits and heartbeats."""
@@ -103,6 +107,49 @@ class Lease:
         """How long a loop may block, at most, so its next heartbeat is on time."""
         left = max(0.0, self.every - (self.clock() - self.last))
         return left if seconds is None else min(seconds, left)
+
+
+UNREACHABLE: Any = object()  # what `look` gives while the store does not answer
+
+
+def look(store: RunStore, run_id: str) -> Any:
+    """The run's record for a loop's periodic look (cancelled? taken?); UNREACHABLE while the store
+    does not answer (a RunRecord or None otherwise): the loop carries on, and its next commit
+    waits the outage out."""
+    from lockgate.store.sql import unreachable
+
+    try:
+        return store.get_run(run_id)
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        return UNREACHABLE
+
+
+def patiently(call: Callable[[], Any], run_id: str, what: str) -> Any:
+    """`call()`, waiting out a store that is unreachable (as a Lease's commits do): for a run
+    loop's own writes beside its commits (a task token registered, an activity offered). The
+    call must be idempotent: one whose answer was lost runs again."""
+    from lockgate.store.sql import describe_unreachable, unreachable
+
+    delay, warned = 0.5, False
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            if not warned:
+                log.warning(
+                    "run %s: the store is unreachable (%s); %s waits until it answers",
+                    run_id,
+                    describe_unreachable(exc),
+                    what,
+                    extra={"run_id": run_id},
+                )
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def is_stale(

@@ -30,7 +30,7 @@ from lockgate.core import history as h
 from lockgate.core.errors import UsageError, describe
 from lockgate.core.model import Workflow
 from lockgate.executors.base import Executor, Job, Outcome
-from lockgate.loop import Lease, is_stale, notify, run_executor
+from lockgate.loop import CANCEL_CHECK_SECONDS, UNREACHABLE, Lease, is_stale, look, notify, run_executor
 from lockgate.store.base import NewRun, RunRecord, RunRequest, RunStore, RunUpdate
 from lockgate.views import Run, new_run_id, step_views
 
@@ -42,8 +42,6 @@ Observer = Callable[[engine.RunState, list[h.Event]], None]
 # "module:function" of each plugin; a plugin is called with every new Runtime and may add
 # observers (called after each committed batch) and closers (called by Runtime.close()).
 PLUGINS: list[str] = ["lockgate.notify.plugin:install"]
-# How often, at most, a run loop waiting on its steps reads whether the run was cancelled.
-CANCEL_CHECK_SECONDS = 1.0
 
 
 class Runtime:
@@ -478,7 +476,9 @@ class Runtime:
         stop driving it: the caller returns, and the executor's shutdown stops its attempts. A
         clear or mark waiting for this owner (its name with the requests suffix) is not a taking:
         the next commit applies it."""
-        record = self.store.get_run(state.run_id)
+        record = look(self.store, state.run_id)
+        if record is UNREACHABLE:  # the next commit waits the outage out
+            return False
         mine = (self.owner, self.owner + reruns.REQUESTED)
         if record is not None and record.status == "RUNNING" and record.owner in mine:
             return False

@@ -9,11 +9,14 @@ a process-wide mailbox (`send_in_process`); for durable runs through the store's
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lockgate.core.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 SUCCESS, FAILURE, HEARTBEAT = "success", "failure", "heartbeat"
 ACTIVITY_STARTED = "activity_started"  # a worker took an activity task (its name is the output)
@@ -113,28 +116,52 @@ class StoreMailbox:
 
     def __init__(self, engine: Any, run_id: str, after: int = 0) -> None:
         self.engine, self.run_id, self.after = engine, run_id, after
+        self.unreachable = False  # the last poll found the store unreachable
 
     def register(self, token: str, invoke_id: str, now: float) -> None:
+        """Record the token (idempotent); an unreachable store is waited out, so an answer sent
+        once it is back finds the token."""
         import sqlalchemy as sa
 
         from lockgate.asl.schema import asl_task_tokens
+        from lockgate.loop import patiently
 
-        with self.engine.begin() as conn:
-            exists = conn.execute(sa.select(asl_task_tokens.c.token).where(asl_task_tokens.c.token == token)).first()
-            if exists is None:
-                conn.execute(
-                    asl_task_tokens.insert(),
-                    {"token": token, "run_id": self.run_id, "invoke_id": invoke_id, "created_at": now},
-                )
+        def write() -> None:
+            with self.engine.begin() as conn:
+                found = conn.execute(sa.select(asl_task_tokens.c.token).where(asl_task_tokens.c.token == token))
+                if found.first() is None:
+                    conn.execute(
+                        asl_task_tokens.insert(),
+                        {"token": token, "run_id": self.run_id, "invoke_id": invoke_id, "created_at": now},
+                    )
+
+        patiently(write, self.run_id, "registering a task token")
 
     def poll(self) -> list[Answer]:
+        """The answers after the last one seen; none while the store is unreachable (the next
+        poll asks again, from the same place)."""
         import sqlalchemy as sa
 
         from lockgate.asl.schema import asl_callbacks as t
+        from lockgate.store.sql import describe_unreachable, unreachable
 
         query = sa.select(t).where(t.c.run_id == self.run_id, t.c.id > self.after).order_by(t.c.id)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            if not self.unreachable:
+                log.warning(
+                    "run %s: the store is unreachable (%s); task token answers are read once it answers",
+                    self.run_id,
+                    describe_unreachable(exc),
+                    extra={"run_id": self.run_id},
+                )
+            self.unreachable = True
+            return []
+        self.unreachable = False
         answers = []
         for row in rows:
             self.after = max(self.after, int(row["id"]))

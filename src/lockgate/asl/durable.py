@@ -29,7 +29,8 @@ from lockgate.asl.resources import Dispatch, Resources
 from lockgate.core import history as h
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job
-from lockgate.loop import Lease, run_executor
+from lockgate.loop import CANCEL_CHECK_SECONDS, UNREACHABLE, Lease, look, patiently, run_executor
+from lockgate.reruns import REQUESTED
 from lockgate.store.base import NewRun, RunRecord, RunUpdate
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ def _final(machine: Machine, at: float) -> tuple[h.Event, RunUpdate]:
 class _Recorder:
     """Commits each advance of the machine as one AslAdvanced event (one fenced transaction
     through the run's Lease); the final one also goes to the runtime's observers (metrics,
-    on_failure/on_success topics)."""
+    on_failure/on_success topics), and so does each Retrier that fired (on_retry topics, the
+    retries metric)."""
 
     def __init__(
         self,
@@ -88,6 +90,12 @@ class _Recorder:
             events.append(final)
         if not self.lease.commit(events, update):
             return False
+        retried = self.machine.take_retries()
+        if retried:
+            o = self.observed
+            state, batch = observed.retry_state(self.run_id, o["state_machine"], o["params"], o["started_at"],
+                                                o["meta"], now, retried)  # fmt: skip
+            observed.notify(self.runtime, state, batch)
         if update is not None:
             o = self.observed
             state = observed.run_state(
@@ -261,12 +269,13 @@ def run(
     lease = _lease(runtime, run_id)
     kind = str(getattr(runtime, "executor_kind", "threads"))
     executor = run_executor(runtime, kind, run_id, int(getattr(runtime, "max_workers", 8)))
+    watch = _Watch(runtime, lease)
     dispatcher = Dispatcher(
         executor,
         _jobs(runtime, run_id, observed.get("state_machine") or "", resources),
         dict(replayed.interruptions) if replayed is not None else {},
-        lease.wait_for,
-        lease.beat,
+        watch.wait_for,
+        watch.beat,
     )
     try:
         drive(
@@ -284,8 +293,8 @@ def run(
     except _Stopped:
         pass
     finally:
-        executor.shutdown()
-    return _outcome(runtime, run_id, machine)
+        executor.shutdown()  # a run that ended or was taken: the children still running its tasks are killed
+    return _outcome(runtime, run_id, machine if lease.stopped is None and not watch.taken else None)
 
 
 def _jobs(runtime: Any, run_id: str, state_machine: str, resources: Resources) -> Callable[..., Job]:
@@ -335,6 +344,33 @@ def _jobs(runtime: Any, run_id: str, state_machine: str, resources: Resources) -
         )
 
     return job
+
+
+class _Watch:
+    """While Task states run on the executor: the run's heartbeat (through its Lease), and a look
+    at the run every CANCEL_CHECK_SECONDS, as the Python loop does, so a cancel or a StopExecution
+    stops the driver (and the executor's shutdown its tasks) within about a second."""
+
+    def __init__(self, runtime: Any, lease: Lease) -> None:
+        self.runtime, self.lease = runtime, lease
+        self.last_look = lease.clock()
+        self.taken = False
+
+    def wait_for(self, seconds: float | None) -> float:
+        left = max(0.0, CANCEL_CHECK_SECONDS - (self.lease.clock() - self.last_look))
+        return min(self.lease.wait_for(seconds), left)
+
+    def beat(self) -> bool:
+        now = self.lease.clock()
+        if now - self.last_look >= CANCEL_CHECK_SECONDS:
+            self.last_look = now
+            record = look(self.runtime.store, self.lease.run_id)
+            mine = (self.lease.owner, self.lease.owner + REQUESTED)
+            if record is not UNREACHABLE and (record is None or record.status != RUNNING or record.owner not in mine):
+                self.taken = True
+                self.lease.say_stopped(record)
+                return False
+        return self.lease.beat()
 
 
 class _Stopped(Exception):
@@ -445,6 +481,7 @@ def replay(events: list[h.Event]) -> Replayed:
         elif isinstance(event, h.RunAborted) and machine.status == RUNNING:
             machine.abort(event.at, "", event.cause)
     entropy.take()  # replayed draws are stored already; only new ones get recorded
+    machine.take_retries()  # notified when they fired
     live = set(machine.pending())
     commands: list[Command] = []
     awaiting: dict[str, str] = {}
@@ -508,7 +545,9 @@ def invoker_for(runtime: Any, run_id: str, resources: Resources, mock: MockConfi
         from lockgate.asl import activities
 
         def offer(command: Invoke) -> None:
-            activities.enqueue(engine, run_id, command.resource, command.payload, command.token, runtime.clock())
+            now = runtime.clock()
+            patiently(lambda: activities.enqueue(engine, run_id, command.resource, command.payload, command.token, now),
+                      run_id, "offering an activity task")  # fmt: skip
 
         invoker.activities = offer
     return invoker

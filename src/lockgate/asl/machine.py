@@ -29,6 +29,7 @@ from lockgate.asl._recovery import Failure, catcher_for, policy, retrier_for
 from lockgate.asl.activities import awaits_token
 from lockgate.asl.commands import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, Command, StartTimer
 from lockgate.asl.entropy import Entropy
+from lockgate.core.errors import INTERRUPTED
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ class Machine:
         self._pending: dict[str, tuple[str, Frame, Visit | None]] = {}
         self._deadlines: dict[str, tuple[float | None, float | None, float | None]] = {}
         self._runnable: deque[Frame] = deque()
+        # Retriers that fired since the last `take_retries()`: (state, attempt that failed, error,
+        # cause, retrier index, retry number, wait seconds), for on_retry notifications.
+        self.retried: list[tuple[str, int, str, str, int, int, float]] = []
         self._commands: list[Command] = []
         self._deadline: float | None = None
         self._iso_at = -1.0
@@ -88,6 +92,11 @@ class Machine:
     @property
     def history(self) -> list[dict[str, Any]]:
         return self._log.render()
+
+    def take_retries(self) -> list[tuple[str, int, str, str, int, int, float]]:
+        """The Retriers that fired since the last call (see `retried`)."""
+        taken, self.retried = self.retried, []
+        return taken
 
     def complete(self, id: str, result: Any) -> None:
         self._inbox.append(("complete", id, result, None))
@@ -380,7 +389,9 @@ class Machine:
 
     def state_failed(self, frame: Frame, visit: Visit, failure: Failure, retry: Callable[[], None] | None) -> None:
         """A state failed: retry it (after a backoff timer), catch it, or fail its frame."""
-        if retry is not None and visit.counts:
+        # Three interruptions (the worker died under each) are final, as for a Python step: no
+        # Retrier retries them; a Catch still catches them.
+        if retry is not None and visit.counts and failure.error != INTERRUPTED:
             index = retrier_for(visit.state, failure)
             if index is not None:
                 try:
@@ -392,6 +403,9 @@ class Machine:
                 draw = self.entropy.random() if rule.jitter == "FULL" else 0.0
                 wait = rule.delay(visit.counts[index], draw)
                 if wait is not None:
+                    self.retried.append(
+                        (visit.name, visit.retries + 1, failure.error, failure.cause, index, visit.counts[index], wait)
+                    )
                     visit.retries += 1
                     visit.data.refresh_context()
                     visit.activity = retry

@@ -52,6 +52,28 @@ def run_state(
     return state
 
 
+def retry_state(
+    run_id: str,
+    state_machine: str,
+    params: dict[str, Any],
+    started_at: float,
+    meta: Mapping[str, Any] | None,
+    at: float,
+    retried: list[tuple[str, int, str, str, int, int, float]],
+) -> tuple[RunState, list[h.Event]]:
+    """A RunState and its RetryScheduled events for Retriers that fired (Machine.take_retries):
+    each state as the step that failed (its attempt, its error), as a Python step's retry shows."""
+    state = run_state(run_id, state_machine, params, started_at, meta)
+    batch: list[h.Event] = []
+    for name, attempt, error, cause, index, retry, wait in retried:
+        step = StepState(name, Step(name, task="asl"))
+        step.status, step.attempt = "RETRYING", attempt
+        step.error = ErrorInfo(error, cause, retryable=True)
+        state.steps[name] = step
+        batch.append(h.RetryScheduled(at=at, step=name, retrier=index, retry=retry, wait=wait, due_at=at + wait))
+    return state, batch
+
+
 def notify(runtime: Any, state: RunState, batch: list[h.Event]) -> None:
     """Hand a committed batch of a state machine run to the runtime's observers (lockgate.loop)."""
     from lockgate.loop import notify as to_observers

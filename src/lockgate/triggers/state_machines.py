@@ -12,6 +12,7 @@
     max_active_runs = 2
     on_failure = ["ops"]
     on_success = ["reports"]
+    on_retry = ["ops"]                      # each Retrier that fires
 
 A state machine stands beside the folder's Python pipelines: the scheduler queues its runs
 (kind "asl") with the same idempotency keys, and starting one starts a durable execution
@@ -34,7 +35,7 @@ PROJECT_FILE = "lockgate.toml"
 KIND = "asl"
 _TRIGGER_KEYS = ("cron", "interval", "file_arrival", "manifest", "pipeline_succeeded", "dataset_updated")
 _SCHEDULE_KEYS = ("timezone", "catchup", "start_date")
-_OTHER_KEYS = ("definition", "max_active_runs", "on_failure", "on_success", "description")
+_OTHER_KEYS = ("definition", "max_active_runs", "on_failure", "on_success", "on_retry", "description")
 _ARRIVAL_KEYS = ("uri", "pattern", "prefix", "settle_seconds", "poll_interval")
 _ANY_PARAMS = inspect.Signature([inspect.Parameter("params", inspect.Parameter.VAR_KEYWORD)])
 
@@ -57,6 +58,7 @@ class StateMachine:
         on_success: list[str],
         max_active_runs: int | None,
         resources: Mapping[str, Any],
+        on_retry: list[str] | None = None,
     ) -> None:
         self.name = name
         self.definition = definition
@@ -64,6 +66,7 @@ class StateMachine:
         self.triggers = triggers
         self.on_failure = on_failure
         self.on_success = on_success
+        self.on_retry = list(on_retry or [])
         self.max_active_runs = max_active_runs
         self.project_resources = dict(resources)
         self.version = ""  # the definition file's digest, set by the service's loader
@@ -75,7 +78,12 @@ class StateMachine:
     def meta(self) -> dict[str, Any]:
         return {
             k: v
-            for k, v in (("on_failure", self.on_failure), ("on_success", self.on_success), ("version", self.version))
+            for k, v in (
+                ("on_failure", self.on_failure),
+                ("on_success", self.on_success),
+                ("on_retry", self.on_retry),
+                ("version", self.version),
+            )
             if v
         }
 
@@ -275,6 +283,7 @@ def load_state_machines(folder: str | os.PathLike[str]) -> list[StateMachine]:
                 on_success=_names(body.get("on_success", []), f"{where}: on_success"),
                 max_active_runs=limit,
                 resources={str(k): v for k, v in resources.items()},
+                on_retry=_names(body.get("on_retry", []), f"{where}: on_retry"),
             )
         )
     return machines

@@ -32,3 +32,12 @@ def visit(item: int, folder: str, hang: int = -1, seconds: float = 0.2) -> dict[
     time.sleep(seconds)
     _write(folder, phase="end", at=time.time(), **common)
     return {"item": item, "double": item * 2}
+
+
+def nap(folder: str, seconds: float = 60) -> str:
+    """A Task state that sleeps long: the test cancels its run meanwhile."""
+    ctx = lockgate.context()
+    _write(folder, phase="start", at=time.time(), item=0, key=ctx.idempotency_key, attempt=ctx.attempt, pid=os.getpid())
+    time.sleep(seconds)
+    (Path(folder) / "woke").write_text("woke")
+    return "woke"

@@ -99,3 +99,64 @@ def test_on_failure_and_on_success_topics_of_a_state_machine(receiver: Receiver)
     assert failure["error"] == {"name": "Feed.Invalid", "cause": "rating 9 is above 5"}
     success = next(b["data"] for b in bodies if b["data"]["kind"] == "run_succeeded")
     assert (success["pipeline"], success["run_id"]) == ("feed_ok", ok["run_id"])
+
+
+def test_on_retry_topics_hear_each_retrier_that_fires(receiver: Receiver) -> None:
+    from lockgate.asl.resources import register_task
+
+    calls = {"n": 0}
+
+    def flaky(**payload: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise ConnectionError(f"feed unreachable (call {calls['n']})")
+        return {"rows": 7}
+
+    register_task("notify_asl_flaky", flaky)
+    definition = {
+        "StartAt": "Fetch",
+        "States": {
+            "Fetch": {
+                "Type": "Task",
+                "Resource": "lockgate:task:notify_asl_flaky",
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 1.5}],
+                "End": True,
+            }
+        },
+    }
+    subscribe(receiver)
+    result = run(definition, {}, "fetcher", meta={"on_retry": ["ops"]})
+    assert result["status"] == "SUCCEEDED" and result["output"] == {"rows": 7}, result
+    bodies = sorted((body_json(r) for r in receiver.wait(2)), key=lambda b: b["data"]["retry"])
+    retries = [b["data"] for b in bodies]
+    assert [r["kind"] for r in retries] == ["step_retrying", "step_retrying"]
+    assert all((r["pipeline"], r["run_id"], r["step"]) == ("fetcher", result["run_id"], "Fetch") for r in retries)
+    assert [(r["attempt"], r["retry"], r["wait_seconds"]) for r in retries] == [(1, 1, 1.0), (2, 2, 1.5)]
+    assert retries[0]["error"]["name"] == "ConnectionError" and "call 1" in retries[0]["error"]["cause"]
+    assert "retrying (ConnectionError)" in bodies[0]["subject"]
+    # No topic: no message; a run that does not retry sends none either.
+    calls["n"] = 0
+    assert run(definition, {}, "fetcher_quiet")["status"] == "SUCCEEDED"
+    calls["n"] = 5
+    assert run(definition, {}, "fetcher_steady", meta={"on_retry": ["ops"]})["status"] == "SUCCEEDED"
+    time.sleep(1.0)
+    assert len(receiver.requests) == 2
+
+
+def test_on_retry_is_read_from_the_projects_state_machine_table(tmp_path: Any) -> None:
+    import json
+
+    import pytest
+
+    from lockgate.core.errors import UsageError
+    from lockgate.triggers.state_machines import load_state_machines
+
+    (tmp_path / "m.asl.json").write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}))
+    (tmp_path / "lockgate.toml").write_text(
+        '[asl.state_machines.m]\ndefinition = "m.asl.json"\non_retry = ["ops"]\non_failure = ["pager"]\n'
+    )
+    (machine,) = load_state_machines(tmp_path)
+    assert machine.meta["on_retry"] == ["ops"] and machine.meta["on_failure"] == ["pager"]
+    (tmp_path / "lockgate.toml").write_text('[asl.state_machines.m]\ndefinition = "m.asl.json"\non_retry = 3\n')
+    with pytest.raises(UsageError, match="on_retry"):
+        load_state_machines(tmp_path)
