@@ -60,6 +60,15 @@ def wait_for_port(port: int, timeout: float = 20.0) -> bool:
     return False
 
 
+def process_gone(pid: int) -> bool:
+    """Whether no process has this pid any more (a zombie not yet reaped still counts as there)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
     """Poll `predicate` until it returns something true, and return that; fail after `timeout`."""
     deadline = time.monotonic() + timeout

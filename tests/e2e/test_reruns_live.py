@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port, process_gone, wait_until
 
 FLOWS = """
 import time
@@ -218,14 +218,6 @@ def test_mark_of_a_run_a_lockgate_run_drives_lets_it_finish(project) -> None:
             running.wait()
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def _only_run(pipeline: str, cwd: Path) -> str | None:
     listed = lockgate("runs", "--json", "--pipeline", pipeline, cwd=cwd)
     rows = json.loads(listed.stdout) if listed.returncode == 0 else []
@@ -242,14 +234,14 @@ def test_clear_kills_the_process_of_the_attempt_it_leaves_behind(project) -> Non
         pid_file = service / "nap-1.pid"
         wait_until(pid_file.exists, timeout=60)
         pid = int(wait_until(lambda: pid_file.read_text().strip()))
-        assert pid != running.pid and not _gone(pid)  # a child process of the run's
+        assert pid != running.pid and not process_gone(pid)  # a child process of the run's
         rid = wait_until(lambda: _only_run("napping", elsewhere), timeout=30)
 
         cleared = lockgate("clear", rid, "nap", "--json", cwd=elsewhere)
         assert cleared.returncode == 0, cleared.stderr
         assert json.loads(cleared.stdout)["applied"] is True
         applied_at = time.monotonic()
-        wait_until(lambda: _gone(pid), timeout=30, every=0.05)
+        wait_until(lambda: process_gone(pid), timeout=30, every=0.05)
         assert time.monotonic() - applied_at < 5.0  # not the step's 60 s
         wait_until((service / "nap-2.pid").exists, timeout=30)
         assert show(rid, elsewhere)["status"] == "RUNNING"  # killed by the clear, not by the run's end
@@ -318,14 +310,14 @@ def test_clear_of_a_run_serve_drives_kills_the_process_it_leaves_behind(project)
         pid_file = service / "nap-1.pid"
         wait_until(pid_file.exists, timeout=60)
         pid = int(wait_until(lambda: pid_file.read_text().strip()))
-        assert pid != proc.pid and not _gone(pid)
+        assert pid != proc.pid and not process_gone(pid)
 
         cleared = lockgate("clear", rid, "nap", "--json", cwd=elsewhere)
         assert cleared.returncode == 0, cleared.stderr
         answer = json.loads(cleared.stdout)
         assert answer["carried_on_by"] == "owner" and answer["applied"] is True
         applied_at = time.monotonic()
-        wait_until(lambda: _gone(pid), timeout=30, every=0.05)
+        wait_until(lambda: process_gone(pid), timeout=30, every=0.05)
         assert time.monotonic() - applied_at < 5.0  # not the step's 60 s
         wait_until((service / "nap-2.pid").exists, timeout=30)
         assert show(rid, elsewhere)["status"] == "RUNNING"  # killed by the clear, not by the run's end

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,10 +149,9 @@ def _simple_steps(rest: str) -> tuple[str | int, ...] | None:
 _DOTTED_ESCAPED = re.compile(r"""\.((?:[^.\[\]\\'"*?@(),:\s$]|\\.)*\\.(?:[^.\[\]\\'"*?@(),:\s$]|\\.)*)""")
 
 
-def _jayway(rest: str) -> str:
-    """Jayway JsonPath (the service's library) takes a dot before a bracket (`$.[0]`, `$.[?(...)]`)."""
-    if ".[" not in rest:
-        return rest
+def _unquoted(rest: str, swap: Callable[[str, int], str | None]) -> str:
+    """`rest` with each character outside quoted names replaced by `swap(rest, at)` where that is
+    not None (quotes and what they hold are kept as they are)."""
     out: list[str] = []
     quote = ""
     for at, char in enumerate(rest):
@@ -160,10 +160,24 @@ def _jayway(rest: str) -> str:
                 quote = ""
         elif char in "'\"":
             quote = char
-        elif char == "." and rest[at + 1 : at + 2] == "[" and rest[at - 1 : at] != ".":
-            continue
+        else:
+            swapped = swap(rest, at)
+            if swapped is not None:
+                out.append(swapped)
+                continue
         out.append(char)
     return "".join(out)
+
+
+def _dot_before_bracket(rest: str, at: int) -> str | None:
+    if rest[at] == "." and rest[at + 1 : at + 2] == "[" and rest[at - 1 : at] != ".":
+        return ""
+    return None
+
+
+def _jayway(rest: str) -> str:
+    """Jayway JsonPath (the service's library) takes a dot before a bracket (`$.[0]`, `$.[?(...)]`)."""
+    return rest if ".[" not in rest else _unquoted(rest, _dot_before_bracket)
 
 
 _REGEX_FILTER = re.compile(r"=~\s*/((?:[^/\\]|\\.)*)/([a-zA-Z]*)")
@@ -211,19 +225,7 @@ def _objects_only(rest: str) -> str:
     """As the service documents, a filter's `@` matches objects only, never a scalar item."""
     if "@" not in rest:
         return rest
-    out: list[str] = []
-    quote = ""
-    for at, char in enumerate(rest):
-        if quote:
-            if char == quote and rest[at - 1] != "\\":
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == "@" and _BARE_AT.match(rest, at):
-            out.append(_NOTHING)
-            continue
-        out.append(char)
-    return "".join(out)
+    return _unquoted(rest, lambda text, at: _NOTHING if text[at] == "@" and _BARE_AT.match(text, at) else None)
 
 
 def _bracketed(rest: str) -> str:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,15 @@ class Cluster:
                         pass
         except Exception:
             pass
+
+
+def sqlite_cluster(tmp_path: Path, broker: str) -> Iterator[Cluster]:
+    """A cluster on `broker` ("amqp" or "redis") with a SQLite store, closed when done (for fixtures)."""
+    made = Cluster(tmp_path, broker_url(broker), f"sqlite:///{tmp_path / 'lockgate.db'}")
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def ledger(folder: Path) -> list[dict[str, Any]]:

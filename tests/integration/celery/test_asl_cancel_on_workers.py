@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -11,27 +10,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.conftest import wait_until
-from tests.integration.celery.cluster import HERE, Cluster, broker_url, ledger
+from tests.conftest import process_gone, wait_until
+from tests.integration.celery.cluster import HERE, Cluster, ledger, sqlite_cluster
 
 NAP = {"StartAt": "Nap", "States": {"Nap": {"Type": "Task", "Resource": "python:asl_cluster_tasks:nap", "End": True}}}
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    made = Cluster(tmp_path, broker_url("redis"), f"sqlite:///{tmp_path / 'lockgate.db'}")
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    yield from sqlite_cluster(tmp_path, "redis")
 
 
 def test_cancel_kills_a_task_state_running_on_a_worker(cluster: Cluster) -> None:
@@ -54,7 +41,7 @@ def test_cancel_kills_a_task_state_running_on_a_worker(cluster: Cluster) -> None
     cancelled_at = time.monotonic()
     done = cluster.lockgate("cancel", run_id)
     assert done.returncode == 0, done.stderr
-    wait_until(lambda: _gone(started["pid"]), 30, every=0.05)
+    wait_until(lambda: process_gone(started["pid"]), 30, every=0.05)
     assert time.monotonic() - cancelled_at < 5.0  # not the task's 60 s
     assert run.wait(timeout=30) == 1, (cluster.root / "run.log").read_text()  # exit code 1: aborted
     result = json.loads((cluster.root / "run.log").read_text().strip().splitlines()[-1])

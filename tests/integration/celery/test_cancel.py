@@ -4,7 +4,6 @@ its process is killed, its row and slot freed."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -12,25 +11,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.conftest import wait_until
-from tests.integration.celery.cluster import HERE, Cluster, broker_url, ledger
+from tests.conftest import process_gone, wait_until
+from tests.integration.celery.cluster import HERE, Cluster, ledger, sqlite_cluster
 
 
 @pytest.fixture(params=["amqp", "redis"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
-    made = Cluster(tmp_path, broker_url(request.param), f"sqlite:///{tmp_path / 'lockgate.db'}")
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    yield from sqlite_cluster(tmp_path, request.param)
 
 
 def _attempt_rows(cluster: Cluster, run_id: str) -> int:
@@ -64,7 +51,7 @@ def test_cancel_kills_the_step_running_on_a_worker(cluster: Cluster) -> None:
     cancelled_at = time.monotonic()
     done = cluster.lockgate("cancel", run_id)
     assert done.returncode == 0, done.stderr
-    wait_until(lambda: _gone(started["pid"]), 30, every=0.05)
+    wait_until(lambda: process_gone(started["pid"]), 30, every=0.05)
     assert time.monotonic() - cancelled_at < 5.0  # not the step's 60 s
 
     assert run.wait(timeout=30) == 1, (cluster.root / "run.log").read_text()  # exit code 1: aborted
@@ -104,7 +91,7 @@ def test_clear_kills_the_attempt_it_leaves_behind_on_a_worker(cluster: Cluster) 
     cleared = cluster.lockgate("clear", run_id, "nap_first", "--json")
     assert cleared.returncode == 0 and json.loads(cleared.stdout)["applied"] is True, cleared.stderr
     applied_at = time.monotonic()
-    wait_until(lambda: _gone(started["pid"]), 30, every=0.05)
+    wait_until(lambda: process_gone(started["pid"]), 30, every=0.05)
     assert time.monotonic() - applied_at < 5.0  # not the step's 60 s
 
     # The new attempt gets the pool's only slot and runs on the same worker while the run goes on.

@@ -10,27 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import wait_until
-from tests.integration.celery.cluster import HERE, Cluster, broker_url, ledger
+from tests.conftest import process_gone, wait_until
+from tests.integration.celery.cluster import HERE, Cluster, ledger, sqlite_cluster
 
 PIPELINES = HERE / "cluster_pipelines.py"
 
 
 @pytest.fixture(params=["amqp", "redis"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
-    made = Cluster(tmp_path, broker_url(request.param), f"sqlite:///{tmp_path / 'lockgate.db'}")
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    yield from sqlite_cluster(tmp_path, request.param)
 
 
 def _project(cluster: Cluster) -> Path:
@@ -73,7 +61,7 @@ def test_a_worker_killed_mid_step_has_its_step_run_again_as_interrupted(cluster:
     assert victim in (first.pid, second.pid)
     os.kill(victim, signal.SIGKILL)
     next(p for p in (first, second) if p.pid == victim).wait(timeout=10)  # reaped: its pid is gone
-    wait_until(lambda: not _alive(hung[0]["pid"]), 10)  # the child running the step went with it
+    wait_until(lambda: process_gone(hung[0]["pid"]), 10)  # the child running the step went with it
     assert run.wait(timeout=60) == 0, (cluster.root / "run.log").read_text()
     result = json.loads((cluster.root / "run.log").read_text().strip().splitlines()[-1])
     assert result["status"] == "SUCCEEDED" and result["output"] == "c"
