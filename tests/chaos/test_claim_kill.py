@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.chaos.conftest import LEDGER_CODE, Serve, all_runs, lockgate, read_ledger, show, wait_finished
+from tests.chaos._faults import LEDGER_CODE, Serve, all_runs, lockgate, read_ledger, show, wait_finished
 from tests.conftest import wait_until
 
 SEED = int(os.environ.get("LOCKGATE_CHAOS_SEED", "13"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.chaos.conftest import LEDGER_CODE, Serve, assert_consistent, lockgate, show, wait_finished
+from tests.chaos._faults import LEDGER_CODE, Serve, assert_consistent, lockgate, show, wait_finished
 from tests.conftest import make_token, need, wait_until
 
 PIPELINES = (

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.chaos.conftest import (
+from tests.chaos._faults import (
     LEDGER_CODE,
     PrivatePostgres,
     Serve,

@@ -1,5 +1,5 @@
 """The S3 endpoint answering 500s and timing out under `lockgate serve`: a fault-injecting proxy
-(tests/chaos/conftest.py FaultProxy) sits between the service and the moto_server process.
+(tests/chaos/_faults.py FaultProxy) sits between the service and the moto_server process.
 
 A bucket trigger whose listings fail finds the objects put meanwhile once listings work again;
 a task that reads the object sees soft errors (500, timeouts), retries under its Retry policy and
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.chaos.conftest import (
+from tests.chaos._faults import (
     LEDGER_CODE,
     FaultProxy,
     Serve,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.chaos.conftest import Serve, SmtpProcess, lockgate, show
+from tests.chaos._faults import Serve, SmtpProcess, lockgate, show
 from tests.conftest import free_port, make_token, wait_until
 
 PIPELINES = """
