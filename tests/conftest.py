@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL server, made for this test session and dropped after.
-
-    A database of its own keeps the schema at this checkout's migrations, whatever another
-    checkout left in the shared `test` database.
-    """
+@contextmanager
+def new_postgres_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database on the local PostgreSQL server, dropped afterwards
+    (skipped on a machine without the server, a failure under CI=true)."""
     import uuid
 
     try:
@@ -127,7 +125,7 @@ def postgres_url() -> Iterator[str]:
             f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__}); start it with "
             "'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'"
         )
-    name = f"lockgate_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
@@ -136,6 +134,17 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL server, made for this test session and dropped after.
+
+    A database of its own keeps the schema at this checkout's migrations, whatever another
+    checkout left in the shared `test` database.
+    """
+    with new_postgres_database("lockgate_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

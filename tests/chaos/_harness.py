@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import POSTGRES_URL, free_port, need, wait_for_port
+from tests.conftest import free_port, new_postgres_database, wait_for_port
 
 FULL_FLAG = "LOCKGATE_CHAOS_FULL"
 
@@ -49,30 +48,11 @@ def size(name: str, ci: int, full_size: int) -> int:
 def fresh_postgres() -> Iterator[str]:
     """A database of its own on the shared PostgreSQL server, migrated once (before any `serve`
     starts: two processes migrating a fresh database at once collide), dropped afterwards."""
-    try:
-        import sqlalchemy as sa
-
-        admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # any failure to connect means: no server here
-        need(
-            f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__}); start it with "
-            "'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'"
-        )
-    name = f"lockgate_chaos_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with new_postgres_database("lockgate_chaos") as url:
         from lockgate.store.sql import SqlStore
 
         SqlStore(url).engine.dispose()  # migrates
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def use_store(store: str, monkeypatch: Any, stack: Any) -> None:
