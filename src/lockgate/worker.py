@@ -41,7 +41,7 @@ class Worker:
     def __init__(self, settings: Any, queues: list[str], concurrency: int, folder: Path | None) -> None:
         from lockgate.logstore import LogStore
         from lockgate.store.attempts import ClusterStore
-        from lockgate.store.sql import SqlStore
+        from lockgate.store.sql import POOL_SIZE, SqlStore
 
         self.settings = settings
         self.queues = queues
@@ -52,7 +52,8 @@ class Worker:
         self.logs = LogStore(settings)
         self.heartbeat_seconds = min(float(settings.get("engine", "heartbeat_seconds")), 5.0)
         self.stale_after = float(settings.get("engine", "stale_after_seconds"))
-        self.store = SqlStore(settings.database_url)
+        # Each slot claims and finishes on a connection of its own; the watch and the heartbeat too.
+        self.store = SqlStore(settings.database_url, pool_size=max(POOL_SIZE, concurrency + 4))
         self.cluster = ClusterStore(self.store.engine)
         self._loaded: dict[str, str] = {}  # pipeline file -> its hash when this process imported it
         self._lock = threading.Lock()

@@ -139,6 +139,10 @@ def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
         "errback": away.retrying,
     }
     with app.producer_or_acquire() as producer:
+        # Each queue is declared once a batch (a message sent to a queue not declared yet would be
+        # dropped), not once a message as send_task does by default: that was a third of its cost.
+        for name in dict.fromkeys(prefix + job.queue for job in jobs):
+            producer.maybe_declare(app.amqp.queues[name], retry=True, **retry)
         for job in jobs:
             app.send_task(
                 TASK_NAME,
@@ -151,6 +155,7 @@ def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
                 retry=True,
                 retry_policy=retry,
                 producer=producer,
+                declare=[],
             )
     away.back()
 

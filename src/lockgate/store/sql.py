@@ -53,7 +53,10 @@ def describe_unreachable(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {lines[0] if lines else ''}"
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
+POOL_SIZE = 20  # connections kept per engine (PostgreSQL, MariaDB); as many more opened when needed
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = POOL_SIZE) -> sa.Engine:
     """An Engine with lockgate's connection settings (WAL and BEGIN IMMEDIATE on SQLite)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, poolclass=sa.pool.QueuePool if ":memory:" not in url else sa.pool.StaticPool)
@@ -73,7 +76,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    # A pool as large as the threads that use it at once (a worker's slots, a service's runs): a
+    # connection beyond `pool_size` is closed when given back, and opening one costs more than
+    # the statement it serves (measured: a worker of 8 slots spent 10 ms a claim on the default 5).
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 # Every module that declares tables on store.schema's metadata. A new database gets them all in
@@ -197,11 +203,11 @@ class _Prepared:
 class SqlStore:
     """RunStore over any SQLAlchemy URL; see RunStore for what each method promises."""
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL") -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = POOL_SIZE) -> None:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
+        self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size)
         migrate(self.engine)
         self._insert_events = events.insert()
         dialect = self.engine.dialect
