@@ -43,11 +43,14 @@ class Lease:
         self.last = clock()
         self.stopped: RunRecord | None = None  # the run as found when a commit was refused
 
-    def commit(self, events: list[h.Event], update: RunUpdate | None = None) -> bool:
-        """Append a batch (and the run's final update) in one fenced transaction; False when the
-        run is no longer this owner's (cancelled, adopted): nothing was written, the loop stops."""
+    def commit(
+        self, events: list[h.Event], update: RunUpdate | None = None, also: Callable[[Any], None] | None = None
+    ) -> bool:
+        """Append a batch (and the run's final update) in one fenced transaction, with what `also`
+        writes (see RunStore.append); False when the run is no longer this owner's (cancelled,
+        adopted): nothing was written, the loop stops."""
         now = self.clock()
-        if self._append(events, update, now):
+        if self._append(events, update, now, also):
             self.last = now
             return True
         self.stopped = record = self.store.get_run(self.run_id)
@@ -63,7 +66,9 @@ class Lease:
             extra={"run_id": self.run_id},
         )
 
-    def _append(self, events: list[h.Event], update: RunUpdate | None, now: float) -> bool:
+    def _append(
+        self, events: list[h.Event], update: RunUpdate | None, now: float, also: Callable[[Any], None] | None = None
+    ) -> bool:
         """store.append, waiting out a database that is unreachable (stopped, restarting, a network
         cut): the run's state and its attempts' outcomes stay here meanwhile, and the batch is
         written once the database answers. A commit whose answer was lost is not written twice:
@@ -73,7 +78,9 @@ class Lease:
             try:
                 if failing and self._landed(now):
                     return True
-                return self.store.append(self.run_id, events, update, self.owner, now)
+                if also is None:
+                    return self.store.append(self.run_id, events, update, self.owner, now)
+                return self.store.append(self.run_id, events, update, self.owner, now, also)
             except Exception as exc:
                 from lockgate.store.sql import describe_unreachable, unreachable
 

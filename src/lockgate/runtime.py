@@ -142,10 +142,16 @@ class Runtime:
         *,
         executor: str | None = None,
         observer: Observer | None = None,
-    ) -> Run:
-        """Start a claimed run with its compiled workflow and drive it to its end here."""
+        show: bool = True,
+    ) -> Run | None:
+        """Start a claimed run with its compiled workflow and drive it to its end here; returns
+        the run as it ended (None with `show` false: a service that starts runs has no use for
+        it, and reading it back costs a replay of its history)."""
         kind = executor or self.executor_kind
         state, batch, _ = self._first_batch(record.run_id, workflow, record.params, self._capacity(kind, workflow))
+        if not show:
+            self._drive_quietly(state, batch, kind, observer, first_commit=True)
+            return None
         return self._drive(state, batch, kind, observer, first_commit=True)
 
     def _first_batch(
@@ -375,6 +381,19 @@ class Runtime:
         first_commit: bool = False,
         reattach: bool = False,
     ) -> Run:
+        self._drive_quietly(state, batch, executor_kind, observer, first_commit, reattach)
+        return self.view(state.run_id)
+
+    def _drive_quietly(
+        self,
+        state: engine.RunState,
+        batch: list[h.Event],
+        executor_kind: str,
+        observer: Observer | None,
+        first_commit: bool = False,
+        reattach: bool = False,
+    ) -> None:
+        """Drive a run to its end (or until it is taken from this process), showing nothing."""
         observers = [*self.observers, *([observer] if observer else [])]
         capacity = self._capacity(executor_kind, state.workflow)
         executor = run_executor(self, executor_kind, state.run_id, capacity)
@@ -383,7 +402,6 @@ class Runtime:
             self._loop(lease, state, batch, executor, observers, first_commit, reattach)
         finally:
             executor.shutdown()
-        return self.view(state.run_id)
 
     def _loop(
         self,
@@ -396,8 +414,11 @@ class Runtime:
         reattach: bool = False,
     ) -> None:
         """Decide (core.engine), commit (one fenced transaction per batch), then dispatch."""
-        if first_commit and not self._commit(lease, state, batch, executor.capacity):
-            return
+        jobs: dict[tuple[str, int], Job | Outcome] = {}
+        if first_commit:
+            jobs = self._started_jobs(state, batch)
+            if not self._commit(lease, state, batch, executor.capacity, executor, jobs):
+                return
         notify(observers, state, batch)
         if reattach:  # attempts a previous owner started, still on workers
             started = {e.step for e in batch if isinstance(e, h.StepStarted)}
@@ -405,7 +426,7 @@ class Runtime:
                 job = self._job(state, name, state.steps[name].attempt)
                 if isinstance(job, Job):
                     executor.reattach(job)  # type: ignore[attr-defined]
-        carried = self._submit(state, batch, executor)
+        carried = self._submit(state, batch, executor, jobs)
         last_look = self.clock()
         while state.status == "RUNNING":
             now = self.clock()
@@ -426,11 +447,12 @@ class Runtime:
             if not batch and not lease.beat_due(now):
                 continue
             running = {name: state.steps[name].attempt for name in state.running}
-            if not self._commit(lease, state, batch, executor.capacity):
+            jobs = self._started_jobs(state, batch)
+            if not self._commit(lease, state, batch, executor.capacity, executor, jobs):
                 return
             self._stop_superseded(state, running, executor)
             notify(observers, state, batch)
-            carried = self._submit(state, batch, executor)
+            carried = self._submit(state, batch, executor, jobs)
 
     def _capacity(self, executor_kind: str, workflow: Workflow | None = None) -> int:
         """How many attempts of one run may run at once with this kind of executor: the
@@ -442,15 +464,32 @@ class Runtime:
             return int(limit)
         return min(int(limit), self.max_workers) if limit else self.max_workers
 
-    def _commit(self, lease: Lease, state: engine.RunState, batch: list[h.Event], capacity: int | None = None) -> bool:
+    def _commit(
+        self,
+        lease: Lease,
+        state: engine.RunState,
+        batch: list[h.Event],
+        capacity: int | None = None,
+        executor: Executor | None = None,
+        jobs: dict[tuple[str, int], Job | Outcome] | None = None,
+    ) -> bool:
         """Persist a batch in one transaction; False when the run was taken from this process.
 
+        An executor that keeps attempts in the store (celery) writes them in the same transaction
+        (`stage`): an attempt is recorded exactly when the StepStarted that starts it is.
         A commit refused because a clear or a mark was asked of this run meanwhile applies the
-        requests in the same transaction, adding their events to `batch` (lockgate.reruns)."""
+        requests in the same transaction, adding their events to `batch` (lockgate.reruns); the
+        executor then records its attempts itself, when they are submitted."""
         update = None
         if batch and state.status != "RUNNING":
             update = _final_update(state, batch[-1])
-        if lease.commit(batch, update):
+        stage = getattr(executor, "stage", None)
+        also = None
+        if stage is not None:
+            also = stage([job for job in (jobs or {}).values() if isinstance(job, Job)], update is not None)
+        if lease.commit(batch, update, also):
+            if also is not None:
+                executor.staged()  # type: ignore[union-attr]
             return True
         record = lease.stopped
         if record is not None and record.status == "RUNNING" and record.owner == self.owner + reruns.REQUESTED:
@@ -493,7 +532,22 @@ class Runtime:
     def _finish(self, state: engine.RunState, last: h.Event, now: float) -> None:
         self.store.append(state.run_id, [], _final_update(state, last), self.owner, now)
 
-    def _submit(self, state: engine.RunState, batch: list[h.Event], executor: Executor) -> list[Outcome]:
+    def _started_jobs(self, state: engine.RunState, batch: list[h.Event]) -> dict[tuple[str, int], Job | Outcome]:
+        """The Jobs of the attempts a batch starts (their failed Outcome when one's input cannot
+        be read back), built before the batch is committed."""
+        return {
+            (event.step, event.attempt): self._job(state, event.step, event.attempt)
+            for event in batch
+            if isinstance(event, h.StepStarted) and event.step in state.steps
+        }
+
+    def _submit(
+        self,
+        state: engine.RunState,
+        batch: list[h.Event],
+        executor: Executor,
+        jobs: dict[tuple[str, int], Job | Outcome] | None = None,
+    ) -> list[Outcome]:
         """Hand the batch's started attempts to the executor; returns those that failed to start."""
         failed = []
         for event in batch:
@@ -501,7 +555,7 @@ class Runtime:
                 step = state.steps.get(event.step)
                 if step is None or step.status != "RUNNING" or step.attempt != event.attempt:
                     continue  # superseded in the same commit (a clear or a mark applied after it)
-                job = self._job(state, event.step, event.attempt)
+                job = (jobs or {}).get((event.step, event.attempt)) or self._job(state, event.step, event.attempt)
                 if isinstance(job, Outcome):
                     failed.append(job)
                 else:

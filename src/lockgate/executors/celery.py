@@ -17,7 +17,10 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
+
+import sqlalchemy as sa
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
@@ -395,9 +398,36 @@ class CeleryExecutor:
         self._consumed: list[tuple[str, int]] = []  # returned by wait; forgotten once committed
         self._last_release = 0.0
         self._to_drop: list[tuple[str, int]] = []  # attempts given up whose rows are not deleted yet
+        self._staging: tuple[list[Job], bool] = ([], False)
+        self._recorded: set[tuple[str, int]] = set()  # attempts whose rows the run's commit wrote
+        self._forgotten = False  # the run's last commit deleted its consumed rows
+
+    def stage(self, jobs: list[Job], final: bool) -> Callable[[sa.Connection], None] | None:
+        """What the run loop's next commit writes besides the history: the rows of the attempts
+        it starts (one transaction less per batch than recording them on their own), and with
+        the run's last commit the deletion of its consumed rows. `staged` says it landed."""
+        self._staging = (jobs, final)
+        if not jobs and not final:
+            return None
+        now = self.runtime.clock()
+
+        def write(conn: sa.Connection) -> None:
+            if jobs:
+                self.cluster.put_on(conn, jobs, now)
+            if final:
+                self.cluster.forget_run_on(conn, self.run_id)
+
+        return write
+
+    def staged(self) -> None:
+        """The commit carrying the last `stage` landed: its attempts are recorded."""
+        jobs, final = self._staging
+        self._recorded.update((job.step, job.attempt) for job in jobs)
+        self._forgotten = self._forgotten or final
+        self._staging = ([], False)
 
     def submit(self, job: Job) -> None:
-        """Buffer the attempt; the next `wait` records a batch's attempts in one transaction and sends them."""
+        """Buffer the attempt; the next `wait` records (unless the run's commit did) and sends a batch's attempts."""
         self._pending.add((job.step, job.attempt))
         self._unsent.append(job)
 
@@ -405,7 +435,11 @@ class CeleryExecutor:
         jobs, self._unsent = self._unsent, []
         if not jobs:
             return
-        to_send = self.cluster.put(jobs, self.runtime.clock())
+        recorded = {(job.step, job.attempt) for job in jobs} & self._recorded
+        self._recorded -= recorded
+        unrecorded = [job for job in jobs if (job.step, job.attempt) not in recorded]
+        to_send = self.cluster.put(unrecorded, self.runtime.clock())
+        to_send += [job for job in jobs if (job.step, job.attempt) in recorded and not job.pool]
         pooled = sum(1 for job in jobs if job.pool)
         if pooled:
             self._waiting += pooled
@@ -487,8 +521,9 @@ class CeleryExecutor:
         if key not in self._pending:
             return
         self._pending.discard(key)
-        if unsent:  # not recorded nor sent yet
+        if unsent and key not in self._recorded:  # not recorded nor sent yet
             return
+        self._recorded.discard(key)
         self._to_drop.append(key)
         self._drop()
 
@@ -518,6 +553,8 @@ class CeleryExecutor:
         self._unsent = []  # the run ended (or was taken) before they were sent: nothing to run
         # A run that ended leaves no rows but those still running; a run taken from this process
         # (cancelled elsewhere, adopted) keeps them all, for its next driver.
+        if self._forgotten:
+            return
         record = self.runtime.store.get_run(self.run_id)
         if record is not None and record.status != "RUNNING":
             self.cluster.forget_run(self.run_id)

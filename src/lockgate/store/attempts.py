@@ -71,6 +71,17 @@ class ClusterStore:
         """
         if not jobs:
             return []
+        with self.engine.begin() as conn:
+            if self._postgres:
+                # No wait for the flush: a row lost in a database crash is found missing by the
+                # run's next driver (it records and sends the attempt again); its message, if it
+                # left, finds no row and is dropped.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            self.put_on(conn, jobs, now)
+        return [j for j in jobs if not j.pool]
+
+    def put_on(self, conn: sa.Connection, jobs: Sequence[Job], now: float) -> None:
+        """`put` in a transaction of the caller's (the run's history commit)."""
         rows = [
             {
                 "run_id": j.run_id,
@@ -88,14 +99,7 @@ class ClusterStore:
             }
             for i, j in enumerate(jobs)
         ]
-        with self.engine.begin() as conn:
-            if self._postgres:
-                # No wait for the flush: a row lost in a database crash is found missing by the
-                # run's next driver (it records and sends the attempt again); its message, if it
-                # left, finds no row and is dropped.
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            conn.execute(self._insert_new(), rows)
-        return [j for j in jobs if not j.pool]
+        conn.execute(self._insert_new(), rows)
 
     def _insert_new(self) -> Any:
         name = self.engine.dialect.name
@@ -190,7 +194,12 @@ class ClusterStore:
         """Drop what is left of a finished run's attempts, but those still running (they hold
         their pool's slot until they end)."""
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(attempts).where(attempts.c.run_id == run_id, attempts.c.state != RUNNING))
+            self.forget_run_on(conn, run_id)
+
+    @staticmethod
+    def forget_run_on(conn: sa.Connection, run_id: str) -> None:
+        """`forget_run` in a transaction of the caller's (the run's last commit)."""
+        conn.execute(sa.delete(attempts).where(attempts.c.run_id == run_id, attempts.c.state != RUNNING))
 
     def release_waiting(self, now: float, limit: int = 100) -> list[Job]:
         """Give free pool slots to waiting attempts, highest priority first; returns those to send.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -83,10 +83,20 @@ class RunStore(Protocol):
         key already had a run (or an earlier run of the same batch took it)."""
         ...
 
-    def append(self, run_id: str, events: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:
+    def append(
+        self,
+        run_id: str,
+        events: Sequence[Event],
+        update: RunUpdate | None,
+        owner: str,
+        now: float,
+        also: Callable[[Any], None] | None = None,
+    ) -> bool:
         """Append events and refresh the run's heartbeat, only while `owner` holds the running run.
 
         Returns False, writing nothing, when the run was taken over, aborted or finished elsewhere.
+        `also` (SQL stores only) writes more in the same transaction, given its connection: the
+        celery executor records the attempts a batch starts with the batch itself.
         """
         ...
 

@@ -6,6 +6,7 @@ import copy
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from lockgate.core.history import TERMINAL_RUN, Event
 from lockgate.store.base import REOPENABLE, NewRun, RunRecord, RunUpdate
@@ -63,7 +64,17 @@ class MemoryStore:
         self._events[run.run_id] = list(batch)
         return True
 
-    def append(self, run_id: str, batch: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:
+    def append(
+        self,
+        run_id: str,
+        batch: Sequence[Event],
+        update: RunUpdate | None,
+        owner: str,
+        now: float,
+        also: Callable[[Any], None] | None = None,
+    ) -> bool:
+        if also is not None:
+            raise TypeError("the in-memory store writes no other tables (`also` needs a SQL store)")
         with self._lock:
             record = self._runs.get(run_id)
             if record is None or record.owner != owner or record.status != "RUNNING":

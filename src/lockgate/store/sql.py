@@ -292,9 +292,17 @@ class SqlStore:
             return runs.insert().prefix_with("IGNORE")
         return runs.insert()
 
-    def append(self, run_id: str, batch: Sequence[Event], update: RunUpdate | None, owner: str, now: float) -> bool:
+    def append(
+        self,
+        run_id: str,
+        batch: Sequence[Event],
+        update: RunUpdate | None,
+        owner: str,
+        now: float,
+        also: Callable[[sa.Connection], None] | None = None,
+    ) -> bool:
         if update is None:
-            return self._append_fast(run_id, batch, owner, now)
+            return self._append_fast(run_id, batch, owner, now, also)
         values: dict[str, Any] = {"heartbeat_at": now}
         if update is not None:
             if update.status is not None:
@@ -313,9 +321,13 @@ class SqlStore:
                 return False
             if batch:
                 conn.execute(self._insert_events, self._event_rows(run_id, batch))
+            if also is not None:
+                also(conn)
         return True
 
-    def _append_fast(self, run_id: str, batch: Sequence[Event], owner: str, now: float) -> bool:
+    def _append_fast(
+        self, run_id: str, batch: Sequence[Event], owner: str, now: float, also: Callable[[sa.Connection], None] | None
+    ) -> bool:
         beat = self._heartbeat.params({"rid": run_id, "own": owner, "running": "RUNNING", "hb": now})
         with self.engine.begin() as conn:
             if conn.exec_driver_sql(self._heartbeat.sql, beat).rowcount != 1:
@@ -328,6 +340,8 @@ class SqlStore:
                     for e in batch
                 ]
                 conn.exec_driver_sql(prepared.sql, rows if len(rows) > 1 else rows[0])
+            if also is not None:
+                also(conn)
         return True
 
     def history(self, run_id: str) -> list[Event]:

@@ -236,7 +236,7 @@ class Dispatcher:
         except Exception as exc:
             self.runtime.fail_claimed(record, COMPILE_FAILED, f"pipeline {pipeline.name}: {type(exc).__name__}: {exc}")
             return
-        self.runtime.execute_claimed(record, workflow)
+        self.runtime.execute_claimed(record, workflow, show=False)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no run is in flight; False if some still are after `timeout` seconds."""
