@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import heapq
 from collections.abc import Callable
 from typing import Any
 
 from lockgate.core.errors import ErrorInfo
-from lockgate.core.model import Step, Workflow, resolve
+from lockgate.core.model import Step, Workflow, refs_in, resolve
 
 MAX_INTERRUPTIONS = 3
 RESOLVED = frozenset({"SUCCEEDED", "FAILED", "SKIPPED"})
@@ -93,6 +94,8 @@ class RunState:
         self.skip_reasons: dict[str, str] = {}  # why a newly skipped step was, when not its trigger rule
         self.element_attempts: dict[str, int] = {}  # mapped elements dropped by a clear: attempts go on
         self._timer_seq = 0
+        # A mapped step's lists, resolved once for all its elements (see items_of).
+        self._mapped: dict[str, tuple[Any, list[str], tuple[Any, ...], list[Any]]] = {}
         self.load: Callable[[Any], Any] = lambda value: value
         for name, spec in workflow.steps.items():
             self.steps[name] = StepState(name, spec)
@@ -134,8 +137,23 @@ class RunState:
     def items_of(self, step: StepState) -> tuple[Any, ...]:
         """The mapped arguments of element `step` (`name[i]`), read from upstream results."""
         assert step.parent is not None and step.index is not None
-        lists = [resolve(t, self.result_of) for t in step.spec.map_over or ()]
-        return tuple(values[step.index] for values in lists)
+        lists = self._mapped_lists(step.parent.name, step.spec.map_over or ())
+        # A copy of an item that is a container: an attempt that changes its input in place
+        # must not change what the next attempt gets.
+        return tuple(_fresh(values[step.index]) for values in lists)
+
+    def _mapped_lists(self, parent: str, templates: Any) -> list[Any]:
+        """The lists a mapped step runs over, resolved once, not once per element (a map of n
+        items would cost n^2). Resolved again when a step they refer to has another status or
+        result (a clear or a mark): the cache's key holds those results themselves."""
+        cached = self._mapped.get(parent)
+        refs = cached[1] if cached is not None and cached[0] is templates else refs_in(list(templates))
+        key = tuple((self.steps[name].status, self.steps[name].result) for name in refs)
+        if cached is not None and cached[0] is templates and cached[2] == key:
+            return cached[3]
+        lists = [resolve(t, self.result_of) for t in templates]
+        self._mapped[parent] = (templates, refs, key, lists)
+        return lists
 
     def step_input(self, name: str) -> tuple[list[Any], dict[str, Any]]:
         """The positional and keyword arguments of a step's next attempt."""
@@ -143,3 +161,7 @@ class RunState:
         items = self.items_of(step) if step.parent is not None else ()
         args = resolve(step.spec.args, self.result_of, items)
         return args["args"], args["kwargs"]
+
+
+def _fresh(value: Any) -> Any:
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value

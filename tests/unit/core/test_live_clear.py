@@ -78,3 +78,23 @@ def test_clearing_a_running_mapped_step_leaves_its_elements_behind() -> None:
     resumed = engine.decide(replayed, engine.Resume("me"), 6.0, lambda: 0.5, 8)  # nothing stale is interrupted
     interrupted = sorted(e.step for e in resumed if isinstance(e, h.StepInterrupted))
     assert interrupted == sorted(state.running) == ["side", "square[1]"]
+
+
+def test_a_mapped_steps_items_follow_its_upstream_result_after_a_clear() -> None:
+    # The mapped lists are resolved once for all elements; a new result upstream resolves them again.
+    state, history = run_until_square_runs()
+    assert state.step_input("square[0]")[0] == [1]
+    cleared = h.StepsCleared(at=3.0, steps=["numbers"], actor="ana", request="r1")
+    engine.apply(state, cleared)
+    history += [cleared, *engine.decide(state, engine.Tick(), 3.0, lambda: 0.5, 8)]
+    assert ("numbers", 2) in started(history)
+    history += engine.decide(state, engine.AttemptSucceeded("numbers", 2, [10, 20]), 4.0, lambda: 0.5, 8)
+    assert [state.step_input(f"square[{i}]")[0] for i in range(2)] == [[10], [20]]
+
+
+def test_an_attempt_that_changes_its_item_in_place_leaves_the_next_attempts_item_alone() -> None:
+    state, _ = run_until_square_runs()
+    state.steps["numbers"].result = [{"n": 1}, {"n": 2}, {"n": 3}]
+    args, _ = state.step_input("square[0]")
+    args[0]["n"] = 99
+    assert state.step_input("square[0]")[0] == [{"n": 1}]
