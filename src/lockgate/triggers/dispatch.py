@@ -90,8 +90,9 @@ class Dispatcher:
         rest = sorted(n for n in names if n not in limited)
         if rest and free - len(claimed) > 0:
             claimed += self.runtime.claim_queued(free - len(claimed), rest)
+        reopened = _with_history(self.runtime, [r.run_id for r in claimed if r.kind == "python"])
         for record in claimed:
-            self._submit("start", record)
+            self._submit("reopened" if record.run_id in reopened else "start", record)
         return len(claimed)
 
     def _claim_capped(self, pipeline: str, cap: int, limit: int) -> list[Any]:
@@ -195,6 +196,8 @@ class Dispatcher:
                     with self._lock:
                         shared = self._shared.pop(record.run_id, None)
                     self.runtime.resume(record.run_id, shared=shared)
+                elif kind == "reopened":  # by a clear or a mark: it goes on as it was compiled
+                    self.runtime.carry_on(record.run_id)
                 else:
                     self._start(record)
             except LockgateError as exc:
@@ -214,9 +217,6 @@ class Dispatcher:
 
     def _start(self, record: Any) -> None:
         pipeline = self.pipelines[record.pipeline]
-        if record.kind == "python" and _has_history(self.runtime, record.run_id):
-            self.runtime.carry_on(record.run_id)  # reopened by clear or mark: it goes on as it was compiled
-            return
         if any(isinstance(t, Manifest) for t in pipeline.triggers):
             problem = check_event(record.params.get("event"))
             if problem is not None:
@@ -249,6 +249,13 @@ class Dispatcher:
             self._jobs.put(None)
 
 
-def _has_history(runtime: Any, run_id: str) -> bool:
+def _with_history(runtime: Any, run_ids: list[str]) -> set[str]:
+    """Which of these queued runs have a history (reopened by a clear or a mark), in one query."""
+    if not run_ids:
+        return set()
+    found: set[str] = set()
     with runtime.store.engine.begin() as conn:
-        return conn.execute(sa.select(events.c.id).where(events.c.run_id == run_id).limit(1)).first() is not None
+        for i in range(0, len(run_ids), 500):
+            query = sa.select(events.c.run_id).where(events.c.run_id.in_(run_ids[i : i + 500])).distinct()
+            found |= set(conn.execute(query).scalars())
+    return found
