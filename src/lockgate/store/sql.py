@@ -220,16 +220,7 @@ class SqlStore:
             ),
             dialect,
         )
-        self._heartbeat = _Prepared(
-            sa.update(runs)
-            .where(
-                runs.c.run_id == sa.bindparam("rid"),
-                runs.c.owner == sa.bindparam("own"),
-                runs.c.status == sa.bindparam("running"),
-            )
-            .values(heartbeat_at=sa.bindparam("hb")),
-            dialect,
-        )
+        self._fences: dict[tuple[str, ...], _Prepared] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -301,8 +292,6 @@ class SqlStore:
         now: float,
         also: Callable[[sa.Connection], None] | None = None,
     ) -> bool:
-        if update is None:
-            return self._append_fast(run_id, batch, owner, now, also)
         values: dict[str, Any] = {"heartbeat_at": now}
         if update is not None:
             if update.status is not None:
@@ -314,23 +303,10 @@ class SqlStore:
                 values["cause"] = update.cause
             if update.ended_at is not None:
                 values["ended_at"] = update.ended_at
-        fence = sa.update(runs).where(runs.c.run_id == run_id, runs.c.owner == owner, runs.c.status == "RUNNING")
+        fence = self._fence(tuple(values))
+        params = fence.params({"rid": run_id, "own": owner, "running": "RUNNING", **values})
         with self.engine.begin() as conn:
-            if conn.execute(fence.values(**values)).rowcount != 1:
-                conn.rollback()
-                return False
-            if batch:
-                conn.execute(self._insert_events, self._event_rows(run_id, batch))
-            if also is not None:
-                also(conn)
-        return True
-
-    def _append_fast(
-        self, run_id: str, batch: Sequence[Event], owner: str, now: float, also: Callable[[sa.Connection], None] | None
-    ) -> bool:
-        beat = self._heartbeat.params({"rid": run_id, "own": owner, "running": "RUNNING", "hb": now})
-        with self.engine.begin() as conn:
-            if conn.exec_driver_sql(self._heartbeat.sql, beat).rowcount != 1:
+            if conn.exec_driver_sql(fence.sql, params).rowcount != 1:
                 conn.rollback()
                 return False
             if batch:
@@ -343,6 +319,23 @@ class SqlStore:
             if also is not None:
                 also(conn)
         return True
+
+    def _fence(self, columns: tuple[str, ...]) -> _Prepared:
+        """The fenced UPDATE of a run's row setting these columns, compiled once per set of columns
+        (a heartbeat sets one; a run's last commit its status, output, error and end too)."""
+        found = self._fences.get(columns)
+        if found is None:
+            statement = (
+                sa.update(runs)
+                .where(
+                    runs.c.run_id == sa.bindparam("rid"),
+                    runs.c.owner == sa.bindparam("own"),
+                    runs.c.status == sa.bindparam("running"),
+                )
+                .values({column: sa.bindparam(column) for column in columns})
+            )
+            found = self._fences[columns] = _Prepared(statement, self.engine.dialect)
+        return found
 
     def history(self, run_id: str) -> list[Event]:
         query = (
