@@ -61,6 +61,7 @@ class ClusterStore:
         # BEGIN IMMEDIATE transactions.
         sqlite = engine.dialect.name == "sqlite"
         self._single = engine if sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._insert: Any = None
 
     # -- attempts: the run loop's side ---------------------------------------------------------
 
@@ -99,7 +100,9 @@ class ClusterStore:
             }
             for i, j in enumerate(jobs)
         ]
-        conn.execute(self._insert_new(), rows)
+        if self._insert is None:
+            self._insert = self._insert_new()
+        conn.execute(self._insert, rows)
 
     def _insert_new(self) -> Any:
         name = self.engine.dialect.name
@@ -140,20 +143,16 @@ class ClusterStore:
     ) -> list[AttemptRow]:
         """The ended attempts of many runs, in one query per 500 runs; first, in the same
         transaction, the consumed attempts in `forget` are deleted (see `forget_many`)."""
-        c = attempts.c
         out: list[AttemptRow] = []
         with self.engine.begin() as conn:
             if forget:
                 self._delete_ended(conn, forget)
             for i in range(0, len(run_ids), 500):
-                query = sa.select(c.run_id, c.step, c.attempt, c.state, c.worker, c.outcome).where(
-                    c.run_id.in_(list(run_ids[i : i + 500])), c.state.in_((DONE, INTERRUPTED))
-                )
                 out += [
                     AttemptRow(
                         r.run_id, r.step, r.attempt, r.state, r.worker, _json.loads(r.outcome) if r.outcome else None
                     )
-                    for r in conn.execute(query)
+                    for r in conn.execute(_ENDED_OF_RUNS, {"b_runs": list(run_ids[i : i + 500])})
                 ]
         return out
 
@@ -199,7 +198,7 @@ class ClusterStore:
     @staticmethod
     def forget_run_on(conn: sa.Connection, run_id: str) -> None:
         """`forget_run` in a transaction of the caller's (the run's last commit)."""
-        conn.execute(sa.delete(attempts).where(attempts.c.run_id == run_id, attempts.c.state != RUNNING))
+        conn.execute(_FORGET_RUN, {"b_run": run_id})
 
     def release_waiting(self, now: float, limit: int = 100) -> list[Job]:
         """Give free pool slots to waiting attempts, highest priority first; returns those to send.
@@ -466,6 +465,10 @@ _FINISH = (
     .values(state=DONE, outcome=sa.bindparam("b_outcome"), heartbeat=sa.bindparam("b_now"))
 )
 
+_ENDED_OF_RUNS = sa.select(
+    attempts.c.run_id, attempts.c.step, attempts.c.attempt, attempts.c.state, attempts.c.worker, attempts.c.outcome
+).where(attempts.c.run_id.in_(sa.bindparam("b_runs", expanding=True)), attempts.c.state.in_((DONE, INTERRUPTED)))
+_FORGET_RUN = sa.delete(attempts).where(attempts.c.run_id == sa.bindparam("b_run"), attempts.c.state != RUNNING)
 _FINISHED = _FINISH.returning(attempts.c.run_id).cte("finished")
 _FINISH_NOTIFY = sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, _FINISHED.c.run_id)).select_from(_FINISHED)
 
