@@ -21,17 +21,58 @@ JSONPATH = "JSONPath"
 DATA_LIMIT = 256 * 1024  # bytes, the service's limit; [limits] state_data_bytes sets the one in force
 
 
-def check_size(value: Any, what: str) -> None:
-    """Raise States.DataLimitExceeded when `value` encodes to more than 256 KiB."""
+def json_bytes(value: Any, what: str) -> int:
+    """The UTF-8 bytes of `value`'s compact JSON text, as the service counts payloads."""
     try:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     except (TypeError, ValueError) as exc:
         raise e.StatesError(e.RUNTIME, f"{what} is not JSON: {exc}") from None
     except RecursionError:
         raise e.StatesError(e.RUNTIME, f"{what} nests too deeply ([limits] json_depth)") from None
+
+
+def check_size(value: Any, what: str) -> None:
+    """Raise States.DataLimitExceeded when `value` encodes to more than 256 KiB."""
+    size = json_bytes(value, what)
     limit = limits.current().state_data_bytes
     if size > limit:
         raise e.StatesError(e.DATA_LIMIT_EXCEEDED, f"{what} is {size} bytes, over the limit of {limit} bytes")
+
+
+def check_variables(values: dict[str, Any], visible: Mapping[str, Any]) -> None:
+    """Raise States.DataLimitExceeded when an Assign breaks the service's variable limits.
+
+    The limits, as the service documents them: one variable's value (`variable_bytes`, 256 KiB),
+    the values one Assign sets added up (`assign_bytes`, 256 KiB), and all the variables stored
+    (`variables_bytes`, 10 MiB): here, those `visible` to the state once `values` are set.
+    """
+    bounds = limits.current()
+    assigned = 0
+    for name, value in values.items():
+        size = json_bytes(value, f"the variable '{name}'")
+        if size > bounds.variable_bytes:
+            raise e.StatesError(
+                e.DATA_LIMIT_EXCEEDED,
+                f"the variable '{name}' is {size} bytes, over the limit of {bounds.variable_bytes} bytes "
+                "for one variable ([limits] variable_bytes)",
+            )
+        assigned += size
+    if assigned > bounds.assign_bytes:
+        raise e.StatesError(
+            e.DATA_LIMIT_EXCEEDED,
+            f"the variables of this Assign are {assigned} bytes together, over the limit of {bounds.assign_bytes} "
+            "bytes for one Assign ([limits] assign_bytes)",
+        )
+    kept = {name: value for name, value in visible.items() if name not in values}
+    if not kept:
+        return
+    stored = assigned + json_bytes(list(kept.values()), "the variables") - 2 - max(len(kept) - 1, 0)
+    if stored > bounds.variables_bytes:
+        raise e.StatesError(
+            e.DATA_LIMIT_EXCEEDED,
+            f"the variables would be {stored} bytes together once this Assign is applied, over the limit of "
+            f"{bounds.variables_bytes} bytes for all variables ([limits] variables_bytes)",
+        )
 
 
 class StateData:
@@ -135,6 +176,8 @@ class StateData:
         values = self.evaluate(assign, **states) if self.jsonata else self.template(assign, value)
         if not isinstance(values, dict):
             raise e.StatesError(e.RUNTIME, "Assign must give an object of variable names")
+        if values:
+            check_variables(values, self.variables)
         return values
 
     def output(self, value: Any, rule: Mapping[str, Any] | None = None, **states: Any) -> Any:
