@@ -183,6 +183,8 @@ def _rewrite_body(body: str, found: list[Spec]) -> str:
             raise FilterError(f"the filter operator '{token.text}' needs a path or a value on its left")
         if right is None or not _is_operand(right):
             raise FilterError(f"the filter operator '{token.text}' needs a path or a value on its right")
+        if right.start == token.end:  # Jayway reads an operator word up to the next space
+            raise FilterError(f"the filter operator '{token.text}' must be followed by a space")
         found.append(Spec(_operand(left), token.text, _right_operand(token.text, right)))
         swaps.append((left.start, right.end, f"@['{_MARK}{len(found) - 1}']"))
         used = index + 1

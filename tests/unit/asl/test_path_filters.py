@@ -110,6 +110,7 @@ def test_a_variable_path_reads_its_filters_dollar_from_the_variable() -> None:
         ("$.a[?(@.x in [$.b])]", "must hold only strings, numbers, true, false or null"),
         ("$.a[?(@.x size 2 == true)]", "the filter operator 'size' makes a test; it cannot be compared"),
         ("$.a[?(@.x in in [1])]", "the filter operator 'in' needs a path or a value on its"),
+        ("$.a[?(@.x in['a'])]", "the filter operator 'in' must be followed by a space"),
     ],
 )
 def test_malformed_word_operators_are_invalid_paths_with_a_reason(path: str, reason: str) -> None:
