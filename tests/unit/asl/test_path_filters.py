@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lockgate.asl import paths
 from lockgate.asl.driver import run_execution
+from lockgate.asl.errors import StatesError
 from lockgate.asl.resources import Resources
 from lockgate.asl.validate import validate
 
@@ -154,3 +157,22 @@ def test_a_state_runs_with_word_operator_filters() -> None:
     result = run_execution(definition, ITEMS, resources=Resources())
     assert result["status"] == "SUCCEEDED"
     assert result["output"] == {"wanted": [1, 3], "pairs": ["ab"], "blank": [2]}
+
+
+_PIECES = [".a", "[?(", "@", ".tags", " size ", " in ", " nin ", " subsetof ", " anyof ", " noneof ", " empty ",
+           "true", "[", "]", "(", ")", "'x'", '"y"', "1", "-2.5", "$.w", " && ", " || ", "!", ",", "[*]", "..",
+           "\\", "'", " == ", " =~ /a/", "$"]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=12))
+def test_any_text_with_word_operators_is_a_path_or_a_clear_error(pieces: list[str]) -> None:
+    path = "$" + "".join(pieces)
+    data = {"a": [{"tags": ["x"], "w": [1]}, {"tags": []}, "s"], "w": [1, "x"]}
+    problem = paths.path_problem(path)
+    assert (problem is None) == paths.is_valid_path(path)
+    if problem is None:
+        try:
+            paths.select(path, data, {})
+        except StatesError:
+            pass  # a reference path that finds nothing
