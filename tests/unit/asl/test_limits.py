@@ -296,3 +296,22 @@ def test_jsonata_assign_is_limited_too(bounds: Any) -> None:
     result = run(definition)
     assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"
     assert "the variable 'v' is 62 bytes" in result["cause"]
+
+
+def test_a_catchers_assign_is_limited_too(bounds: Any) -> None:
+    bounds(variable_bytes=20)
+    definition = {
+        "StartAt": "Boom",
+        "States": {
+            "Boom": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Oops", "Cause": "x" * 40}}}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Assign": {"why.$": "$.Cause"}, "Next": "Done"}],
+                "End": True,
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    result = run(definition)
+    assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"
+    assert "the variable 'why'" in result["cause"]
