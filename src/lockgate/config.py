@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
         "json_depth": 256,
         "expression_seconds": 1.0,
         "expression_depth": 200,
+        "variable_bytes": 262144,
+        "assign_bytes": 262144,
+        "variables_bytes": 10485760,
     },
 }
 

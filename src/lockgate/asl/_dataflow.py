@@ -21,17 +21,92 @@ JSONPATH = "JSONPath"
 DATA_LIMIT = 256 * 1024  # bytes, the service's limit; [limits] state_data_bytes sets the one in force
 
 
-def check_size(value: Any, what: str) -> None:
-    """Raise States.DataLimitExceeded when `value` encodes to more than 256 KiB."""
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """Compact JSON text (`json.dumps(value, separators=(",", ":"), ensure_ascii=False)`), with the
+    C encoder built once: `json.dumps` builds one for every call, which costs as much as encoding
+    a small value."""
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        slow = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+        return slow.encode
+    fast = make({}, _not_json, encoder.encode_basestring, None, ":", ",", False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return encoder.encode_basestring(value)
+        return "".join(fast(value, 0))
+
+    return encode
+
+
+_compact = _compact_encoder()
+
+
+def json_bytes(value: Any, what: str) -> int:
+    """The UTF-8 bytes of `value`'s compact JSON text, as the service counts payloads."""
     try:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        text = _compact(value)
+        return len(text) if text.isascii() else len(text.encode())
     except (TypeError, ValueError) as exc:
         raise e.StatesError(e.RUNTIME, f"{what} is not JSON: {exc}") from None
     except RecursionError:
         raise e.StatesError(e.RUNTIME, f"{what} nests too deeply ([limits] json_depth)") from None
+
+
+def check_size(value: Any, what: str) -> None:
+    """Raise States.DataLimitExceeded when `value` encodes to more than 256 KiB."""
+    size = json_bytes(value, what)
     limit = limits.current().state_data_bytes
     if size > limit:
         raise e.StatesError(e.DATA_LIMIT_EXCEEDED, f"{what} is {size} bytes, over the limit of {limit} bytes")
+
+
+def check_variables(values: dict[str, Any], visible: Mapping[str, Any]) -> None:
+    """Raise States.DataLimitExceeded when an Assign breaks the service's variable limits.
+
+    The limits, as the service documents them: one variable's value (`variable_bytes`, 256 KiB),
+    the values one Assign sets added up (`assign_bytes`, 256 KiB), and all the variables stored
+    (`variables_bytes`, 10 MiB): here, those `visible` to the state once `values` are set.
+    """
+    bounds = limits.current()
+    assigned = _values_bytes(values.values(), "the variables of this Assign")
+    if assigned > bounds.variable_bytes:  # then one of them may be over the limit alone
+        for name, value in values.items():
+            size = json_bytes(value, f"the variable '{name}'")
+            if size > bounds.variable_bytes:
+                raise e.StatesError(
+                    e.DATA_LIMIT_EXCEEDED,
+                    f"the variable '{name}' is {size} bytes, over the limit of {bounds.variable_bytes} bytes "
+                    "for one variable ([limits] variable_bytes)",
+                )
+    if assigned > bounds.assign_bytes:
+        raise e.StatesError(
+            e.DATA_LIMIT_EXCEEDED,
+            f"the variables of this Assign are {assigned} bytes together, over the limit of {bounds.assign_bytes} "
+            "bytes for one Assign ([limits] assign_bytes)",
+        )
+    kept = {name: value for name, value in visible.items() if name not in values}
+    if not kept:
+        return
+    stored = assigned + _values_bytes(kept.values(), "the variables")
+    if stored > bounds.variables_bytes:
+        raise e.StatesError(
+            e.DATA_LIMIT_EXCEEDED,
+            f"the variables would be {stored} bytes together once this Assign is applied, over the limit of "
+            f"{bounds.variables_bytes} bytes for all variables ([limits] variables_bytes)",
+        )
+
+
+def _values_bytes(values: Any, what: str) -> int:
+    """The bytes of each value's JSON text, added up (one encoding of them all, less the list's)."""
+    items = list(values)
+    return json_bytes(items, what) - 2 - max(len(items) - 1, 0)
 
 
 class StateData:
@@ -135,6 +210,8 @@ class StateData:
         values = self.evaluate(assign, **states) if self.jsonata else self.template(assign, value)
         if not isinstance(values, dict):
             raise e.StatesError(e.RUNTIME, "Assign must give an object of variable names")
+        if values:
+            check_variables(values, self.variables)
         return values
 
     def output(self, value: Any, rule: Mapping[str, Any] | None = None, **states: Any) -> Any:

@@ -92,8 +92,8 @@ class FieldChecks:
     def path(self, name: str | None, value: Any, at: str, what: str, *, reference: bool = False) -> None:
         if not isinstance(value, str):
             self.add(at, name, f"{what} must be a path string starting with '$'")
-        elif not paths.is_valid_path(value):
-            self.add(at, name, f"{what} {value!r} is not a valid JSONPath")
+        elif (problem := paths.path_problem(value)) is not None:
+            self.add(at, name, f"{what} {value!r} is not a valid JSONPath" + (f": {problem}" if problem else ""))
         elif reference and not paths.is_reference_path(value):
             self.add(at, name, f"{what} {value!r} must be a reference path (no wildcards, filters or slices)")
 

@@ -102,7 +102,9 @@ def _loader() -> Any:
         import yaml
 
         class Loader(yaml.SafeLoader):  # type: ignore[misc]
-            pass
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                _refuse_repeated_keys(self, node)
+                return super().construct_mapping(node, deep=deep)
 
         Loader.yaml_implicit_resolvers = {
             first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -110,6 +112,30 @@ def _loader() -> Any:
         }
         _LOADER = Loader
     return _LOADER
+
+
+def _refuse_repeated_keys(loader: Any, node: Any) -> None:
+    """Raise a YAML error at the second of two equal keys of one mapping (merge keys `<<` aside:
+    YAML lets a mapping override what it merges in)."""
+    import yaml
+
+    first: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            seen = first.setdefault(key, key_node)
+        except TypeError:  # an unhashable key: the loader refuses it itself
+            continue
+        if seen is not key_node:
+            raise yaml.constructor.ConstructorError(
+                f"while reading the mapping at line {node.start_mark.line + 1}",
+                node.start_mark,
+                f"the key {key!r} is given twice in this mapping (keys must be unique; "
+                f"first at line {seen.start_mark.line + 1})",
+                key_node.start_mark,
+            )
 
 
 def _as_object(value: Any, name: str) -> dict[str, Any]:

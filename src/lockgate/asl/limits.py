@@ -11,6 +11,10 @@ service's value as default where it has one:
     json_depth             256       nesting of any JSON value: input, output, definition fields
     expression_seconds     1.0       wall time of one JSONata evaluation, or of a non-simple JSONPath
     expression_depth       200       nested calls inside one JSONata evaluation
+    variable_bytes         262144    one workflow variable's value, UTF-8 bytes of its JSON (service)
+    assign_bytes           262144    all the values one Assign block sets, added up (service)
+    variables_bytes        10485760  all the variables a state sees once its Assign is applied
+                                     (service: 10 MiB per execution)
 
 The runtime calls `configure(settings)` when it starts; until then the defaults hold.
 """
@@ -39,6 +43,9 @@ class Limits:
     json_depth: int = 256
     expression_seconds: float = 1.0
     expression_depth: int = 200
+    variable_bytes: int = 256 * 1024
+    assign_bytes: int = 256 * 1024
+    variables_bytes: int = 10 * 1024 * 1024
 
 
 DEFAULTS: dict[str, Any] = dataclasses.asdict(Limits())

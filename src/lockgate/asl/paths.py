@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lockgate.asl import intrinsics, limits
+from lockgate.asl import _filters, intrinsics, limits
 from lockgate.asl.errors import RUNTIME, StatesError
 
 _MISSING = object()
@@ -65,6 +65,14 @@ class _Path:
 
 
 _cache: dict[str, _Path] = {}
+
+
+class InvalidPath(StatesError):
+    """A path that cannot be read, with the reason to show in a validation problem."""
+
+    def __init__(self, error: str, cause: str, reason: str) -> None:
+        super().__init__(error, cause)
+        self.reason = reason
 
 
 def _compile(path: str) -> _Path:
@@ -125,8 +133,28 @@ def _parse(path: str) -> _Path:
     steps = _simple_steps(rest)
     if steps is not None:
         return _Path(path, source, variable, steps, None, True)
-    expression = _jsonpath(path, _bracketed(_objects_only(_membership_filters(_regex_filters(rest)))))
+    expression = _expression(path, rest)
     return _Path(path, source, variable, None, expression, _is_definite(expression))
+
+
+def _expression(path: str, rest: str) -> Any:
+    """`rest` (a path from `$` or `@`) as a jsonpath-ng expression, with Jayway's rewrites applied."""
+    rest = _regex_filters(rest)
+    if not _filters.mentioned(rest):
+        return _jsonpath(path, _bracketed(_objects_only(rest)))
+    try:
+        rest, relations = _filters.extract(rest)
+        expression = _jsonpath(path, _bracketed(_objects_only(rest)))
+        return _filters.attach(expression, relations, lambda text: _operand(path, text))
+    except _filters.FilterError as exc:
+        raise InvalidPath(RUNTIME, f"Invalid path {path!r}: {exc}", str(exc)) from None
+
+
+def _operand(path: str, text: str) -> tuple[Any, bool]:
+    """A path inside a filter (`@.tags`, `$.wanted`) as a jsonpath-ng expression, and whether it
+    names one node."""
+    expression = _expression(path, text)
+    return expression, _is_definite(expression)
 
 
 def _simple_steps(rest: str) -> tuple[str | int, ...] | None:
@@ -194,27 +222,6 @@ def _regex_filters(rest: str) -> str:
         return '=~ "' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     return _REGEX_FILTER.sub(quoted, rest)
-
-
-_MEMBERSHIP = re.compile(r"""(@(?:\.[A-Za-z0-9_]+|\['[^']*'\]|\["[^"]*"\])*)\s+(in|nin)\s+\[([^\]]+)\]""")
-_LITERAL = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null""")
-
-
-def _membership_filters(rest: str) -> str:
-    """Jayway's `@.x in [...]` and `@.x nin [...]` over literals, as comparisons jsonpath-ng reads."""
-    if " in " not in rest and " nin " not in rest:
-        return rest
-
-    def compared(match: re.Match[str]) -> str:
-        left, operator, items = match.group(1), match.group(2), match.group(3)
-        literals = _LITERAL.findall(items)
-        if not literals or _LITERAL.sub("", items).replace(",", "").strip():
-            return match.group(0)  # not a list of literals: left for the parser to refuse
-        if operator == "in":
-            return "(" + " || ".join(f"{left} == {literal}" for literal in literals) + ")"
-        return "(" + " && ".join(f"{left} != {literal}" for literal in literals) + ")"
-
-    return _MEMBERSHIP.sub(compared, rest)
 
 
 _BARE_AT = re.compile(r"@(?![.\[\w])")
@@ -480,6 +487,18 @@ def is_valid_path(path: Any) -> bool:
     except StatesError:
         return False
     return True
+
+
+def path_problem(path: Any) -> str | None:
+    """Why `path` is not a valid path, where that can be said more precisely than "invalid";
+    "" for an invalid path with no more precise reason; None for a valid path."""
+    try:
+        _compile(path)
+    except InvalidPath as exc:
+        return exc.reason
+    except StatesError:
+        return ""
+    return None
 
 
 def source_of(path: str) -> str:

@@ -73,3 +73,37 @@ def test_a_file_that_repeats_a_key_keeps_the_last_value_and_validation_names_it(
     assert loaded["States"]["A"]["Result"] == 2
     assert [(p.pointer, p.state) for p in validate(loaded)] == [("/States/A/Result", "A")]
     assert validate(load('{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}')) == []
+
+
+def test_a_yaml_file_that_repeats_a_key_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "machine.yaml"
+    path.write_text("StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: 1\n    Result: 2\n    End: true\n")
+    with pytest.raises(UsageError) as caught:
+        load(path)
+    assert str(caught.value) == (
+        f"{path}:6:5: invalid YAML: the key 'Result' is given twice in this mapping (keys must be unique; "
+        "first at line 5)"
+    )
+    states = tmp_path / "states.yml"  # a state name given twice
+    states.write_text("StartAt: A\nStates:\n  A: {Type: Succeed}\n  B: {Type: Succeed}\n  A: {Type: Fail}\n")
+    with pytest.raises(UsageError, match=r"states\.yml:5:3: invalid YAML: the key 'A' is given twice"):
+        load(states)
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "merged.yaml"
+    path.write_text(
+        "StartAt: A\n"
+        "States:\n"
+        "  A: &base\n"
+        "    Type: Pass\n"
+        "    End: true\n"
+        "  B:\n"
+        "    <<: *base\n"
+        "    Type: Succeed\n"
+        "  C:\n"
+        "    <<: *base\n"
+    )
+    loaded = load(path)
+    assert loaded["States"]["B"] == {"Type": "Succeed", "End": True}
+    assert loaded["States"]["C"] == {"Type": "Pass", "End": True}

@@ -214,3 +214,104 @@ def test_a_runaway_jsonpath_fails_with_states_runtime_in_bounded_time(bounds: An
         paths.select("$..b..b..b..a", deep, {})
     assert info.value.error == "States.Runtime" and "expression_seconds" in info.value.cause
     assert time.monotonic() - started < 5
+
+
+def assigning(assign: dict[str, Any], then: dict[str, Any] | None = None) -> dict[str, Any]:
+    states: dict[str, Any] = {"Set": {"Type": "Pass", "Assign": assign, "End": then is None}}
+    if then is not None:
+        states["Set"]["Next"] = "Then"
+        states["Then"] = {**then, "End": True}
+    return {"StartAt": "Set", "States": states}
+
+
+def test_one_variable_over_the_service_limit_fails_with_data_limit_exceeded(bounds: Any) -> None:
+    bounds(state_data_bytes=1024 * 1024)  # the input carries the value: let it in
+    big = "x" * (256 * 1024 - 2)  # its JSON text is exactly 256 KiB: allowed
+    result = run(assigning({"ok.$": "$.text"}), {"text": big})
+    assert result["status"] == "SUCCEEDED", result
+    multibyte = "\u00e9" * (128 * 1024)  # 128 Ki characters: 256 KiB + 2 bytes of UTF-8 JSON
+    result = run(assigning({"big.$": "$.text"}), {"text": multibyte})
+    assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"
+    assert "the variable 'big'" in result["cause"] and "[limits] variable_bytes" in result["cause"]
+
+
+def test_the_values_of_one_assign_are_limited_together(bounds: Any) -> None:
+    bounds(variable_bytes=100, assign_bytes=150, variables_bytes=1000)
+    text = "y" * 78  # 80 bytes as JSON
+    assert run(assigning({"a": text}))["status"] == "SUCCEEDED"
+    result = run(assigning({"a": text, "b": text}))
+    assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"
+    assert "160 bytes together" in result["cause"] and "[limits] assign_bytes" in result["cause"]
+    # the same two values in two states are fine: the Assign limit is per Assign
+    result = run(assigning({"a": text}, {"Type": "Pass", "Assign": {"b": text}}))
+    assert result["status"] == "SUCCEEDED"
+
+
+def test_all_the_variables_a_state_sees_are_limited_together(bounds: Any) -> None:
+    bounds(variable_bytes=100, assign_bytes=100, variables_bytes=200)
+    text = "z" * 78  # 80 bytes as JSON
+    two = assigning({"a": text}, {"Type": "Pass", "Assign": {"b": text}})
+    assert run(two)["status"] == "SUCCEEDED"  # 160 bytes stored
+    three = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Assign": {"a": text}, "Next": "B"},
+            "B": {"Type": "Pass", "Assign": {"b": text}, "Next": "A2"},
+            "A2": {"Type": "Pass", "Assign": {"a": "small"}, "Next": "C"},  # replacing a value frees its bytes
+            "C": {"Type": "Pass", "Assign": {"c": text}, "Next": "D"},  # 167 bytes
+            "D": {"Type": "Pass", "Assign": {"d": text}, "End": True},
+        },
+    }
+    result = run(three)
+    assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"
+    assert "would be 247 bytes together" in result["cause"] and "[limits] variables_bytes" in result["cause"]
+
+
+def test_a_data_limit_on_assign_is_caught_only_by_name(bounds: Any) -> None:
+    bounds(variable_bytes=10)
+    catching = {
+        "StartAt": "Set",
+        "States": {
+            "Set": {
+                "Type": "Pass",
+                "Assign": {"v": "far more than ten bytes"},
+                "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Succeed"},
+        },
+    }
+    assert run(catching)["status"] == "SUCCEEDED"
+    catching["States"]["Set"]["Catch"][0]["ErrorEquals"] = ["States.ALL"]
+    assert run(catching)["status"] == "FAILED"
+
+
+def test_jsonata_assign_is_limited_too(bounds: Any) -> None:
+    bounds(variable_bytes=50)
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Set",
+        "States": {"Set": {"Type": "Pass", "Assign": {"v": "{% $pad('', 60, 'q') %}"}, "End": True}},
+    }
+    result = run(definition)
+    assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"
+    assert "the variable 'v' is 62 bytes" in result["cause"]
+
+
+def test_a_catchers_assign_is_limited_too(bounds: Any) -> None:
+    bounds(variable_bytes=20)
+    definition = {
+        "StartAt": "Boom",
+        "States": {
+            "Boom": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Oops", "Cause": "x" * 40}}}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Assign": {"why.$": "$.Cause"}, "Next": "Done"}],
+                "End": True,
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    result = run(definition)
+    assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"
+    assert "the variable 'why'" in result["cause"]
