@@ -120,7 +120,7 @@ class Worker:
         from lockgate.executors.celery import worker_is_dead
         from lockgate.store.attempts import RUNNING
 
-        if not self.cluster.claim(job, self.id, time.time()):
+        if not self._claim(job):
             row = self.cluster.get(job.run_id, job.step, job.attempt)
             if row is not None and row.state == RUNNING and row.worker and row.worker != self.id:
                 owner = self.cluster.worker(row.worker)
@@ -136,6 +136,22 @@ class Worker:
                 self._close(job)  # its run has ended: nobody reads this outcome
             return
         self._finish(job, outcome)
+
+    def _claim(self, job: Job) -> bool:
+        """Claim the attempt; while the database is unreachable, wait for it (the message stays
+        unacknowledged meanwhile: were the claim given up, its attempt would never run)."""
+        from lockgate.store.sql import unreachable
+
+        delay = 0.2
+        while True:
+            try:
+                return self.cluster.claim(job, self.id, time.time())
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                log.warning("claiming %s/%s#%d failed (%s); trying again", job.run_id, job.step, job.attempt, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _execute(self, job: Job) -> Outcome:
         local = self._local_source(job)
