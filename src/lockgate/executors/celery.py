@@ -24,7 +24,16 @@ import sqlalchemy as sa
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
-from lockgate.store.attempts import DONE, HOLDING, NOTIFY_CHANNEL, WAITING, AttemptRow, ClusterStore, WorkerRow
+from lockgate.store.attempts import (
+    DONE,
+    HOLDING,
+    NOTIFY_CHANNEL,
+    WAITING,
+    AttemptRow,
+    ClusterStore,
+    WorkerRow,
+    notified,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,7 @@ TASK_NAME = "lockgate.attempt"
 MAX_PRIORITY = 9  # lockgate priorities are clamped to 0..9 on the broker (RabbitMQ x-max-priority 10)
 SWEEP_SECONDS = 2.0
 LISTEN_POLL_SECONDS = 0.5  # PostgreSQL: a full poll this often besides the NOTIFY wake-ups
+FORGET_BATCH = 200  # consumed attempt rows deleted at once, at the latest with the next full poll
 AWAY_LOG_SECONDS = 10.0  # while the broker is away, how often a waiting send says so
 # `[celery]` keys that are lockgate's, not Celery's: everything else passes through to Celery.
 OWN_KEYS = ("broker_url", "queues", "queue_prefix", "poll_seconds", "sweep_seconds", "listen")
@@ -253,6 +263,10 @@ class _Watcher:
         with self._lock:
             self._forget.setdefault(run_id, []).extend(keys)
 
+    def _forget_count(self) -> int:
+        with self._lock:
+            return sum(len(keys) for keys in self._forget.values())
+
     def _forget_now(self) -> None:
         batch = self._take_forget()
         if batch:
@@ -293,16 +307,24 @@ class _Watcher:
                 continue
             forget: dict[str, list[tuple[str, int]]] = {}
             try:
+                carried: list[AttemptRow] = []
+                full = True
                 if listener is not None:
-                    # Woken by the workers' NOTIFY; a full poll now and then is the fallback.
+                    # Woken by the workers' NOTIFY, which carries the outcome when it fits; a full
+                    # poll now and then is the fallback.
                     woke = listener.wait(max(0.0, LISTEN_POLL_SECONDS - (time.monotonic() - last_full)))
                     if woke is None or time.monotonic() - last_full >= LISTEN_POLL_SECONDS:
                         last_full = time.monotonic()
                     else:
-                        ids = [run_id for run_id in ids if run_id in woke]
-                # Consumed rows are deleted in the read's transaction: one commit for both.
-                forget = self._take_forget()
-                rows = self.cluster.ended_many(ids, forget) if ids or forget else []
+                        full = False
+                        carried = [row for row in woke.values() if row is not None]
+                        to_read = {run_id for (run_id, _, _), row in woke.items() if row is None}
+                        ids = [run_id for run_id in ids if run_id in to_read]
+                # Consumed rows are deleted in a read's transaction (one commit for both), at the
+                # latest with the next full poll: not one transaction per outcome.
+                if full or ids or self._forget_count() >= FORGET_BATCH:
+                    forget = self._take_forget()
+                rows = carried + (self.cluster.ended_many(ids, forget) if ids or forget else [])
                 self._forgotten(forget)
                 forget = {}
                 with self._lock:
@@ -335,9 +357,10 @@ class _Listener:
     def listening(self) -> bool:
         return self.conn is not None and not self.conn.closed
 
-    def wait(self, timeout: float) -> set[str] | None:
-        """The run ids notified within `timeout`; None when not listening yet (or any more):
-        the caller polls every run then."""
+    def wait(self, timeout: float) -> dict[tuple[str, str, int], AttemptRow | None] | None:
+        """What was notified within `timeout`: each ended attempt that a notification carried,
+        and (keyed by run id, "" and 0, with None) each run to read; None when not listening yet
+        (or any more): the caller polls every run then."""
         try:
             if not self.listening:
                 import psycopg
@@ -345,9 +368,13 @@ class _Listener:
                 self.conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
                 self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 return None  # what ended before the LISTEN is found by the poll
-            woke = {n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)}
-            if woke:
-                woke |= {n.payload for n in self.conn.notifies(timeout=0)}
+            payloads = [n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)]
+            if payloads:
+                payloads += [n.payload for n in self.conn.notifies(timeout=0)]
+            woke: dict[tuple[str, str, int], AttemptRow | None] = {}
+            for payload in payloads:
+                run_id, row = notified(payload)
+                woke[(run_id, row.step, row.attempt) if row is not None else (run_id, "", 0)] = row
             return woke
         except Exception as exc:  # the database is away: poll until listening works again
             log.warning(

@@ -470,7 +470,32 @@ _ENDED_OF_RUNS = sa.select(
 ).where(attempts.c.run_id.in_(sa.bindparam("b_runs", expanding=True)), attempts.c.state.in_((DONE, INTERRUPTED)))
 _FORGET_RUN = sa.delete(attempts).where(attempts.c.run_id == sa.bindparam("b_run"), attempts.c.state != RUNNING)
 _FINISHED = _FINISH.returning(attempts.c.run_id).cte("finished")
-_FINISH_NOTIFY = sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, _FINISHED.c.run_id)).select_from(_FINISHED)
+# The notification carries the outcome itself when it fits (NOTIFY payloads stop at 8,000 bytes):
+# "run_id\nattempt\noutcome\nstep", the outcome empty when too large; see `notified`.
+NOTIFY_OUTCOME_BYTES = 7000
+_OUTCOME = sa.cast(sa.bindparam("b_outcome"), sa.String)
+_FINISH_NOTIFY = sa.select(
+    sa.func.pg_notify(
+        NOTIFY_CHANNEL,
+        _FINISHED.c.run_id
+        + "\n"
+        + sa.cast(sa.bindparam("b_attempt"), sa.String)
+        + "\n"
+        + sa.case((sa.func.octet_length(_OUTCOME) <= NOTIFY_OUTCOME_BYTES, _OUTCOME), else_="")
+        + "\n"
+        + sa.cast(sa.bindparam("b_step"), sa.String),
+    )
+).select_from(_FINISHED)
+
+
+def notified(payload: str) -> tuple[str, AttemptRow | None]:
+    """The run a notification names, and the ended attempt it carries (None: only a wake-up, for an
+    outcome too large to carry or an interruption; the reader reads the row)."""
+    parts = payload.split("\n", 3)
+    if len(parts) < 4 or not parts[2]:
+        return parts[0], None
+    run_id, attempt, outcome, step = parts
+    return run_id, AttemptRow(run_id, step, int(attempt), DONE, None, _json.loads(outcome))
 
 
 def _key_params(job: Job) -> dict[str, Any]:
