@@ -197,3 +197,28 @@ def test_a_stopped_execution_is_left_by_its_driver_while_its_task_still_runs(tmp
     stopper.join()
     assert result["status"] == "ABORTED"
     assert time.monotonic() - started < 6  # noticed at a heartbeat, not when the 8 s task returned
+
+
+@pytest.mark.parametrize(("configured", "asked"), [("threads", "processes"), ("processes", "threads")])
+def test_a_resumed_state_machine_runs_its_tasks_on_the_executor_asked(
+    tmp_path: Path, configured: str, asked: str
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    module = f"asl_where_{configured}"
+    (code / f"{module}.py").write_text("import os\n\n\ndef where():\n    return {'pid': os.getpid()}\n")
+    (tmp_path / "lockgate.toml").write_text(
+        f'[engine]\nexecutor = "{configured}"\n[service]\npipelines = "{code}"\n'  # where python: modules are
+    )
+    machine = {
+        "StartAt": "Where",
+        "States": {"Where": {"Type": "Task", "Resource": f"python:{module}:where", "End": True}},
+    }
+    created = durable.create(Runtime(), machine, {}, state_machine="Where")  # its driver died before the Task ran
+    resumer = Runtime()
+    assert resumer.executor_kind == configured
+    resumer.resume(created.run_id, executor=asked)
+    record = resumer.store.get_run(created.run_id)
+    assert record is not None and record.status == "SUCCEEDED", record
+    pid = record.output["pid"]
+    assert (pid != os.getpid()) == (asked == "processes")  # a child process only when processes were asked
