@@ -54,7 +54,13 @@ def test_a_run_waits_while_the_broker_is_down_and_succeeds_when_it_is_back(tmp_p
         marks.mkdir()
         worker = cluster.worker("--pipelines", str(folder), concurrency=2)
         source = folder / "cluster_pipelines.py"
-        run = cluster.start("run", f"{source}:relay", "--param", f"folder={marks}", "--json", log="run.log")
+        # Each step lasts long enough for the outage to begin before the run ends: rabbitmqctl
+        # took up to 3 s to start with the machine loaded, a redis-server stops at once.
+        seconds = 2.0 if isinstance(broker, PrivateRabbit) else 0.5
+        run = cluster.start(
+            "run", f"{source}:relay", "--param", f"folder={marks}", "--param", f"seconds={seconds}", "--json",
+            log="run.log",
+        )  # fmt: skip
         wait_until(lambda: any(e["name"] == "r1" for e in ledger(marks)), 60, every=0.05)
         broker.stop()
         time.sleep(4.0)
