@@ -272,10 +272,10 @@ def run(
     if replayed is not None:
         invoker.counts = replayed.counts
     lease = _lease(runtime, run_id)
-    executor = run_executor(runtime, kind, run_id, int(getattr(runtime, "max_workers", 8)))
+    tasks = run_executor(runtime, kind, run_id, int(getattr(runtime, "max_workers", 8)))
     watch = _Watch(runtime, lease)
     dispatcher = Dispatcher(
-        executor,
+        tasks,
         _jobs(runtime, run_id, observed.get("state_machine") or "", resources),
         dict(replayed.interruptions) if replayed is not None else {},
         watch.wait_for,
@@ -297,7 +297,7 @@ def run(
     except _Stopped:
         pass
     finally:
-        executor.shutdown()  # a run that ended or was taken: the children still running its tasks are killed
+        tasks.shutdown()  # a run that ended or was taken: the children still running its tasks are killed
     return _outcome(runtime, run_id, machine if lease.stopped is None and not watch.taken else None)
 
 
