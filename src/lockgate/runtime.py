@@ -247,7 +247,7 @@ class Runtime:
         if record.kind == "asl":
             from lockgate.asl import durable
 
-            durable.resume(self, record.run_id)
+            durable.resume(self, record.run_id, executor=executor)
             return self.view(record.run_id)
         if record.status != "RUNNING":
             return self.view(record.run_id)
@@ -293,7 +293,7 @@ class Runtime:
         if record.kind != "python":
             from lockgate.asl.redrive import redrive
 
-            redrive(self, record.run_id)
+            redrive(self, record.run_id, executor=executor)
             return self.view(record.run_id)
         if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
             raise UsageError(

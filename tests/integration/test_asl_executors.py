@@ -197,3 +197,130 @@ def test_a_stopped_execution_is_left_by_its_driver_while_its_task_still_runs(tmp
     stopper.join()
     assert result["status"] == "ABORTED"
     assert time.monotonic() - started < 6  # noticed at a heartbeat, not when the 8 s task returned
+
+
+@pytest.mark.parametrize(("configured", "asked"), [("threads", "processes"), ("processes", "threads")])
+def test_a_resumed_state_machine_runs_its_tasks_on_the_executor_asked(
+    tmp_path: Path, configured: str, asked: str
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    module = f"asl_where_{configured}"
+    (code / f"{module}.py").write_text("import os\n\n\ndef where():\n    return {'pid': os.getpid()}\n")
+    (tmp_path / "lockgate.toml").write_text(
+        f'[engine]\nexecutor = "{configured}"\n[service]\npipelines = "{code}"\n'  # where python: modules are
+    )
+    machine = {
+        "StartAt": "Where",
+        "States": {"Where": {"Type": "Task", "Resource": f"python:{module}:where", "End": True}},
+    }
+    created = durable.create(Runtime(), machine, {}, state_machine="Where")  # its driver died before the Task ran
+    resumer = Runtime()
+    assert resumer.executor_kind == configured
+    resumer.resume(created.run_id, executor=asked)
+    record = resumer.store.get_run(created.run_id)
+    assert record is not None and record.status == "SUCCEEDED", record
+    pid = record.output["pid"]
+    assert (pid != os.getpid()) == (asked == "processes")  # a child process only when processes were asked
+
+
+SLOW_VISIT = """
+import json, os, time
+
+
+def visit(item, label, folder):
+    start = time.time()
+    time.sleep(0.3)
+    span = {"run": label, "item": item, "pid": os.getpid(), "start": start, "end": time.time()}
+    with open(os.path.join(folder, "spans"), "a") as f:
+        f.write(json.dumps(span) + "\\n")
+    return os.getpid()
+"""
+
+
+def test_state_machines_driven_at_once_share_one_set_of_child_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+    import threading
+
+    from lockgate.executors import children
+
+    monkeypatch.setattr(children, "_shared", None)  # a pool of this test's own (others' children stay apart)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "asl_shared_pool.py").write_text(SLOW_VISIT)
+    (tmp_path / "lockgate.toml").write_text(
+        f'[engine]\nexecutor = "processes"\nmax_workers = 2\n[service]\npipelines = "{code}"\n'
+    )
+    machine = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"item.$": "$$.Map.Item.Value", "label.$": "$.label", "folder.$": "$.folder"},
+                "ItemProcessor": {
+                    "StartAt": "Visit",
+                    "States": {"Visit": {"Type": "Task", "Resource": "python:asl_shared_pool:visit", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    runtime = Runtime()  # as a service: one runtime drives several runs, each in a thread of its own
+    results: dict[str, dict[str, Any]] = {}
+
+    def drive(label: str) -> None:
+        _, results[label] = durable.start(
+            runtime, machine, {"items": [1, 2, 3, 4], "label": label, "folder": str(tmp_path)}, state_machine="Spans"
+        )
+
+    for pair in (("A", "B"), ("C", "D")):
+        threads = [threading.Thread(target=drive, args=(label,)) for label in pair]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert sorted(results) == ["A", "B", "C", "D"]
+    assert all(r["status"] == "SUCCEEDED" for r in results.values()), results
+
+    spans = [json.loads(line) for line in (tmp_path / "spans").read_text().splitlines()]
+    assert len(spans) == 16
+    pids = {label: {s["pid"] for s in spans if s["run"] == label} for label in results}
+    assert os.getpid() not in set().union(*pids.values())
+
+    def most_at_once(chosen: list[dict[str, Any]]) -> int:
+        edges = sorted([(s["start"], 1) for s in chosen] + [(s["end"], -1) for s in chosen])
+        level = peak = 0
+        for _, step in edges:
+            level += step
+            peak = max(peak, level)
+        return peak
+
+    for label in results:  # each run keeps its own capacity
+        assert most_at_once([s for s in spans if s["run"] == label]) <= 2
+    # The pairs did run at once (else this proves nothing about sharing) ...
+    assert most_at_once([s for s in spans if s["run"] in ("A", "B")]) > 2
+    # ... on one set of children: the second pair ran in the processes the first pair ran in,
+    # and no more of them than two runs of two slots need.
+    assert pids["C"] | pids["D"] <= pids["A"] | pids["B"]
+    assert len(set().union(*pids.values())) <= 4
+    pool = children.shared()
+    try:
+
+        def alive() -> set[int]:
+            return {p.pid for p in multiprocessing.active_children() if p.name == "lockgate-step"} & (
+                {c.process.pid for c in pool._idle + pool._busy}
+            )
+
+        assert alive() == set().union(*pids.values())  # warm for the next runs
+        # Children idle for IDLE_SECONDS beyond what the runs need (one run's capacity) are stopped.
+        monkeypatch.setattr(children, "IDLE_SECONDS", 0.0)
+        drive("E")
+        assert results["E"]["status"] == "SUCCEEDED"
+        spans = [json.loads(line) for line in (tmp_path / "spans").read_text().splitlines()]
+        assert {s["pid"] for s in spans if s["run"] == "E"} <= set().union(*pids.values())
+        assert len(alive()) == 2
+    finally:
+        pool.close()

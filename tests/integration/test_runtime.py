@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import wait_until
+from tests.conftest import process_gone, wait_until
 
 import lockgate
 from lockgate.dag.loader import load_file
@@ -176,6 +176,40 @@ def test_cancel_kills_the_process_running_a_step(tmp_path: Path) -> None:
     assert result["run"].status == "ABORTED" and result["run"].step("nap").status == "ABORTED"
     time.sleep(0.5)
     assert not (tmp_path / "woke").exists()
+
+
+def test_runs_share_the_processes_and_a_cancel_kills_only_its_own(tmp_path: Path) -> None:
+    runtime = default_runtime()
+    results: dict[str, lockgate.Run] = {}
+    folders = {name: tmp_path / name for name in ("first", "second")}
+
+    def nap(name: str) -> None:
+        results[name] = lockgate.run(P.napping, folder=str(folders[name]), executor="processes")
+
+    threads = []
+    for name, folder in folders.items():
+        folder.mkdir()
+        threads.append(threading.Thread(target=nap, args=(name,)))
+        threads[-1].start()
+    pids = {name: int(wait_until(lambda f=f: (f / "started").exists() and (f / "started").read_text(), 60))
+            for name, f in folders.items()}  # fmt: skip
+    assert pids["first"] != pids["second"]
+    from lockgate.executors.children import shared
+
+    pool = {c.process.pid for c in shared()._busy}
+    assert set(pids.values()) <= pool  # both runs' steps run in the one pool of this process
+    (first,) = [r for r in runtime.store.list_runs(status="RUNNING") if r.params["folder"] == str(folders["first"])]
+    runtime.cancel(first.run_id)
+    threads[0].join(timeout=30)
+    wait_until(lambda: process_gone(pids["first"]), 30, every=0.05)
+    time.sleep(1.0)  # the second run's step runs on: its child was not the cancelled run's
+    os.kill(pids["second"], 0)
+    assert results["first"].status == "ABORTED"
+    (second,) = runtime.store.list_runs(status="RUNNING")
+    runtime.cancel(second.run_id)
+    threads[1].join(timeout=30)
+    wait_until(lambda: process_gone(pids["second"]), 30, every=0.05)
+    assert not (folders["first"] / "woke").exists() and not (folders["second"] / "woke").exists()
 
 
 def test_a_step_whose_process_exits_fails_alone_with_its_exit_code() -> None:

@@ -233,14 +233,16 @@ def execute(
     resources: Resources | None = None,
     sleep: Callable[[float], None] = time.sleep,
     park: Callable[[float], bool] | None = None,
+    executor: str | None = None,
 ) -> dict[str, Any]:
     """Drive a created execution to its end in this process; its result.
 
     With `park` (see lockgate.asl.driver.drive) it may return while a timer is pending, with
-    status RUNNING; `resume(..., own=True)` carries on from there.
+    status RUNNING; `resume(..., own=True)` carries on from there. `executor`: the executor kind
+    its Task states run on (default `[engine] executor`).
     """
     return run(runtime, created.run_id, created.machine, resources=resources, mock=created.mock,
-               observed=created.observed, sleep=sleep, park=park)  # fmt: skip
+               observed=created.observed, sleep=sleep, park=park, executor=executor)  # fmt: skip
 
 
 def run(
@@ -254,24 +256,26 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     park: Callable[[float], bool] | None = None,
     replayed: Replayed | None = None,
+    executor: str | None = None,
 ) -> dict[str, Any]:
     """Drive a durable execution in this process on the shared run loop pieces (lockgate.loop):
     its Lease fences every commit and keeps its heartbeat, Task states that run code go to the
-    run's Executor (`[engine] executor`) as Jobs; the result when it ends or stops here."""
+    run's Executor (`executor`, default `[engine] executor`) as Jobs, and so do those of its
+    Distributed Map children; the result when it ends or stops here."""
     from lockgate.asl.map_runs import ChildRunner
 
     entropy = machine.entropy
     assert isinstance(entropy, RecordingEntropy)
     resources = resources or Resources.from_settings(runtime.settings)
-    invoker = invoker_for(runtime, run_id, resources, mock, ChildRunner(runtime, run_id, resources, sleep))
+    kind = executor or str(getattr(runtime, "executor_kind", "threads"))
+    invoker = invoker_for(runtime, run_id, resources, mock, ChildRunner(runtime, run_id, resources, sleep, kind))
     if replayed is not None:
         invoker.counts = replayed.counts
     lease = _lease(runtime, run_id)
-    kind = str(getattr(runtime, "executor_kind", "threads"))
-    executor = run_executor(runtime, kind, run_id, int(getattr(runtime, "max_workers", 8)))
+    tasks = run_executor(runtime, kind, run_id, int(getattr(runtime, "max_workers", 8)))
     watch = _Watch(runtime, lease)
     dispatcher = Dispatcher(
-        executor,
+        tasks,
         _jobs(runtime, run_id, observed.get("state_machine") or "", resources),
         dict(replayed.interruptions) if replayed is not None else {},
         watch.wait_for,
@@ -293,7 +297,7 @@ def run(
     except _Stopped:
         pass
     finally:
-        executor.shutdown()  # a run that ended or was taken: the children still running its tasks are killed
+        tasks.shutdown()  # a run that ended or was taken: the children still running its tasks are killed
     return _outcome(runtime, run_id, machine if lease.stopped is None and not watch.taken else None)
 
 
@@ -566,10 +570,12 @@ def resume(
     sleep: Callable[[float], None] = time.sleep,
     park: Callable[[float], bool] | None = None,
     own: bool = False,
+    executor: str | None = None,
 ) -> dict[str, Any]:
     """Continue a durable run whose process died; a finished run just gives its result.
 
     With `own`, a run this runtime already owns (one it parked) is continued without a claim.
+    `executor`: the executor kind its Task states run on from here (default `[engine] executor`).
     """
     record = _record(runtime, run_id)
     events = runtime.store.history(record.run_id)
@@ -594,7 +600,8 @@ def resume(
     mock = replayed.started.get("mock")
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
     return run(runtime, record.run_id, replayed.machine, resources=resources, mock=mock_config,
-               observed=observed_of(record, replayed), sleep=sleep, park=park, replayed=replayed)  # fmt: skip
+               observed=observed_of(record, replayed), sleep=sleep, park=park, replayed=replayed,
+               executor=executor)  # fmt: skip
 
 
 def stop(runtime: Any, run_id: str, cause: str = "stopped by user", error: str | None = None) -> None:

@@ -50,9 +50,15 @@ class ChildRunner:
     """Runs the child executions of a durable parent run as durable runs of their own."""
 
     def __init__(
-        self, runtime: Any, parent_run_id: str, resources: Resources, sleep: Callable[[float], None] = time.sleep
+        self,
+        runtime: Any,
+        parent_run_id: str,
+        resources: Resources,
+        sleep: Callable[[float], None] = time.sleep,
+        executor: str | None = None,
     ) -> None:
         self.runtime, self.parent_run_id, self.resources, self.sleep = runtime, parent_run_id, resources, sleep
+        self.executor = executor  # the parent's executor kind: its children's Task states run there too
 
     def __call__(self, payload: dict[str, Any], mock: MockConfig | None = None) -> Any:
         from lockgate.asl import durable
@@ -78,7 +84,11 @@ class ChildRunner:
             except UsageError:  # created meanwhile by another driver of the same parent
                 record = self.runtime.store.find_by_key(key)
             else:
-                return _outcome(durable.execute(self.runtime, created, resources=self.resources, sleep=self.sleep))
+                return _outcome(
+                    durable.execute(
+                        self.runtime, created, resources=self.resources, sleep=self.sleep, executor=self.executor
+                    )
+                )
         return _outcome(self._carry_on(record, payload))
 
     def _carry_on(self, record: Any, payload: dict[str, Any]) -> dict[str, Any]:
@@ -93,12 +103,16 @@ class ChildRunner:
                 if not payload.get("Redrive"):
                     return {"status": record.status, "error": record.error, "cause": record.cause}
                 try:
-                    return redrive.redrive(self.runtime, record.run_id, resources=self.resources, sleep=self.sleep)
+                    return redrive.redrive(
+                        self.runtime, record.run_id, resources=self.resources, sleep=self.sleep, executor=self.executor
+                    )
                 except UsageError:  # redriven meanwhile by another driver
                     pass
             else:
                 try:
-                    return durable.resume(self.runtime, record.run_id, resources=self.resources, sleep=self.sleep)
+                    return durable.resume(
+                        self.runtime, record.run_id, resources=self.resources, sleep=self.sleep, executor=self.executor
+                    )
                 except UsageError:  # still owned by a live process: wait for it to end or go stale
                     self.sleep(float(getattr(self.runtime, "heartbeat_seconds", 5.0)))
             record = self.runtime.store.get_run(record.run_id)

@@ -37,25 +37,36 @@ def reopen(runtime: Any, run_id: str) -> str:
 
 
 def carry_on(
-    runtime: Any, run_id: str, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
+    runtime: Any,
+    run_id: str,
+    *,
+    resources: Resources | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    executor: str | None = None,
 ) -> dict[str, Any]:
-    """Drive a reopened execution to its end in this process; its result."""
+    """Drive a reopened execution to its end in this process (its Task states on `executor`,
+    default `[engine] executor`); its result."""
     replayed = durable.replay(runtime.store.history(run_id))
     mock = replayed.started.get("mock")
     mock_config = MockConfig(mock["data"], mock["state_machine"], mock["test_case"]) if mock else None
     seen = durable.observed_of(runtime.store.get_run(run_id), replayed)
     return durable.run(runtime, run_id, replayed.machine, resources=resources, mock=mock_config, observed=seen,
-                       sleep=sleep, replayed=replayed)  # fmt: skip
+                       sleep=sleep, replayed=replayed, executor=executor)  # fmt: skip
 
 
 def redrive(
-    runtime: Any, run_id: str, *, resources: Resources | None = None, sleep: Callable[[float], None] = time.sleep
+    runtime: Any,
+    run_id: str,
+    *,
+    resources: Resources | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    executor: str | None = None,
 ) -> dict[str, Any]:
     """Run a failed, timed-out or aborted execution on from where it stopped; its result.
 
     UsageError (exit 2) for a run that succeeded or is still running.
     """
-    return carry_on(runtime, reopen(runtime, run_id), resources=resources, sleep=sleep)
+    return carry_on(runtime, reopen(runtime, run_id), resources=resources, sleep=sleep, executor=executor)
 
 
 def redrive_count(events: list[h.Event]) -> int:

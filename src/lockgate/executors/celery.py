@@ -84,6 +84,12 @@ def _new_app(settings: Any, table: dict[str, Any]) -> Any:
         "worker_send_task_events": False,
         "task_default_queue": queues[0],
         "broker_heartbeat": 10,
+        # After a reconnect Celery lowers the prefetch count by the tasks still running and raises
+        # it again as their acks (failing: the old connection is gone) come back, each time with a
+        # basic.qos whose answer the consumer waits for; once a consumer waited there 30 s after a
+        # RabbitMQ outage, until the broker dropped it. Without the reduction a worker may hold
+        # one message more than its slots just after a reconnect; it waits for a free thread.
+        "worker_enable_prefetch_count_reduction": False,
     }
     if is_redis(broker):
         # Kombu's Redis transport emulates priorities with one list per step, 0 the highest.

@@ -9,6 +9,12 @@ so an attempt costs a message each way on its pipe, not a process start.
 
 A child watches its parent: when the parent dies (even by SIGKILL) the child exits within
 ORPHAN_POLL_SECONDS, so no step outlives the process that was told to run it.
+
+The processes executor of every run a process drives (Python pipelines and state machines alike,
+Distributed Map children included) takes its children from one pool of that process (`shared`):
+a service driving many runs keeps one set of warm children instead of starting a set per run.
+Each run still runs at most its capacity of attempts at once (its executor has that many slot
+threads), and its end kills only the children running its own attempts.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from lockgate.executors.base import Job, Outcome, execute
 log = logging.getLogger(__name__)
 
 ORPHAN_POLL_SECONDS = 0.5
+IDLE_SECONDS = 60.0  # a shared pool stops children idle this long beyond what its runs reserve
 ABORTED = "lockgate.Aborted"
 PROCESS_DIED = "lockgate.ProcessDied"
 
@@ -40,6 +47,7 @@ class _Child:
         theirs.close()
         self.job: Job | None = None
         self.killed_for = ""  # why the pool killed it ("": it died by itself)
+        self.idle_since = time.monotonic()
 
     def kill(self, reason: str) -> None:
         self.killed_for = self.killed_for or reason
@@ -61,6 +69,8 @@ class Children:
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
+        self._reserved = 0  # the capacities of the runs using this pool now (see `reserve`)
+        self._floor = self.size  # `size` never drops below the largest capacity reserved so far
         self._context = multiprocessing.get_context("spawn")
         self._idle: list[_Child] = []
         self._busy: list[_Child] = []
@@ -135,6 +145,7 @@ class Children:
 
     def _give_back(self, child: _Child) -> None:
         child.job = None
+        child.idle_since = time.monotonic()
         with self._lock:
             self._busy.remove(child)
             if not self._closed and len(self._idle) + len(self._busy) < self.size:
@@ -174,6 +185,39 @@ class Children:
         for child in victims:
             child.kill(reason)
 
+    def reserve(self, capacity: int) -> None:
+        """A run with up to `capacity` attempts at once uses this pool: keep that many more warm."""
+        with self._lock:
+            self._reserved += capacity
+            self._floor = max(self._floor, capacity)
+            self.size = max(self.size, self._reserved)
+        self._trim()
+
+    def release(self, capacity: int) -> None:
+        """A run that reserved `capacity` ended. Its children stay warm for the next runs; those
+        idle for IDLE_SECONDS beyond what the runs still here (or one run) need are stopped."""
+        with self._lock:
+            self._reserved = max(0, self._reserved - capacity)
+        self._trim()
+
+    def _trim(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            need = max(self._floor, self._reserved)
+            extra = len(self._idle) + len(self._busy) - need
+            stale = [c for c in self._idle if now - c.idle_since >= IDLE_SECONDS][: max(0, extra)]
+            self._idle = [c for c in self._idle if c not in stale]
+            self.size = max(need, len(self._idle) + len(self._busy))
+        for child in stale:
+            self._stop(child)
+
+    def kill_run(self, run_id: str, reason: str) -> int:
+        """Kill the children running attempts of this run (it ended or was taken from this
+        process), and forget its attempts cancelled before they started; returns how many died."""
+        with self._lock:
+            self._refused = {key: why for key, why in self._refused.items() if key[0] != run_id}
+        return self.kill(lambda job: job.run_id == run_id, reason)
+
     def close(self, kill_running: str = "") -> None:
         """Stop the idle children; with `kill_running` (a reason) kill the busy ones too."""
         with self._lock:
@@ -196,6 +240,20 @@ class Children:
         if child.process.is_alive():
             child.kill("")
             child.process.join(timeout=5)
+
+
+_shared: tuple[int, Children] | None = None  # (the pid that made it, the pool)
+_shared_lock = threading.Lock()
+
+
+def shared() -> Children:
+    """The pool of this process for the processes executor of every run it drives (a process
+    made by fork gets a pool of its own: the children are its parent's)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():
+            _shared = (os.getpid(), Children(1))
+        return _shared[1]
 
 
 def _serve(conn: Connection, parent: int) -> None:

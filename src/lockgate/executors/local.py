@@ -104,22 +104,31 @@ class ThreadExecutor(_PoolExecutor):
 
 
 class ProcessExecutor(_PoolExecutor):
-    """Up to `max_workers` attempts at once, each in a child process of its own (started fresh,
-    not forked, and reused). When the run ends or is taken from this process (cancelled, timed
-    out, adopted), `shutdown` kills the children still running its attempts."""
+    """Up to `max_workers` attempts at once, each in a child process (started fresh, not forked,
+    and reused, from the one pool of this process that every run's processes executor shares).
+    When the run ends or is taken from this process (cancelled, timed out, adopted), `shutdown`
+    kills the children still running its attempts; the others run on."""
 
     def __init__(self, max_workers: int = 4) -> None:
-        from lockgate.executors.children import Children
+        from lockgate.executors.children import shared
 
-        self.children = Children(max_workers)
+        self.children = shared()
+        self.children.reserve(max_workers)
+        self._runs: set[str] = set()  # the runs whose attempts came here
+        self._reserved = True
         # A thread per slot waits on its child's pipe; the child runs the attempt.
         pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="lockgate-process")
         super().__init__(pool, max_workers)
 
     def submit(self, job: Job) -> None:
         self._track(job)
+        self._runs.add(job.run_id)
         future = self._pool.submit(self.children.run, job)
         future.add_done_callback(lambda f, job=job: self._ended(f, job))
+
+    def _ended(self, future: cf.Future[Outcome], job: Job) -> None:
+        self.children.was_killed(job)  # the shared pool forgets the attempt (its outcome says why it ended)
+        super()._ended(future, job)
 
     def cancel(self, step: str, attempt: int) -> None:
         """Kill the child running this attempt (SIGKILL); a fresh child takes its place later."""
@@ -129,8 +138,12 @@ class ProcessExecutor(_PoolExecutor):
         self.children.cancel(job, f"step {step} was cleared or marked while this attempt ran")
 
     def shutdown(self) -> None:
-        self.children.close(kill_running="the run ended while this attempt ran")
+        for run_id in self._runs:
+            self.children.kill_run(run_id, "the run ended while this attempt ran")
         super().shutdown()
+        if self._reserved:
+            self._reserved = False
+            self.children.release(self.capacity)
 
 
 def make_executor(kind: str, max_workers: int) -> InlineExecutor | ThreadExecutor | ProcessExecutor:

@@ -7,47 +7,77 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from tests.conftest import wait_until
-from tests.integration.celery.cluster import HERE, Cluster, PrivateRedis, ledger
+from tests.integration.celery.cluster import HERE, Cluster, PrivateRabbit, PrivateRedis, ledger
+
+from lockgate.config import mask_url
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+class Broker(Protocol):
+    url: str
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
+    """A broker of this test's own: the machine's shared ones must not go away under other tests."""
+    if request.param == "redis":
+        redis = PrivateRedis(tmp_path / "redis")
+        redis.start()
+        try:
+            yield redis
+        finally:
+            redis.stop()
+    else:
+        rabbit = PrivateRabbit(tmp_path / "rabbitmq")
+        rabbit.boot()
+        try:
+            yield rabbit
+        finally:
+            rabbit.shutdown()
 
 
 @pytest.mark.slow
-def test_a_run_waits_while_the_broker_is_down_and_succeeds_when_it_is_back(tmp_path: Path, redis: PrivateRedis) -> None:
-    cluster = Cluster(tmp_path, redis.url, f"sqlite:///{tmp_path / 'lockgate.db'}")
+def test_a_run_waits_while_the_broker_is_down_and_succeeds_when_it_is_back(tmp_path: Path, broker: Broker) -> None:
+    cluster = Cluster(tmp_path, broker.url, f"sqlite:///{tmp_path / 'lockgate.db'}")
     try:
         folder = tmp_path / "pipelines"
         folder.mkdir()
         shutil.copy(HERE / "cluster_pipelines.py", folder)
         marks = tmp_path / "marks"
         marks.mkdir()
-        cluster.worker("--pipelines", str(folder), concurrency=2)
+        worker = cluster.worker("--pipelines", str(folder), concurrency=2)
         source = folder / "cluster_pipelines.py"
-        run = cluster.start("run", f"{source}:relay", "--param", f"folder={marks}", "--json", log="run.log")
+        # Each step lasts long enough for the outage to begin before the run ends: rabbitmqctl
+        # took up to 3 s to start with the machine loaded, a redis-server stops at once.
+        seconds = 2.0 if isinstance(broker, PrivateRabbit) else 0.5
+        run = cluster.start(
+            "run", f"{source}:relay", "--param", f"folder={marks}", "--param", f"seconds={seconds}", "--json",
+            log="run.log",
+        )  # fmt: skip
         wait_until(lambda: any(e["name"] == "r1" for e in ledger(marks)), 60, every=0.05)
-        redis.stop()
+        broker.stop()
         time.sleep(4.0)
         during = [e["name"] for e in ledger(marks)]
-        redis.start()
+        broker.start()
         assert run.wait(timeout=120) == 0, (tmp_path / "run.log").read_text()
         result = json.loads((tmp_path / "run.log").read_text().strip().splitlines()[-1])
         assert result["status"] == "SUCCEEDED" and result["output"] == "r5"
         names = [e["name"] for e in ledger(marks)]
         assert names == [f"r{i}" for i in range(6)]  # each step once, in order: none lost, none twice
         assert len(during) < 6  # the outage did hold the run up
+        assert {e["worker"] for e in ledger(marks)} == {worker.pid}  # the one worker consumed again
         said = (tmp_path / "run.log").read_text()  # the driving process said why its steps waited
-        assert f"the broker at {redis.url} is unreachable" in said and f"the broker at {redis.url} is back" in said
+        assert (
+            f"the broker at {mask_url(broker.url)} is unreachable" in said
+            and f"the broker at {mask_url(broker.url)} is back" in said
+        )
         shown = json.loads(cluster.lockgate("show", result["run_id"], "--json").stdout)
         assert all(s["attempts"] == 1 for s in shown["steps"]), shown["steps"]
     finally:
