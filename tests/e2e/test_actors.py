@@ -196,7 +196,7 @@ def test_the_cli_names_the_os_user_for_runs_pauses_cancels_and_resumes(tmp_path:
 
     # a run whose process was killed, resumed from the CLI: the history says who resumed it
     killed = subprocess.Popen(
-        [sys.executable, "-m", "lockgate", "run", "pipelines/flows.py:sleepy", "-p", "seconds=1.5"],
+        [sys.executable, "-m", "lockgate", "run", "pipelines/flows.py:sleepy", "-p", "seconds=4"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -206,7 +206,7 @@ def test_the_cli_names_the_os_user_for_runs_pauses_cancels_and_resumes(tmp_path:
         runs = json.loads(lockgate("runs", "--json", "--pipeline", "sleepy").stdout or "[]")
         return runs[0]["run_id"] if runs and runs[0]["status"] == "RUNNING" else None
 
-    run_id = wait_until(running, timeout=30)
+    run_id = wait_until(running, timeout=30)  # the step sleeps 4 s: long enough for a loaded machine to see it
     time.sleep(0.3)
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=10)
