@@ -121,3 +121,15 @@ def relay(folder: str, seconds: float = 0.5) -> Any:
     for i in range(6):
         last = note(folder, f"r{i}", after=last, seconds=seconds)
     return last
+
+
+@pipeline
+def lanes(folder: str, lanes: int = 4, depth: int = 4, seconds: float = 0.3) -> Any:
+    """`lanes` chains of `depth` steps side by side: steps start and end all through the run."""
+    ends = []
+    for lane in range(lanes):
+        last = None
+        for i in range(depth):
+            last = note(folder, f"l{lane}-{i}", after=last, seconds=seconds)
+        ends.append(last)
+    return ends
