@@ -54,6 +54,9 @@ def test_a_run_on_workers_survives_the_database_going_away(tmp_path: Path, priva
 
     SqlStore(private_postgres.url).close()  # migrated once here, not by each process at once
     cluster = Cluster(tmp_path, broker_url("redis"), private_postgres.url)
+    # Heartbeats every 2 s, stale after 3: the outage outlasts every heartbeat, and a worker's
+    # first beat after it may come after a driver's first sweep.
+    cluster.env["LOCKGATE_ENGINE__HEARTBEAT_SECONDS"] = "2"
     try:
         folder = tmp_path / "pipelines"
         folder.mkdir()

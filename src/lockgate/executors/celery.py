@@ -198,10 +198,10 @@ class _Away:
             )
 
 
-def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
-    """Its heartbeat is older than `stale_after`, or (same host) its process is gone: no waiting
-    for the heartbeat to age when the kernel can tell at once."""
-    if row.heartbeat < now - stale_after:
+def worker_is_dead(row: WorkerRow, now: float, stale_after: float, by_age: bool = True) -> bool:
+    """Its heartbeat is older than `stale_after` (unless not `by_age`), or (same host) its process
+    is gone: no waiting for the heartbeat to age when the kernel can tell at once."""
+    if by_age and row.heartbeat < now - stale_after:
         return True
     if row.host == socket.gethostname():
         try:
@@ -215,7 +215,13 @@ def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
 
 class _Watcher:
     """One thread per process and database reads the ended attempts of every run driven here in
-    one query per poll (rather than one per run), and sweeps dead workers every `sweep_every`."""
+    one query per poll (rather than one per run), and sweeps dead workers every `sweep_every`.
+
+    A heartbeat's age counts only once this thread has reached the database for `stale_after`
+    seconds on end (since it started watching, or since an outage ended): every heartbeat ages
+    while the database is away, and a live worker beats again within its `heartbeat_seconds`
+    of its return; a sweep meanwhile would take it for dead and have its attempts run twice.
+    A worker of this host whose process is gone is dead at once, whatever the database did."""
 
     def __init__(
         self, cluster: ClusterStore, poll: float, sweep_every: float, stale_after: float, listen: bool = True
@@ -276,8 +282,13 @@ class _Watcher:
                 if run_id in self._inbox:
                     self._forget.setdefault(run_id, []).extend(keys)
 
+    def _sweep(self, ages_from: float) -> None:
+        by_age = time.monotonic() >= ages_from
+        self.cluster.sweep(lambda w: worker_is_dead(w, time.time(), self.stale_after, by_age))
+
     def _loop(self) -> None:
         last_sweep = last_full = 0.0
+        ages_from: float | None = None  # when heartbeats' ages count again (None: from the next read)
         listener = _Listener(self.cluster.engine) if self.listen else None
         while True:
             with self._lock:
@@ -290,6 +301,7 @@ class _Watcher:
                 except Exception as exc:
                     log.warning("forgetting ended attempts failed: %s", exc)
                 self._runs.wait(1.0)
+                ages_from = None  # the database was not watched meanwhile
                 continue
             forget: dict[str, list[tuple[str, int]]] = {}
             try:
@@ -305,6 +317,8 @@ class _Watcher:
                 rows = self.cluster.ended_many(ids, forget) if ids or forget else []
                 self._forgotten(forget)
                 forget = {}
+                if ages_from is None:
+                    ages_from = time.monotonic() + self.stale_after
                 with self._lock:
                     for row in rows:
                         key = (row.run_id, row.step, row.attempt)
@@ -315,9 +329,10 @@ class _Watcher:
                 now = time.monotonic()
                 if now - last_sweep >= self.sweep_every:
                     last_sweep = now
-                    self.cluster.sweep(lambda w: worker_is_dead(w, time.time(), self.stale_after))
+                    self._sweep(ages_from)
             except Exception as exc:  # the database is away for a moment: the runs wait
                 log.warning("reading attempt outcomes failed: %s", exc)
+                ages_from = None
                 self._unforget(forget)
                 time.sleep(1.0)
             if listener is None or not listener.listening:
