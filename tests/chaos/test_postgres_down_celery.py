@@ -89,9 +89,7 @@ def test_a_run_on_workers_survives_the_database_going_away(tmp_path: Path, priva
         assert _attempt_rows(private_postgres.url) == []
         # the workers live on and take attempts again: more steps at once than one worker's slots
         assert all(w.poll() is None for w in workers), [w.poll() for w in workers]
-        done = cluster.lockgate(
-            "run", f"{source}:lanes", "--param", f"folder={again}", "--param", "depth=1", "--json"
-        )
+        done = cluster.lockgate("run", f"{source}:lanes", "--param", f"folder={again}", "--param", "depth=1", "--json")
         assert done.returncode == 0, done.stderr[-4000:]
         assert {e["worker"] for e in ledger(again)} == {w.pid for w in workers}
         assert _attempt_rows(private_postgres.url) == []
