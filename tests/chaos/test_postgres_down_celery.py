@@ -47,9 +47,41 @@ def _attempt_rows(url: str) -> list[tuple[str, str, int, str]]:
         engine.dispose()
 
 
+def _hold_a_dispatched_row(url: str, queue: str) -> sa.Connection:
+    """A transaction holding the row lock of a dispatched attempt of `queue`: a worker's claim of
+    it waits on the lock until the server goes away under it."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    conn = engine.connect()
+    query = sa.text("SELECT step FROM attempts WHERE queue = :queue AND state = 'dispatched' FOR UPDATE")
+
+    def held() -> bool:
+        if conn.execute(query, {"queue": queue}).first() is not None:
+            return True
+        conn.rollback()
+        return False
+
+    wait_until(held, 30, every=0.02)
+    return conn
+
+
+def _claims_waiting_on_a_lock(url: str) -> int:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            query = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE attempts%'"
+            )
+            return int(conn.execute(sa.text(query)).scalar_one())
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_run_on_workers_survives_the_database_going_away(tmp_path: Path, private_postgres: PrivatePostgres) -> None:
+    """Two workers run the lanes' steps (four at a time: they run and finish across the outage);
+    a third, of one slot, runs a gated step on the spark queue, and when the gate opens, claims
+    the next one while the test holds its row's lock, so that claim is cut by the outage."""
     from lockgate.store.sql import SqlStore
 
     SqlStore(private_postgres.url).close()  # migrated once here, not by each process at once
@@ -66,34 +98,51 @@ def test_a_run_on_workers_survives_the_database_going_away(tmp_path: Path, priva
         marks.mkdir()
         again.mkdir()
         workers = [cluster.worker("--pipelines", str(folder), concurrency=2) for _ in range(2)]
-        run = cluster.start("run", f"{source}:lanes", "--param", f"folder={marks}", "--json", log="run.log")
-        # in flight: steps have run, others run now, most are still to come
-        wait_until(lambda: len(ledger(marks)) >= 3, 60, every=0.02)
+        gatekeeper = cluster.worker("--pipelines", str(folder), concurrency=1, queues="spark")
+        run = cluster.start(
+            "run", f"{source}:lanes", "--param", f"folder={marks}", "--param", "gates=2", "--json", log="run.log"
+        )
+        # in flight: lanes' steps have run, others run now, most are still to come; one gate is open
+        wait_until(lambda: {"l0-0", "g0"} <= {e["name"] for e in ledger(marks)}, 60, every=0.02)
+        held = _hold_a_dispatched_row(private_postgres.url, "spark")
+        (marks / "go").write_text("go")
+        wait_until(lambda: _claims_waiting_on_a_lock(private_postgres.url) == 1, 30, every=0.02)
         private_postgres.stop()
+        try:
+            held.close()
+        except sa.exc.DBAPIError:
+            pass  # the server closed it
+        held.engine.dispose()
         time.sleep(DOWN_SECONDS)
         during = len(ledger(marks))
-        alive = [w.poll() is None for w in workers]
+        alive = [w.poll() is None for w in [*workers, gatekeeper]]
         private_postgres.start()
         assert run.wait(timeout=60) == 0, (tmp_path / "run.log").read_text()[-4000:]
-        assert all(alive), [w.poll() for w in workers]
+        assert all(alive), alive
         result = json.loads((tmp_path / "run.log").read_text().strip().splitlines()[-1])
         assert result["status"] == "SUCCEEDED", result
-        assert result["output"] == [f"l{lane}-{DEPTH - 1}" for lane in range(LANES)]
+        assert result["output"] == [f"l{lane}-{DEPTH - 1}" for lane in range(LANES)] + ["g0", "g1"]
         names = Counter(e["name"] for e in ledger(marks))
-        expected = {f"l{lane}-{i}" for lane in range(LANES) for i in range(DEPTH)}
+        expected = {f"l{lane}-{i}" for lane in range(LANES) for i in range(DEPTH)} | {"g0", "g1"}
         assert set(names) == expected and set(names.values()) == {1}, names  # each side effect once
         assert during < len(expected)  # the outage did hold the run up
         shown = json.loads(cluster.lockgate("show", result["run_id"], "--json").stdout)
         assert_consistent(shown)
         assert all(s["status"] == "SUCCEEDED" and s["attempts"] == 1 for s in shown["steps"]), shown["steps"]
         assert _attempt_rows(private_postgres.url) == []
+        gate_log = (tmp_path / "proc-2.log").read_text()
+        assert "failed" in gate_log and "trying again" in gate_log, gate_log[-3000:]  # its claim waited
         # the workers live on and take attempts again: more steps at once than one worker's slots
-        assert all(w.poll() is None for w in workers), [w.poll() for w in workers]
-        done = cluster.lockgate("run", f"{source}:lanes", "--param", f"folder={again}", "--param", "depth=1", "--json")
+        assert all(w.poll() is None for w in [*workers, gatekeeper])
+        args = ("--param", f"folder={again}", "--param", "depth=1", "--param", "gates=1", "--json")
+        (again / "go").write_text("go")
+        done = cluster.lockgate("run", f"{source}:lanes", *args)
         assert done.returncode == 0, done.stderr[-4000:]
-        assert {e["worker"] for e in ledger(again)} == {w.pid for w in workers}
+        by_worker = {e["name"]: e["worker"] for e in ledger(again)}
+        assert by_worker.pop("g0") == gatekeeper.pid
+        assert set(by_worker.values()) == {w.pid for w in workers}
         assert _attempt_rows(private_postgres.url) == []
-        for index in range(len(workers)):
+        for index in range(3):
             logged = (tmp_path / f"proc-{index}.log").read_text()
             assert "Traceback" not in logged, logged[-4000:]
     finally:

@@ -123,13 +123,24 @@ def relay(folder: str, seconds: float = 0.5) -> Any:
     return last
 
 
+@task(queue="spark")
+def gated(folder: str, name: str) -> str:
+    """Notes its start, then waits (60 s at most) for a file `go` in `folder`."""
+    _ledger(folder, name=name, at=time.time())
+    deadline = time.monotonic() + 60
+    while not Path(folder, "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return name
+
+
 @pipeline
-def lanes(folder: str, lanes: int = 4, depth: int = 4, seconds: float = 0.3) -> Any:
-    """`lanes` chains of `depth` steps side by side: steps start and end all through the run."""
+def lanes(folder: str, lanes: int = 4, depth: int = 4, seconds: float = 0.3, gates: int = 0) -> Any:
+    """`lanes` chains of `depth` steps side by side (steps start and end all through the run),
+    and `gates` steps on the spark queue that wait for a file `go`."""
     ends = []
     for lane in range(lanes):
         last = None
         for i in range(depth):
             last = note(folder, f"l{lane}-{i}", after=last, seconds=seconds)
         ends.append(last)
-    return ends
+    return ends + [gated(folder, f"g{i}") for i in range(gates)]
