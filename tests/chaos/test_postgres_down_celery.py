@@ -24,7 +24,7 @@ from tests.conftest import wait_until
 from tests.integration.celery.cluster import HERE, Cluster, broker_url, ledger
 
 DOWN_SECONDS = float(os.environ.get("LOCKGATE_CHAOS_DOWN_SECONDS", "5"))
-LANES, DEPTH = 4, 4
+LANES, DEPTH, POOLED = 4, 4, 6
 
 
 @pytest.fixture
@@ -99,9 +99,9 @@ def test_a_run_on_workers_survives_the_database_going_away(tmp_path: Path, priva
         again.mkdir()
         workers = [cluster.worker("--pipelines", str(folder), concurrency=2) for _ in range(2)]
         gatekeeper = cluster.worker("--pipelines", str(folder), concurrency=1, queues="spark")
-        run = cluster.start(
-            "run", f"{source}:lanes", "--param", f"folder={marks}", "--param", "gates=2", "--json", log="run.log"
-        )
+        assert cluster.lockgate("pools", "set", "solo", "--slots", "1").returncode == 0
+        args = ("--param", f"folder={marks}", "--param", "gates=2", "--param", f"pooled={POOLED}", "--json")
+        run = cluster.start("run", f"{source}:lanes", *args, log="run.log")
         # in flight: lanes' steps have run, others run now, most are still to come; one gate is open
         wait_until(lambda: {"l0-0", "g0"} <= {e["name"] for e in ledger(marks)}, 60, every=0.02)
         held = _hold_a_dispatched_row(private_postgres.url, "spark")
@@ -114,18 +114,21 @@ def test_a_run_on_workers_survives_the_database_going_away(tmp_path: Path, priva
             pass  # the server closed it
         held.engine.dispose()
         time.sleep(DOWN_SECONDS)
-        during = len(ledger(marks))
+        during = {e["name"] for e in ledger(marks)}
         alive = [w.poll() is None for w in [*workers, gatekeeper]]
         private_postgres.start()
         assert run.wait(timeout=60) == 0, (tmp_path / "run.log").read_text()[-4000:]
         assert all(alive), alive
         result = json.loads((tmp_path / "run.log").read_text().strip().splitlines()[-1])
         assert result["status"] == "SUCCEEDED", result
-        assert result["output"] == [f"l{lane}-{DEPTH - 1}" for lane in range(LANES)] + ["g0", "g1"]
+        pooled = [f"p{i}" for i in range(POOLED)]
+        assert result["output"] == [f"l{lane}-{DEPTH - 1}" for lane in range(LANES)] + ["g0", "g1", *pooled]
         names = Counter(e["name"] for e in ledger(marks))
         expected = {f"l{lane}-{i}" for lane in range(LANES) for i in range(DEPTH)} | {"g0", "g1"}
+        expected |= {*pooled, *(f"{p}-end" for p in pooled)}
         assert set(names) == expected and set(names.values()) == {1}, names  # each side effect once
-        assert during < len(expected)  # the outage did hold the run up
+        assert len(during) < len(expected)  # the outage did hold the run up
+        print(f"before the database was back: {sorted(during)}")
         shown = json.loads(cluster.lockgate("show", result["run_id"], "--json").stdout)
         assert_consistent(shown)
         assert all(s["status"] == "SUCCEEDED" and s["attempts"] == 1 for s in shown["steps"]), shown["steps"]

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
+from lockgate.loop import patiently
 from lockgate.store.attempts import DONE, HOLDING, NOTIFY_CHANNEL, WAITING, AttemptRow, ClusterStore, WorkerRow
 
 log = logging.getLogger(__name__)
@@ -416,6 +417,7 @@ class CeleryExecutor:
         self._staging: tuple[list[Job], bool] = ([], False)
         self._recorded: set[tuple[str, int]] = set()  # attempts whose rows the run's commit wrote
         self._forgotten = False  # the run's last commit deleted its consumed rows
+        self._release_failing = False  # the database did not answer the last release
 
     def stage(self, jobs: list[Job], final: bool) -> Callable[[sa.Connection], None] | None:
         """What the run loop's next commit writes besides the history: the rows of the attempts
@@ -453,17 +455,18 @@ class CeleryExecutor:
         recorded = {(job.step, job.attempt) for job in jobs} & self._recorded
         self._recorded -= recorded
         unrecorded = [job for job in jobs if (job.step, job.attempt) not in recorded]
-        to_send = self.cluster.put(unrecorded, self.runtime.clock())
+        now = self.runtime.clock()
+        to_send = patiently(lambda: self.cluster.put(unrecorded, now), self.run_id, "recording its attempts")
         to_send += [job for job in jobs if (job.step, job.attempt) in recorded and not job.pool]
         pooled = sum(1 for job in jobs if job.pool)
         if pooled:
             self._waiting += pooled
-            self._release()
+            self._try_release()
         send_many(self.app, to_send, self.prefix)
 
     def reattach(self, job: Job) -> None:
         """Follow an attempt a previous driver of this run started: its worker may still run it."""
-        row = self.cluster.get(job.run_id, job.step, job.attempt)
+        row = patiently(lambda: self.cluster.get(job.run_id, job.step, job.attempt), self.run_id, "following it")
         if row is None:  # its driver died between committing the start and recording the attempt
             self.submit(job)
             self._flush()
@@ -479,6 +482,28 @@ class CeleryExecutor:
         released = self.cluster.release_waiting(self.runtime.clock())
         self._waiting -= sum(1 for ready in released if ready.run_id == self.run_id)
         send_many(self.app, released, self.prefix)
+
+    def _try_release(self, recount: bool = False) -> None:
+        """`_release` (after counting this run's waiting attempts again when `recount`), unless the
+        database does not answer: a wait after the next `sweep_every` tries again, and the
+        attempts wait in their rows meanwhile."""
+        from lockgate.store.sql import describe_unreachable, unreachable
+
+        try:
+            if recount:
+                self._waiting = self.cluster.waiting_count(self.run_id)
+            self._release()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self._last_release = time.monotonic()
+            if not self._release_failing:
+                log.warning(
+                    "run %s: handing pool slots on failed (%s); trying again", self.run_id, describe_unreachable(exc)
+                )
+            self._release_failing = True
+            return
+        self._release_failing = False
 
     def wait(self, timeout: float | None) -> list[Outcome]:
         self._drop()
@@ -505,8 +530,7 @@ class CeleryExecutor:
                 return outcomes
             now = time.monotonic()
             if self._waiting > 0 and now - self._last_release >= self.sweep_every:
-                self._waiting = self.cluster.waiting_count(self.run_id)
-                self._release()  # a slot freed by another run's attempt
+                self._try_release(recount=True)  # a slot freed by another run's attempt
             if deadline is not None and now >= deadline:
                 return []
 
@@ -523,7 +547,7 @@ class CeleryExecutor:
             else:
                 out.append(Outcome(row.step, row.attempt, interrupted=True))
         if out and self._waiting > 0:
-            self._release()  # slots of this run's pools came free
+            self._try_release()  # slots of this run's pools came free
         return out
 
     def cancel(self, step: str, attempt: int) -> None:
@@ -570,6 +594,13 @@ class CeleryExecutor:
         # (cancelled elsewhere, adopted) keeps them all, for its next driver.
         if self._forgotten:
             return
-        record = self.runtime.store.get_run(self.run_id)
-        if record is not None and record.status != "RUNNING":
-            self.cluster.forget_run(self.run_id)
+        from lockgate.store.sql import describe_unreachable, unreachable
+
+        try:
+            record = self.runtime.store.get_run(self.run_id)
+            if record is not None and record.status != "RUNNING":
+                self.cluster.forget_run(self.run_id)
+        except Exception as exc:  # the sweep deletes what is left of an ended run
+            if not unreachable(exc):
+                raise
+            log.warning("run %s: its attempts' rows are left to the sweep (%s)", self.run_id, describe_unreachable(exc))

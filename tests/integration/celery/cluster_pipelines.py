@@ -134,13 +134,13 @@ def gated(folder: str, name: str) -> str:
 
 
 @pipeline
-def lanes(folder: str, lanes: int = 4, depth: int = 4, seconds: float = 0.3, gates: int = 0) -> Any:
+def lanes(folder: str, lanes: int = 4, depth: int = 4, seconds: float = 0.3, gates: int = 0, pooled: int = 0) -> Any:
     """`lanes` chains of `depth` steps side by side (steps start and end all through the run),
-    and `gates` steps on the spark queue that wait for a file `go`."""
+    `gates` steps on the spark queue that wait for a file `go`, and `pooled` steps of pool solo."""
     ends = []
     for lane in range(lanes):
         last = None
         for i in range(depth):
             last = note(folder, f"l{lane}-{i}", after=last, seconds=seconds)
         ends.append(last)
-    return ends + [gated(folder, f"g{i}") for i in range(gates)]
+    return ends + [gated(folder, f"g{i}") for i in range(gates)] + [low(folder, f"p{i}") for i in range(pooled)]
