@@ -145,8 +145,8 @@ def test_a_run_on_workers_survives_the_database_going_away(tmp_path: Path, priva
         assert by_worker.pop("g0") == gatekeeper.pid
         assert set(by_worker.values()) == {w.pid for w in workers}
         assert _attempt_rows(private_postgres.url) == []
-        for index in range(3):
-            logged = (tmp_path / f"proc-{index}.log").read_text()
-            assert "Traceback" not in logged, logged[-4000:]
+        for log in ["run.log", *(f"proc-{index}.log" for index in range(3))]:
+            logged = (tmp_path / log).read_text()
+            assert "Traceback" not in logged, (log, logged[-4000:])
     finally:
         cluster.close()
