@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from lockgate.core.errors import UsageError
 from lockgate.executors.base import Job, Outcome
+from lockgate.loop import patiently
 from lockgate.store.attempts import (
     DONE,
     HOLDING,
@@ -214,10 +215,10 @@ class _Away:
             )
 
 
-def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
-    """Its heartbeat is older than `stale_after`, or (same host) its process is gone: no waiting
-    for the heartbeat to age when the kernel can tell at once."""
-    if row.heartbeat < now - stale_after:
+def worker_is_dead(row: WorkerRow, now: float, stale_after: float, by_age: bool = True) -> bool:
+    """Its heartbeat is older than `stale_after` (unless not `by_age`), or (same host) its process
+    is gone: no waiting for the heartbeat to age when the kernel can tell at once."""
+    if by_age and row.heartbeat < now - stale_after:
         return True
     if row.host == socket.gethostname():
         try:
@@ -231,7 +232,13 @@ def worker_is_dead(row: WorkerRow, now: float, stale_after: float) -> bool:
 
 class _Watcher:
     """One thread per process and database reads the ended attempts of every run driven here in
-    one query per poll (rather than one per run), and sweeps dead workers every `sweep_every`."""
+    one query per poll (rather than one per run), and sweeps dead workers every `sweep_every`.
+
+    A heartbeat's age counts only once this thread has reached the database for `stale_after`
+    seconds on end (since it started watching, or since an outage ended): every heartbeat ages
+    while the database is away, and a live worker beats again within its `heartbeat_seconds`
+    of its return; a sweep meanwhile would take it for dead and have its attempts run twice.
+    A worker of this host whose process is gone is dead at once, whatever the database did."""
 
     def __init__(
         self, cluster: ClusterStore, poll: float, sweep_every: float, stale_after: float, listen: bool = True
@@ -296,8 +303,13 @@ class _Watcher:
                 if run_id in self._inbox:
                     self._forget.setdefault(run_id, []).extend(keys)
 
+    def _sweep(self, ages_from: float) -> None:
+        by_age = time.monotonic() >= ages_from
+        self.cluster.sweep(lambda w: worker_is_dead(w, time.time(), self.stale_after, by_age))
+
     def _loop(self) -> None:
         last_sweep = last_full = 0.0
+        ages_from: float | None = None  # when heartbeats' ages count again (None: from the next read)
         listener = _Listener(self.cluster.engine) if self.listen else None
         while True:
             with self._lock:
@@ -310,6 +322,7 @@ class _Watcher:
                 except Exception as exc:
                     log.warning("forgetting ended attempts failed: %s", exc)
                 self._runs.wait(1.0)
+                ages_from = None  # the database was not watched meanwhile
                 continue
             forget: dict[str, list[tuple[str, int]]] = {}
             try:
@@ -333,6 +346,8 @@ class _Watcher:
                 rows = carried + (self.cluster.ended_many(ids, forget) if ids or forget else [])
                 self._forgotten(forget)
                 forget = {}
+                if ages_from is None:
+                    ages_from = time.monotonic() + self.stale_after
                 with self._lock:
                     for row in rows:
                         key = (row.run_id, row.step, row.attempt)
@@ -343,9 +358,10 @@ class _Watcher:
                 now = time.monotonic()
                 if now - last_sweep >= self.sweep_every:
                     last_sweep = now
-                    self.cluster.sweep(lambda w: worker_is_dead(w, time.time(), self.stale_after))
+                    self._sweep(ages_from)
             except Exception as exc:  # the database is away for a moment: the runs wait
                 log.warning("reading attempt outcomes failed: %s", exc)
+                ages_from = None
                 self._unforget(forget)
                 time.sleep(1.0)
             if listener is None or not listener.listening:
@@ -434,6 +450,7 @@ class CeleryExecutor:
         self._staging: tuple[list[Job], bool] = ([], False)
         self._recorded: set[tuple[str, int]] = set()  # attempts whose rows the run's commit wrote
         self._forgotten = False  # the run's last commit deleted its consumed rows
+        self._release_failing = False  # the database did not answer the last release
 
     def stage(self, jobs: list[Job], final: bool) -> Callable[[sa.Connection], None] | None:
         """What the run loop's next commit writes besides the history: the rows of the attempts
@@ -471,17 +488,18 @@ class CeleryExecutor:
         recorded = {(job.step, job.attempt) for job in jobs} & self._recorded
         self._recorded -= recorded
         unrecorded = [job for job in jobs if (job.step, job.attempt) not in recorded]
-        to_send = self.cluster.put(unrecorded, self.runtime.clock())
+        now = self.runtime.clock()
+        to_send = patiently(lambda: self.cluster.put(unrecorded, now), self.run_id, "recording its attempts")
         to_send += [job for job in jobs if (job.step, job.attempt) in recorded and not job.pool]
         pooled = sum(1 for job in jobs if job.pool)
         if pooled:
             self._waiting += pooled
-            self._release()
+            self._try_release()
         send_many(self.app, to_send, self.prefix)
 
     def reattach(self, job: Job) -> None:
         """Follow an attempt a previous driver of this run started: its worker may still run it."""
-        row = self.cluster.get(job.run_id, job.step, job.attempt)
+        row = patiently(lambda: self.cluster.get(job.run_id, job.step, job.attempt), self.run_id, "following it")
         if row is None:  # its driver died between committing the start and recording the attempt
             self.submit(job)
             self._flush()
@@ -497,6 +515,28 @@ class CeleryExecutor:
         released = self.cluster.release_waiting(self.runtime.clock())
         self._waiting -= sum(1 for ready in released if ready.run_id == self.run_id)
         send_many(self.app, released, self.prefix)
+
+    def _try_release(self, recount: bool = False) -> None:
+        """`_release` (after counting this run's waiting attempts again when `recount`), unless the
+        database does not answer: a wait after the next `sweep_every` tries again, and the
+        attempts wait in their rows meanwhile."""
+        from lockgate.store.sql import describe_unreachable, unreachable
+
+        try:
+            if recount:
+                self._waiting = self.cluster.waiting_count(self.run_id)
+            self._release()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self._last_release = time.monotonic()
+            if not self._release_failing:
+                log.warning(
+                    "run %s: handing pool slots on failed (%s); trying again", self.run_id, describe_unreachable(exc)
+                )
+            self._release_failing = True
+            return
+        self._release_failing = False
 
     def wait(self, timeout: float | None) -> list[Outcome]:
         self._drop()
@@ -523,8 +563,7 @@ class CeleryExecutor:
                 return outcomes
             now = time.monotonic()
             if self._waiting > 0 and now - self._last_release >= self.sweep_every:
-                self._waiting = self.cluster.waiting_count(self.run_id)
-                self._release()  # a slot freed by another run's attempt
+                self._try_release(recount=True)  # a slot freed by another run's attempt
             if deadline is not None and now >= deadline:
                 return []
 
@@ -541,7 +580,7 @@ class CeleryExecutor:
             else:
                 out.append(Outcome(row.step, row.attempt, interrupted=True))
         if out and self._waiting > 0:
-            self._release()  # slots of this run's pools came free
+            self._try_release()  # slots of this run's pools came free
         return out
 
     def cancel(self, step: str, attempt: int) -> None:
@@ -588,6 +627,13 @@ class CeleryExecutor:
         # (cancelled elsewhere, adopted) keeps them all, for its next driver.
         if self._forgotten:
             return
-        record = self.runtime.store.get_run(self.run_id)
-        if record is not None and record.status != "RUNNING":
-            self.cluster.forget_run(self.run_id)
+        from lockgate.store.sql import describe_unreachable, unreachable
+
+        try:
+            record = self.runtime.store.get_run(self.run_id)
+            if record is not None and record.status != "RUNNING":
+                self.cluster.forget_run(self.run_id)
+        except Exception as exc:  # the sweep deletes what is left of an ended run
+            if not unreachable(exc):
+                raise
+            log.warning("run %s: its attempts' rows are left to the sweep (%s)", self.run_id, describe_unreachable(exc))

@@ -214,39 +214,51 @@ class ClusterStore:
             ]
         sent: list[Job] = []
         for name in names:
-            with self.engine.begin() as conn:
-                if self._postgres:
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"lockgate-pool:{name}"})
-                slots = conn.execute(sa.select(pools.c.slots).where(pools.c.name == name)).scalar()
-                slots = DEFAULT_POOL_SLOTS if slots is None else int(slots)
-                held = conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(attempts)
-                    .where(attempts.c.pool == name, attempts.c.state.in_(HOLDING))
-                ).scalar()
-                free = min(slots - int(held or 0), limit - len(sent))
-                if free <= 0:
-                    continue
-                rows = conn.execute(
-                    sa.select(attempts.c.run_id, attempts.c.step, attempts.c.attempt, attempts.c.job)
-                    .where(attempts.c.pool == name, attempts.c.state == WAITING)
-                    .order_by(attempts.c.priority.desc(), attempts.c.created_at)
-                    .limit(free)
-                ).all()
-                for row in rows:
-                    done = conn.execute(
-                        sa.update(attempts)
-                        .where(
-                            attempts.c.run_id == row.run_id,
-                            attempts.c.step == row.step,
-                            attempts.c.attempt == row.attempt,
-                            attempts.c.state == WAITING,
-                        )
-                        .values(state=DISPATCHED)
-                    ).rowcount
-                    if done == 1:
-                        sent.append(Job.from_json(_json.loads(row.job)))
+            try:
+                self._release_pool(name, limit, sent)
+            except sa.exc.DBAPIError:
+                if not sent:
+                    raise
+                break  # the attempts released so far must be sent; the next release does the rest
         return sent
+
+    def _release_pool(self, name: str, limit: int, sent: list[Job]) -> None:
+        """One pool's part of `release_waiting`, in a transaction of its own; adds to `sent`
+        what it released once that is committed."""
+        released: list[Job] = []
+        with self.engine.begin() as conn:
+            if self._postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"lockgate-pool:{name}"})
+            slots = conn.execute(sa.select(pools.c.slots).where(pools.c.name == name)).scalar()
+            slots = DEFAULT_POOL_SLOTS if slots is None else int(slots)
+            held = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(attempts)
+                .where(attempts.c.pool == name, attempts.c.state.in_(HOLDING))
+            ).scalar()
+            free = min(slots - int(held or 0), limit - len(sent))
+            if free <= 0:
+                return
+            rows = conn.execute(
+                sa.select(attempts.c.run_id, attempts.c.step, attempts.c.attempt, attempts.c.job)
+                .where(attempts.c.pool == name, attempts.c.state == WAITING)
+                .order_by(attempts.c.priority.desc(), attempts.c.created_at)
+                .limit(free)
+            ).all()
+            for row in rows:
+                done = conn.execute(
+                    sa.update(attempts)
+                    .where(
+                        attempts.c.run_id == row.run_id,
+                        attempts.c.step == row.step,
+                        attempts.c.attempt == row.attempt,
+                        attempts.c.state == WAITING,
+                    )
+                    .values(state=DISPATCHED)
+                ).rowcount
+                if done == 1:
+                    released.append(Job.from_json(_json.loads(row.job)))
+        sent.extend(released)
 
     def waiting_count(self, run_id: str) -> int:
         with self.engine.begin() as conn:

@@ -121,3 +121,26 @@ def relay(folder: str, seconds: float = 0.5) -> Any:
     for i in range(6):
         last = note(folder, f"r{i}", after=last, seconds=seconds)
     return last
+
+
+@task(queue="spark")
+def gated(folder: str, name: str) -> str:
+    """Notes its start, then waits (60 s at most) for a file `go` in `folder`."""
+    _ledger(folder, name=name, at=time.time())
+    deadline = time.monotonic() + 60
+    while not Path(folder, "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return name
+
+
+@pipeline
+def lanes(folder: str, lanes: int = 4, depth: int = 4, seconds: float = 0.3, gates: int = 0, pooled: int = 0) -> Any:
+    """`lanes` chains of `depth` steps side by side (steps start and end all through the run),
+    `gates` steps on the spark queue that wait for a file `go`, and `pooled` steps of pool solo."""
+    ends = []
+    for lane in range(lanes):
+        last = None
+        for i in range(depth):
+            last = note(folder, f"l{lane}-{i}", after=last, seconds=seconds)
+        ends.append(last)
+    return ends + [gated(folder, f"g{i}") for i in range(gates)] + [low(folder, f"p{i}") for i in range(pooled)]
