@@ -1,28 +1,35 @@
-"""Jayway JsonPath's word operators in filters: `in`, `nin`, `subsetof`, `anyof`, `noneof`,
-`size` and `empty`, which jsonpath-ng does not read.
+"""Jayway JsonPath's filters as the service evaluates them, over jsonpath-ng's grammar.
 
-Each relation `LEFT OPERATOR RIGHT` in a filter is swapped for a marker field jsonpath-ng parses
-as an existence test; once the path is parsed, each marker becomes a `Relation` node that
-evaluates the operator over its operands. An operand is a path (`@.x` from the item, `$.x` from
-the document the path reads) or a literal (a string, a number, `true`, `false`, `null`, or a list
-of those). As in Jayway, a path operand that names one node gives its value, one with wildcards
-or filters the list of its matches.
+Jayway's word operators (`in`, `nin`, `subsetof`, `anyof`, `noneof`, `size`, `empty`,
+`contains`, `all`, `type`, `matches`, in any case), which jsonpath-ng does not read, and `!`
+before a parenthesised test are swapped for marker fields jsonpath-ng parses as existence tests;
+once the path is parsed, each marker becomes a `Relation` node (or, for `!(...)`, the negation of
+its parsed test), and each comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`) a `Relation` too. An
+operand is a path (`@.x` from the item, `$.x` from the document the path reads) or a literal (a
+string, a number, `true`, `false`, `null`, or a list of those). As in Jayway, a path operand that
+names one node gives its value, one with wildcards or filters the list of its matches.
 
-Semantics follow Jayway's evaluators: `size` counts a string's UTF-16 code units (Java's
-`length`) or an array's items; `empty` holds for an empty string, array or object; the set
-operators need arrays on both sides (anything else does not match). Values are equal as JSON
-values are (a number is never equal to a string or a boolean; 1 equals 1.0).
+Semantics follow Jayway's evaluators and value nodes (`EvaluatorFactory`, `ValueNodes`): a string
+equals a number when it is the number's text (`'1' == 1`, not `'1.0' == 1`), a number equals a
+string that parses to the same number; strings order by UTF-16 code units, and against a number
+by the number's text; `size` counts a string's UTF-16 code units or an array's items (an object
+is -1); `empty` holds for an empty string, array or object. Where Jayway throws while it
+evaluates (a set operator or `in` whose operand is missing or not a list, `all`, `type`,
+`matches`), `FilterFailure` is raised: the state fails with States.Runtime.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-OPERATORS = ("in", "nin", "subsetof", "anyof", "noneof", "size", "empty")
-_MENTIONED = re.compile(r"\b(?:" + "|".join(OPERATORS) + r")\b")
+OPERATORS = ("in", "nin", "subsetof", "anyof", "noneof", "size", "empty", "contains", "all", "type", "matches")
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+_FILTER = re.compile(r"\?\s*\(")
 _MARK = "\u2063lockgate relation "
 _MARKED = re.compile(r"\u2063lockgate relation (\d+)")
 _FILTER_OPEN = re.compile(r"\[\s*\?\s*\(")
@@ -35,7 +42,11 @@ _UNDEFINED = object()  # what a path operand that names one node gives when that
 
 
 class FilterError(ValueError):
-    """A word operator used in a way Jayway JsonPath cannot read or evaluate."""
+    """A filter Jayway JsonPath cannot read (the service refuses the definition)."""
+
+
+class FilterFailure(Exception):
+    """A filter Jayway reads but cannot evaluate on this value (the state fails at run time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +67,8 @@ class Spec:
 
 
 def mentioned(rest: str) -> bool:
-    """Whether a path may use a word operator in a filter (a cheap test before `extract`)."""
-    return "?" in rest and _MENTIONED.search(rest) is not None
+    """Whether a path may hold a filter (a cheap test before `extract` and `attach`)."""
+    return "?" in rest and _FILTER.search(rest) is not None
 
 
 def extract(rest: str) -> tuple[str, list[Spec]]:
@@ -174,23 +185,44 @@ def _rewrite_body(body: str, found: list[Spec]) -> str:
     tokens = _tokens(body)
     swaps: list[tuple[int, int, str]] = []
     used = -1
-    for index, token in enumerate(tokens):
-        if token.kind != "word" or token.text not in OPERATORS:
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if _is_bang(tokens, index):
+            after = tokens[index + 1] if index + 1 < len(tokens) else None
+            if after is not None and after.text == "(":
+                close = _group_end(tokens, index + 1)
+                inner = body[after.end : tokens[close].start] if close < len(tokens) else ""
+                if close >= len(tokens) or not inner.strip():
+                    raise FilterError("'!(' in a filter needs a test and its closing ')'")
+                found.append(Spec((inner, None), "!", (None, None)))
+                swaps.append((token.start, tokens[close].end, f"@['{_MARK}{len(found) - 1}']"))
+                used, index = close, close + 1
+                continue
+            if after is not None and after.kind == "path" and _operator_follows(tokens, index + 2):
+                swaps.append((token.start, token.end, ""))  # Jayway skips a '!' before a compared path
+        if token.kind != "word" or token.text.lower() not in OPERATORS:
+            index += 1
             continue
+        operator = token.text.lower()
         left = tokens[index - 1] if index > 0 else None
         right = tokens[index + 1] if index + 1 < len(tokens) else None
         if left is None or index - 1 <= used or not _is_operand(left):
-            raise FilterError(f"the filter operator '{token.text}' needs a path or a value on its left")
+            raise FilterError(f"the filter operator '{operator}' needs a path or a value on its left")
         if right is None or not _is_operand(right):
-            raise FilterError(f"the filter operator '{token.text}' needs a path or a value on its right")
+            raise FilterError(f"the filter operator '{operator}' needs a path or a value on its right")
         if right.start == token.end:  # Jayway reads an operator word up to the next space
-            raise FilterError(f"the filter operator '{token.text}' must be followed by a space")
-        found.append(Spec(_operand(left), token.text, _right_operand(token.text, right)))
+            raise FilterError(f"the filter operator '{operator}' must be followed by a space")
+        found.append(Spec(_operand(left), operator, _operand(right)))
         swaps.append((left.start, right.end, f"@['{_MARK}{len(found) - 1}']"))
         used = index + 1
+        index += 2
     consumed = {start for start, _, _ in swaps} | {end for _, end, _ in swaps}
+    inside = [(start, end) for start, end, text in swaps if text]
     for token in tokens:  # a path that is not an operand may hold a filter of its own
         if token.kind == "path" and "[" in token.text and token.start not in consumed and token.end not in consumed:
+            if any(start <= token.start < end for start, end in inside):
+                continue
             rewritten = _rewrite(token.text, found)
             if rewritten != token.text:
                 swaps.append((token.start, token.end, rewritten))
@@ -204,6 +236,35 @@ def _rewrite_body(body: str, found: list[Spec]) -> str:
     return "".join(out)
 
 
+def _is_bang(tokens: list[_Token], index: int) -> bool:
+    """Whether the token at `index` is a logical `!` (not the start of `!=`)."""
+    token = tokens[index]
+    if token.text != "!":
+        return False
+    after = tokens[index + 1] if index + 1 < len(tokens) else None
+    return after is None or not (after.text == "=" and after.start == token.end)
+
+
+def _group_end(tokens: list[_Token], opened: int) -> int:
+    """The index of the `)` closing the `(` token at `opened` (len(tokens) when unclosed)."""
+    depth = 0
+    for index in range(opened, len(tokens)):
+        if tokens[index].text == "(":
+            depth += 1
+        elif tokens[index].text == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(tokens)
+
+
+def _operator_follows(tokens: list[_Token], index: int) -> bool:
+    if index >= len(tokens):
+        return False
+    token = tokens[index]
+    return token.text in ("=", "<", ">", "!") or (token.kind == "word" and token.text.lower() in OPERATORS)
+
+
 def _is_operand(token: _Token) -> bool:
     if token.kind == "word":
         return token.text in ("true", "false", "null")
@@ -215,22 +276,6 @@ def _operand(token: _Token) -> tuple[str | None, Any]:
     if token.kind == "path":
         return token.text, None
     return None, _literal(token)
-
-
-def _right_operand(operator: str, token: _Token) -> tuple[str | None, Any]:
-    right = _operand(token)
-    if right[0] is not None:
-        if operator == "empty":
-            raise FilterError("the filter operator 'empty' takes true or false on its right")
-        return right
-    value = right[1]
-    if operator == "empty" and type(value) is not bool:
-        raise FilterError("the filter operator 'empty' takes true or false on its right")
-    if operator == "size" and (type(value) not in (int, float)):
-        raise FilterError("the filter operator 'size' takes a number or a path on its right")
-    if operator not in ("size", "empty") and type(value) is not list:
-        raise FilterError(f"the filter operator '{operator}' takes a list ([...]) or a path on its right")
-    return right
 
 
 def _literal(token: _Token) -> Any:
@@ -257,6 +302,7 @@ def _literal_token(text: str) -> _Token:
 # --- evaluation ----------------------------------------------------------------------------------
 
 Query = Callable[[str], tuple[Any, bool]]  # path text -> (jsonpath-ng expression, names one node)
+Tests = Callable[[str], list[Any]]  # a filter's test text -> its parsed tests (a conjunction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,37 +320,58 @@ class _Operand:
         return [match.value for match in found]
 
 
-def attach(tree: Any, specs: list[Spec], query: Query) -> Any:
-    """The parsed `tree` with each marker of `extract` replaced by its relation.
+def attach(tree: Any, specs: list[Spec], query: Query, tests: Tests, definite: Callable[[Any], bool]) -> Any:
+    """The parsed `tree` with each marker of `extract` replaced by its relation (or negation), and
+    each comparison by a relation with Jayway's semantics.
 
     Raises FilterError when a relation stands where jsonpath-ng took it as a value to compare
     (`@.a size 2 == true`): a relation is a test of its own.
     """
-    from jsonpath_ng.ext.filter import Expression
+    from jsonpath_ng import Child, Descendants
+    from jsonpath_ng.ext.filter import And, Expression, Filter
 
     def operand(side: tuple[str | None, Any]) -> _Operand:
         text, literal = side
         if text is None:
             return _Operand(None, True, literal)
-        expression, definite = query(text)
-        return _Operand(expression, definite, None)
+        expression, names_one = query(text)
+        return _Operand(expression, names_one, None)
 
-    relations = [_relation_class(Expression)(operand(s.left), s.operator, operand(s.right)) for s in specs]
+    relation = _relation_class(Expression)
+
+    def build(index: int) -> Any:
+        spec = specs[index]
+        if spec.operator == "!":
+            return Expression(And(tests(str(spec.left[0]))), "!", None)
+        return relation(operand(spec.left), spec.operator, operand(spec.right))
+
     placed: set[int] = set()
 
     def swap(node: Any) -> Any:
         if isinstance(node, Expression) and not getattr(node, "is_relation", False):
             index = _marker(node.target)
             if index is not None:
-                if node.op not in (None, "!"):
-                    operator = specs[index].operator
-                    raise FilterError(f"the filter operator '{operator}' makes a test; it cannot be compared")
+                if node.op is not None and node.op != "!":
+                    shown = "!(...)" if specs[index].operator == "!" else specs[index].operator
+                    raise FilterError(f"the filter test '{shown}' cannot be compared")
                 placed.add(index)
-                relation = relations[index]
-                return relation.negated() if node.op == "!" else relation
+                return build(index)  # Jayway skips a '!' right before a relation's path
             node.target = swap(node.target)
             if _is_query(node.value):
                 node.value = swap(node.value)
+            if node.op == "=":
+                raise FilterError("'=' is not a filter operator (use '==')")
+            if node.op in _COMPARISONS:
+                right = (
+                    _Operand(node.value, definite(node.value), None)
+                    if _is_query(node.value)
+                    else _Operand(None, True, node.value)
+                )
+                return relation(_Operand(node.target, definite(node.target), None), node.op, right)
+            return node
+        if isinstance(node, Child) and isinstance(node.right, Filter) and not isinstance(node.left, Descendants):
+            node.left = swap(node.left)
+            node.right = _jayway_filter(Filter)(swap(node.right).expressions, definite(node.left))
             return node
         if hasattr(node, "expressions"):
             node.expressions = [swap(item) for item in node.expressions]
@@ -340,6 +407,35 @@ def _marker(target: Any) -> int | None:
     return None
 
 
+_FILTER_CLASS: Any = None
+
+
+def _jayway_filter(base: type) -> Any:
+    """A filter as Jayway applies it: to an object itself (not to its fields' values), to each item
+    of an array; on a scalar after a definite path, FilterFailure ('can not be applied to
+    primitives')."""
+    global _FILTER_CLASS
+    if _FILTER_CLASS is not None:
+        return _FILTER_CLASS
+    from jsonpath_ng import DatumInContext
+
+    class JaywayFilter(base):  # type: ignore[misc]
+        def __init__(self, expressions: list[Any], after_definite: bool) -> None:
+            super().__init__(expressions)
+            self.after_definite = after_definite
+
+        def find(self, datum: Any) -> list[Any]:
+            datum = DatumInContext.wrap(datum)
+            if type(datum.value) is dict:
+                return [datum] if all(test.find(datum) for test in self.expressions) else []
+            if type(datum.value) is not list and self.after_definite:
+                raise FilterFailure(f"a filter cannot be applied to {_kind(datum.value)}")
+            return list(super().find(datum))
+
+    _FILTER_CLASS = JaywayFilter
+    return JaywayFilter
+
+
 _RELATION_CLASS: Any = None
 
 
@@ -353,82 +449,243 @@ def _relation_class(expression: type) -> Any:
     class Relation(expression):  # type: ignore[misc]
         is_relation = True
 
-        def __init__(self, left: _Operand, operator: str, right: _Operand, negate: bool = False) -> None:
+        def __init__(self, left: _Operand, operator: str, right: _Operand) -> None:
             # target and value are what jsonpath-ng's filter looks at to see whether `$` is read
             super().__init__(left.query or This(), operator, right.query)
-            self.left_operand, self.right_operand, self.negate = left, right, negate
-
-        def negated(self) -> Any:
-            return Relation(self.left_operand, self.op, self.right_operand, not self.negate)
+            self.left_operand, self.right_operand = left, right
 
         def find(self, datum: Any) -> list[Any]:
             wrapped = DatumInContext.wrap(datum)
             left, right = self.left_operand.value(wrapped), self.right_operand.value(wrapped)
-            return [wrapped] if _EVALUATE[self.op](left, right) != self.negate else []
+            return [wrapped] if _EVALUATE[self.op](left, right) else []
 
         def __str__(self) -> str:
-            return f"{'!' if self.negate else ''}({self.target} {self.op} {self.value})"
+            return f"({self.target} {self.op} {self.value})"
 
     _RELATION_CLASS = Relation
     return Relation
 
 
-def _equal(left: Any, right: Any) -> bool:
-    """JSON equality: a boolean equals only itself, numbers compare by value, containers deeply."""
-    if type(left) is bool or type(right) is bool:
-        return left is right
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left == right
-    if type(left) is list and type(right) is list:
-        return len(left) == len(right) and all(_equal(a, b) for a, b in zip(left, right, strict=True))
-    if type(left) is dict and type(right) is dict:
-        return left.keys() == right.keys() and all(_equal(value, right[key]) for key, value in left.items())
-    if type(left) is not type(right) or left is _UNDEFINED or right is _UNDEFINED:
+# --- Jayway's value nodes ------------------------------------------------------------------------
+# A JSON value read by a path becomes a node: a string, a number (a BigDecimal of the value's Java
+# text), a boolean, null, or a JSON node (an array or object); a missing one is undefined.
+
+_BIG_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_UNMATCHABLE = object()  # a list item Jayway reads as a path or as JSON text: it equals nothing
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _java_double(value: float) -> str:
+    """Java's Double.toString: plain between 10^-3 and 10^7, else `d.dddE<n>`."""
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    exact = Decimal(repr(value))
+    if 1e-3 <= abs(value) < 1e7:
+        text = format(exact, "f")
+        return text if "." in text else text + ".0"
+    sign, digits, exponent = exact.as_tuple()
+    shown = "".join(map(str, digits)).rstrip("0") or "0"
+    power = len(digits) + int(exponent) - 1
+    return ("-" if sign else "") + shown[0] + "." + (shown[1:] or "0") + f"E{power}"
+
+
+def _number_text(value: int | float) -> str:
+    """A number node's text: Java's BigDecimal.toString of the value's Java text."""
+    return str(value) if type(value) is int else str(Decimal(_java_double(value)))
+
+
+def _decimal(value: int | float) -> Decimal:
+    return Decimal(value) if type(value) is int else Decimal(_java_double(value))
+
+
+def _java_equal(left: Any, right: Any) -> bool:
+    """Java's equals over parsed JSON: an integer never equals a fraction, containers deeply."""
+    if type(left) is not type(right):
         return False
+    if type(left) is list:
+        return len(left) == len(right) and all(_java_equal(a, b) for a, b in zip(left, right, strict=True))
+    if type(left) is dict:
+        return left.keys() == right.keys() and all(_java_equal(value, right[key]) for key, value in left.items())
     return bool(left == right)
 
 
+def _node_equal(left: Any, right: Any) -> bool:
+    """`left.equals(right)` of Jayway's value nodes (not symmetric between strings and numbers)."""
+    if left is _UNDEFINED or right is _UNDEFINED or left is _UNMATCHABLE or right is _UNMATCHABLE:
+        return False
+    if left is None or right is None:
+        return left is None and right is None
+    if type(left) is bool or type(right) is bool:
+        return left is right
+    if type(left) is str:
+        if type(right) is str:
+            return left == right
+        return _is_number(right) and left == _number_text(right)
+    if _is_number(left):
+        if _is_number(right):
+            return _decimal(left) == _decimal(right)
+        return type(right) is str and _BIG_DECIMAL.fullmatch(right) is not None and _decimal(left) == Decimal(right)
+    return False  # a JSON node equals only through `==` between two JSON nodes
+
+
+def _equals(left: Any, right: Any) -> bool:
+    if type(left) in (list, dict) and type(right) in (list, dict):
+        return _java_equal(left, right)
+    return _node_equal(left, right)
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-be", "surrogatepass")  # bytes order as Java's UTF-16 code units do
+
+
+def _order(left: Any, right: Any) -> int | None:
+    """-1, 0 or 1 as Jayway orders two values (numbers, strings, or one of each), else None."""
+    if _is_number(left) and _is_number(right):
+        a, b = _decimal(left), _decimal(right)
+        return (a > b) - (a < b)
+    if type(left) is str and _is_number(right):
+        right = _number_text(right)
+    elif _is_number(left) and type(right) is str:
+        left = _number_text(left)
+    if type(left) is str and type(right) is str:
+        x, y = _utf16(left), _utf16(right)
+        return (x > y) - (x < y)
+    return None
+
+
+def _ordered(test: Callable[[int], bool]) -> Callable[[Any, Any], bool]:
+    def evaluate(left: Any, right: Any) -> bool:
+        order = _order(left, right)
+        return order is not None and test(order)
+
+    return evaluate
+
+
+def _kind(value: Any) -> str:
+    if value is _UNDEFINED:
+        return "a missing value"
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "a boolean"
+    if type(value) is str:
+        return "a string"
+    return "an object" if type(value) is dict else "a number"
+
+
+def _value_list(value: Any, operator: str) -> list[Any] | None:
+    """An operand as Jayway's value list: None for an object (no match); FilterFailure for a value
+    that is no JSON node (Jayway's 'Expected value list node') or a list holding containers."""
+    if type(value) is dict:
+        return None
+    if type(value) is not list:
+        raise FilterFailure(f"the filter operator '{operator}' needs a list, not {_kind(value)}")
+    items: list[Any] = []
+    for item in value:
+        if type(item) in (list, dict):
+            raise FilterFailure(
+                f"the filter operator '{operator}' cannot compare the items of a list of lists or objects"
+            )
+        if type(item) is str and _read_as_node(item):
+            item = _UNMATCHABLE
+        items.append(item)
+    return items
+
+
+def _read_as_node(text: str) -> bool:
+    """Whether Jayway reads a string list item as a path or as JSON text rather than a string."""
+    stripped = text.strip()
+    if stripped[:1] in ("$", "@"):
+        return True
+    return len(stripped) > 1 and (stripped[0], stripped[-1]) in (("[", "]"), ("{", "}"))
+
+
 def _member(value: Any, items: list[Any]) -> bool:
-    return value is not _UNDEFINED and any(_equal(value, item) for item in items)
+    return any(_node_equal(value, item) for item in items)
 
 
-def _in(left: Any, right: Any) -> bool:
-    return type(right) is list and _member(left, right)
+def _in(left: Any, right: Any, operator: str = "in") -> bool:
+    items = _value_list(right, operator)
+    return items is not None and _member(left, items)
+
+
+def _both_lists(left: Any, right: Any, operator: str) -> tuple[list[Any], list[Any]] | None:
+    rights = _value_list(right, operator)  # Jayway reads the right side first
+    if rights is None:
+        return None
+    lefts = _value_list(left, operator)
+    return None if lefts is None else (lefts, rights)
 
 
 def _subsetof(left: Any, right: Any) -> bool:
-    return type(left) is list and type(right) is list and all(_member(item, right) for item in left)
+    lists = _both_lists(left, right, "subsetof")
+    return lists is not None and all(_member(item, lists[1]) for item in lists[0])
 
 
 def _anyof(left: Any, right: Any) -> bool:
-    return type(left) is list and type(right) is list and any(_member(item, right) for item in left)
+    lists = _both_lists(left, right, "anyof")
+    return lists is not None and any(_member(item, lists[1]) for item in lists[0])
 
 
 def _noneof(left: Any, right: Any) -> bool:
-    return type(left) is list and type(right) is list and not any(_member(item, right) for item in left)
+    lists = _both_lists(left, right, "noneof")
+    return lists is not None and not any(_member(item, lists[1]) for item in lists[0])
 
 
 def _size(left: Any, right: Any) -> bool:
-    if type(right) not in (int, float):
+    if not _is_number(right):
         return False
     expected = int(right)  # Java's intValue: toward zero
     if type(left) is str:
-        return len(left.encode("utf-16-le")) // 2 == expected  # Java counts UTF-16 code units
-    return type(left) is list and len(left) == expected
+        return len(_utf16(left)) // 2 == expected  # Java counts UTF-16 code units
+    if type(left) is list:
+        return len(left) == expected
+    return type(left) is dict and expected == -1  # Jayway's length of an object
 
 
 def _empty(left: Any, right: Any) -> bool:
-    if type(right) is not bool or type(left) not in (str, list, dict):
+    if type(left) not in (str, list, dict):
         return False
+    if type(right) is not bool:
+        raise FilterFailure(f"the filter operator 'empty' needs true or false on its right, not {_kind(right)}")
     return (len(left) == 0) is right
 
 
+def _contains(left: Any, right: Any) -> bool:
+    if type(left) is str:
+        return type(right) is str and right in left
+    if type(left) is list:
+        items = _value_list(left, "contains")
+        return items is not None and any(_node_equal(right, item) for item in items)
+    return False
+
+
+def _never(operator: str) -> Callable[[Any, Any], bool]:
+    def evaluate(left: Any, right: Any) -> bool:
+        raise FilterFailure(f"the filter operator '{operator}' cannot be evaluated in a path's text")
+
+    return evaluate
+
+
 _EVALUATE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": _equals,
+    "!=": lambda left, right: not _equals(left, right),
+    "<": _ordered(lambda order: order < 0),
+    "<=": _ordered(lambda order: order <= 0),
+    ">": _ordered(lambda order: order > 0),
+    ">=": _ordered(lambda order: order >= 0),
     "in": _in,
-    "nin": lambda left, right: not _in(left, right),
+    "nin": lambda left, right: not _in(left, right, "nin"),
     "subsetof": _subsetof,
     "anyof": _anyof,
     "noneof": _noneof,
     "size": _size,
     "empty": _empty,
+    "contains": _contains,
+    "all": _never("all"),  # Jayway reads its right side as a value list, which text never makes
+    "type": _never("type"),  # a class, which text never makes
+    "matches": _never("matches"),  # a predicate, which text never makes
 }
