@@ -67,6 +67,11 @@ def test_what_jayway_cannot_evaluate_fails_the_state_with_states_runtime(path: s
     assert ids(path, {**ITEMS, "items": []}) == []  # evaluated on no item, it throws nothing
 
 
+def test_a_test_for_the_field_first_keeps_a_set_operator_from_failing() -> None:
+    assert ids("$.items[?(@.tags && @.tags anyof ['a', 'c'])].id") == [1, 3]  # && stops at the first false
+    assert ids("$.items[?(!@.tags || @.tags anyof ['c'])].id") == [3, 4]
+
+
 def test_membership_compares_as_jayways_value_nodes() -> None:
     data = {"v": [{"x": 1}, {"x": 1.0}, {"x": "1"}, {"x": "1.0"}, {"x": True}, {"x": [1]}, {"x": {"a": None}}]}
     # a string is in a list of numbers when it is a number's text; a number when a string parses to it
