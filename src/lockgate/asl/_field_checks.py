@@ -68,6 +68,11 @@ class FieldChecks:
     def add(self, pointer: str, state: str | None, message: str) -> None:
         self.problems.append(Problem(pointer, state, message))
 
+    def comment(self, name: str | None, node: dict[str, Any], at: str) -> None:
+        """`Comment` is a human-readable string wherever the language allows one."""
+        if "Comment" in node and not isinstance(node["Comment"], str):
+            self.add(f"{at}/Comment", name, "Comment must be a string")
+
     def target(self, name: str | None, target: Any, at: str, names: set[str]) -> None:
         if not isinstance(target, str):
             self.add(at, name, "a transition must name a state (a string)")
@@ -227,6 +232,7 @@ class FieldChecks:
             if not isinstance(handler, dict):
                 self.add(pointer, name, f"each {key} entry must be an object")
                 continue
+            self.comment(name, handler, pointer)
             for field in handler:
                 if field not in allowed:
                     self.add(f"{pointer}/{escape(field)}", name, f"the field '{field}' is not allowed in a {key} entry")
@@ -281,6 +287,7 @@ class FieldChecks:
         if not isinstance(rule, dict):
             self.add(at, name, "a Choice rule must be an object")
             return
+        self.comment(name, rule, at)
         if top:
             if "Next" not in rule:
                 self.add(at, name, "a top-level Choice rule needs Next")
@@ -313,6 +320,8 @@ class FieldChecks:
             return
         operator = operators[0]
         value, pointer = rule[operator], f"{at}/{escape(operator)}"
+        if operator in ("And", "Or", "Not") and "Variable" in rule:
+            self.add(f"{at}/Variable", name, f"Variable cannot be used with {operator}: {operator} combines whole rules")
         if operator in ("And", "Or"):
             if not isinstance(value, list) or not value:
                 self.add(pointer, name, f"{operator} must be a non-empty array of Choice rules")

@@ -188,7 +188,8 @@ ITEM = {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}
 
 @pytest.mark.parametrize("mode", ["INLINE", "DISTRIBUTED"])
 def test_legacy_iterator_and_parameters(mode: str) -> None:
-    iterator = {**ITEM, "ProcessorConfig": {"Mode": mode}} if mode == "DISTRIBUTED" else ITEM
+    config = {"Mode": mode, "ExecutionType": "STANDARD"}
+    iterator = {**ITEM, "ProcessorConfig": config} if mode == "DISTRIBUTED" else ITEM
     state = {"Type": "Map", "ItemsPath": "$.xs", "Parameters": {"x.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
              "Iterator": iterator}  # fmt: skip
     from lockgate.asl.validate import validate
@@ -205,7 +206,8 @@ def test_max_concurrency_and_tolerated_failure_paths_may_name_variables() -> Non
             "Set": {"Type": "Pass", "Assign": {"limit": 2, "share": 50}, "Next": "Each"},
             "Each": {"Type": "Map", "ItemsPath": "$.xs", "MaxConcurrencyPath": "$limit",
                      "ToleratedFailurePercentagePath": "$share",
-                     "ItemProcessor": {**fails, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}, "End": True},
+                     "ItemProcessor": {**fails, "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}},
+                     "End": True},
         },
     }  # fmt: skip
     from lockgate.asl.validate import validate

@@ -220,7 +220,7 @@ ACCEPTED = {
     "an ItemBatcher with BatchInput and byte limit": one(
         {
             "Type": "Map",
-            "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+            "ItemProcessor": {**ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}},
             "ItemBatcher": {"MaxInputBytesPerBatch": 1024, "BatchInput": {"k.$": "$.k"}},
         }
     ),
@@ -270,6 +270,7 @@ def test_keys_given_twice_in_the_text_are_refused() -> None:
 
     batcher = (
         '{"StartAt": "M", "States": {"M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "I", '
+        '"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, '
         '"States": {"I": {"Type": "Pass", "End": true}}}, '
         '"ItemBatcher": {"MaxItemsPerBatch": 2, "MaxItemsPerBatch": 3}}}}'
     )
@@ -285,3 +286,81 @@ def test_keys_given_twice_in_the_text_are_refused() -> None:
     assert [p.message for p in validate(definitions.loads(unique))] == [
         "the field 'a' appears twice once '.$' is removed"
     ]
+
+
+DISTRIBUTED = {**ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}}
+CHOICE_RULE = {"Variable": "$.a", "IsPresent": True, "Next": "T"}
+
+
+def choice(rule: dict[str, Any]) -> dict[str, Any]:
+    return {"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [rule]}, "T": {"Type": "Succeed"}}}
+
+
+# Rules of the Amazon States Language and of the service's validator (SCHEMA_VALIDATION_FAILED,
+# INVALID_STATE_NAME, INVALID_RESOURCE): each definition breaks one, at the pointer given.
+BROKEN_RULES = {
+    "a state's Comment that is not a string": (one({"Type": "Pass", "Comment": 5}), "/States/S/Comment", "Comment"),
+    "the machine's Comment that is not a string": (
+        one({"Type": "Pass"}, Comment=["a"]), "/Comment", "Comment must be a string"),
+    "a branch's Comment that is not a string": (
+        one({"Type": "Parallel", "Branches": [{**ITEM, "Comment": 1}]}), "/States/S/Branches/0/Comment", "Comment"),
+    "a Choice rule's Comment that is not a string": (
+        choice({**CHOICE_RULE, "Comment": True}), "/States/C/Choices/0/Comment", "Comment must be a string"),
+    "a retrier's Comment that is not a string": (
+        task(LAMBDA, Retry=[{"ErrorEquals": ["X"], "Comment": {}}]), "/States/S/Retry/0/Comment", "Comment"),
+    "a Version that is not a string": (one({"Type": "Pass"}, Version=1.0), "/Version", "Version must be a string"),
+    "an empty state name": ({"StartAt": "", "States": {"": {"Type": "Pass", "End": True}}}, "/States/",
+                            "a state name must be 1 to 80 characters"),
+    "a state name with a control character": (
+        {"StartAt": "a\tb", "States": {"a\tb": {"Type": "Pass", "End": True}}}, "/States/a\tb", "no control characters"),
+    "a Task Resource that is not a URI": (task("hello"), "/States/S/Resource", "must be a URI"),
+    "a Wait over the service's longest": (
+        one({"Type": "Wait", "Seconds": 100_000_000}), "/States/S/Seconds", "Seconds must be at most 99999999"),
+    "Variable beside And": (
+        choice({"Variable": "$.a", "And": [{"Variable": "$.a", "IsPresent": True}], "Next": "T"}),
+        "/States/C/Choices/0/Variable", "Variable cannot be used with And"),
+    "Variable beside Not": (
+        choice({"Variable": "$.a", "Not": {"Variable": "$.a", "IsPresent": True}, "Next": "T"}),
+        "/States/C/Choices/0/Variable", "Variable cannot be used with Not"),
+    "a DISTRIBUTED processor without ExecutionType": (
+        one({"Type": "Map", "ItemProcessor": {**ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}}),
+        "/States/S/ItemProcessor/ProcessorConfig", "needs ExecutionType"),
+    **{
+        f"{key} on an inline Map": (
+            one({"Type": "Map", "ItemProcessor": ITEM, key: value}), f"/States/S/{key}", "a field of a distributed Map")
+        for key, value in [
+            ("ItemReader", {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}}),
+            ("ItemBatcher", {"MaxItemsPerBatch": 2}),
+            ("ResultWriter", {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}}),
+            ("ToleratedFailurePercentage", 5),
+            ("ToleratedFailureCount", 1),
+            ("Label", "each"),
+        ]
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_RULES))
+def test_a_broken_rule_is_refused_at_its_field(case: str) -> None:
+    definition, pointer, message = BROKEN_RULES[case]
+    found = validate(definition)
+    assert [p.pointer for p in found] == [pointer], (case, found)
+    assert message in found[0].message, (case, found[0].message)
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        one({"Type": "Pass", "Comment": "copies its input"}, Comment="a machine", Version="1.0"),
+        task("python:jobs:score"),
+        task("lockgate:task:load"),
+        task("arn:aws:lambda:us-east-1:123456789012:function:Score"),
+        one({"Type": "Wait", "Seconds": 99_999_999}),
+        choice({"Not": {"Variable": "$.a", "IsPresent": True}, "Next": "T", "Comment": "no a"}),
+        one({"Type": "Map", "ItemProcessor": DISTRIBUTED, "ItemBatcher": {"MaxItemsPerBatch": 2}, "Label": "each",
+             "ToleratedFailurePercentage": 5, "ToleratedFailureCount": 1}),
+        one({"Type": "Map", "Iterator": DISTRIBUTED, "ItemBatcher": {"MaxItemsPerBatch": 2}}),
+    ],
+)  # fmt: skip
+def test_what_the_rules_allow_is_taken(definition: dict[str, Any]) -> None:
+    assert validate(definition) == []
