@@ -321,7 +321,8 @@ class FieldChecks:
         operator = operators[0]
         value, pointer = rule[operator], f"{at}/{escape(operator)}"
         if operator in ("And", "Or", "Not") and "Variable" in rule:
-            self.add(f"{at}/Variable", name, f"Variable cannot be used with {operator}: {operator} combines whole rules")
+            message = f"Variable cannot be used with {operator}: {operator} combines whole rules"
+            self.add(f"{at}/Variable", name, message)
         if operator in ("And", "Or"):
             if not isinstance(value, list) or not value:
                 self.add(pointer, name, f"{operator} must be a non-empty array of Choice rules")

@@ -101,7 +101,7 @@ class _Checker(FieldChecks):
                 self.add(f"{at}/{escape(key)}", None, f"the field '{key}' is not allowed here")
         self.comment(None, machine, at)
         if top and "Version" in machine and not isinstance(machine["Version"], str):
-            self.add(f"{at}/Version", None, "Version must be a string (\"1.0\")")
+            self.add(f"{at}/Version", None, 'Version must be a string ("1.0")')
         if top:
             language = self.query_language(machine, at, None, None) or "JSONPath"
             timeout = machine.get("TimeoutSeconds")

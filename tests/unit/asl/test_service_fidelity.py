@@ -198,6 +198,9 @@ def test_legacy_iterator_and_parameters(mode: str) -> None:
     assert run(one(state), {"xs": ["a", "b"]})["output"] == [{"x": "a", "i": 0}, {"x": "b", "i": 1}]
 
 
+DISTRIBUTED = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+
+
 def test_max_concurrency_and_tolerated_failure_paths_may_name_variables() -> None:
     fails = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "No"}}}
     definition = {
@@ -206,7 +209,7 @@ def test_max_concurrency_and_tolerated_failure_paths_may_name_variables() -> Non
             "Set": {"Type": "Pass", "Assign": {"limit": 2, "share": 50}, "Next": "Each"},
             "Each": {"Type": "Map", "ItemsPath": "$.xs", "MaxConcurrencyPath": "$limit",
                      "ToleratedFailurePercentagePath": "$share",
-                     "ItemProcessor": {**fails, "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}},
+                     "ItemProcessor": {**fails, "ProcessorConfig": DISTRIBUTED},
                      "End": True},
         },
     }  # fmt: skip

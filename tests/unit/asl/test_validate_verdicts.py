@@ -312,7 +312,8 @@ BROKEN_RULES = {
     "an empty state name": ({"StartAt": "", "States": {"": {"Type": "Pass", "End": True}}}, "/States/",
                             "a state name must be 1 to 80 characters"),
     "a state name with a control character": (
-        {"StartAt": "a\tb", "States": {"a\tb": {"Type": "Pass", "End": True}}}, "/States/a\tb", "no control characters"),
+        {"StartAt": "a\tb", "States": {"a\tb": {"Type": "Pass", "End": True}}}, "/States/a\tb",
+        "no control characters"),
     "a Task Resource that is not a URI": (task("hello"), "/States/S/Resource", "must be a URI"),
     "a Wait over the service's longest": (
         one({"Type": "Wait", "Seconds": 100_000_000}), "/States/S/Seconds", "Seconds must be at most 99999999"),
