@@ -39,6 +39,8 @@ _PATH_STOP = frozenset(" \t\r\n)(&|=<>!,~'\"")
 _LITERAL = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null""")
 _UNESCAPE = re.compile(r"\\(.)")
 _UNDEFINED = object()  # what a path operand that names one node gives when that node is missing
+_CALLED = re.compile(r"\.([A-Za-z]+)\(\)$")
+FUNCTIONS = ("length", "size", "keys", "min", "max", "avg", "sum", "stddev")  # those evaluated in a filter
 
 
 class FilterError(ValueError):
@@ -153,6 +155,8 @@ def _path_end(text: str, start: int) -> int:
             break
         else:
             at += 1
+    if text[at : at + 2] == "()" and _CALLED.search(text, start, at + 2):
+        at += 2  # a function call ends the path (`@.tags.length()`)
     return min(at, len(text))
 
 
@@ -217,6 +221,7 @@ def _rewrite_body(body: str, found: list[Spec]) -> str:
         swaps.append((left.start, right.end, f"@['{_MARK}{len(found) - 1}']"))
         used = index + 1
         index += 2
+    _called_comparisons(tokens, swaps, found)
     consumed = {start for start, _, _ in swaps} | {end for _, end, _ in swaps}
     inside = [(start, end) for start, end, text in swaps if text]
     for token in tokens:  # a path that is not an operand may hold a filter of its own
@@ -234,6 +239,46 @@ def _rewrite_body(body: str, found: list[Spec]) -> str:
         at = end
     out.append(body[at:])
     return "".join(out)
+
+
+def _called_comparisons(tokens: list[_Token], swaps: list[tuple[int, int, str]], found: list[Spec]) -> None:
+    """Swap each comparison with a function call on either side (`@.tags.length() > 1`) for a
+    marker: jsonpath-ng reads no function."""
+    taken = [(start, end) for start, end, text in swaps if text]
+    for index, token in enumerate(tokens):
+        if token.kind != "path" or _CALLED.search(token.text) is None:
+            continue
+        if any(start <= token.start < end for start, end in taken):
+            continue
+        left, operator, right = _comparison_around(tokens, index)
+        if operator is None or left is None or right is None:
+            raise FilterError(f"the function call '{token.text}' in a filter must be compared (==, <, ...)")
+        found.append(Spec(_operand(left), operator, _operand(right)))
+        swaps.append((left.start, right.end, f"@['{_MARK}{len(found) - 1}']"))
+        taken.append((left.start, right.end))
+
+
+def _comparison_around(tokens: list[_Token], index: int) -> tuple[_Token | None, str | None, _Token | None]:
+    """(left, operator, right) of the comparison the operand at `index` stands in, if any."""
+
+    def operator_at(first: int, step: int) -> tuple[str, int] | None:
+        run: list[_Token] = []
+        at = first
+        while 0 <= at < len(tokens) and tokens[at].kind == "punct" and tokens[at].text in "=<>!":
+            if run and (tokens[at].start != run[-1].end if step > 0 else tokens[at].end != run[-1].start):
+                break
+            run.append(tokens[at])
+            at += step
+        text = "".join(t.text for t in (run if step > 0 else reversed(run)))
+        return (text, at) if text in _COMPARISONS else None
+
+    after = operator_at(index + 1, 1)
+    if after is not None and 0 <= after[1] < len(tokens) and _is_operand(tokens[after[1]]):
+        return tokens[index], after[0], tokens[after[1]]
+    before = operator_at(index - 1, -1)
+    if before is not None and 0 <= before[1] < len(tokens) and _is_operand(tokens[before[1]]):
+        return tokens[before[1]], before[0], tokens[index]
+    return None, None, None
 
 
 def _is_bang(tokens: list[_Token], index: int) -> bool:
@@ -310,14 +355,40 @@ class _Operand:
     query: Any  # a jsonpath-ng expression, or None for a literal
     definite: bool
     literal: Any
+    function: str | None = None  # a Jayway function applied to what the path finds
 
     def value(self, datum: Any) -> Any:
         if self.query is None:
             return self.literal
         found = self.query.find(datum)
-        if self.definite:
-            return found[0].value if found else _UNDEFINED
-        return [match.value for match in found]
+        value = (found[0].value if found else _UNDEFINED) if self.definite else [match.value for match in found]
+        return value if self.function is None or value is _UNDEFINED else _call(self.function, value)
+
+
+def _call(function: str, value: Any) -> Any:
+    """Jayway's path functions (`Length`, `KeySetFunction`, the numeric aggregations, which give a
+    Java double and fail on no number)."""
+    if function in ("length", "size"):
+        return len(value) if type(value) in (list, dict) else None
+    if function == "keys":
+        return list(value) if type(value) is dict else None
+    numbers = [float(item) for item in value if _is_number(item)] if type(value) is list else []
+    if not numbers:
+        what = "an array with no number" if type(value) is list else _kind(value)
+        raise FilterFailure(f"the function '{function}()' needs an array holding numbers, not {what}")
+    if function == "min":
+        return min(numbers)
+    if function == "max":
+        return max(numbers)
+    total = squares = 0.0
+    for number in numbers:  # in order, as Java adds doubles
+        total += number
+        squares += number * number
+    if function == "sum":
+        return total
+    if function == "avg":
+        return total / len(numbers)
+    return math.sqrt(squares / len(numbers) - total * total / len(numbers) / len(numbers))
 
 
 def attach(tree: Any, specs: list[Spec], query: Query, tests: Tests, definite: Callable[[Any], bool]) -> Any:
@@ -334,8 +405,19 @@ def attach(tree: Any, specs: list[Spec], query: Query, tests: Tests, definite: C
         text, literal = side
         if text is None:
             return _Operand(None, True, literal)
-        expression, names_one = query(text)
-        return _Operand(expression, names_one, None)
+        called = _CALLED.search(text)
+        if called is None:
+            expression, names_one = query(text)
+            return _Operand(expression, names_one, None)
+        function, head = called.group(1), text[: called.start()]
+        if function not in FUNCTIONS:
+            raise FilterError(f"the function '{function}()' is not evaluated in a filter (only {', '.join(FUNCTIONS)})")
+        if head == "@":
+            from jsonpath_ng import This
+
+            return _Operand(This(), True, None, function)
+        expression, names_one = query(head)
+        return _Operand(expression, names_one, None, function)
 
     relation = _relation_class(Expression)
 
@@ -573,6 +655,8 @@ def _kind(value: Any) -> str:
         return "a boolean"
     if type(value) is str:
         return "a string"
+    if type(value) is list:
+        return "an array"
     return "an object" if type(value) is dict else "a number"
 
 

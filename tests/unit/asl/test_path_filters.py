@@ -175,6 +175,37 @@ def test_a_filter_tests_an_object_itself_and_refuses_a_scalar() -> None:
         ids("$.name[?(@.total > 1)]", data)
 
 
+def test_functions_inside_a_filter_are_compared() -> None:
+    data = {"items": [{"id": 1, "tags": ["a", "b"], "p": [1, 2, 3]}, {"id": 2, "tags": [], "p": [4]},
+                      {"id": 3, "tags": {"k": 1}, "p": [2, "x", 2]}], "n": 2}  # fmt: skip
+    assert ids("$.items[?(@.tags.length() > 1)].id", data) == [1]
+    assert ids("$.items[?(@.tags.size() == 0)].id", data) == [2]
+    assert ids("$.items[?(@.tags.length() == 1)].id", data) == [3]  # an object's number of fields
+    assert ids("$.items[?(1 < @.tags.length())].id", data) == [1]
+    assert ids("$.items[?(@.tags.length() == $.n)].id", data) == [1]
+    assert ids("$.items[?(@.p.sum() >= 4)].id", data) == [1, 2, 3]
+    assert ids("$.items[?(@.p.avg() == 2)].id", data) == [1, 3]  # numbers only: 'x' is left out
+    assert ids("$.items[?(@.p.max() == 4 || @.p.min() == 1)].id", data) == [1, 2]
+    assert ids("$.items[?(@.p.stddev() == 0)].id", data) == [2, 3]
+    assert ids("$.items[?(@.tags.keys() contains 'k')].id", data) == [3]
+    assert ids("$.items[?(!(@.tags.length() > 1))].id", data) == [2, 3]
+    assert ids("$.items[?(@.id.length() == null)].id", data) == [1, 2, 3]  # a number has no length
+    with pytest.raises(StatesError, match=r"the function 'sum\(\)' needs an array holding numbers"):
+        ids("$.items[?(@.tags.sum() > 1)].id", data)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("$.a[?(@.tags.length())]", "the function call '@.tags.length()' in a filter must be compared"),
+        ("$.a[?(@.tags.first() == 'a')]", "the function 'first()' is not evaluated in a filter"),
+    ],
+)
+def test_functions_lockgate_does_not_evaluate_in_a_filter_are_refused(path: str, reason: str) -> None:
+    problem = paths.path_problem(path)
+    assert problem is not None and reason in problem
+
+
 def test_fields_and_strings_named_like_operators_are_left_alone() -> None:
     data = {"x": [{"size": 3, "in": "a in b", "empty": True}, {"size": 1, "in": "c", "empty": False}]}
     assert ids("$.x[?(@.size > 2)].in", data) == ["a in b"]
