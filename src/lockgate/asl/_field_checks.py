@@ -53,6 +53,20 @@ MAP_PARTS = {
 }
 
 
+_BATCH_BYTES = 262_144  # the service's largest MaxInputBytesPerBatch
+_MAX_ITEMS = 100_000_000  # the service's largest ReaderConfig MaxItems
+_READER_RESOURCE = re.compile(r"arn:aws[a-z-]*:states:::s3:(getObject|listObjectsV2)")
+_WRITER_RESOURCE = re.compile(r"arn:aws[a-z-]*:states:::s3:putObject")
+_CONFIG_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
+    "ReaderConfig": {
+        "InputType": ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET"),
+        "CSVHeaderLocation": ("FIRST_ROW", "GIVEN"),
+        "CSVDelimiter": ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"),
+    },
+    "WriterConfig": {"OutputType": ("JSON", "JSONL"), "Transformation": ("NONE", "COMPACT", "FLATTEN")},
+}
+
+
 def _looks_like_expression(text: str) -> bool:
     """A string meant as `{% %}` but malformed: a delimiter missing, or text or spaces around them."""
     stripped = text.strip()
@@ -209,6 +223,12 @@ class FieldChecks:
                     self.add(f"{at}/{field}Path", name, f"'{field}Path' is a JSONPath field")
                 else:
                     self.path(name, part[f"{field}Path"], f"{at}/{field}Path", f"{field}Path", reference=True)
+        size = part.get("MaxInputBytesPerBatch") if key == "ItemBatcher" else None
+        if is_int(size) and size > _BATCH_BYTES:
+            message = f"MaxInputBytesPerBatch must be at most {_BATCH_BYTES} (256 KiB)"
+            self.add(f"{at}/MaxInputBytesPerBatch", name, message)
+        if key in ("ItemReader", "ResultWriter"):
+            self.map_io(name, key, part, at, language)
         if language == "JSONPath":
             for field in ("Parameters", "BatchInput"):
                 if isinstance(part.get(field), dict):
@@ -219,6 +239,49 @@ class FieldChecks:
             if "Parameters" in part:
                 self.add(f"{at}/Parameters", name, "'Parameters' is a JSONPath field; use Arguments")
             self.expressions(name, {k: v for k, v in part.items() if k != "Resource"}, at)
+
+    def map_io(self, name: str, key: str, part: dict[str, Any], at: str, language: str) -> None:
+        """An ItemReader's or ResultWriter's Resource and the values of its config, as the service
+        documents them."""
+        resource = part.get("Resource")
+        pattern = _READER_RESOURCE if key == "ItemReader" else _WRITER_RESOURCE
+        if isinstance(resource, str) and not pattern.fullmatch(resource):
+            wanted = "s3:getObject or s3:listObjectsV2" if key == "ItemReader" else "s3:putObject"
+            self.add(f"{at}/Resource", name, f"the Resource of {key} must be arn:aws:states:::{wanted}")
+        config_key = "ReaderConfig" if key == "ItemReader" else "WriterConfig"
+        if config_key not in part:
+            return
+        config = part[config_key]
+        if not isinstance(config, dict):
+            self.add(f"{at}/{config_key}", name, f"{config_key} must be an object")
+            return
+        for field, allowed in _CONFIG_VALUES[config_key].items():
+            value = config.get(field)
+            if (
+                field in config
+                and not (language == "JSONata" and jsonata.is_expression(value))
+                and value not in allowed
+            ):
+                self.add(
+                    f"{at}/{config_key}/{field}", name, f"{field} must be one of {', '.join(allowed)}, not {value!r}"
+                )
+        if config_key == "WriterConfig":
+            return
+        headers = config.get("CSVHeaders")
+        if config.get("CSVHeaderLocation") == "GIVEN" and not (
+            isinstance(headers, list) and headers and all(isinstance(header, str) for header in headers)
+        ):
+            self.add(
+                f"{at}/ReaderConfig/CSVHeaders", name, "CSVHeaderLocation GIVEN needs CSVHeaders, an array of names"
+            )
+        if "MaxItems" in config and "MaxItemsPath" in config:
+            self.add(f"{at}/ReaderConfig/MaxItemsPath", name, "MaxItems and MaxItemsPath cannot be used together")
+        items = config.get("MaxItems")
+        expression = language == "JSONata" and jsonata.is_expression(items)
+        if "MaxItems" in config and not expression and not (is_int(items) and 0 <= items <= _MAX_ITEMS):
+            self.add(f"{at}/ReaderConfig/MaxItems", name, f"MaxItems must be an integer from 0 to {_MAX_ITEMS}")
+        if "MaxItemsPath" in config:
+            self.path(name, config["MaxItemsPath"], f"{at}/ReaderConfig/MaxItemsPath", "MaxItemsPath", reference=True)
 
     # --- Retry and Catch ---------------------------------------------------------------------
 

@@ -340,6 +340,44 @@ BROKEN_RULES = {
     },
 }  # fmt: skip
 
+READ = {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}}
+WRITE = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b", "Prefix": "out"}}
+
+
+def distributed(**fields: Any) -> dict[str, Any]:
+    return one({"Type": "Map", "ItemProcessor": DISTRIBUTED, **fields})
+
+
+BROKEN_RULES.update({
+    "a batch over 256 KiB": (distributed(ItemBatcher={"MaxInputBytesPerBatch": 262_145}),
+                             "/States/S/ItemBatcher/MaxInputBytesPerBatch", "at most 262144"),
+    "a reader of another resource": (distributed(ItemReader={**READ, "Resource": "arn:aws:states:::s3:deleteObject"}),
+                                     "/States/S/ItemReader/Resource", "s3:getObject or s3:listObjectsV2"),
+    "a writer of another resource": (distributed(ResultWriter={**WRITE, "Resource": "arn:aws:states:::s3:getObject"}),
+                                     "/States/S/ResultWriter/Resource", "arn:aws:states:::s3:putObject"),
+    "an unknown InputType": (distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "XML"}}),
+                             "/States/S/ItemReader/ReaderConfig/InputType", "InputType must be one of CSV"),
+    "an unknown CSVHeaderLocation": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "TOP"}}),
+        "/States/S/ItemReader/ReaderConfig/CSVHeaderLocation", "FIRST_ROW, GIVEN"),
+    "GIVEN headers without CSVHeaders": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN"}}),
+        "/States/S/ItemReader/ReaderConfig/CSVHeaders", "needs CSVHeaders"),
+    "an unknown CSVDelimiter": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "CSV", "CSVDelimiter": "DASH"}}),
+        "/States/S/ItemReader/ReaderConfig/CSVDelimiter", "COMMA, PIPE, SEMICOLON, SPACE, TAB"),
+    "MaxItems over 100,000,000": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "JSON", "MaxItems": 100_000_001}}),
+        "/States/S/ItemReader/ReaderConfig/MaxItems", "from 0 to 100000000"),
+    "MaxItems and MaxItemsPath": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "JSON", "MaxItems": 2, "MaxItemsPath": "$.n"}}),
+        "/States/S/ItemReader/ReaderConfig/MaxItemsPath", "cannot be used together"),
+    "an unknown OutputType": (distributed(ResultWriter={**WRITE, "WriterConfig": {"OutputType": "XML"}}),
+                              "/States/S/ResultWriter/WriterConfig/OutputType", "JSON, JSONL"),
+    "an unknown Transformation": (distributed(ResultWriter={**WRITE, "WriterConfig": {"Transformation": "ZIP"}}),
+                                  "/States/S/ResultWriter/WriterConfig/Transformation", "NONE, COMPACT, FLATTEN"),
+})  # fmt: skip
+
 
 @pytest.mark.parametrize("case", sorted(BROKEN_RULES))
 def test_a_broken_rule_is_refused_at_its_field(case: str) -> None:
@@ -361,6 +399,13 @@ def test_a_broken_rule_is_refused_at_its_field(case: str) -> None:
         one({"Type": "Map", "ItemProcessor": DISTRIBUTED, "ItemBatcher": {"MaxItemsPerBatch": 2}, "Label": "each",
              "ToleratedFailurePercentage": 5, "ToleratedFailureCount": 1}),
         one({"Type": "Map", "Iterator": DISTRIBUTED, "ItemBatcher": {"MaxItemsPerBatch": 2}}),
+        distributed(
+            ItemReader={**READ, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN",
+                                                 "CSVHeaders": ["a", "b"], "CSVDelimiter": "TAB", "MaxItems": 10}},
+            ItemBatcher={"MaxInputBytesPerBatch": 262_144},
+            ResultWriter={**WRITE, "WriterConfig": {"OutputType": "JSONL", "Transformation": "COMPACT"}},
+        ),
+        distributed(ItemReader={"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": "b"}}),
     ],
 )  # fmt: skip
 def test_what_the_rules_allow_is_taken(definition: dict[str, Any]) -> None:
