@@ -157,21 +157,25 @@ class FieldChecks:
         for problem in intrinsics.literal_problems(call):
             self.add(at, name, problem)
 
-    def expressions(self, name: str | None, value: Any, at: str) -> None:
-        """Compile every `{% %}` string inside a JSONata state's fields."""
+    def expressions(self, name: str | None, value: Any, at: str, *, error_output: bool = False) -> None:
+        """Compile every `{% %}` string inside a JSONata state's fields, and refuse what one reads
+        that the service does not offer there (`error_output`: inside a Catch entry)."""
         if isinstance(value, dict):
             for key, item in value.items():
                 if key not in ("Comment", "Type", "Resource", "Next", "Default", "Choices", "Branches",
                                "ItemProcessor", "Iterator", "Retry", "Catch"):  # fmt: skip
-                    self.expressions(name, item, f"{at}/{escape(key)}")
+                    self.expressions(name, item, f"{at}/{escape(key)}", error_output=error_output)
         elif isinstance(value, list):
             for index, item in enumerate(value):
-                self.expressions(name, item, f"{at}/{index}")
+                self.expressions(name, item, f"{at}/{index}", error_output=error_output)
         elif jsonata.is_expression(value):
             try:
                 jsonata.compile_expression(value)
             except StatesError as exc:
                 self.add(at, name, exc.cause)
+                return
+            for problem in jsonata.context_problems(value, error_output=error_output):
+                self.add(at, name, problem)
         elif isinstance(value, str) and _looks_like_expression(value):
             self.add(at, name, "a JSONata expression must start with '{%' and end with '%}' with nothing around them")
 
@@ -314,7 +318,7 @@ class FieldChecks:
                 if language == "JSONPath" and handler.get("ResultPath") is not None:
                     self.result_path(name, handler["ResultPath"], f"{pointer}/ResultPath")
                 if language == "JSONata":
-                    self.expressions(name, {k: v for k, v in handler.items() if k != "Assign"}, pointer)
+                    self.expressions(name, handler, pointer, error_output=True)
                 if "Assign" in handler:
                     self.assign(name, handler["Assign"], f"{pointer}/Assign", language)
 

@@ -379,6 +379,33 @@ BROKEN_RULES.update({
 })  # fmt: skip
 
 
+def jsonata(output: Any, **state: Any) -> dict[str, Any]:
+    return one({"Type": "Pass", "Output": output, **state}, QueryLanguage="JSONata")
+
+
+CATCHING = {"Type": "Task", "Resource": LAMBDA, "Arguments": {}}
+
+BROKEN_RULES.update({
+    # the service evaluates an expression with no context item: the input is $states.input
+    "a name at the top level": (jsonata("{% phone %}"), "/States/S/Output", "Reference to 'phone' at the top level"),
+    "a name as a function's argument": (jsonata({"n": "{% $sum(prices) %}"}), "/States/S/Output/n", "'prices'"),
+    "a name as an object key": (jsonata("{% {a: 1} %}"), "/States/S/Output", "Reference to 'a' at the top level"),
+    "a name in a function's body": (jsonata("{% $map($states.input.xs, function($x) { y }) %}"),
+                                    "/States/S/Output", "Reference to 'y' at the top level"),
+    "the context item $": (jsonata("{% $ %}"), "/States/S/Output", "Reference to '$' at the top level"),
+    "the root $$": (jsonata("{% $$.a %}"), "/States/S/Output", "Reference to '$$' at the top level"),
+    "$states.errorOutput outside a catcher": (jsonata("{% $states.errorOutput.Cause %}"), "/States/S/Output",
+                                              "only available in a Catch entry's Output and Assign"),
+    "a name in a Choice Condition": (
+        {"QueryLanguage": "JSONata", "StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [
+            {"Condition": "{% total > 1 %}", "Next": "T"}], "Default": "T"}, "T": {"Type": "Succeed"}}},
+        "/States/C/Choices/0/Condition", "Reference to 'total' at the top level"),
+    "a name in a catcher's Output": (
+        one({**CATCHING, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "S", "Output": "{% Cause %}"}]},
+            QueryLanguage="JSONata"), "/States/S/Catch/0/Output", "Reference to 'Cause' at the top level"),
+})  # fmt: skip
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN_RULES))
 def test_a_broken_rule_is_refused_at_its_field(case: str) -> None:
     definition, pointer, message = BROKEN_RULES[case]
@@ -406,6 +433,12 @@ def test_a_broken_rule_is_refused_at_its_field(case: str) -> None:
             ResultWriter={**WRITE, "WriterConfig": {"OutputType": "JSONL", "Transformation": "COMPACT"}},
         ),
         distributed(ItemReader={"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": "b"}}),
+        # later steps, predicates, groupings and sort terms read the value before them
+        jsonata("{% $states.input.items[price > 1].(name & ' ' & code)^(>price){kind: $count(id)} %}"),
+        jsonata({"v": "{% $v %}", "c": "{% $states.context.Execution.Id %}", "f": "{% $sum([1, 2]) %}"}),
+        jsonata("{% $map($states.input.xs, function($x) { $x.y }) %}"),
+        one({**CATCHING, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "S", "Output": "{% $states.errorOutput %}",
+                                    "Assign": {"why": "{% $states.errorOutput.Cause %}"}}]}, QueryLanguage="JSONata"),
     ],
 )  # fmt: skip
 def test_what_the_rules_allow_is_taken(definition: dict[str, Any]) -> None:
