@@ -242,15 +242,18 @@ def _rewrite_body(body: str, found: list[Spec]) -> str:
 
 
 def _called_comparisons(tokens: list[_Token], swaps: list[tuple[int, int, str]], found: list[Spec]) -> None:
-    """Swap each comparison with a function call on either side (`@.tags.length() > 1`) for a
-    marker: jsonpath-ng reads no function."""
+    """Swap for a marker each comparison with a function call on either side (`@.tags.length() >
+    1`), which jsonpath-ng does not read, or a literal on its left (`1 < @.x`), which jsonpath-ng
+    reads as a field's name."""
     taken = [(start, end) for start, end, text in swaps if text]
     for index, token in enumerate(tokens):
-        if token.kind != "path" or _CALLED.search(token.text) is None:
-            continue
-        if any(start <= token.start < end for start, end in taken):
+        called = token.kind == "path" and _CALLED.search(token.text) is not None
+        literal_left = token.kind != "path" and _is_operand(token)
+        if not (called or literal_left) or any(start <= token.start < end for start, end in taken):
             continue
         left, operator, right = _comparison_around(tokens, index)
+        if literal_left and (operator is None or left is not token):
+            continue  # a literal on a comparison's right, or not compared: jsonpath-ng reads it
         if operator is None or left is None or right is None:
             raise FilterError(f"the function call '{token.text}' in a filter must be compared (==, <, ...)")
         found.append(Spec(_operand(left), operator, _operand(right)))

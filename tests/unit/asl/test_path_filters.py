@@ -154,6 +154,13 @@ def test_comparisons_follow_jayways_value_nodes() -> None:
     assert ids("$.v[?(@.x == $.big)].x", big) == ["1.0E+20", 1e20]
 
 
+def test_a_literal_on_the_left_of_a_comparison_is_a_value() -> None:
+    data = {"a": [{"x": 1}, {"x": 2}, {"x": "b"}, {"b": "b"}]}
+    assert ids("$.a[?(1 < @.x)].x", data) == [2, "b"]  # 1's text orders before 'b', as in Jayway
+    assert ids("$.a[?('b' == @.x)].x", data) == ["b"]  # not the item's field b
+    assert ids("$.a[?('1' == @.x || 2 == @.x)].x", data) == [1, 2]
+
+
 def test_negation_of_a_parenthesised_test_and_of_a_path() -> None:
     data = {"v": [{"x": 1, "y": 1}, {"x": 2}, {"y": 3}]}
     assert ids("$.v[?(!(@.x == 1))]", data) == [{"x": 2}, {"y": 3}]
@@ -278,7 +285,8 @@ def test_a_state_runs_with_word_operator_filters() -> None:
 
 _PIECES = [".a", "[?(", "@", ".tags", " size ", " in ", " nin ", " subsetof ", " anyof ", " noneof ", " empty ",
            "true", "[", "]", "(", ")", "'x'", '"y"', "1", "-2.5", "$.w", " && ", " || ", "!", ",", "[*]", "..",
-           "\\", "'", " == ", " =~ /a/", "$"]  # fmt: skip
+           "\\", "'", " == ", " =~ /a/", "$", " contains ", " ALL ", "!(", ".length()", ".sum()", " < ",
+           "'1' == "]  # fmt: skip
 
 
 @settings(max_examples=400, deadline=None)
