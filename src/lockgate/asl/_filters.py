@@ -446,6 +446,9 @@ def attach(tree: Any, specs: list[Spec], query: Query, tests: Tests, definite: C
                 node.value = swap(node.value)
             if node.op == "=":
                 raise FilterError("'=' is not a filter operator (use '==')")
+            if node.op == "=~":
+                pattern = _pattern(node.value)
+                return relation(_Operand(node.target, definite(node.target), None), "=~", _Operand(None, True, pattern))
             if node.op in _COMPARISONS:
                 right = (
                     _Operand(node.value, definite(node.value), None)
@@ -750,6 +753,37 @@ def _contains(left: Any, right: Any) -> bool:
     return False
 
 
+_REWRITTEN = re.compile(r"(?:\(\?[imsx]+\))?\^\(\?:.*\)\\Z", re.DOTALL)  # what paths makes of /regex/flags
+
+
+def _pattern(value: Any) -> re.Pattern[str] | None:
+    """The compiled `/regex/` of a filter (None for a string, which Jayway never takes for one)."""
+    if type(value) is not str or _REWRITTEN.fullmatch(value) is None:
+        return None
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise FilterError(f"the regular expression of a filter does not compile: {exc}") from None
+
+
+def _regex_input(value: Any) -> str:
+    """The text Jayway matches a value against: a string, a number's text, `true`/`false`, or ''."""
+    if type(value) is str:
+        return value
+    if type(value) is bool:
+        return "true" if value else "false"
+    return _number_text(value) if _is_number(value) else ""
+
+
+def _matches(left: Any, right: Any) -> bool:
+    if type(right) is not re.Pattern:
+        return False
+    if type(left) is list:
+        items = _value_list(left, "=~")
+        return items is not None and any(right.search(_regex_input(item)) for item in items)
+    return right.search(_regex_input(left)) is not None
+
+
 def _never(operator: str) -> Callable[[Any, Any], bool]:
     def evaluate(left: Any, right: Any) -> bool:
         raise FilterFailure(f"the filter operator '{operator}' cannot be evaluated in a path's text")
@@ -764,6 +798,7 @@ _EVALUATE: dict[str, Callable[[Any, Any], bool]] = {
     "<=": _ordered(lambda order: order <= 0),
     ">": _ordered(lambda order: order > 0),
     ">=": _ordered(lambda order: order >= 0),
+    "=~": _matches,
     "in": _in,
     "nin": lambda left, right: not _in(left, right, "nin"),
     "subsetof": _subsetof,

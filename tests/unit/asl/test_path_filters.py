@@ -154,6 +154,17 @@ def test_comparisons_follow_jayways_value_nodes() -> None:
     assert ids("$.v[?(@.x == $.big)].x", big) == ["1.0E+20", 1e20]
 
 
+def test_a_regular_expression_matches_as_jayways_evaluator() -> None:
+    data = {"a": [{"x": "abc"}, {"x": 12}, {"x": True}, {"x": None}, {}, {"x": ["q", "ab"]}, {"x": "ABC"}]}
+    assert ids("$.a[?(@.x =~ /ab.*/)].x", data) == ["abc", ["q", "ab"]]  # an array matches by any item
+    assert ids("$.a[?(@.x =~ /1.*/)].x", data) == [12]  # a number by its text
+    assert ids("$.a[?(@.x =~ /tr.*/)].x", data) == [True]
+    assert len(ids("$.a[?(@.x =~ /.*/)]", data)) == 7  # null, missing: the empty text
+    assert ids("$.a[?(@.x =~ /ab.*/i)].x", data) == ["abc", ["q", "ab"], "ABC"]
+    assert ids("$.a[?(@.x =~ 'abc')].x", data) == []  # a string is no regular expression
+    assert "does not compile" in str(paths.path_problem("$.a[?(@.x =~ /a(/)]"))
+
+
 def test_a_literal_on_the_left_of_a_comparison_is_a_value() -> None:
     data = {"a": [{"x": 1}, {"x": 2}, {"x": "b"}, {"b": "b"}]}
     assert ids("$.a[?(1 < @.x)].x", data) == [2, "b"]  # 1's text orders before 'b', as in Jayway
