@@ -33,6 +33,8 @@ def _java_double(value: float) -> str:
     """Java's Double.toString: plain between 10^-3 and 10^7, else `d.dddE<n>`."""
     if value == 0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
     exact = Decimal(repr(value))
     if 1e-3 <= abs(value) < 1e7:
         text = format(exact, "f")
@@ -270,7 +272,7 @@ def call(function: str, value: Any) -> Any:
         return len(value) if type(value) in (list, dict) else None
     if function == "keys":
         return list(value) if type(value) is dict else None
-    numbers = [float(item) for item in value if _is_number(item)] if type(value) is list else []
+    numbers = [_double(item) for item in value if _is_number(item)] if type(value) is list else []
     if not numbers:
         what = "an array with no number" if type(value) is list else kind(value)
         raise FilterFailure(f"the function '{function}()' needs an array holding numbers, not {what}")
@@ -286,4 +288,12 @@ def call(function: str, value: Any) -> Any:
         return total
     if function == "avg":
         return total / len(numbers)
-    return math.sqrt(squares / len(numbers) - total * total / len(numbers) / len(numbers))
+    return math.sqrt(max(0.0, squares / len(numbers) - total * total / len(numbers) / len(numbers)))
+
+
+def _double(number: int | float) -> float:
+    """Java's doubleValue: an integer too large for a double is an infinity."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
