@@ -53,6 +53,20 @@ MAP_PARTS = {
 }
 
 
+_BATCH_BYTES = 262_144  # the service's largest MaxInputBytesPerBatch
+_MAX_ITEMS = 100_000_000  # the service's largest ReaderConfig MaxItems
+_READER_RESOURCE = re.compile(r"arn:aws[a-z-]*:states:::s3:(getObject|listObjectsV2)")
+_WRITER_RESOURCE = re.compile(r"arn:aws[a-z-]*:states:::s3:putObject")
+_CONFIG_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
+    "ReaderConfig": {
+        "InputType": ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET"),
+        "CSVHeaderLocation": ("FIRST_ROW", "GIVEN"),
+        "CSVDelimiter": ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"),
+    },
+    "WriterConfig": {"OutputType": ("JSON", "JSONL"), "Transformation": ("NONE", "COMPACT", "FLATTEN")},
+}
+
+
 def _looks_like_expression(text: str) -> bool:
     """A string meant as `{% %}` but malformed: a delimiter missing, or text or spaces around them."""
     stripped = text.strip()
@@ -67,6 +81,11 @@ class FieldChecks:
 
     def add(self, pointer: str, state: str | None, message: str) -> None:
         self.problems.append(Problem(pointer, state, message))
+
+    def comment(self, name: str | None, node: dict[str, Any], at: str) -> None:
+        """`Comment` is a human-readable string wherever the language allows one."""
+        if "Comment" in node and not isinstance(node["Comment"], str):
+            self.add(f"{at}/Comment", name, "Comment must be a string")
 
     def target(self, name: str | None, target: Any, at: str, names: set[str]) -> None:
         if not isinstance(target, str):
@@ -138,21 +157,25 @@ class FieldChecks:
         for problem in intrinsics.literal_problems(call):
             self.add(at, name, problem)
 
-    def expressions(self, name: str | None, value: Any, at: str) -> None:
-        """Compile every `{% %}` string inside a JSONata state's fields."""
+    def expressions(self, name: str | None, value: Any, at: str, *, error_output: bool = False) -> None:
+        """Compile every `{% %}` string inside a JSONata state's fields, and refuse what one reads
+        that the service does not offer there (`error_output`: inside a Catch entry)."""
         if isinstance(value, dict):
             for key, item in value.items():
                 if key not in ("Comment", "Type", "Resource", "Next", "Default", "Choices", "Branches",
                                "ItemProcessor", "Iterator", "Retry", "Catch"):  # fmt: skip
-                    self.expressions(name, item, f"{at}/{escape(key)}")
+                    self.expressions(name, item, f"{at}/{escape(key)}", error_output=error_output)
         elif isinstance(value, list):
             for index, item in enumerate(value):
-                self.expressions(name, item, f"{at}/{index}")
+                self.expressions(name, item, f"{at}/{index}", error_output=error_output)
         elif jsonata.is_expression(value):
             try:
                 jsonata.compile_expression(value)
             except StatesError as exc:
                 self.add(at, name, exc.cause)
+                return
+            for problem in jsonata.context_problems(value, error_output=error_output):
+                self.add(at, name, problem)
         elif isinstance(value, str) and _looks_like_expression(value):
             self.add(at, name, "a JSONata expression must start with '{%' and end with '%}' with nothing around them")
 
@@ -204,6 +227,12 @@ class FieldChecks:
                     self.add(f"{at}/{field}Path", name, f"'{field}Path' is a JSONPath field")
                 else:
                     self.path(name, part[f"{field}Path"], f"{at}/{field}Path", f"{field}Path", reference=True)
+        size = part.get("MaxInputBytesPerBatch") if key == "ItemBatcher" else None
+        if is_int(size) and size > _BATCH_BYTES:
+            message = f"MaxInputBytesPerBatch must be at most {_BATCH_BYTES} (256 KiB)"
+            self.add(f"{at}/MaxInputBytesPerBatch", name, message)
+        if key in ("ItemReader", "ResultWriter"):
+            self.map_io(name, key, part, at, language)
         if language == "JSONPath":
             for field in ("Parameters", "BatchInput"):
                 if isinstance(part.get(field), dict):
@@ -214,6 +243,49 @@ class FieldChecks:
             if "Parameters" in part:
                 self.add(f"{at}/Parameters", name, "'Parameters' is a JSONPath field; use Arguments")
             self.expressions(name, {k: v for k, v in part.items() if k != "Resource"}, at)
+
+    def map_io(self, name: str, key: str, part: dict[str, Any], at: str, language: str) -> None:
+        """An ItemReader's or ResultWriter's Resource and the values of its config, as the service
+        documents them."""
+        resource = part.get("Resource")
+        pattern = _READER_RESOURCE if key == "ItemReader" else _WRITER_RESOURCE
+        if isinstance(resource, str) and not pattern.fullmatch(resource):
+            wanted = "s3:getObject or s3:listObjectsV2" if key == "ItemReader" else "s3:putObject"
+            self.add(f"{at}/Resource", name, f"the Resource of {key} must be arn:aws:states:::{wanted}")
+        config_key = "ReaderConfig" if key == "ItemReader" else "WriterConfig"
+        if config_key not in part:
+            return
+        config = part[config_key]
+        if not isinstance(config, dict):
+            self.add(f"{at}/{config_key}", name, f"{config_key} must be an object")
+            return
+        for field, allowed in _CONFIG_VALUES[config_key].items():
+            value = config.get(field)
+            if (
+                field in config
+                and not (language == "JSONata" and jsonata.is_expression(value))
+                and value not in allowed
+            ):
+                self.add(
+                    f"{at}/{config_key}/{field}", name, f"{field} must be one of {', '.join(allowed)}, not {value!r}"
+                )
+        if config_key == "WriterConfig":
+            return
+        headers = config.get("CSVHeaders")
+        if config.get("CSVHeaderLocation") == "GIVEN" and not (
+            isinstance(headers, list) and headers and all(isinstance(header, str) for header in headers)
+        ):
+            self.add(
+                f"{at}/ReaderConfig/CSVHeaders", name, "CSVHeaderLocation GIVEN needs CSVHeaders, an array of names"
+            )
+        if "MaxItems" in config and "MaxItemsPath" in config:
+            self.add(f"{at}/ReaderConfig/MaxItemsPath", name, "MaxItems and MaxItemsPath cannot be used together")
+        items = config.get("MaxItems")
+        expression = language == "JSONata" and jsonata.is_expression(items)
+        if "MaxItems" in config and not expression and not (is_int(items) and 0 <= items <= _MAX_ITEMS):
+            self.add(f"{at}/ReaderConfig/MaxItems", name, f"MaxItems must be an integer from 0 to {_MAX_ITEMS}")
+        if "MaxItemsPath" in config:
+            self.path(name, config["MaxItemsPath"], f"{at}/ReaderConfig/MaxItemsPath", "MaxItemsPath", reference=True)
 
     # --- Retry and Catch ---------------------------------------------------------------------
 
@@ -227,6 +299,7 @@ class FieldChecks:
             if not isinstance(handler, dict):
                 self.add(pointer, name, f"each {key} entry must be an object")
                 continue
+            self.comment(name, handler, pointer)
             for field in handler:
                 if field not in allowed:
                     self.add(f"{pointer}/{escape(field)}", name, f"the field '{field}' is not allowed in a {key} entry")
@@ -245,7 +318,7 @@ class FieldChecks:
                 if language == "JSONPath" and handler.get("ResultPath") is not None:
                     self.result_path(name, handler["ResultPath"], f"{pointer}/ResultPath")
                 if language == "JSONata":
-                    self.expressions(name, {k: v for k, v in handler.items() if k != "Assign"}, pointer)
+                    self.expressions(name, handler, pointer, error_output=True)
                 if "Assign" in handler:
                     self.assign(name, handler["Assign"], f"{pointer}/Assign", language)
 
@@ -281,6 +354,7 @@ class FieldChecks:
         if not isinstance(rule, dict):
             self.add(at, name, "a Choice rule must be an object")
             return
+        self.comment(name, rule, at)
         if top:
             if "Next" not in rule:
                 self.add(at, name, "a top-level Choice rule needs Next")
@@ -313,6 +387,9 @@ class FieldChecks:
             return
         operator = operators[0]
         value, pointer = rule[operator], f"{at}/{escape(operator)}"
+        if operator in ("And", "Or", "Not") and "Variable" in rule:
+            message = f"Variable cannot be used with {operator}: {operator} combines whole rules"
+            self.add(f"{at}/Variable", name, message)
         if operator in ("And", "Or"):
             if not isinstance(value, list) or not value:
                 self.add(pointer, name, f"{operator} must be a non-empty array of Choice rules")

@@ -1,17 +1,16 @@
-"""Jayway JsonPath's word operators in filters: `in`, `nin`, `subsetof`, `anyof`, `noneof`,
-`size` and `empty`, which jsonpath-ng does not read.
+"""Jayway JsonPath's filters as the service evaluates them, over jsonpath-ng's grammar.
 
-Each relation `LEFT OPERATOR RIGHT` in a filter is swapped for a marker field jsonpath-ng parses
-as an existence test; once the path is parsed, each marker becomes a `Relation` node that
-evaluates the operator over its operands. An operand is a path (`@.x` from the item, `$.x` from
-the document the path reads) or a literal (a string, a number, `true`, `false`, `null`, or a list
-of those). As in Jayway, a path operand that names one node gives its value, one with wildcards
-or filters the list of its matches.
+Jayway's word operators (`in`, `nin`, `subsetof`, `anyof`, `noneof`, `size`, `empty`,
+`contains`, `all`, `type`, `matches`, in any case), which jsonpath-ng does not read, and `!`
+before a parenthesised test are swapped for marker fields jsonpath-ng parses as existence tests;
+once the path is parsed, each marker becomes a `Relation` node (or, for `!(...)`, the negation of
+its parsed test), and each comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`) a `Relation` too. An
+operand is a path (`@.x` from the item, `$.x` from the document the path reads) or a literal (a
+string, a number, `true`, `false`, `null`, or a list of those). As in Jayway, a path operand that
+names one node gives its value, one with wildcards or filters the list of its matches.
 
-Semantics follow Jayway's evaluators: `size` counts a string's UTF-16 code units (Java's
-`length`) or an array's items; `empty` holds for an empty string, array or object; the set
-operators need arrays on both sides (anything else does not match). Values are equal as JSON
-values are (a number is never equal to a string or a boolean; 1 equals 1.0).
+What the relations hold for, with Jayway's semantics, is `asl._jayway`; where Jayway throws
+while it evaluates, the state fails with States.Runtime (`FilterFailure`).
 """
 
 from __future__ import annotations
@@ -21,8 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-OPERATORS = ("in", "nin", "subsetof", "anyof", "noneof", "size", "empty")
-_MENTIONED = re.compile(r"\b(?:" + "|".join(OPERATORS) + r")\b")
+from lockgate.asl._jayway import EVALUATE, UNDEFINED, FilterFailure, call, kind
+
+__all__ = ["FilterError", "FilterFailure", "Spec", "attach", "extract", "mentioned"]
+
+OPERATORS = ("in", "nin", "subsetof", "anyof", "noneof", "size", "empty", "contains", "all", "type", "matches")
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+_FILTER = re.compile(r"\?\s*\(")
 _MARK = "\u2063lockgate relation "
 _MARKED = re.compile(r"\u2063lockgate relation (\d+)")
 _FILTER_OPEN = re.compile(r"\[\s*\?\s*\(")
@@ -31,11 +35,12 @@ _WORD = re.compile(r"[A-Za-z_]\w*")
 _PATH_STOP = frozenset(" \t\r\n)(&|=<>!,~'\"")
 _LITERAL = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null""")
 _UNESCAPE = re.compile(r"\\(.)")
-_UNDEFINED = object()  # what a path operand that names one node gives when that node is missing
+_CALLED = re.compile(r"\.([A-Za-z]+)\(\)$")
+FUNCTIONS = ("length", "size", "keys", "min", "max", "avg", "sum", "stddev")  # those evaluated in a filter
 
 
 class FilterError(ValueError):
-    """A word operator used in a way Jayway JsonPath cannot read or evaluate."""
+    """A filter Jayway JsonPath cannot read (the service refuses the definition)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +61,8 @@ class Spec:
 
 
 def mentioned(rest: str) -> bool:
-    """Whether a path may use a word operator in a filter (a cheap test before `extract`)."""
-    return "?" in rest and _MENTIONED.search(rest) is not None
+    """Whether a path may hold a filter (a cheap test before `extract` and `attach`)."""
+    return "?" in rest and _FILTER.search(rest) is not None
 
 
 def extract(rest: str) -> tuple[str, list[Spec]]:
@@ -142,6 +147,8 @@ def _path_end(text: str, start: int) -> int:
             break
         else:
             at += 1
+    if text[at : at + 2] == "()" and _CALLED.search(text, start, at + 2):
+        at += 2  # a function call ends the path (`@.tags.length()`)
     return min(at, len(text))
 
 
@@ -174,23 +181,45 @@ def _rewrite_body(body: str, found: list[Spec]) -> str:
     tokens = _tokens(body)
     swaps: list[tuple[int, int, str]] = []
     used = -1
-    for index, token in enumerate(tokens):
-        if token.kind != "word" or token.text not in OPERATORS:
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if _is_bang(tokens, index):
+            after = tokens[index + 1] if index + 1 < len(tokens) else None
+            if after is not None and after.text == "(":
+                close = _group_end(tokens, index + 1)
+                inner = body[after.end : tokens[close].start] if close < len(tokens) else ""
+                if close >= len(tokens) or not inner.strip():
+                    raise FilterError("'!(' in a filter needs a test and its closing ')'")
+                found.append(Spec((inner, None), "!", (None, None)))
+                swaps.append((token.start, tokens[close].end, f"@['{_MARK}{len(found) - 1}']"))
+                used, index = close, close + 1
+                continue
+            if after is not None and after.kind == "path" and _operator_follows(tokens, index + 2):
+                swaps.append((token.start, token.end, ""))  # Jayway skips a '!' before a compared path
+        if token.kind != "word" or token.text.lower() not in OPERATORS:
+            index += 1
             continue
+        operator = token.text.lower()
         left = tokens[index - 1] if index > 0 else None
         right = tokens[index + 1] if index + 1 < len(tokens) else None
         if left is None or index - 1 <= used or not _is_operand(left):
-            raise FilterError(f"the filter operator '{token.text}' needs a path or a value on its left")
+            raise FilterError(f"the filter operator '{operator}' needs a path or a value on its left")
         if right is None or not _is_operand(right):
-            raise FilterError(f"the filter operator '{token.text}' needs a path or a value on its right")
+            raise FilterError(f"the filter operator '{operator}' needs a path or a value on its right")
         if right.start == token.end:  # Jayway reads an operator word up to the next space
-            raise FilterError(f"the filter operator '{token.text}' must be followed by a space")
-        found.append(Spec(_operand(left), token.text, _right_operand(token.text, right)))
+            raise FilterError(f"the filter operator '{operator}' must be followed by a space")
+        found.append(Spec(_operand(left), operator, _operand(right)))
         swaps.append((left.start, right.end, f"@['{_MARK}{len(found) - 1}']"))
         used = index + 1
+        index += 2
+    _called_comparisons(tokens, swaps, found)
     consumed = {start for start, _, _ in swaps} | {end for _, end, _ in swaps}
+    inside = [(start, end) for start, end, text in swaps if text]
     for token in tokens:  # a path that is not an operand may hold a filter of its own
         if token.kind == "path" and "[" in token.text and token.start not in consumed and token.end not in consumed:
+            if any(start <= token.start < end for start, end in inside):
+                continue
             rewritten = _rewrite(token.text, found)
             if rewritten != token.text:
                 swaps.append((token.start, token.end, rewritten))
@@ -204,6 +233,78 @@ def _rewrite_body(body: str, found: list[Spec]) -> str:
     return "".join(out)
 
 
+def _called_comparisons(tokens: list[_Token], swaps: list[tuple[int, int, str]], found: list[Spec]) -> None:
+    """Swap for a marker each comparison with a function call on either side (`@.tags.length() >
+    1`), which jsonpath-ng does not read, or a literal on its left (`1 < @.x`), which jsonpath-ng
+    reads as a field's name."""
+    taken = [(start, end) for start, end, text in swaps if text]
+    for index, token in enumerate(tokens):
+        called = token.kind == "path" and _CALLED.search(token.text) is not None
+        literal_left = token.kind != "path" and _is_operand(token)
+        if not (called or literal_left) or any(start <= token.start < end for start, end in taken):
+            continue
+        left, operator, right = _comparison_around(tokens, index)
+        if literal_left and (operator is None or left is not token):
+            continue  # a literal on a comparison's right, or not compared: jsonpath-ng reads it
+        if operator is None or left is None or right is None:
+            raise FilterError(f"the function call '{token.text}' in a filter must be compared (==, <, ...)")
+        found.append(Spec(_operand(left), operator, _operand(right)))
+        swaps.append((left.start, right.end, f"@['{_MARK}{len(found) - 1}']"))
+        taken.append((left.start, right.end))
+
+
+def _comparison_around(tokens: list[_Token], index: int) -> tuple[_Token | None, str | None, _Token | None]:
+    """(left, operator, right) of the comparison the operand at `index` stands in, if any."""
+
+    def operator_at(first: int, step: int) -> tuple[str, int] | None:
+        run: list[_Token] = []
+        at = first
+        while 0 <= at < len(tokens) and tokens[at].kind == "punct" and tokens[at].text in "=<>!":
+            if run and (tokens[at].start != run[-1].end if step > 0 else tokens[at].end != run[-1].start):
+                break
+            run.append(tokens[at])
+            at += step
+        text = "".join(t.text for t in (run if step > 0 else reversed(run)))
+        return (text, at) if text in _COMPARISONS else None
+
+    after = operator_at(index + 1, 1)
+    if after is not None and 0 <= after[1] < len(tokens) and _is_operand(tokens[after[1]]):
+        return tokens[index], after[0], tokens[after[1]]
+    before = operator_at(index - 1, -1)
+    if before is not None and 0 <= before[1] < len(tokens) and _is_operand(tokens[before[1]]):
+        return tokens[before[1]], before[0], tokens[index]
+    return None, None, None
+
+
+def _is_bang(tokens: list[_Token], index: int) -> bool:
+    """Whether the token at `index` is a logical `!` (not the start of `!=`)."""
+    token = tokens[index]
+    if token.text != "!":
+        return False
+    after = tokens[index + 1] if index + 1 < len(tokens) else None
+    return after is None or not (after.text == "=" and after.start == token.end)
+
+
+def _group_end(tokens: list[_Token], opened: int) -> int:
+    """The index of the `)` closing the `(` token at `opened` (len(tokens) when unclosed)."""
+    depth = 0
+    for index in range(opened, len(tokens)):
+        if tokens[index].text == "(":
+            depth += 1
+        elif tokens[index].text == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(tokens)
+
+
+def _operator_follows(tokens: list[_Token], index: int) -> bool:
+    if index >= len(tokens):
+        return False
+    token = tokens[index]
+    return token.text in ("=", "<", ">", "!") or (token.kind == "word" and token.text.lower() in OPERATORS)
+
+
 def _is_operand(token: _Token) -> bool:
     if token.kind == "word":
         return token.text in ("true", "false", "null")
@@ -215,22 +316,6 @@ def _operand(token: _Token) -> tuple[str | None, Any]:
     if token.kind == "path":
         return token.text, None
     return None, _literal(token)
-
-
-def _right_operand(operator: str, token: _Token) -> tuple[str | None, Any]:
-    right = _operand(token)
-    if right[0] is not None:
-        if operator == "empty":
-            raise FilterError("the filter operator 'empty' takes true or false on its right")
-        return right
-    value = right[1]
-    if operator == "empty" and type(value) is not bool:
-        raise FilterError("the filter operator 'empty' takes true or false on its right")
-    if operator == "size" and (type(value) not in (int, float)):
-        raise FilterError("the filter operator 'size' takes a number or a path on its right")
-    if operator not in ("size", "empty") and type(value) is not list:
-        raise FilterError(f"the filter operator '{operator}' takes a list ([...]) or a path on its right")
-    return right
 
 
 def _literal(token: _Token) -> Any:
@@ -257,6 +342,7 @@ def _literal_token(text: str) -> _Token:
 # --- evaluation ----------------------------------------------------------------------------------
 
 Query = Callable[[str], tuple[Any, bool]]  # path text -> (jsonpath-ng expression, names one node)
+Tests = Callable[[str], list[Any]]  # a filter's test text -> its parsed tests (a conjunction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,47 +350,82 @@ class _Operand:
     query: Any  # a jsonpath-ng expression, or None for a literal
     definite: bool
     literal: Any
+    function: str | None = None  # a Jayway function applied to what the path finds
 
     def value(self, datum: Any) -> Any:
         if self.query is None:
             return self.literal
         found = self.query.find(datum)
-        if self.definite:
-            return found[0].value if found else _UNDEFINED
-        return [match.value for match in found]
+        value = (found[0].value if found else UNDEFINED) if self.definite else [match.value for match in found]
+        return value if self.function is None or value is UNDEFINED else call(self.function, value)
 
 
-def attach(tree: Any, specs: list[Spec], query: Query) -> Any:
-    """The parsed `tree` with each marker of `extract` replaced by its relation.
+def attach(tree: Any, specs: list[Spec], query: Query, tests: Tests, definite: Callable[[Any], bool]) -> Any:
+    """The parsed `tree` with each marker of `extract` replaced by its relation (or negation), and
+    each comparison by a relation with Jayway's semantics.
 
     Raises FilterError when a relation stands where jsonpath-ng took it as a value to compare
     (`@.a size 2 == true`): a relation is a test of its own.
     """
-    from jsonpath_ng.ext.filter import Expression
+    from jsonpath_ng import Child, Descendants
+    from jsonpath_ng.ext.filter import And, Expression, Filter
 
     def operand(side: tuple[str | None, Any]) -> _Operand:
         text, literal = side
         if text is None:
             return _Operand(None, True, literal)
-        expression, definite = query(text)
-        return _Operand(expression, definite, None)
+        called = _CALLED.search(text)
+        if called is None:
+            expression, names_one = query(text)
+            return _Operand(expression, names_one, None)
+        function, head = called.group(1), text[: called.start()]
+        if function not in FUNCTIONS:
+            raise FilterError(f"the function '{function}()' is not evaluated in a filter (only {', '.join(FUNCTIONS)})")
+        if head == "@":
+            from jsonpath_ng import This
 
-    relations = [_relation_class(Expression)(operand(s.left), s.operator, operand(s.right)) for s in specs]
+            return _Operand(This(), True, None, function)
+        expression, names_one = query(head)
+        return _Operand(expression, names_one, None, function)
+
+    relation = _relation_class(Expression)
+
+    def build(index: int) -> Any:
+        spec = specs[index]
+        if spec.operator == "!":
+            return Expression(And(tests(str(spec.left[0]))), "!", None)
+        return relation(operand(spec.left), spec.operator, operand(spec.right))
+
     placed: set[int] = set()
 
     def swap(node: Any) -> Any:
         if isinstance(node, Expression) and not getattr(node, "is_relation", False):
             index = _marker(node.target)
             if index is not None:
-                if node.op not in (None, "!"):
-                    operator = specs[index].operator
-                    raise FilterError(f"the filter operator '{operator}' makes a test; it cannot be compared")
+                if node.op is not None and node.op != "!":
+                    shown = "!(...)" if specs[index].operator == "!" else specs[index].operator
+                    raise FilterError(f"the filter test '{shown}' cannot be compared")
                 placed.add(index)
-                relation = relations[index]
-                return relation.negated() if node.op == "!" else relation
+                return build(index)  # Jayway skips a '!' right before a relation's path
             node.target = swap(node.target)
             if _is_query(node.value):
                 node.value = swap(node.value)
+            if node.op == "=":
+                raise FilterError("'=' is not a filter operator (use '==')")
+            if node.op == "=~":
+                pattern = _pattern(node.value)
+                return relation(_Operand(node.target, definite(node.target), None), "=~", _Operand(None, True, pattern))
+            if node.op in _COMPARISONS:
+                right = (
+                    _Operand(node.value, definite(node.value), None)
+                    if _is_query(node.value)
+                    else _Operand(None, True, node.value)
+                )
+                return relation(_Operand(node.target, definite(node.target), None), node.op, right)
+            return node
+        if isinstance(node, Child) and isinstance(node.right, Filter) and not isinstance(node.left, Descendants):
+            node.left = swap(node.left)
+            node.right = _jayway_filter(Filter)(swap(node.right).expressions, definite(node.left))
             return node
         if hasattr(node, "expressions"):
             node.expressions = [swap(item) for item in node.expressions]
@@ -340,6 +461,35 @@ def _marker(target: Any) -> int | None:
     return None
 
 
+_FILTER_CLASS: Any = None
+
+
+def _jayway_filter(base: type) -> Any:
+    """A filter as Jayway applies it: to an object itself (not to its fields' values), to each item
+    of an array; on a scalar after a definite path, FilterFailure ('can not be applied to
+    primitives')."""
+    global _FILTER_CLASS
+    if _FILTER_CLASS is not None:
+        return _FILTER_CLASS
+    from jsonpath_ng import DatumInContext
+
+    class JaywayFilter(base):  # type: ignore[misc]
+        def __init__(self, expressions: list[Any], after_definite: bool) -> None:
+            super().__init__(expressions)
+            self.after_definite = after_definite
+
+        def find(self, datum: Any) -> list[Any]:
+            datum = DatumInContext.wrap(datum)
+            if type(datum.value) is dict:
+                return [datum] if all(test.find(datum) for test in self.expressions) else []
+            if type(datum.value) is not list and self.after_definite:
+                raise FilterFailure(f"a filter cannot be applied to {kind(datum.value)}")
+            return list(super().find(datum))
+
+    _FILTER_CLASS = JaywayFilter
+    return JaywayFilter
+
+
 _RELATION_CLASS: Any = None
 
 
@@ -353,82 +503,31 @@ def _relation_class(expression: type) -> Any:
     class Relation(expression):  # type: ignore[misc]
         is_relation = True
 
-        def __init__(self, left: _Operand, operator: str, right: _Operand, negate: bool = False) -> None:
+        def __init__(self, left: _Operand, operator: str, right: _Operand) -> None:
             # target and value are what jsonpath-ng's filter looks at to see whether `$` is read
             super().__init__(left.query or This(), operator, right.query)
-            self.left_operand, self.right_operand, self.negate = left, right, negate
-
-        def negated(self) -> Any:
-            return Relation(self.left_operand, self.op, self.right_operand, not self.negate)
+            self.left_operand, self.right_operand = left, right
 
         def find(self, datum: Any) -> list[Any]:
             wrapped = DatumInContext.wrap(datum)
             left, right = self.left_operand.value(wrapped), self.right_operand.value(wrapped)
-            return [wrapped] if _EVALUATE[self.op](left, right) != self.negate else []
+            return [wrapped] if EVALUATE[self.op](left, right) else []
 
         def __str__(self) -> str:
-            return f"{'!' if self.negate else ''}({self.target} {self.op} {self.value})"
+            return f"({self.target} {self.op} {self.value})"
 
     _RELATION_CLASS = Relation
     return Relation
 
 
-def _equal(left: Any, right: Any) -> bool:
-    """JSON equality: a boolean equals only itself, numbers compare by value, containers deeply."""
-    if type(left) is bool or type(right) is bool:
-        return left is right
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left == right
-    if type(left) is list and type(right) is list:
-        return len(left) == len(right) and all(_equal(a, b) for a, b in zip(left, right, strict=True))
-    if type(left) is dict and type(right) is dict:
-        return left.keys() == right.keys() and all(_equal(value, right[key]) for key, value in left.items())
-    if type(left) is not type(right) or left is _UNDEFINED or right is _UNDEFINED:
-        return False
-    return bool(left == right)
+_REWRITTEN = re.compile(r"(?:\(\?[imsx]+\))?\^\(\?:.*\)\\Z", re.DOTALL)  # what paths makes of /regex/flags
 
 
-def _member(value: Any, items: list[Any]) -> bool:
-    return value is not _UNDEFINED and any(_equal(value, item) for item in items)
-
-
-def _in(left: Any, right: Any) -> bool:
-    return type(right) is list and _member(left, right)
-
-
-def _subsetof(left: Any, right: Any) -> bool:
-    return type(left) is list and type(right) is list and all(_member(item, right) for item in left)
-
-
-def _anyof(left: Any, right: Any) -> bool:
-    return type(left) is list and type(right) is list and any(_member(item, right) for item in left)
-
-
-def _noneof(left: Any, right: Any) -> bool:
-    return type(left) is list and type(right) is list and not any(_member(item, right) for item in left)
-
-
-def _size(left: Any, right: Any) -> bool:
-    if type(right) not in (int, float):
-        return False
-    expected = int(right)  # Java's intValue: toward zero
-    if type(left) is str:
-        return len(left.encode("utf-16-le")) // 2 == expected  # Java counts UTF-16 code units
-    return type(left) is list and len(left) == expected
-
-
-def _empty(left: Any, right: Any) -> bool:
-    if type(right) is not bool or type(left) not in (str, list, dict):
-        return False
-    return (len(left) == 0) is right
-
-
-_EVALUATE: dict[str, Callable[[Any, Any], bool]] = {
-    "in": _in,
-    "nin": lambda left, right: not _in(left, right),
-    "subsetof": _subsetof,
-    "anyof": _anyof,
-    "noneof": _noneof,
-    "size": _size,
-    "empty": _empty,
-}
+def _pattern(value: Any) -> re.Pattern[str] | None:
+    """The compiled `/regex/` of a filter (None for a string, which Jayway never takes for one)."""
+    if type(value) is not str or _REWRITTEN.fullmatch(value) is None:
+        return None
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise FilterError(f"the regular expression of a filter does not compile: {exc}") from None

@@ -65,6 +65,82 @@ def compile_expression(value: str) -> Any:
     return compiled
 
 
+def context_problems(value: str, *, error_output: bool = False) -> list[str]:
+    """What a compiled `{% %}` string reads that the service does not offer, one message each.
+
+    Step Functions evaluates an expression with no context item: the input is `$states.input`
+    and variables are `$name`. A name read against the top-level context (`phone`,
+    `$sum(phone)`, `{a: 1}`'s key `a`), `$` and `$$` are refused when the definition is created;
+    only a path's first step, not its later steps, predicates, sort terms or groupings, reads that
+    context, while a function's body reads the context of the expression that holds it.
+    `$states.errorOutput` exists only in a Catch entry's Output and Assign (`error_output`).
+    """
+    found: list[str] = []
+    _context_reads(compile_expression(value).ast, found)
+    problems: list[str] = []
+    for read in dict.fromkeys(found):
+        if read == "$states.errorOutput":
+            if not error_output:
+                problems.append("$states.errorOutput is only available in a Catch entry's Output and Assign")
+        elif read in ("$", "$$"):
+            problems.append(f"Reference to '{read}' at the top level is not supported (use $states.input)")
+        else:
+            problems.append(f"Reference to '{read}' at the top level is not supported (use $states.input.{read})")
+    return problems
+
+
+def _context_reads(node: Any, found: list[str]) -> None:
+    """Append, in the order written, each top-level context read of a parsed JSONata tree."""
+    kind = getattr(node, "type", None)
+    if kind == "path":
+        steps = getattr(node, "steps", None) or []
+        if steps:
+            _context_reads(steps[0], found)
+        if _reads_error_output(steps):
+            found.append("$states.errorOutput")
+    elif kind == "name":
+        found.append(str(node.value))
+    elif kind == "variable":
+        if node.value == "":
+            found.append("$")
+        elif node.value == "$":
+            found.append("$$")  # `$$` parses as the variable named "$"
+    elif kind == "unary":
+        if node.value == "{":
+            for pair in getattr(node, "lhs_object", None) or []:
+                for part in pair:
+                    _context_reads(part, found)
+        else:
+            for child in [getattr(node, "expression", None), *(getattr(node, "expressions", None) or [])]:
+                _context_reads(child, found)
+    elif kind in ("binary", "apply", "bind"):
+        if kind != "bind":
+            _context_reads(getattr(node, "lhs", None), found)
+        _context_reads(getattr(node, "rhs", None), found)
+    elif kind in ("function", "partial"):
+        _context_reads(getattr(node, "procedure", None), found)
+        for argument in getattr(node, "arguments", None) or []:
+            _context_reads(argument, found)
+    elif kind == "lambda":
+        _context_reads(getattr(node, "body", None), found)
+    elif kind == "condition":
+        for part in ("condition", "then", "_else"):
+            _context_reads(getattr(node, part, None), found)
+    elif kind == "block":
+        for expression in getattr(node, "expressions", None) or []:
+            _context_reads(expression, found)
+
+
+def _reads_error_output(steps: list[Any]) -> bool:
+    if len(steps) < 2:
+        return False
+    first, second = steps[0], steps[1]
+    return (getattr(first, "type", None), getattr(first, "value", None)) == ("variable", "states") and (
+        getattr(second, "type", None),
+        getattr(second, "value", None),
+    ) == ("name", "errorOutput")
+
+
 def evaluate_expression(value: str, bindings: dict[str, Any], *, entropy: Any = None) -> Any:
     """The result of one `{% ... %}` string; undefined is an error."""
     from jsonata import Jsonata

@@ -145,9 +145,21 @@ def _expression(path: str, rest: str) -> Any:
     try:
         rest, relations = _filters.extract(rest)
         expression = _jsonpath(path, _bracketed(_objects_only(rest)))
-        return _filters.attach(expression, relations, lambda text: _operand(path, text))
+        return _filters.attach(
+            expression, relations, lambda text: _operand(path, text), lambda text: _tests(path, text), _is_definite
+        )
     except _filters.FilterError as exc:
         raise InvalidPath(RUNTIME, f"Invalid path {path!r}: {exc}", str(exc)) from None
+
+
+def _tests(path: str, text: str) -> list[Any]:
+    """The tests of a filter's text (what `!(...)` holds), parsed as the filter they make."""
+    from jsonpath_ng.ext.filter import Filter
+
+    parsed = _expression(path, "$[?(" + text + ")]")
+    if not isinstance(getattr(parsed, "right", None), Filter):
+        raise _filters.FilterError(f"'!({text})' is not a filter test")
+    return list(parsed.right.expressions)
 
 
 def _operand(path: str, text: str) -> tuple[Any, bool]:
@@ -342,6 +354,9 @@ def select(
         matches = limits.bounded_find(compiled.expression, root, path)
     except limits.ExpressionLimit as exc:
         raise StatesError(RUNTIME, str(exc)) from None
+    except _filters.FilterFailure as exc:
+        for_field = f" specified for the field '{field}'" if field else ""
+        raise StatesError(RUNTIME, f"The JSONPath '{path}'{for_field} cannot be evaluated: {exc}") from None
     if compiled.definite:
         if not matches:
             raise _not_found(compiled, root, field)

@@ -8,6 +8,7 @@ reach an end is not.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lockgate.asl import _fields as f
@@ -16,6 +17,18 @@ from lockgate.asl._field_checks import FieldChecks, Problem, escape, is_int, is_
 from lockgate.asl.definition import RepeatedKeys
 
 __all__ = ["Problem", "validate"]
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:.")  # a scheme, then something
+_WAIT_LIMIT = 99_999_999  # the service's largest Wait Seconds
+_DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ResultWriter", "ToleratedFailurePercentage",
+                     "ToleratedFailurePercentagePath", "ToleratedFailureCount", "ToleratedFailureCountPath",
+                     "Label")  # fmt: skip
+
+
+def _distributed(processor: Any) -> bool:
+    config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+    return isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED"
 
 
 def validate(definition: Any, *, text_bytes: int | None = None) -> list[Problem]:
@@ -86,6 +99,9 @@ class _Checker(FieldChecks):
         for key in machine:
             if key not in allowed:
                 self.add(f"{at}/{escape(key)}", None, f"the field '{key}' is not allowed here")
+        self.comment(None, machine, at)
+        if top and "Version" in machine and not isinstance(machine["Version"], str):
+            self.add(f"{at}/Version", None, 'Version must be a string ("1.0")')
         if top:
             language = self.query_language(machine, at, None, None) or "JSONPath"
             timeout = machine.get("TimeoutSeconds")
@@ -116,6 +132,9 @@ class _Checker(FieldChecks):
                          "whole state machine, Parallel branches and Map processors included")  # fmt: skip
             if len(name) > 80:
                 self.add(f"{at}/States/{escape(name)}", name, "a state name must be at most 80 characters long")
+            elif not name or _CONTROL.search(name):
+                self.add(f"{at}/States/{escape(name)}", name,
+                         "a state name must be 1 to 80 characters with no control characters")  # fmt: skip
             self.state(name, state, f"{at}/States/{escape(name)}", language or "JSONPath", names)
         self.graph(states, start, at)
 
@@ -198,6 +217,8 @@ class _Checker(FieldChecks):
             self.add(f"{at}/Mode", None, "Mode must be INLINE or DISTRIBUTED")
         if config.get("ExecutionType", "STANDARD") not in ("STANDARD", "EXPRESS"):
             self.add(f"{at}/ExecutionType", None, "ExecutionType must be STANDARD or EXPRESS")
+        if config.get("Mode") == "DISTRIBUTED" and "ExecutionType" not in config:
+            self.add(at, None, "a DISTRIBUTED ProcessorConfig needs ExecutionType (STANDARD or EXPRESS)")
 
     # --- states ------------------------------------------------------------------------------
 
@@ -211,6 +232,7 @@ class _Checker(FieldChecks):
             self.add(f"{at}/Type", name, f"{message} (one of {', '.join(f.TYPES)})")
             return
         language = self.query_language(state, at, name, outer) or outer
+        self.comment(name, state, at)
         allowed = f.FIELDS[kind]
         for key in state:
             pointer = f"{at}/{escape(key)}"
@@ -280,6 +302,9 @@ class _Checker(FieldChecks):
             self.add(at, name, "a Task state needs Resource")
         elif not isinstance(state["Resource"], str) or not state["Resource"]:
             self.add(f"{at}/Resource", name, "Resource must be a non-empty string")
+        elif not _URI.match(state["Resource"]):
+            self.add(f"{at}/Resource", name, f"Resource {state['Resource']!r} must be a URI: an ARN (arn:...), "
+                     "python:module:function, lockgate:task:NAME or http(s):URL")  # fmt: skip
         for key in ("TimeoutSeconds", "HeartbeatSeconds"):
             self.exclusive(name, state, at, key, f"{key}Path")
             self.seconds(name, state, at, key, language, zero=False)
@@ -313,6 +338,8 @@ class _Checker(FieldChecks):
             self.add(at, name, "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath or TimestampPath"
                      + (f" (it has {', '.join(given)})" if given else ""))  # fmt: skip
         self.seconds(name, state, at, "Seconds", language, zero=True)
+        if is_int(state.get("Seconds")) and state["Seconds"] > _WAIT_LIMIT:
+            self.add(f"{at}/Seconds", name, f"Seconds must be at most {_WAIT_LIMIT}")
         if "Timestamp" in state:
             value = state["Timestamp"]
             if not (language == "JSONata" and jsonata.is_expression(value)) and choice.parse_timestamp(value) is None:
@@ -367,6 +394,11 @@ class _Checker(FieldChecks):
             self.add(f"{at}/Iterator", name, "ItemProcessor and Iterator cannot be used together")
         for processor in given:
             self.machine(state[processor], f"{at}/{processor}", self.top_language, top=False, processor=True)
+        if given and not _distributed(state[given[0]]):
+            for key in _DISTRIBUTED_ONLY:
+                if key in state:
+                    self.add(f"{at}/{key}", name, f"{key} is a field of a distributed Map (ProcessorConfig Mode "
+                             "DISTRIBUTED); an inline Map cannot use it")  # fmt: skip
         self.exclusive(name, state, at, "ItemSelector", "Parameters")
         self.exclusive(name, state, at, "Items", "ItemsPath")
         self.path_field(name, state, at, "ItemsPath")

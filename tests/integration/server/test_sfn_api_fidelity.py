@@ -95,7 +95,8 @@ def test_paginators_return_every_item(sfn: Any) -> None:
 
 def test_list_map_runs_pages(sfn: Any) -> None:
     inner = {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}
-    maps = {f"M{i}": {"Type": "Map", "ItemProcessor": {**inner, "ProcessorConfig": {"Mode": "DISTRIBUTED"}},
+    config = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    maps = {f"M{i}": {"Type": "Map", "ItemProcessor": {**inner, "ProcessorConfig": config},
                       "ResultPath": None, **({"Next": f"M{i + 1}"} if i < 2 else {"End": True})}
             for i in range(3)}  # fmt: skip
     for i, state in enumerate(maps.values()):
@@ -169,6 +170,7 @@ def test_arns_carry_region_and_account(sfn: Any) -> None:
 def test_validation_verdicts_through_the_api(sfn: Any) -> None:
     repeated = (
         '{"StartAt": "M", "States": {"M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "I", '
+        '"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, '
         '"States": {"I": {"Type": "Pass", "End": true}}}, "ItemBatcher": {"MaxItemsPerBatch": 2, '
         '"MaxItemsPerBatch": 3}}}}'
     )
@@ -394,7 +396,8 @@ def test_update_map_run_lets_more_children_run(sfn: Any) -> None:
         "Parameters": {"token.$": "$$.Task.Token"},
         "End": True,
     }
-    processor = {"StartAt": "Ask", "States": {"Ask": ask}, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}
+    config = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    processor = {"StartAt": "Ask", "States": {"Ask": ask}, "ProcessorConfig": config}
     each = {"Type": "Map", "MaxConcurrency": 1, "ItemProcessor": processor, "End": True}
     definition = {"StartAt": "Each", "States": {"Each": each}}
     arn = _machine(sfn, "Throttled", json.dumps(definition))

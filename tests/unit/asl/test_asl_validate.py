@@ -403,7 +403,7 @@ def test_nested_machines_are_validated_with_pointers_into_them() -> None:
         {"ErrorEquals": ["X"], "MaxAttempts": -2}
     ]
     definition["States"]["Each"]["ItemProcessor"]["States"]["Inner"]["Type"] = "Task"
-    definition["States"]["Each"]["ItemProcessor"]["States"]["Inner"]["Resource"] = "r"
+    definition["States"]["Each"]["ItemProcessor"]["States"]["Inner"]["Resource"] = "python:jobs:r"
     found = problems_of(definition)
     assert [(p.pointer, p.state) for p in found] == [
         ("/States/Fan/Branches/1/States/Two/Next", "Two"),

@@ -188,13 +188,17 @@ ITEM = {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}
 
 @pytest.mark.parametrize("mode", ["INLINE", "DISTRIBUTED"])
 def test_legacy_iterator_and_parameters(mode: str) -> None:
-    iterator = {**ITEM, "ProcessorConfig": {"Mode": mode}} if mode == "DISTRIBUTED" else ITEM
+    config = {"Mode": mode, "ExecutionType": "STANDARD"}
+    iterator = {**ITEM, "ProcessorConfig": config} if mode == "DISTRIBUTED" else ITEM
     state = {"Type": "Map", "ItemsPath": "$.xs", "Parameters": {"x.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
              "Iterator": iterator}  # fmt: skip
     from lockgate.asl.validate import validate
 
     assert validate(one(state)) == []
     assert run(one(state), {"xs": ["a", "b"]})["output"] == [{"x": "a", "i": 0}, {"x": "b", "i": 1}]
+
+
+DISTRIBUTED = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
 
 
 def test_max_concurrency_and_tolerated_failure_paths_may_name_variables() -> None:
@@ -205,7 +209,8 @@ def test_max_concurrency_and_tolerated_failure_paths_may_name_variables() -> Non
             "Set": {"Type": "Pass", "Assign": {"limit": 2, "share": 50}, "Next": "Each"},
             "Each": {"Type": "Map", "ItemsPath": "$.xs", "MaxConcurrencyPath": "$limit",
                      "ToleratedFailurePercentagePath": "$share",
-                     "ItemProcessor": {**fails, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}, "End": True},
+                     "ItemProcessor": {**fails, "ProcessorConfig": DISTRIBUTED},
+                     "End": True},
         },
     }  # fmt: skip
     from lockgate.asl.validate import validate

@@ -220,7 +220,7 @@ ACCEPTED = {
     "an ItemBatcher with BatchInput and byte limit": one(
         {
             "Type": "Map",
-            "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+            "ItemProcessor": {**ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}},
             "ItemBatcher": {"MaxInputBytesPerBatch": 1024, "BatchInput": {"k.$": "$.k"}},
         }
     ),
@@ -270,6 +270,7 @@ def test_keys_given_twice_in_the_text_are_refused() -> None:
 
     batcher = (
         '{"StartAt": "M", "States": {"M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "I", '
+        '"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, '
         '"States": {"I": {"Type": "Pass", "End": true}}}, '
         '"ItemBatcher": {"MaxItemsPerBatch": 2, "MaxItemsPerBatch": 3}}}}'
     )
@@ -285,3 +286,160 @@ def test_keys_given_twice_in_the_text_are_refused() -> None:
     assert [p.message for p in validate(definitions.loads(unique))] == [
         "the field 'a' appears twice once '.$' is removed"
     ]
+
+
+DISTRIBUTED = {**ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}}
+CHOICE_RULE = {"Variable": "$.a", "IsPresent": True, "Next": "T"}
+
+
+def choice(rule: dict[str, Any]) -> dict[str, Any]:
+    return {"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [rule]}, "T": {"Type": "Succeed"}}}
+
+
+# Rules of the Amazon States Language and of the service's validator (SCHEMA_VALIDATION_FAILED,
+# INVALID_STATE_NAME, INVALID_RESOURCE): each definition breaks one, at the pointer given.
+BROKEN_RULES = {
+    "a state's Comment that is not a string": (one({"Type": "Pass", "Comment": 5}), "/States/S/Comment", "Comment"),
+    "the machine's Comment that is not a string": (
+        one({"Type": "Pass"}, Comment=["a"]), "/Comment", "Comment must be a string"),
+    "a branch's Comment that is not a string": (
+        one({"Type": "Parallel", "Branches": [{**ITEM, "Comment": 1}]}), "/States/S/Branches/0/Comment", "Comment"),
+    "a Choice rule's Comment that is not a string": (
+        choice({**CHOICE_RULE, "Comment": True}), "/States/C/Choices/0/Comment", "Comment must be a string"),
+    "a retrier's Comment that is not a string": (
+        task(LAMBDA, Retry=[{"ErrorEquals": ["X"], "Comment": {}}]), "/States/S/Retry/0/Comment", "Comment"),
+    "a Version that is not a string": (one({"Type": "Pass"}, Version=1.0), "/Version", "Version must be a string"),
+    "an empty state name": ({"StartAt": "", "States": {"": {"Type": "Pass", "End": True}}}, "/States/",
+                            "a state name must be 1 to 80 characters"),
+    "a state name with a control character": (
+        {"StartAt": "a\tb", "States": {"a\tb": {"Type": "Pass", "End": True}}}, "/States/a\tb",
+        "no control characters"),
+    "a Task Resource that is not a URI": (task("hello"), "/States/S/Resource", "must be a URI"),
+    "a Wait over the service's longest": (
+        one({"Type": "Wait", "Seconds": 100_000_000}), "/States/S/Seconds", "Seconds must be at most 99999999"),
+    "Variable beside And": (
+        choice({"Variable": "$.a", "And": [{"Variable": "$.a", "IsPresent": True}], "Next": "T"}),
+        "/States/C/Choices/0/Variable", "Variable cannot be used with And"),
+    "Variable beside Not": (
+        choice({"Variable": "$.a", "Not": {"Variable": "$.a", "IsPresent": True}, "Next": "T"}),
+        "/States/C/Choices/0/Variable", "Variable cannot be used with Not"),
+    "a DISTRIBUTED processor without ExecutionType": (
+        one({"Type": "Map", "ItemProcessor": {**ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}}),
+        "/States/S/ItemProcessor/ProcessorConfig", "needs ExecutionType"),
+    **{
+        f"{key} on an inline Map": (
+            one({"Type": "Map", "ItemProcessor": ITEM, key: value}), f"/States/S/{key}", "a field of a distributed Map")
+        for key, value in [
+            ("ItemReader", {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}}),
+            ("ItemBatcher", {"MaxItemsPerBatch": 2}),
+            ("ResultWriter", {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}}),
+            ("ToleratedFailurePercentage", 5),
+            ("ToleratedFailureCount", 1),
+            ("Label", "each"),
+        ]
+    },
+}  # fmt: skip
+
+READ = {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}}
+WRITE = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b", "Prefix": "out"}}
+
+
+def distributed(**fields: Any) -> dict[str, Any]:
+    return one({"Type": "Map", "ItemProcessor": DISTRIBUTED, **fields})
+
+
+BROKEN_RULES.update({
+    "a batch over 256 KiB": (distributed(ItemBatcher={"MaxInputBytesPerBatch": 262_145}),
+                             "/States/S/ItemBatcher/MaxInputBytesPerBatch", "at most 262144"),
+    "a reader of another resource": (distributed(ItemReader={**READ, "Resource": "arn:aws:states:::s3:deleteObject"}),
+                                     "/States/S/ItemReader/Resource", "s3:getObject or s3:listObjectsV2"),
+    "a writer of another resource": (distributed(ResultWriter={**WRITE, "Resource": "arn:aws:states:::s3:getObject"}),
+                                     "/States/S/ResultWriter/Resource", "arn:aws:states:::s3:putObject"),
+    "an unknown InputType": (distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "XML"}}),
+                             "/States/S/ItemReader/ReaderConfig/InputType", "InputType must be one of CSV"),
+    "an unknown CSVHeaderLocation": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "TOP"}}),
+        "/States/S/ItemReader/ReaderConfig/CSVHeaderLocation", "FIRST_ROW, GIVEN"),
+    "GIVEN headers without CSVHeaders": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN"}}),
+        "/States/S/ItemReader/ReaderConfig/CSVHeaders", "needs CSVHeaders"),
+    "an unknown CSVDelimiter": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "CSV", "CSVDelimiter": "DASH"}}),
+        "/States/S/ItemReader/ReaderConfig/CSVDelimiter", "COMMA, PIPE, SEMICOLON, SPACE, TAB"),
+    "MaxItems over 100,000,000": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "JSON", "MaxItems": 100_000_001}}),
+        "/States/S/ItemReader/ReaderConfig/MaxItems", "from 0 to 100000000"),
+    "MaxItems and MaxItemsPath": (
+        distributed(ItemReader={**READ, "ReaderConfig": {"InputType": "JSON", "MaxItems": 2, "MaxItemsPath": "$.n"}}),
+        "/States/S/ItemReader/ReaderConfig/MaxItemsPath", "cannot be used together"),
+    "an unknown OutputType": (distributed(ResultWriter={**WRITE, "WriterConfig": {"OutputType": "XML"}}),
+                              "/States/S/ResultWriter/WriterConfig/OutputType", "JSON, JSONL"),
+    "an unknown Transformation": (distributed(ResultWriter={**WRITE, "WriterConfig": {"Transformation": "ZIP"}}),
+                                  "/States/S/ResultWriter/WriterConfig/Transformation", "NONE, COMPACT, FLATTEN"),
+})  # fmt: skip
+
+
+def jsonata(output: Any, **state: Any) -> dict[str, Any]:
+    return one({"Type": "Pass", "Output": output, **state}, QueryLanguage="JSONata")
+
+
+CATCHING = {"Type": "Task", "Resource": LAMBDA, "Arguments": {}}
+
+BROKEN_RULES.update({
+    # the service evaluates an expression with no context item: the input is $states.input
+    "a name at the top level": (jsonata("{% phone %}"), "/States/S/Output", "Reference to 'phone' at the top level"),
+    "a name as a function's argument": (jsonata({"n": "{% $sum(prices) %}"}), "/States/S/Output/n", "'prices'"),
+    "a name as an object key": (jsonata("{% {a: 1} %}"), "/States/S/Output", "Reference to 'a' at the top level"),
+    "a name in a function's body": (jsonata("{% $map($states.input.xs, function($x) { y }) %}"),
+                                    "/States/S/Output", "Reference to 'y' at the top level"),
+    "the context item $": (jsonata("{% $ %}"), "/States/S/Output", "Reference to '$' at the top level"),
+    "the root $$": (jsonata("{% $$.a %}"), "/States/S/Output", "Reference to '$$' at the top level"),
+    "$states.errorOutput outside a catcher": (jsonata("{% $states.errorOutput.Cause %}"), "/States/S/Output",
+                                              "only available in a Catch entry's Output and Assign"),
+    "a name in a Choice Condition": (
+        {"QueryLanguage": "JSONata", "StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [
+            {"Condition": "{% total > 1 %}", "Next": "T"}], "Default": "T"}, "T": {"Type": "Succeed"}}},
+        "/States/C/Choices/0/Condition", "Reference to 'total' at the top level"),
+    "a name in a catcher's Output": (
+        one({**CATCHING, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "S", "Output": "{% Cause %}"}]},
+            QueryLanguage="JSONata"), "/States/S/Catch/0/Output", "Reference to 'Cause' at the top level"),
+})  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_RULES))
+def test_a_broken_rule_is_refused_at_its_field(case: str) -> None:
+    definition, pointer, message = BROKEN_RULES[case]
+    found = validate(definition)
+    assert [p.pointer for p in found] == [pointer], (case, found)
+    assert message in found[0].message, (case, found[0].message)
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        one({"Type": "Pass", "Comment": "copies its input"}, Comment="a machine", Version="1.0"),
+        task("python:jobs:score"),
+        task("lockgate:task:load"),
+        task("arn:aws:lambda:us-east-1:123456789012:function:Score"),
+        one({"Type": "Wait", "Seconds": 99_999_999}),
+        choice({"Not": {"Variable": "$.a", "IsPresent": True}, "Next": "T", "Comment": "no a"}),
+        one({"Type": "Map", "ItemProcessor": DISTRIBUTED, "ItemBatcher": {"MaxItemsPerBatch": 2}, "Label": "each",
+             "ToleratedFailurePercentage": 5, "ToleratedFailureCount": 1}),
+        one({"Type": "Map", "Iterator": DISTRIBUTED, "ItemBatcher": {"MaxItemsPerBatch": 2}}),
+        distributed(
+            ItemReader={**READ, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN",
+                                                 "CSVHeaders": ["a", "b"], "CSVDelimiter": "TAB", "MaxItems": 10}},
+            ItemBatcher={"MaxInputBytesPerBatch": 262_144},
+            ResultWriter={**WRITE, "WriterConfig": {"OutputType": "JSONL", "Transformation": "COMPACT"}},
+        ),
+        distributed(ItemReader={"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": "b"}}),
+        # later steps, predicates, groupings and sort terms read the value before them
+        jsonata("{% $states.input.items[price > 1].(name & ' ' & code)^(>price){kind: $count(id)} %}"),
+        jsonata({"v": "{% $v %}", "c": "{% $states.context.Execution.Id %}", "f": "{% $sum([1, 2]) %}"}),
+        jsonata("{% $map($states.input.xs, function($x) { $x.y }) %}"),
+        one({**CATCHING, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "S", "Output": "{% $states.errorOutput %}",
+                                    "Assign": {"why": "{% $states.errorOutput.Cause %}"}}]}, QueryLanguage="JSONata"),
+    ],
+)  # fmt: skip
+def test_what_the_rules_allow_is_taken(definition: dict[str, Any]) -> None:
+    assert validate(definition) == []
