@@ -17,6 +17,7 @@ import queue
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -161,20 +162,32 @@ def send_many(app: Any, jobs: list[Job], prefix: str = "") -> None:
     with app.producer_or_acquire() as producer:
         # Each queue is declared once a batch (a message sent to a queue not declared yet would be
         # dropped), not once a message as send_task does by default: that was a third of its cost.
-        for name in dict.fromkeys(prefix + job.queue for job in jobs):
-            producer.maybe_declare(app.amqp.queues[name], retry=True, **retry)
+        # The message is built and published as send_task would (Celery's message protocol 2,
+        # through app.amqp), without its routing, result and signal work, which lockgate does not
+        # use: another 0.3 ms a message.
+        queues = {name: app.amqp.queues[name] for name in dict.fromkeys(prefix + job.queue for job in jobs)}
+        for queue_ in queues.values():
+            producer.maybe_declare(queue_, retry=True, **retry)
         for job in jobs:
-            app.send_task(
+            queue_ = queues[prefix + job.queue]
+            message = app.amqp.create_task_message(
+                uuid.uuid4().hex,
                 TASK_NAME,
-                args=[job.to_json()],
-                queue=prefix + job.queue,
-                routing_key=prefix + job.queue,
-                priority=broker_priority(broker, job.priority),
+                [job.to_json()],
+                {},
                 argsrepr="",  # no repr of the job for Celery's monitors: lockgate's store has it
                 kwargsrepr="",
+                ignore_result=True,
+            )
+            app.amqp.send_task_message(
+                producer,
+                TASK_NAME,
+                message,
+                exchange=queue_.exchange.name,
+                routing_key=queue_.routing_key,
+                priority=broker_priority(broker, job.priority),
                 retry=True,
                 retry_policy=retry,
-                producer=producer,
                 declare=[],
             )
     away.back()
