@@ -9,9 +9,11 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.conftest import free_port, wait_for_port, wait_until
 
 # The tasks of a fault suite's pipelines call `note(what)`: one fsynced line per start and end of
@@ -345,3 +347,15 @@ class FaultProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(name="private_postgres")
+def private_postgres_fixture() -> Iterator[PrivatePostgres]:
+    """A PrivatePostgres started for the test and removed after it (a test module imports this
+    function to have the fixture)."""
+    server = PrivatePostgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()

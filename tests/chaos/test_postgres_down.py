@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from tests.chaos._faults import (
     Serve,
     assert_consistent,
     assert_no_success_ran_again,
+    private_postgres_fixture,  # noqa: F401 - the fixture private_postgres
     read_ledger,
     show,
     wait_finished,
@@ -62,16 +62,6 @@ def nightly(n: int = 0):
     return load(score.map(extract(n)))
 """
 )
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 @pytest.mark.slow

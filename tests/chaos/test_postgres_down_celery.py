@@ -14,27 +14,16 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.chaos._faults import PrivatePostgres, assert_consistent
+from tests.chaos._faults import PrivatePostgres, assert_consistent, private_postgres_fixture  # noqa: F401 - the fixture private_postgres
 from tests.conftest import wait_until
 from tests.integration.celery.cluster import HERE, Cluster, broker_url, ledger
 
 DOWN_SECONDS = float(os.environ.get("LOCKGATE_CHAOS_DOWN_SECONDS", "5"))
 LANES, DEPTH, POOLED = 4, 4, 6
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 def _attempt_rows(url: str) -> list[tuple[str, str, int, str]]:
