@@ -117,46 +117,53 @@ class Worker:
     # -- one attempt -----------------------------------------------------------------------
 
     def run(self, job: Job) -> None:
-        from lockgate.executors.celery import worker_is_dead
-        from lockgate.store.attempts import RUNNING
-
-        if not self._claim(job):
-            row = self.cluster.get(job.run_id, job.step, job.attempt)
-            if row is not None and row.state == RUNNING and row.worker and row.worker != self.id:
-                owner = self.cluster.worker(row.worker)
-                dead = owner is None or worker_is_dead(owner, time.time(), self.stale_after)
-                if dead and self.cluster.interrupt(job, row.worker):
-                    log.warning("attempt %s/%s#%d: its worker %s died", job.run_id, job.step, job.attempt, row.worker)
-            return  # a duplicate, or an attempt that ended or was given up: nothing to run
-        outcome = self._execute(job)
+        """Claim, run and finish one attempt. The child that runs it claims it and writes its
+        outcome itself (see `Fenced`): this process only carries the messages. What a child could
+        not finish (it died, or was killed) is finished here."""
+        local = self._local_source(job)
+        if isinstance(local, Outcome):  # the pipeline file differs here: fail the attempt unrun
+            if self._claim(job):
+                self._finish(job, local)
+            else:
+                self._duplicate(job)
+            return
+        result = self.children.run(self._here(job, local), Fenced(self.settings.database_url, self.id))
+        if result == UNCLAIMED:
+            self._duplicate(job)
+            return
+        if isinstance(result, Finished):
+            if not result.written:
+                _given_up(job)
+            return
+        # The child did not finish it (it died or was killed, before or after its claim): make the
+        # attempt this worker's if it is still only dispatched, then end it here.
+        self._claim(job)
         if self.children.was_killed(job):  # its child was killed here
             if self._stop.is_set():  # this worker is going away: the attempt runs again elsewhere
                 self.cluster.interrupt(job, self.id)
             else:
                 self._close(job)  # its run has ended: nobody reads this outcome
             return
-        self._finish(job, outcome)
+        self._finish(job, result)
+
+    def _duplicate(self, job: Job) -> None:
+        """A claim failed: a duplicate delivery, or an attempt that ended or was given up, or one
+        whose worker died while running it (marked interrupted here, so that it runs again)."""
+        from lockgate.executors.celery import worker_is_dead
+        from lockgate.store.attempts import RUNNING
+
+        row = self.cluster.get(job.run_id, job.step, job.attempt)
+        if row is not None and row.state == RUNNING and row.worker and row.worker != self.id:
+            owner = self.cluster.worker(row.worker)
+            dead = owner is None or worker_is_dead(owner, time.time(), self.stale_after)
+            if dead and self.cluster.interrupt(job, row.worker):
+                log.warning("attempt %s/%s#%d: its worker %s died", job.run_id, job.step, job.attempt, row.worker)
 
     def _claim(self, job: Job) -> bool:
-        """Claim the attempt; while the database is unreachable, wait for it (the message stays
-        unacknowledged meanwhile: were the claim given up, its attempt would never run)."""
-        from lockgate.store.sql import unreachable
+        return _claim(self.cluster, job, self.id)
 
-        delay = 0.2
-        while True:
-            try:
-                return self.cluster.claim(job, self.id, time.time())
-            except Exception as exc:
-                if not unreachable(exc):
-                    raise
-                log.warning("claiming %s/%s#%d failed (%s); trying again", job.run_id, job.step, job.attempt, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    def _execute(self, job: Job) -> Outcome:
-        local = self._local_source(job)
-        if isinstance(local, Outcome):
-            return local
+    def _here(self, job: Job, local: str) -> Job:
+        """The job as this worker runs it: its own copy of the pipeline, its own log paths."""
         log_path = self.logs.local_path(job.run_id, job.step, job.attempt)
         log_url = self.logs.location(job.run_id, job.step, job.attempt) if self.logs.remote else ""
         here = dataclasses.replace(
@@ -169,7 +176,7 @@ class Worker:
         )
         if job.resource and self.folder is not None:  # an ASL Task: python: modules from this worker's copy
             here = dataclasses.replace(here, folders=(str(self.folder),))
-        return self.children.run(here)
+        return here
 
     def _local_source(self, job: Job) -> str | Outcome:
         """The worker's own copy of the job's pipeline file, checked against the run's hash."""
@@ -178,8 +185,9 @@ class Worker:
             return job.source  # a module: imported from this worker's sys.path
         path = original
         if self.folder is not None:
-            candidates = [self.folder / original.name, *sorted(self.folder.rglob(original.name))]
-            path = next((c for c in candidates if c.is_file()), self.folder / original.name)
+            path = self.folder / original.name
+            if not path.is_file():  # in a subfolder of this copy (the folder is walked only then)
+                path = next((c for c in sorted(self.folder.rglob(original.name)) if c.is_file()), path)
         if not path.is_file():
             return self._mismatch(job, f"{path}: no such file on this worker (the run's pipeline is {original})")
         if job.source_hash:
@@ -215,22 +223,110 @@ class Worker:
                 delay = min(delay * 2, 5.0)
 
     def _finish(self, job: Job, outcome: Outcome) -> None:
-        """Write the outcome before the message is acknowledged; wait for a database that is away."""
-        delay = 0.2
-        while True:
-            try:
-                if not self.cluster.finish(job, self.id, outcome.to_json(), time.time()):
-                    log.warning(
-                        "attempt %s/%s#%d was given up while it ran here; its outcome is dropped",
-                        job.run_id,
-                        job.step,
-                        job.attempt,
-                    )
-                return
-            except Exception as exc:
-                log.warning("writing the outcome of %s/%s failed (%s); trying again", job.run_id, job.step, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        if not _finish(self.cluster, job, self.id, outcome):
+            _given_up(job)
+
+
+UNCLAIMED = "unclaimed"  # a child's answer: the attempt was not (or no longer) dispatched
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Finished:
+    """A child's answer: the attempt ran; `written` tells whether its outcome landed in its row
+    (False: it was given up while it ran)."""
+
+    outcome: Outcome
+    written: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fenced:
+    """Sent to a worker's child with each attempt: the child claims the attempt, runs it and writes
+    its outcome itself, on a database connection of its own. The worker's process, whose one
+    interpreter lock also carries every message of the broker, then only passes the attempt on
+    and waits; a claim and a finish there cost the whole worker their latency (measured: 2.8 ms
+    each with 8 slots busy, against 1.2 ms alone)."""
+
+    database_url: str
+    worker: str
+
+    def prepare(self) -> None:
+        try:
+            _child_store(self.database_url).connect()
+        except Exception as exc:  # the first attempt connects (and waits out the database) instead
+            log.warning("a worker's child could not reach the database yet: %s", exc)
+
+    def __call__(self, job: Job) -> Finished | str:
+        from lockgate.executors.base import execute
+
+        cluster = _child_store(self.database_url)
+        _t0 = time.perf_counter()
+        if not _claim(cluster, job, self.worker):
+            return UNCLAIMED
+        _t1 = time.perf_counter()
+        try:
+            outcome = execute(job)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt raised by a step
+            from lockgate.core.errors import describe
+
+            outcome = Outcome(job.step, job.attempt, error=describe(exc))
+        _t2 = time.perf_counter()
+        _w = _finish(cluster, job, self.worker, outcome)
+        _t3 = time.perf_counter()
+        if os.environ.get("LG_TRACE"):
+            with open(os.environ["LG_TRACE"] + str(os.getpid()), "a") as f:
+                f.write(f"1 {_t0:.6f} {_t1:.6f} {_t2:.6f} {_t3:.6f}\n")
+        return Finished(outcome, _w)
+
+
+_child_stores: dict[str, Any] = {}
+
+
+def _child_store(url: str) -> Any:
+    """The ClusterStore of a worker's child: one connection, opened once."""
+    found = _child_stores.get(url)
+    if found is None:
+        from lockgate.store.attempts import ClusterStore
+        from lockgate.store.sql import make_engine
+
+        found = _child_stores[url] = ClusterStore(make_engine(url, pool_size=1), direct=True)
+    return found
+
+
+def _claim(cluster: Any, job: Job, worker: str) -> bool:
+    """Claim the attempt; while the database is unreachable, wait for it (the message stays
+    unacknowledged meanwhile: were the claim given up, its attempt would never run)."""
+    from lockgate.store.sql import unreachable
+
+    delay = 0.2
+    while True:
+        try:
+            return bool(cluster.claim(job, worker, time.time()))
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            log.warning("claiming %s/%s#%d failed (%s); trying again", job.run_id, job.step, job.attempt, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _finish(cluster: Any, job: Job, worker: str, outcome: Outcome) -> bool:
+    """Write the outcome before the message is acknowledged; wait for a database that is away.
+    False: the attempt was given up (or finished) meanwhile."""
+    delay = 0.2
+    while True:
+        try:
+            return bool(cluster.finish(job, worker, outcome.to_json(), time.time()))
+        except Exception as exc:
+            log.warning("writing the outcome of %s/%s failed (%s); trying again", job.run_id, job.step, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _given_up(job: Job) -> None:
+    log.warning(
+        "attempt %s/%s#%d was given up while it ran here; its outcome is dropped", job.run_id, job.step, job.attempt
+    )
 
 
 def run_attempt(job: dict[str, Any]) -> None:
@@ -297,7 +393,8 @@ def serve(settings: Any, queues: list[str], concurrency: int, folder: Path | Non
     check_broker(app)
     worker = Worker(settings, queues, concurrency, folder)
     _current = worker
-    worker.children.warm()  # the first attempts start at once, not after a process start each
+    # the first attempts start at once, not after a process start and a connection each
+    worker.children.warm(runner=Fenced(settings.database_url, worker.id))
     worker.register()
     beat = threading.Thread(target=worker.beat_forever, name="lockgate-worker-heartbeat", daemon=True)
     beat.start()

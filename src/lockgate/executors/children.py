@@ -79,8 +79,9 @@ class Children:
         self._killed: set[tuple[str, str, int]] = set()  # attempts whose child this pool killed
         self._refused: dict[tuple[str, str, int], str] = {}  # cancelled before a child took them: why
 
-    def warm(self, count: int | None = None) -> None:
-        """Start children now (a worker does before it takes messages), not on the first attempts."""
+    def warm(self, count: int | None = None, runner: Any = None) -> None:
+        """Start children now (a worker does before it takes messages), not on the first attempts;
+        with `runner` (see `run`), each calls its `prepare()` before it answers."""
         want = self.size if count is None else min(count, self.size)
         fresh = []
         with self._lock:
@@ -88,13 +89,15 @@ class Children:
         for _ in range(max(0, missing)):
             fresh.append(_Child(self._context))
         for child in fresh:  # wait until each child has imported lockgate and answers
-            child.conn.send(None)
+            child.conn.send(None if runner is None else (None, runner))
             child.conn.recv()
         with self._lock:
             self._idle.extend(fresh)
 
-    def run(self, job: Job) -> Outcome:
-        """Run one attempt in a child and wait for its outcome (in the calling thread)."""
+    def run(self, job: Job, runner: Any = None) -> Any:
+        """Run one attempt in a child and wait for its outcome (in the calling thread). With
+        `runner` (a picklable callable) the child returns `runner(job)` instead of `execute(job)`;
+        when the child dies or is killed, or the job cannot be sent, the result is an Outcome."""
         child = self._take(job)
         if child is None:  # cancelled before it started
             with self._lock:
@@ -102,7 +105,7 @@ class Children:
                 self._killed.add((job.run_id, job.step, job.attempt))
             return Outcome(job.step, job.attempt, error=ErrorInfo(ABORTED, reason, retryable=False))
         try:
-            child.conn.send(job)
+            child.conn.send(job if runner is None else (job, runner))
             outcome = child.conn.recv()
         except (EOFError, OSError) as exc:
             child.kill("")
@@ -269,8 +272,15 @@ def _serve(conn: Connection, parent: int) -> None:
             continue
         if job is False:
             return
+        runner = None
+        if isinstance(job, tuple):
+            job, runner = job
+            if job is None:  # warming: the runner gets ready (imports, connections)
+                runner.prepare()
+                conn.send(None)
+                continue
         try:
-            outcome: Any = execute(job)
+            outcome: Any = execute(job) if runner is None else runner(job)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt raised by a step
             outcome = Outcome(job.step, job.attempt, error=describe(exc))
         try:

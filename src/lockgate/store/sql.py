@@ -43,7 +43,13 @@ def unreachable(exc: BaseException) -> bool:
     network cut: try again later), not that the statement is wrong."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.InvalidatePoolError))
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.InvalidatePoolError)):
+        return True
+    if type(exc).__module__.startswith("psycopg"):  # from a statement sent on psycopg itself
+        import psycopg
+
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+    return False
 
 
 def describe_unreachable(exc: BaseException) -> str:
