@@ -144,3 +144,16 @@ def lanes(folder: str, lanes: int = 4, depth: int = 4, seconds: float = 0.3, gat
             last = note(folder, f"l{lane}-{i}", after=last, seconds=seconds)
         ends.append(last)
     return ends + [gated(folder, f"g{i}") for i in range(gates)] + [low(folder, f"p{i}") for i in range(pooled)]
+
+
+@task(retry=lockgate.RetryPolicy(interval_seconds=0.1, max_attempts=1))
+def die_first(folder: str) -> str:
+    """Its process exits on the first attempt (as a crash in C code would); returns on the next."""
+    if _ledger(folder, name="die") == 0:
+        os._exit(3)
+    return "lived"
+
+
+@pipeline
+def dying(folder: str) -> Any:
+    return die_first(folder)

@@ -123,3 +123,21 @@ def test_a_worker_with_other_code_fails_the_attempt_naming_the_file_and_hashes(c
     assert result["status"] == "FAILED" and result["error"] == "lockgate.SourceMismatch"
     assert str(theirs / source.name) in result["cause"] and "sha256" in result["cause"]
     assert ledger(marks) == []
+
+
+def test_a_step_whose_process_dies_fails_that_attempt_and_the_worker_runs_on(cluster: Cluster) -> None:
+    """The child dies after its claim, before its outcome: the worker writes the death as the
+    attempt's outcome (a soft failure, retried) and keeps its slot for the next attempt."""
+    source = _project(cluster)
+    marks = cluster.root / "marks"
+    marks.mkdir()
+    worker = cluster.worker("--pipelines", str(source.parent), concurrency=1)
+    result = _run(cluster, f"{source}:dying", f"folder={marks}")
+    assert result["status"] == "SUCCEEDED" and result["output"] == "lived", result
+    assert [e["name"] for e in ledger(marks)] == ["die", "die"]
+    history = json.loads(cluster.lockgate("show", result["run_id"], "--json").stdout)["history"]
+    failed = [e for e in history if e["type"] == "StepFailed"]
+    assert [e["error"]["name"] for e in failed] == ["lockgate.ProcessDied"], failed
+    assert "exit code 3" in failed[0]["error"]["cause"]
+    assert worker.poll() is None
+    wait_until(lambda: cluster.workers()[0]["slots_in_use"] == 0, 10)
