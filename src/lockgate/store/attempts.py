@@ -341,11 +341,7 @@ class ClusterStore:
         if not run_ids:
             return {}
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(runs.c.run_id, runs.c.status).where(
-                    runs.c.run_id.in_(sorted(set(run_ids))), runs.c.status.in_(_ENDED)
-                )
-            ).all()
+            rows = conn.execute(_ENDED_RUNS, {"b_runs": sorted(set(run_ids))}).all()
         return {row.run_id: row.status for row in rows}
 
     def drop(self, run_id: str, step: str, attempt: int) -> AttemptRow | None:
@@ -366,13 +362,10 @@ class ClusterStore:
         them up (`drop`), so nobody waits for their outcome."""
         if not jobs:
             return []
-        run_ids = sorted({job.run_id for job in jobs})
-        c = attempts.c
+        # Only the rows of these steps: a large run has many more, read every half second.
+        params = {"b_runs": sorted({job.run_id for job in jobs}), "b_steps": sorted({job.step for job in jobs})}
         with self.engine.begin() as conn:
-            found = {
-                (r.run_id, r.step, r.attempt)
-                for r in conn.execute(sa.select(c.run_id, c.step, c.attempt).where(c.run_id.in_(run_ids)))
-            }
+            found = {(r.run_id, r.step, r.attempt) for r in conn.execute(_ROWS_OF_STEPS, params)}
         return [job for job in jobs if (job.run_id, job.step, job.attempt) not in found]
 
     def close(self, job: Job) -> None:
@@ -543,6 +536,13 @@ _FINISH = (
 _ENDED_OF_RUNS = sa.select(
     attempts.c.run_id, attempts.c.step, attempts.c.attempt, attempts.c.state, attempts.c.worker, attempts.c.outcome
 ).where(attempts.c.run_id.in_(sa.bindparam("b_runs", expanding=True)), attempts.c.state.in_((DONE, INTERRUPTED)))
+_ENDED_RUNS = sa.select(runs.c.run_id, runs.c.status).where(
+    runs.c.run_id.in_(sa.bindparam("b_runs", expanding=True)), runs.c.status.in_(_ENDED)
+)
+_ROWS_OF_STEPS = sa.select(attempts.c.run_id, attempts.c.step, attempts.c.attempt).where(
+    attempts.c.run_id.in_(sa.bindparam("b_runs", expanding=True)),
+    attempts.c.step.in_(sa.bindparam("b_steps", expanding=True)),
+)
 _FORGET_RUN = sa.delete(attempts).where(attempts.c.run_id == sa.bindparam("b_run"), attempts.c.state != RUNNING)
 _FINISHED = _FINISH.returning(attempts.c.run_id).cte("finished")
 # The notification carries the outcome itself when it fits (NOTIFY payloads stop at 8,000 bytes):
