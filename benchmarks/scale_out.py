@@ -7,7 +7,10 @@
    attempts in flight, `[engine] max_workers`) is twice the cluster's slots, so that a backlog
    waits on the broker for the next free slot, as Airflow's `parallelism` above its workers'
    concurrency does; at 1 worker it is also run with the capacity equal to the slots, where every
-   step waits for the round trip of the previous one's outcome through the scheduler. Prints
+   step waits for the round trip of the previous one's outcome through the scheduler. Workers
+   are long-lived, so each celery figure is taken after a warm-up run of ten steps a slot (its
+   children have loaded the pipeline and prepared their statements), once every worker consumes
+   from the queue. Prints
    throughput (steps/s), scaling against 1 worker, and the dispatch overhead per step: how much
    longer than 50 ms a step took a slot, against local threads.
 2. `--runs` one-step runs queued at once and run by `lockgate serve` with the celery executor
@@ -39,9 +42,11 @@ ADMIN = os.environ.get("LOCKGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postg
 WAIT = 0.05
 THREADS = 8
 BACKLOG = 2  # the run's capacity on celery, in multiples of the cluster's slots
-# Measured before outcomes woke the scheduler by NOTIFY (it polled the store): dispatch overhead
-# against local threads, scaling at 2 and 4 workers, runs/s through serve.
-PREVIOUS = {"overhead": "+32 ms", 2: "1.56x", 4: "0.86x", "runs": "69 runs/s"}
+WARM = 10  # steps per slot of a warm-up run before each measured celery run (workers are long-lived)
+# Measured on a quiet machine before the worker's child claimed and finished its attempt, two
+# messages were prefetched a slot and messages were built once: dispatch overhead against local
+# threads, scaling at 2 and 4 workers, runs/s through serve (no warm-up run then).
+PREVIOUS = {"overhead": "+8.2 ms", 2: "1.82x", 4: "2.28x", "runs": "126 runs/s"}
 GOALS = {2: 1.8, 4: 3.4}
 
 PIPELINES = """
@@ -78,10 +83,12 @@ class Bench:
         self.folder = root / "pipelines"
         self.folder.mkdir()
         (self.folder / "scale.py").write_text(PIPELINES)
+        self.broker = broker
+        self.queue = f"bench{uuid.uuid4().hex[:6]}-default"
         self.config = root / "lockgate.toml"
         self.config.write_text(
             f'database_url = "{database}"\n[engine]\nexecutor = "celery"\n'
-            f'[celery]\nbroker_url = "{broker}"\nqueue_prefix = "bench{uuid.uuid4().hex[:6]}-"\n'
+            f'[celery]\nbroker_url = "{broker}"\nqueue_prefix = "{self.queue.removesuffix("default")}"\n'
             '[triggers]\nmax_concurrent_runs = 64\ntick_seconds = 0.2\n[notify]\nsender = "thread"\n'
         )
         self.env = {
@@ -121,8 +128,28 @@ class Bench:
                 raise SystemExit("a worker did not start; see " + str(self.root))
             time.sleep(0.1)
         engine.dispose()
-        time.sleep(1.0)  # consumers connect after registering
+        self.consuming(count)
         return started
+
+    def consuming(self, count: int) -> None:
+        """Wait until `count` consumers take messages from the queue (they connect after the
+        workers register): AMQP tells how many; on Redis wait a second."""
+        if not self.broker.startswith("amqp"):
+            time.sleep(1.0)
+            return
+        from kombu import Connection
+
+        deadline = time.monotonic() + 30
+        with Connection(self.broker) as conn:
+            channel = conn.channel()
+            while time.monotonic() < deadline:
+                try:
+                    if channel.queue_declare(self.queue, passive=True).consumer_count >= count:
+                        return
+                except Exception:  # not declared yet
+                    channel = conn.channel()
+                time.sleep(0.1)
+        raise SystemExit(f"fewer than {count} workers consume from {self.queue}; see {self.root}")
 
     def stop(self, procs: list[subprocess.Popen[bytes]]) -> None:
         for proc in procs:
@@ -197,6 +224,7 @@ def steps_figures(bench: Bench, steps: int) -> None:
         procs = bench.workers(count)
         try:
             slots = count * THREADS
+            bench.run_fan(WARM * slots, "celery", BACKLOG * slots)  # not measured: each slot runs once first
             took = bench.run_fan(steps, "celery", BACKLOG * slots)
             lockstep = bench.run_fan(steps, "celery", slots) if count == 1 else None
         finally:

@@ -327,6 +327,7 @@ class ClusterStore:
             if self._conn is None or self._conn.closed:
                 dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+                self._conn.prepare_threshold = 0  # two statements, run for the life of the process
                 self._cursor = self._conn.cursor()
             cursor = self._cursor.execute(sql, params)
             return cursor.rowcount, cursor.fetchall() if cursor.description else []
