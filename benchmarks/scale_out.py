@@ -10,9 +10,8 @@
    step waits for the round trip of the previous one's outcome through the scheduler. Workers
    are long-lived, so each celery figure is taken after a warm-up run of ten steps a slot (its
    children have loaded the pipeline and prepared their statements), once every worker consumes
-   from the queue. Prints
-   throughput (steps/s), scaling against 1 worker, and the dispatch overhead per step: how much
-   longer than 50 ms a step took a slot, against local threads.
+   from the queue. Prints throughput (steps/s), scaling against 1 worker, and the dispatch
+   overhead per step: how much longer than 50 ms a step took a slot, against local threads.
 2. `--runs` one-step runs queued at once and run by `lockgate serve` with the celery executor
    and 2 workers: runs/s from the first start to the last end.
 Each figure is printed beside its goal, its baseline of the same run (local threads for the
