@@ -131,8 +131,8 @@ class Worker:
         if result == UNCLAIMED:
             self._duplicate(job)
             return
-        if isinstance(result, Finished):
-            if not result.written:
+        if result in (WRITTEN, GIVEN_UP):
+            if result == GIVEN_UP:
                 _given_up(job)
             return
         # The child did not finish it (it died or was killed, before or after its claim): make the
@@ -230,13 +230,9 @@ class Worker:
 UNCLAIMED = "unclaimed"  # a child's answer: the attempt was not (or no longer) dispatched
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Finished:
-    """A child's answer: the attempt ran; `written` tells whether its outcome landed in its row
-    (False: it was given up while it ran)."""
-
-    outcome: Outcome
-    written: bool
+# A child's answers when the attempt ran: its outcome landed in its row, or it was given up while
+# it ran (the outcome itself stays in the child: nobody here reads it).
+WRITTEN, GIVEN_UP = "written", "given up"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -256,27 +252,19 @@ class Fenced:
         except Exception as exc:  # the first attempt connects (and waits out the database) instead
             log.warning("a worker's child could not reach the database yet: %s", exc)
 
-    def __call__(self, job: Job) -> Finished | str:
+    def __call__(self, job: Job) -> str:
         from lockgate.executors.base import execute
 
         cluster = _child_store(self.database_url)
-        _t0 = time.perf_counter()
         if not _claim(cluster, job, self.worker):
             return UNCLAIMED
-        _t1 = time.perf_counter()
         try:
             outcome = execute(job)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt raised by a step
             from lockgate.core.errors import describe
 
             outcome = Outcome(job.step, job.attempt, error=describe(exc))
-        _t2 = time.perf_counter()
-        _w = _finish(cluster, job, self.worker, outcome)
-        _t3 = time.perf_counter()
-        if os.environ.get("LG_TRACE"):
-            with open(os.environ["LG_TRACE"] + str(os.getpid()), "a") as f:
-                f.write(f"1 {_t0:.6f} {_t1:.6f} {_t2:.6f} {_t3:.6f}\n")
-        return Finished(outcome, _w)
+        return WRITTEN if _finish(cluster, job, self.worker, outcome) else GIVEN_UP
 
 
 _child_stores: dict[str, Any] = {}

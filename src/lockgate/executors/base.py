@@ -50,6 +50,11 @@ class Job:
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (to a child process) as its fields in order: a dataclass's own state functions
+        # loop over the fields in Python, twice per attempt on a worker.
+        return (Job, tuple(getattr(self, name) for name in self.__slots__))  # type: ignore[attr-defined]
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
         if "folders" in data:
