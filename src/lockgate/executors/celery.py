@@ -88,6 +88,7 @@ def _new_app(settings: Any, table: dict[str, Any]) -> Any:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
+        "worker_disable_rate_limits": True,  # lockgate has none: no token bucket looked up a message
         "task_default_queue": queues[0],
         "broker_heartbeat": 10,
         # After a reconnect Celery lowers the prefetch count by the tasks still running and raises
