@@ -48,6 +48,7 @@ class Worker:
         self.concurrency = concurrency
         self.folder = folder.resolve() if folder is not None else None
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.fence = Fenced(settings.database_url, self.id)  # sent to the child with each attempt
         self.home = settings.home.absolute()
         self.logs = LogStore(settings)
         self.heartbeat_seconds = min(float(settings.get("engine", "heartbeat_seconds")), 5.0)
@@ -127,7 +128,7 @@ class Worker:
             else:
                 self._duplicate(job)
             return
-        result = self.children.run(self._here(job, local), Fenced(self.settings.database_url, self.id))
+        result = self.children.run(self._here(job, local), self.fence)
         if result == UNCLAIMED:
             self._duplicate(job)
             return
@@ -382,7 +383,7 @@ def serve(settings: Any, queues: list[str], concurrency: int, folder: Path | Non
     worker = Worker(settings, queues, concurrency, folder)
     _current = worker
     # the first attempts start at once, not after a process start and a connection each
-    worker.children.warm(runner=Fenced(settings.database_url, worker.id))
+    worker.children.warm(runner=worker.fence)
     worker.register()
     beat = threading.Thread(target=worker.beat_forever, name="lockgate-worker-heartbeat", daemon=True)
     beat.start()

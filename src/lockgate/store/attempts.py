@@ -68,12 +68,8 @@ class ClusterStore:
         self._single = engine if sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
         self._insert: Any = None
         # On psycopg the claim and finish skip SQLAlchemy's execution path (a third of their
-        # cost): their SQL is compiled once here and sent on a pooled connection in autocommit.
-        self._raw: dict[str, tuple[str, dict[str, Any]]] = {}
-        if self._postgres and engine.dialect.driver == "psycopg":
-            for name, stmt in (("claim", _CLAIM), ("finish", _FINISH_NOTIFY)):
-                compiled = stmt.compile(dialect=engine.dialect)
-                self._raw[name] = (str(compiled), dict(compiled.params))
+        # cost): their SQL, compiled once a process, is sent on a pooled connection in autocommit.
+        self._raw = _compiled(engine.dialect) if self._postgres and engine.dialect.driver == "psycopg" else {}
 
     # -- attempts: the run loop's side ---------------------------------------------------------
 
@@ -562,6 +558,19 @@ _FINISH_NOTIFY = sa.select(
         + sa.cast(sa.bindparam("b_step"), sa.String),
     )
 ).select_from(_FINISHED)
+
+
+_raw_sql: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def _compiled(dialect: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The claim's and the finish's SQL for psycopg, with their fixed parameters (once a process:
+    a ClusterStore is made per run, and most never claim)."""
+    if not _raw_sql:
+        for name, stmt in (("claim", _CLAIM), ("finish", _FINISH_NOTIFY)):
+            compiled = stmt.compile(dialect=dialect)
+            _raw_sql[name] = (str(compiled), dict(compiled.params))
+    return _raw_sql
 
 
 def notified(payload: str) -> tuple[str, AttemptRow | None]:
